@@ -1,0 +1,261 @@
+//! Token verification for protected routes: a pure [`verify`] (token text, key ring,
+//! issuer, leeway and `now` in; claims out), then [`session_for`] which finds the session in
+//! the store or rebuilds it from the ticket.
+//!
+//! Owns: what makes a token acceptable. Does not own: issuing (see [`crate::token`]) or the
+//! request body (see [`crate::proxy`]).
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+
+use crate::config::Config;
+use crate::crypto::Key32;
+use crate::error::GatewayError;
+use crate::jose::{b64, jwe};
+use crate::session::{Session, SessionId, SessionStore};
+use crate::token::claims::Claims;
+use crate::token::keys::KeyRing;
+
+/// Tokens longer than this are refused before any decoding. Ours are about 400 bytes.
+pub const MAX_TOKEN_LEN: usize = 4096;
+
+/// The bearer token from the configured header (`Authorization: Bearer <token>`; the scheme
+/// name is case-insensitive, RFC 9110 §11.1).
+pub fn bearer<'h>(
+    headers: &'h HeaderMap,
+    name: &http::HeaderName,
+) -> Result<&'h str, GatewayError> {
+    let value = headers.get(name).ok_or(GatewayError::TokenMissing)?;
+    let text = value
+        .to_str()
+        .map_err(|_| GatewayError::TokenMalformed("header is not ASCII"))?;
+    let (scheme, token) = text
+        .split_once(' ')
+        .ok_or(GatewayError::TokenMalformed("not `Bearer <token>`"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(GatewayError::TokenMalformed("scheme is not Bearer"));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(GatewayError::TokenMissing);
+    }
+    Ok(token)
+}
+
+/// A token that decrypted and whose claims are valid now.
+#[derive(Debug)]
+pub struct Verified {
+    /// The claims.
+    pub claims: Claims,
+    /// The session id from `jti`.
+    pub session_id: SessionId,
+    /// `K` from a ticket-mode token.
+    pub ticket_key: Option<Key32>,
+}
+
+/// Verifies a token: structure, `kid`, decryption, then claims (`iss`, `exp`, `nbf`, `iat`
+/// with `leeway` seconds of tolerance, `jti`, and the ticket key if present).
+pub fn verify(
+    token: &str,
+    keys: &KeyRing,
+    issuer: &str,
+    leeway: i64,
+    now: i64,
+) -> Result<Verified, GatewayError> {
+    let parsed = jwe::parse(token.as_bytes(), MAX_TOKEN_LEN).map_err(|e| match e {
+        jwe::JweError::TooLong => GatewayError::TokenMalformed("too long"),
+        _ => GatewayError::TokenMalformed("not a compact JWE of the allowed form"),
+    })?;
+    let kid = parsed
+        .header
+        .kid
+        .as_deref()
+        .ok_or(GatewayError::TokenMalformed("no kid"))?;
+    let key = keys.find(kid).ok_or(GatewayError::UnknownKid)?;
+    let plaintext = zeroize::Zeroizing::new(
+        parsed
+            .decrypt(&key.key)
+            .map_err(|_| GatewayError::TokenInvalid("does not decrypt"))?,
+    );
+    let claims: Claims = serde_json::from_slice(&plaintext)
+        .map_err(|_| GatewayError::TokenInvalid("claims are not well-typed"))?;
+    if claims.iss != issuer {
+        return Err(GatewayError::TokenInvalid("wrong issuer"));
+    }
+    if now > claims.exp.saturating_add(leeway) {
+        return Err(GatewayError::TokenExpired);
+    }
+    let early = |t: Option<i64>| t.is_some_and(|t| now.saturating_add(leeway) < t);
+    if early(claims.nbf) || early(Some(claims.iat)) {
+        return Err(GatewayError::TokenNotYetValid);
+    }
+    let session_id = SessionId::parse(&claims.jti).ok_or(GatewayError::TokenInvalid("bad jti"))?;
+    let ticket_key = match &claims.key {
+        None => None,
+        Some(text) => {
+            let bytes = zeroize::Zeroizing::new(
+                b64::decode_strict(text.as_bytes())
+                    .map_err(|_| GatewayError::TokenInvalid("bad ticket key"))?,
+            );
+            Some(Key32::from_slice(&bytes).ok_or(GatewayError::TokenInvalid("bad ticket key"))?)
+        }
+    };
+    Ok(Verified {
+        claims,
+        session_id,
+        ticket_key,
+    })
+}
+
+/// The session a verified token names: from the store, or rebuilt from the ticket (and
+/// cached). The client must still be configured and enabled.
+pub fn session_for(
+    verified: Verified,
+    config: &Config,
+    sessions: &SessionStore,
+    now: i64,
+) -> Result<Arc<Session>, GatewayError> {
+    let client = config
+        .clients
+        .get(&verified.claims.sub)
+        .filter(|c| c.enabled)
+        .ok_or(GatewayError::SessionUnknown)?;
+    if let Some(session) = sessions.get(&verified.session_id) {
+        if *session.client != *verified.claims.sub {
+            return Err(GatewayError::TokenInvalid(
+                "session belongs to another client",
+            ));
+        }
+        return Ok(session);
+    }
+    let key = verified.ticket_key.ok_or(GatewayError::SessionUnknown)?;
+    let channel = config
+        .channels
+        .get(&verified.claims.chn)
+        .ok_or(GatewayError::SessionUnknown)?;
+    let session = Arc::new(Session::new(
+        verified.session_id,
+        client.id.clone(),
+        channel.id.clone(),
+        key,
+        verified.claims.exp,
+    ));
+    if sessions.insert(Arc::clone(&session), now).is_err() {
+        tracing::warn!("session store full: ticket session served uncached");
+    }
+    Ok(session)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::jwe::Header;
+    use crate::token::keys::{Kid, TokenKey};
+
+    fn ring() -> KeyRing {
+        KeyRing::new(vec![TokenKey {
+            kid: Kid::parse("k1").unwrap(),
+            key: Key32::from_bytes([9; 32]),
+        }])
+    }
+
+    fn token_with(claims_json: &str, kid: &str) -> String {
+        let header = Header {
+            kid: Some(kid.into()),
+            cty: None,
+        };
+        jwe::seal(claims_json.as_bytes(), &Key32::from_bytes([9; 32]), &header).unwrap()
+    }
+
+    const JTI: &str = "AAAAAAAAAAAAAAAAAAAAAA";
+
+    fn claims(iat: &str, exp: &str, extra: &str) -> String {
+        format!(
+            r#"{{"iss":"sealgate","sub":"A","chn":"C","iat":{iat},"exp":{exp},"jti":"{JTI}"{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn a_valid_token_verifies() {
+        let v = verify(
+            &token_with(&claims("100", "200", ""), "k1"),
+            &ring(),
+            "sealgate",
+            0,
+            150,
+        )
+        .unwrap();
+        assert_eq!(v.claims.sub, "A");
+        assert!(v.ticket_key.is_none());
+    }
+
+    #[test]
+    fn expiry_and_not_before_respect_the_leeway() {
+        let t = token_with(&claims("100", "200", r#","nbf":120"#), "k1");
+        assert!(matches!(
+            verify(&t, &ring(), "sealgate", 0, 201),
+            Err(GatewayError::TokenExpired)
+        ));
+        assert!(verify(&t, &ring(), "sealgate", 60, 201).is_ok());
+        assert!(matches!(
+            verify(&t, &ring(), "sealgate", 0, 110),
+            Err(GatewayError::TokenNotYetValid)
+        ));
+        assert!(verify(&t, &ring(), "sealgate", 60, 110).is_ok());
+    }
+
+    #[test]
+    fn numeric_dates_must_be_numbers() {
+        for (iat, exp, extra) in [
+            ("\"100\"", "200", ""),
+            ("100", "\"200\"", ""),
+            ("100", "200", r#","nbf":"1""#),
+            ("100", "2.5e2", ""),
+        ] {
+            let t = token_with(&claims(iat, exp, extra), "k1");
+            assert!(
+                matches!(
+                    verify(&t, &ring(), "sealgate", 0, 150),
+                    Err(GatewayError::TokenInvalid(_))
+                ),
+                "{iat} {exp} {extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_kid_wrong_issuer_and_garbage_are_refused() {
+        let t = token_with(&claims("100", "200", ""), "k2");
+        assert!(matches!(
+            verify(&t, &ring(), "sealgate", 0, 150),
+            Err(GatewayError::UnknownKid)
+        ));
+        let t = token_with(&claims("100", "200", ""), "k1");
+        assert!(matches!(
+            verify(&t, &ring(), "other", 0, 150),
+            Err(GatewayError::TokenInvalid(_))
+        ));
+        assert!(matches!(
+            verify("abc", &ring(), "sealgate", 0, 150),
+            Err(GatewayError::TokenMalformed(_))
+        ));
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let name = http::header::AUTHORIZATION;
+        let mut headers = HeaderMap::new();
+        assert!(matches!(
+            bearer(&headers, &name),
+            Err(GatewayError::TokenMissing)
+        ));
+        headers.insert(&name, "bearer abc".parse().unwrap());
+        assert_eq!(bearer(&headers, &name).unwrap(), "abc");
+        headers.insert(&name, "Basic abc".parse().unwrap());
+        assert!(matches!(
+            bearer(&headers, &name),
+            Err(GatewayError::TokenMalformed(_))
+        ));
+    }
+}

@@ -1,0 +1,116 @@
+//! The configuration file as written: raw serde structs, every field optional where a
+//! default exists, unknown keys refused. Nothing here is trusted until
+//! [`super::Config::from_file`] has validated it.
+
+#![allow(
+    missing_docs,
+    reason = "each field is a config key, documented with its default in config/gateway.example.toml"
+)]
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerFile,
+    #[serde(default)]
+    pub token: TokenFile,
+    /// Accepted `X-API-KEY` values, keyed by that value.
+    #[serde(default)]
+    pub channels: BTreeMap<String, ChannelFile>,
+    /// Clients keyed by their `apiKey`.
+    #[serde(default)]
+    pub clients: BTreeMap<String, ClientFile>,
+    /// Proxied routes, matched by longest prefix.
+    #[serde(default)]
+    pub routes: Vec<RouteFile>,
+    /// The bundled echo upstream, started in-process for the demo.
+    pub demo_upstream: Option<DemoUpstreamFile>,
+}
+
+/// `[server]`: the public listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    pub listen: Option<String>,
+    pub max_connections: Option<usize>,
+    pub max_in_flight: Option<usize>,
+    pub header_read_timeout_ms: Option<u64>,
+    pub body_read_timeout_ms: Option<u64>,
+    pub shutdown_grace_ms: Option<u64>,
+    pub max_headers: Option<usize>,
+    pub upstream_connect_timeout_ms: Option<u64>,
+}
+
+/// `[token]`: the token endpoint and the tokens it issues.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFile {
+    pub path: Option<String>,
+    pub issuer: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub sessions: Option<String>,
+    pub max_sessions: Option<usize>,
+    pub sweep_interval_ms: Option<u64>,
+    pub leeway_secs: Option<u64>,
+    pub max_requests_per_session: Option<usize>,
+    pub authorization_header: Option<String>,
+    #[serde(default)]
+    pub keys: Vec<TokenKeyFile>,
+}
+
+/// `[[token.keys]]`: one token key; exactly one of `key`, `key_env`, `key_file`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenKeyFile {
+    pub kid: Option<String>,
+    pub key: Option<String>,
+    pub key_env: Option<String>,
+    pub key_file: Option<String>,
+}
+
+/// `[channels."X-API-KEY value"]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelFile {
+    pub kdf: Option<String>,
+    pub token_lifetime_secs: Option<u64>,
+}
+
+/// `[clients."apiKey"]`: exactly one of `secret`, `secret_hash`, `secret_env`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientFile {
+    pub secret: Option<String>,
+    pub secret_hash: Option<String>,
+    pub secret_env: Option<String>,
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub channels: Vec<String>,
+}
+
+/// `[[routes]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    pub prefix: Option<String>,
+    pub strip_prefix: Option<bool>,
+    #[serde(default)]
+    pub upstreams: Vec<String>,
+    pub auth: Option<String>,
+    pub encrypted_request: Option<bool>,
+    pub encrypted_response: Option<bool>,
+    pub max_body_bytes: Option<usize>,
+    pub upstream_timeout_ms: Option<u64>,
+}
+
+/// `[demo_upstream]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoUpstreamFile {
+    pub listen: Option<String>,
+}

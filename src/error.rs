@@ -1,0 +1,351 @@
+//! Every error a client can cause or see, and the ONE mapping from each to an HTTP status,
+//! a stable `resCode` and a `resDesc`. The matches are exhaustive with no catch-all arm, so
+//! a new variant is a compile error here rather than a silent 500.
+//!
+//! Two families, because the wire contract has two: [`TokenError`] for the token endpoint
+//! (`TOK*` codes of PROTOCOL §1) and [`GatewayError`] for proxied routes (PROTOCOL §4, with
+//! the code table documented in the README). Bodies are `{"resCode", "resDesc"}`, never
+//! encrypted. 5xx descriptions are generic; the cause is logged by the caller.
+
+use http::header::{ALLOW, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{Response, StatusCode};
+use serde::Serialize;
+
+use crate::http::{Body, json};
+use crate::jose::jwe::JweError;
+use crate::session::ReplayError;
+use crate::token::request::PublicKeyError;
+
+/// The shape of every error body.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code.
+    #[serde(rename = "resCode")]
+    pub res_code: &'static str,
+    /// Human-readable description.
+    #[serde(rename = "resDesc")]
+    pub res_desc: &'static str,
+}
+
+/// A failure of the token endpoint (PROTOCOL §1).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// A method other than POST on the token path.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Check 1: `X-API-KEY` absent or not a configured channel.
+    #[error("X-API-KEY absent or not a configured channel")]
+    UnknownChannel,
+    /// Check 2: the body is not a JSON object with the three string fields.
+    #[error("malformed token request body")]
+    MalformedBody,
+    /// Check 3: `apiKey` is not a configured client.
+    #[error("unknown client")]
+    UnknownClient,
+    /// Check 4: wrong secret, client disabled, or client not allowed on the channel.
+    #[error("credentials refused")]
+    CredentialsRefused,
+    /// Check 5: `publicKey` is not an acceptable P-256 public JWK.
+    #[error("{0}")]
+    BadPublicKey(#[from] PublicKeyError),
+    /// The body is over the size limit.
+    #[error("token request body too large")]
+    BodyTooLarge,
+    /// The body did not arrive within the body-read deadline.
+    #[error("token request body not received in time")]
+    BodyTimeout,
+    /// The connection failed while the body was being read.
+    #[error("token request body could not be read")]
+    BodyRead,
+    /// The session store is full (local mode) even after sweeping.
+    #[error("session store full")]
+    StoreFull,
+    /// Anything else inside the gateway (the OS random source failed, a task panicked).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+const TOK_FAILURE: (&str, &str) = ("TOK003", "Failure");
+const TOK_INVALID_KEY: (&str, &str) = ("TOK002", "Invalid API Key Passed");
+const TOK_NOT_ALLOWED: (&str, &str) = ("TOK004", "Your credentials not allowed to generate token");
+
+impl TokenError {
+    /// Status, `resCode` and `resDesc`, exactly as PROTOCOL §1's table.
+    pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        let ((code, desc), status) = match self {
+            TokenError::MethodNotAllowed => (TOK_FAILURE, StatusCode::METHOD_NOT_ALLOWED),
+            TokenError::UnknownChannel => (TOK_INVALID_KEY, StatusCode::UNAUTHORIZED),
+            TokenError::MalformedBody => (TOK_FAILURE, StatusCode::BAD_REQUEST),
+            TokenError::UnknownClient => (TOK_INVALID_KEY, StatusCode::UNAUTHORIZED),
+            TokenError::CredentialsRefused => (TOK_NOT_ALLOWED, StatusCode::UNAUTHORIZED),
+            TokenError::BadPublicKey(_) => (TOK_FAILURE, StatusCode::BAD_REQUEST),
+            TokenError::BodyTooLarge => (TOK_FAILURE, StatusCode::PAYLOAD_TOO_LARGE),
+            TokenError::BodyTimeout => (TOK_FAILURE, StatusCode::REQUEST_TIMEOUT),
+            TokenError::BodyRead => (TOK_FAILURE, StatusCode::BAD_REQUEST),
+            TokenError::StoreFull => (TOK_FAILURE, StatusCode::SERVICE_UNAVAILABLE),
+            TokenError::Internal(_) => (TOK_FAILURE, StatusCode::INTERNAL_SERVER_ERROR),
+        };
+        (status, code, desc)
+    }
+
+    /// The HTTP response.
+    pub fn into_response(self) -> Response<Body> {
+        let (status, res_code, res_desc) = self.parts();
+        let mut response = json(status, &ErrorBody { res_code, res_desc });
+        match self {
+            TokenError::MethodNotAllowed => {
+                response
+                    .headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static("POST"));
+            }
+            TokenError::StoreFull => {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// A failure on a proxied route (PROTOCOL §4). Each has a stable `resCode`, listed in the
+/// README's error table.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// No token in the configured header.
+    #[error("token missing")]
+    TokenMissing,
+    /// Not `Bearer <token>`, or the token is not a well-formed JWE.
+    #[error("token malformed: {0}")]
+    TokenMalformed(&'static str),
+    /// The token's `kid` names no configured token key.
+    #[error("unknown token key")]
+    UnknownKid,
+    /// The token does not decrypt, or its claims are wrong (type, issuer, ticket).
+    #[error("token invalid: {0}")]
+    TokenInvalid(&'static str),
+    /// `exp` (plus leeway) is past.
+    #[error("token expired")]
+    TokenExpired,
+    /// `nbf` or `iat` (minus leeway) is in the future.
+    #[error("token not yet valid")]
+    TokenNotYetValid,
+    /// The session was revoked, or (local mode) is not held by this gateway.
+    #[error("session revoked or unknown")]
+    SessionUnknown,
+    /// The request body was already accepted once in this session, or the session is used up.
+    #[error("{0}")]
+    Replay(#[from] ReplayError),
+    /// The request body is not a well-formed JWE of the allowed form.
+    #[error("request body is not an acceptable JWE: {0}")]
+    BodyMalformed(JweError),
+    /// The request body does not decrypt under the session key.
+    #[error("request body does not decrypt with the session key")]
+    BodyDecrypt,
+    /// The request body is over the route's limit.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// The request body did not arrive within the body-read deadline.
+    #[error("request body not received in time")]
+    BodyTimeout,
+    /// The connection failed while the request body was being read.
+    #[error("request body could not be read")]
+    BodyRead,
+    /// No route matches the path.
+    #[error("no route")]
+    NoRoute,
+    /// The path has dot segments or encoded separators (see [`crate::proxy::route`]).
+    #[error("path not acceptable")]
+    BadPath,
+    /// `CONNECT`, or a request asking to `Upgrade` the connection.
+    #[error("method or upgrade not supported")]
+    NotSupported,
+    /// The upstream refused or reset the connection, or could not be reached.
+    #[error("upstream unreachable")]
+    UpstreamUnreachable,
+    /// The upstream answered with something that is not acceptable HTTP.
+    #[error("upstream sent an invalid response")]
+    UpstreamInvalid,
+    /// The upstream's body was too large to encrypt.
+    #[error("upstream response too large to encrypt")]
+    UpstreamTooLarge,
+    /// The upstream did not answer in time.
+    #[error("upstream timed out")]
+    UpstreamTimeout,
+    /// The gateway is at its concurrency limit or shutting down.
+    #[error("overloaded")]
+    Overloaded,
+    /// Anything else inside the gateway.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+impl GatewayError {
+    /// Status, `resCode` and `resDesc`.
+    pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
+        match self {
+            GatewayError::TokenMissing => (S::UNAUTHORIZED, "AUTH001", "Token missing"),
+            GatewayError::TokenMalformed(_) => (S::UNAUTHORIZED, "AUTH002", "Token malformed"),
+            GatewayError::UnknownKid => (S::UNAUTHORIZED, "AUTH003", "Token key unknown"),
+            GatewayError::TokenInvalid(_) => (S::UNAUTHORIZED, "AUTH004", "Token invalid"),
+            GatewayError::TokenExpired => (S::UNAUTHORIZED, "AUTH005", "Token expired"),
+            GatewayError::TokenNotYetValid => (S::UNAUTHORIZED, "AUTH006", "Token not yet valid"),
+            GatewayError::SessionUnknown => {
+                (S::UNAUTHORIZED, "AUTH007", "Session revoked or unknown")
+            }
+            GatewayError::Replay(ReplayError::Replayed) => {
+                (S::UNAUTHORIZED, "AUTH008", "Request replayed")
+            }
+            GatewayError::Replay(ReplayError::Exhausted) => {
+                (S::UNAUTHORIZED, "AUTH009", "Session request limit reached")
+            }
+            GatewayError::BodyMalformed(_) => {
+                (S::BAD_REQUEST, "BODY001", "Request body is not a valid JWE")
+            }
+            GatewayError::BodyDecrypt => {
+                (S::BAD_REQUEST, "BODY002", "Request body does not decrypt")
+            }
+            GatewayError::BodyTooLarge => {
+                (S::PAYLOAD_TOO_LARGE, "BODY003", "Request body too large")
+            }
+            GatewayError::BodyTimeout => (
+                S::REQUEST_TIMEOUT,
+                "BODY004",
+                "Request body not received in time",
+            ),
+            GatewayError::BodyRead => (S::BAD_REQUEST, "BODY005", "Request body could not be read"),
+            GatewayError::NoRoute => (S::NOT_FOUND, "ROUTE001", "No route"),
+            GatewayError::NotSupported => (
+                S::NOT_IMPLEMENTED,
+                "ROUTE002",
+                "Method or upgrade not supported",
+            ),
+            GatewayError::BadPath => (S::BAD_REQUEST, "ROUTE003", "Path not acceptable"),
+            GatewayError::UpstreamUnreachable => {
+                (S::BAD_GATEWAY, "UPSTREAM001", "Upstream unreachable")
+            }
+            GatewayError::UpstreamInvalid => (
+                S::BAD_GATEWAY,
+                "UPSTREAM002",
+                "Upstream sent an invalid response",
+            ),
+            GatewayError::UpstreamTooLarge => {
+                (S::BAD_GATEWAY, "UPSTREAM003", "Upstream response too large")
+            }
+            GatewayError::UpstreamTimeout => {
+                (S::GATEWAY_TIMEOUT, "UPSTREAM004", "Upstream timed out")
+            }
+            GatewayError::Overloaded => {
+                (S::SERVICE_UNAVAILABLE, "GATEWAY503", "Service unavailable")
+            }
+            GatewayError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "GATEWAY500", "Internal error"),
+        }
+    }
+
+    /// The HTTP response, with `WWW-Authenticate` on 401 (RFC 6750 §3) and `Retry-After`
+    /// on 503 (RFC 9110 §10.2.3).
+    pub fn into_response(self) -> Response<Body> {
+        let (status, res_code, res_desc) = self.parts();
+        let mut response = json(status, &ErrorBody { res_code, res_desc });
+        let headers = response.headers_mut();
+        match status {
+            // RFC 6750 §3.1: a request without credentials gets no error code.
+            StatusCode::UNAUTHORIZED if matches!(self, GatewayError::TokenMissing) => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"sealgate\""),
+                );
+            }
+            StatusCode::UNAUTHORIZED => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"sealgate\", error=\"invalid_token\""),
+                );
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_codes_follow_the_protocol_table() {
+        let rows = [
+            (
+                TokenError::UnknownChannel,
+                401,
+                "TOK002",
+                "Invalid API Key Passed",
+            ),
+            (TokenError::MalformedBody, 400, "TOK003", "Failure"),
+            (
+                TokenError::UnknownClient,
+                401,
+                "TOK002",
+                "Invalid API Key Passed",
+            ),
+            (
+                TokenError::CredentialsRefused,
+                401,
+                "TOK004",
+                "Your credentials not allowed to generate token",
+            ),
+            (
+                TokenError::BadPublicKey(PublicKeyError::Base64),
+                400,
+                "TOK003",
+                "Failure",
+            ),
+            (TokenError::BodyTooLarge, 413, "TOK003", "Failure"),
+            (TokenError::Internal("x"), 500, "TOK003", "Failure"),
+        ];
+        for (err, status, code, desc) in rows {
+            assert_eq!(
+                err.parts(),
+                (StatusCode::from_u16(status).unwrap(), code, desc)
+            );
+        }
+    }
+
+    #[test]
+    fn gateway_codes_are_unique() {
+        let all = [
+            GatewayError::TokenMissing,
+            GatewayError::TokenMalformed(""),
+            GatewayError::UnknownKid,
+            GatewayError::TokenInvalid(""),
+            GatewayError::TokenExpired,
+            GatewayError::TokenNotYetValid,
+            GatewayError::SessionUnknown,
+            GatewayError::Replay(ReplayError::Replayed),
+            GatewayError::Replay(ReplayError::Exhausted),
+            GatewayError::BodyMalformed(JweError::SegmentCount),
+            GatewayError::BodyDecrypt,
+            GatewayError::BodyTooLarge,
+            GatewayError::BodyTimeout,
+            GatewayError::BodyRead,
+            GatewayError::NoRoute,
+            GatewayError::NotSupported,
+            GatewayError::BadPath,
+            GatewayError::UpstreamUnreachable,
+            GatewayError::UpstreamInvalid,
+            GatewayError::UpstreamTooLarge,
+            GatewayError::UpstreamTimeout,
+            GatewayError::Overloaded,
+            GatewayError::Internal(""),
+        ];
+        let mut codes: Vec<_> = all.iter().map(|e| e.parts().1).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+    }
+}

@@ -1,0 +1,78 @@
+//! HTTP plumbing shared by every handler: the response body type and small constructors.
+//! No decisions live here.
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use http::{Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+
+/// Any error a body can fail with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The response body type of every handler: a full buffer or a streamed upstream body.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// A body holding `bytes`.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A JSON response with `Cache-Control: no-store` (every gateway answer may carry a token
+/// or a key-dependent value; RFC 9111 §5.2.2.5).
+pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    // Serializing our own plain structs cannot fail; fall back to an empty object if it did.
+    let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = Response::new(full(bytes));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Why a buffered body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyReadError {
+    /// Over the limit (by `Content-Length` up front, or by counting).
+    TooLarge,
+    /// Not complete within the total deadline.
+    Timeout,
+    /// The connection failed or the framing was invalid.
+    Read,
+}
+
+/// Reads a whole body of at most `limit` bytes within one total `deadline` (a deadline on
+/// the whole body, not per chunk, so a client trickling bytes cannot hold the buffer open).
+pub async fn read_body<B>(
+    body: B,
+    content_length: Option<u64>,
+    limit: usize,
+    deadline: std::time::Duration,
+) -> Result<Bytes, BodyReadError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    if content_length.is_some_and(|len| len > limit as u64) {
+        return Err(BodyReadError::TooLarge);
+    }
+    let limited = http_body_util::Limited::new(body, limit);
+    match tokio::time::timeout(deadline, limited.collect()).await {
+        Err(_) => Err(BodyReadError::Timeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyReadError::TooLarge),
+        Ok(Err(_)) => Err(BodyReadError::Read),
+    }
+}
+
+/// The request's `Content-Length`, if present and a valid number (hyper has already
+/// refused conflicting or malformed framing on HTTP/1.1, RFC 9112 §6.3).
+pub fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}

@@ -1,0 +1,86 @@
+//! Base64 decoding with the exact leniency the wire contract allows, and no more.
+//!
+//! JOSE segments (RFC 7515 §2, "Base64url Encoding") are base64url *without* padding and
+//! are decoded strictly. The token request's `publicKey` field is the one documented
+//! exception: padding may be present and the standard alphabet (`+/`) is accepted too,
+//! because mobile SDKs commonly emit either.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use thiserror::Error;
+
+/// A base64 input that is not acceptable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum B64Error {
+    /// A character outside the alphabet, a bad length, or non-canonical trailing bits.
+    #[error("not valid base64url")]
+    Invalid,
+}
+
+/// Encodes as base64url without padding (RFC 7515 §2).
+pub fn encode(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes strict base64url without padding. Non-canonical encodings (stray trailing bits)
+/// are refused so that one byte string has exactly one accepted text form.
+pub fn decode_strict(text: &[u8]) -> Result<Vec<u8>, B64Error> {
+    URL_SAFE_NO_PAD.decode(text).map_err(|_| B64Error::Invalid)
+}
+
+/// Decodes base64url or standard base64, with or without `=` padding: the token request's
+/// `publicKey` rule. Padding, if present, must be correct for the length.
+pub fn decode_lenient(text: &[u8]) -> Result<Vec<u8>, B64Error> {
+    let unpadded_len = text.iter().rposition(|&c| c != b'=').map_or(0, |i| i + 1);
+    let padding = text.len() - unpadded_len;
+    if padding > 2 || (padding > 0 && text.len() % 4 != 0) {
+        return Err(B64Error::Invalid);
+    }
+    let normalized: Vec<u8> = text[..unpadded_len]
+        .iter()
+        .map(|&c| match c {
+            b'+' => b'-',
+            b'/' => b'_',
+            other => other,
+        })
+        .collect();
+    decode_strict(&normalized)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_decoding_refuses_padding_and_standard_alphabet() {
+        assert_eq!(decode_strict(b"-_8").unwrap(), vec![0xfb, 0xff]);
+        assert!(decode_strict(b"-_8=").is_err());
+        assert!(decode_strict(b"+/8").is_err());
+        assert!(decode_strict(b"a").is_err());
+    }
+
+    #[test]
+    fn strict_decoding_refuses_non_canonical_trailing_bits() {
+        // "QQ" is the canonical form of "A"; "QR" carries stray low bits.
+        assert_eq!(decode_strict(b"QQ").unwrap(), b"A");
+        assert!(decode_strict(b"QR").is_err());
+    }
+
+    #[test]
+    fn lenient_decoding_accepts_padding_and_either_alphabet() {
+        let want = vec![0xfb, 0xff];
+        assert_eq!(decode_lenient(b"-_8").unwrap(), want);
+        assert_eq!(decode_lenient(b"-_8=").unwrap(), want);
+        assert_eq!(decode_lenient(b"+/8=").unwrap(), want);
+        assert_eq!(decode_lenient(b"+/8").unwrap(), want);
+    }
+
+    #[test]
+    fn lenient_decoding_still_refuses_wrong_padding_and_junk() {
+        assert!(decode_lenient(b"-_8==").is_err());
+        assert!(decode_lenient(b"QQ=").is_err());
+        assert!(decode_lenient(b"Q===").is_err());
+        assert!(decode_lenient(b"QQ==QQ==").is_err());
+        assert!(decode_lenient(b"Q Q=").is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! The pooled, keep-alive HTTP/1.1 client that carries requests to upstreams, and the
+//! classification of its failures into [`GatewayError`]s (who caused what: the upstream
+//! refusing → 502 `UPSTREAM001`, speaking something that is not HTTP → 502 `UPSTREAM002`).
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::error::GatewayError;
+use crate::http::Body;
+
+/// Idle pooled upstream connections are closed after this long: below the common 60 s
+/// keep-alive timeout of upstream servers, so we rarely reuse a connection they are closing.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sends requests to upstreams over pooled connections.
+#[derive(Clone)]
+pub struct Forwarder {
+    client: Client<HttpConnector, Body>,
+}
+
+impl Forwarder {
+    /// A client whose TCP connects give up after `connect_timeout`.
+    pub fn new(connect_timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Forwarder { client }
+    }
+
+    /// Sends one request. The client retries only requests that were never written to a
+    /// connection (a pooled connection found closed), so a non-idempotent request is never
+    /// sent twice.
+    pub async fn send(&self, request: Request<Body>) -> Result<Response<Incoming>, GatewayError> {
+        self.client.request(request).await.map_err(|error| {
+            let kind = classify(&error);
+            tracing::warn!(error = %error_chain(&error), code = kind.parts().1, "upstream request failed");
+            kind
+        })
+    }
+}
+
+fn classify(error: &hyper_util::client::legacy::Error) -> GatewayError {
+    if error.is_connect() {
+        return GatewayError::UpstreamUnreachable;
+    }
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
+            if hyper_error.is_parse() || hyper_error.is_parse_status() {
+                return GatewayError::UpstreamInvalid;
+            }
+        }
+        source = cause.source();
+    }
+    GatewayError::UpstreamUnreachable
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,271 @@
+//! Proxied routes (PROTOCOL §4): match a route, check the token, open the encrypted request
+//! body, forward plaintext to the upstream, and seal the response where the route says so.
+//!
+//! The phases of [`handle`], in order:
+//! 1. **refuse** what a reverse proxy must not pass (`CONNECT`, `Upgrade`, ambiguous paths);
+//! 2. **route** by longest prefix, or 404;
+//! 3. **authenticate** (token routes): bearer token → [`crate::auth::verify`] → session;
+//! 4. **open** the body (encrypted routes): read it whole under the limit and deadline,
+//!    open it with the session key through [`crate::jose::jwe`], refuse a replayed IV;
+//!    plain routes stream the body instead;
+//! 5. **forward** with rewritten headers ([`headers`]) over the pooled client, under the
+//!    route's timeout;
+//! 6. **seal** the response (encrypted routes) or stream it back.
+
+pub mod forward;
+pub mod headers;
+pub mod route;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::config::{Config, Route, RouteAuth};
+use crate::error::GatewayError;
+use crate::gateway::ConnInfo;
+use crate::http::{self as h, Body, BodyReadError};
+use crate::jose::jwe::{self, Header};
+use crate::session::{Session, SessionStore};
+
+pub use forward::Forwarder;
+
+/// The media type of a JWE compact serialization (RFC 7516 §9).
+pub const APPLICATION_JOSE: &str = "application/jose";
+/// The upstream `Content-Type` when the JWE header has no `cty`.
+pub const DEFAULT_PLAINTEXT_TYPE: &str = "application/json";
+
+/// Everything a proxied request needs from the gateway.
+pub struct Context<'a> {
+    /// The configuration in force.
+    pub config: &'a Config,
+    /// The session store.
+    pub sessions: &'a SessionStore,
+    /// The upstream client.
+    pub forwarder: &'a Forwarder,
+    /// The client connection.
+    pub conn: &'a ConnInfo,
+    /// The request id.
+    pub request_id: &'a str,
+}
+
+/// Serves one request on a proxied route; errors become `{resCode, resDesc}` responses.
+pub async fn handle(ctx: Context<'_>, request: Request<Incoming>) -> Response<Body> {
+    match proxy(&ctx, request).await {
+        Ok(response) => response,
+        Err(error) => {
+            let (status, code, _) = error.parts();
+            if status.is_server_error() {
+                tracing::warn!(request_id = ctx.request_id, %error, code, "request failed");
+            } else {
+                tracing::info!(request_id = ctx.request_id, reason = %error, code, "request refused");
+            }
+            error.into_response()
+        }
+    }
+}
+
+async fn proxy(
+    ctx: &Context<'_>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, GatewayError> {
+    // 1. refuse
+    if request.method() == Method::CONNECT || request.headers().contains_key(header::UPGRADE) {
+        return Err(GatewayError::NotSupported);
+    }
+    let path = request.uri().path();
+    if !route::is_safe_path(path) {
+        return Err(GatewayError::BadPath);
+    }
+    // 2. route
+    let route = Arc::clone(route::select(&ctx.config.routes, path).ok_or(GatewayError::NoRoute)?);
+    // 3. authenticate
+    let now = crate::clock::now_secs();
+    let session = match route.auth {
+        RouteAuth::None => None,
+        RouteAuth::Token => Some(authenticate(ctx, request.headers(), now)?),
+    };
+    // 4. open
+    let (mut parts, body) = request.into_parts();
+    let host = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+    let body = match (&session, route.encrypted_request) {
+        (Some(session), true) => {
+            let length = h::content_length(&parts.headers);
+            let sealed = h::read_body(
+                body,
+                length,
+                route.max_body_bytes,
+                ctx.config.server.body_read_timeout,
+            )
+            .await
+            .map_err(body_error)?;
+            open_body(ctx, session, &sealed, &mut parts.headers)?
+        }
+        _ => {
+            if h::content_length(&parts.headers)
+                .is_some_and(|len| len > route.max_body_bytes as u64)
+            {
+                return Err(GatewayError::BodyTooLarge);
+            }
+            http_body_util::Limited::new(body, route.max_body_bytes).boxed_unsync()
+        }
+    };
+    // 5. forward
+    let fwd = headers::Forwarding {
+        client_ip: ctx.conn.peer.ip(),
+        proto: ctx.conn.scheme.as_str(),
+        host: host.as_deref(),
+        request_id: ctx.request_id,
+        identity: session.as_ref().map(|s| (&*s.client, &*s.channel)),
+    };
+    let content_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
+    headers::to_upstream(
+        &mut parts.headers,
+        &ctx.config.token.authorization_header,
+        &fwd,
+    );
+    if let Some(length) = content_length {
+        parts.headers.insert(header::CONTENT_LENGTH, length);
+    }
+    if route.encrypted_response {
+        // The body will be sealed; ask for it uncompressed so `cty` describes it exactly.
+        parts.headers.remove(header::ACCEPT_ENCODING);
+    }
+    parts.uri = upstream_uri(&route, &parts.uri)?;
+    parts.version = http::Version::HTTP_11;
+    let upstream_request = Request::from_parts(parts, body);
+    let response =
+        tokio::time::timeout(route.upstream_timeout, ctx.forwarder.send(upstream_request))
+            .await
+            .map_err(|_| GatewayError::UpstreamTimeout)??;
+    // 6. seal or stream back
+    match (&session, route.encrypted_response) {
+        (Some(session), true) => seal_response(&route, session, response).await,
+        _ => {
+            let (mut parts, body) = response.into_parts();
+            headers::to_client(&mut parts.headers);
+            Ok(Response::from_parts(
+                parts,
+                body.map_err(Into::into).boxed_unsync(),
+            ))
+        }
+    }
+}
+
+fn authenticate(
+    ctx: &Context<'_>,
+    headers: &http::HeaderMap,
+    now: i64,
+) -> Result<Arc<Session>, GatewayError> {
+    let token_config = &ctx.config.token;
+    let token = crate::auth::bearer(headers, &token_config.authorization_header)?;
+    let leeway = i64::try_from(token_config.leeway.as_secs()).unwrap_or(i64::MAX);
+    let verified =
+        crate::auth::verify(token, &token_config.keys, &token_config.issuer, leeway, now)?;
+    crate::auth::session_for(verified, ctx.config, ctx.sessions, now)
+}
+
+/// Opens a sealed request body and sets the upstream `Content-Type`/`Content-Length`.
+fn open_body(
+    ctx: &Context<'_>,
+    session: &Session,
+    sealed: &Bytes,
+    headers: &mut http::HeaderMap,
+) -> Result<Body, GatewayError> {
+    headers.remove(header::CONTENT_ENCODING);
+    if sealed.is_empty() {
+        // "A request body, when there is one": no body is forwarded as no body.
+        headers.remove(header::CONTENT_TYPE);
+        headers.remove(header::CONTENT_LENGTH);
+        return Ok(h::full(Bytes::new()));
+    }
+    let parsed = jwe::parse(sealed, usize::MAX).map_err(GatewayError::BodyMalformed)?;
+    let content_type = parsed.header.cty.clone();
+    let iv = *parsed.iv();
+    let plaintext = parsed
+        .decrypt(&session.key)
+        .map_err(|_| GatewayError::BodyDecrypt)?;
+    // Only an authentic body may consume an IV slot.
+    session.accept_iv(&iv, ctx.config.token.max_requests_per_session)?;
+    let content_type = content_type.as_deref().unwrap_or(DEFAULT_PLAINTEXT_TYPE);
+    let content_type = HeaderValue::from_str(content_type)
+        .map_err(|_| GatewayError::BodyMalformed(jwe::JweError::MemberType("cty")))?;
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(plaintext.len()));
+    Ok(h::full(plaintext))
+}
+
+fn upstream_uri(route: &Route, original: &Uri) -> Result<Uri, GatewayError> {
+    let upstream = route.pick_upstream();
+    let mut path = route::upstream_path(route, &upstream.base_path, original.path());
+    if let Some(query) = original.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    Uri::builder()
+        .scheme(upstream.scheme.clone())
+        .authority(upstream.authority.clone())
+        .path_and_query(path)
+        .build()
+        .map_err(|_| GatewayError::BadPath)
+}
+
+async fn seal_response(
+    route: &Route,
+    session: &Session,
+    response: Response<Incoming>,
+) -> Result<Response<Body>, GatewayError> {
+    let (mut parts, body) = response.into_parts();
+    // We asked for no content coding; a body still compressed could not be described by
+    // `cty`, so refuse it rather than hand the client bytes it cannot interpret.
+    if parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v != "identity")
+    {
+        return Err(GatewayError::UpstreamInvalid);
+    }
+    let length = h::content_length(&parts.headers);
+    let plaintext = h::read_body(body, length, route.max_body_bytes, route.upstream_timeout)
+        .await
+        .map_err(|e| match e {
+            BodyReadError::TooLarge => GatewayError::UpstreamTooLarge,
+            BodyReadError::Timeout => GatewayError::UpstreamTimeout,
+            BodyReadError::Read => GatewayError::UpstreamUnreachable,
+        })?;
+    headers::to_client(&mut parts.headers);
+    let cty = parts
+        .headers
+        .remove(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok().map(str::to_owned));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_ENCODING);
+    let sealed = jwe::seal(&plaintext, &session.key, &Header { kid: None, cty })
+        .map_err(|_| GatewayError::Internal("response sealing failed"))?;
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(APPLICATION_JOSE),
+    );
+    Ok(Response::from_parts(parts, h::full(sealed)))
+}
+
+fn body_error(error: BodyReadError) -> GatewayError {
+    match error {
+        BodyReadError::TooLarge => GatewayError::BodyTooLarge,
+        BodyReadError::Timeout => GatewayError::BodyTimeout,
+        BodyReadError::Read => GatewayError::BodyRead,
+    }
+}

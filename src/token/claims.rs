@@ -1,0 +1,71 @@
+//! The token's claims set (RFC 7519 names where one exists) and how a token is sealed.
+//!
+//! A token is a JWE compact serialization, `{"alg":"dir","enc":"A256GCM","kid":…}`, sealed
+//! under the issuing token key with [`crate::jose::jwe`], over this JSON. In ticket mode it
+//! also carries `K`, so any instance holding the token keys can serve the session (the
+//! pattern of TLS session tickets, RFC 5077).
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
+use crate::jose::jwe::{self, Header, JweError};
+use crate::token::keys::TokenKey;
+
+/// The claims inside a token. Numeric dates are whole seconds since the epoch; a
+/// string or fractional value fails to parse (no type juggling).
+#[derive(Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer: the configured `token.issuer`.
+    pub iss: String,
+    /// Subject: the client's `apiKey`.
+    pub sub: String,
+    /// The channel (`X-API-KEY`) the token was issued on.
+    pub chn: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Expires at.
+    pub exp: i64,
+    /// Not before (absent in tokens we issue; checked when present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// The session id, 22 characters of base64url.
+    pub jti: String,
+    /// Ticket mode only: `K`, base64url. Zeroized when the claims are dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl Drop for Claims {
+    fn drop(&mut self) {
+        if let Some(key) = &mut self.key {
+            key.zeroize();
+        }
+    }
+}
+
+impl std::fmt::Debug for Claims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claims")
+            .field("iss", &self.iss)
+            .field("sub", &self.sub)
+            .field("chn", &self.chn)
+            .field("iat", &self.iat)
+            .field("exp", &self.exp)
+            .field("nbf", &self.nbf)
+            .field("jti", &"<redacted>")
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Seals claims into a token under `key`.
+pub fn seal(claims: &Claims, key: &TokenKey) -> Result<String, JweError> {
+    let mut json = serde_json::to_vec(claims).map_err(|_| JweError::Header)?;
+    let header = Header {
+        kid: Some(key.kid.as_str().to_owned()),
+        cty: None,
+    };
+    let token = jwe::seal(&json, &key.key, &header);
+    json.zeroize();
+    token
+}

@@ -1,0 +1,105 @@
+//! The token endpoint's HTTP handler: the checks of PROTOCOL §1 in their order, then
+//! [`super::issue::issue`]. Each failure is a [`TokenError`]; the mapping to a response is in
+//! [`crate::error`].
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::config::{Config, SessionMode};
+use crate::error::TokenError;
+use crate::http::{self as h, Body, BodyReadError};
+use crate::session::SessionStore;
+use crate::token::issue::issue;
+use crate::token::request::TokenRequest;
+
+/// The header naming the channel.
+pub const X_API_KEY: &str = "x-api-key";
+
+/// Serves one request on the token path.
+pub async fn handle(
+    config: &Config,
+    sessions: &SessionStore,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    match serve(config, sessions, request).await {
+        Ok(response) => response,
+        Err(error) => {
+            let (status, code, _) = error.parts();
+            if status.is_server_error() {
+                tracing::error!(%error, code, "token request failed");
+            } else {
+                tracing::info!(reason = %error, code, status = status.as_u16(), "token refused");
+            }
+            error.into_response()
+        }
+    }
+}
+
+async fn serve(
+    config: &Config,
+    sessions: &SessionStore,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, TokenError> {
+    if request.method() != Method::POST {
+        return Err(TokenError::MethodNotAllowed);
+    }
+    // Check 1: the channel, from the header alone, before reading any body.
+    let channel = request
+        .headers()
+        .get(X_API_KEY)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| config.channels.get(v))
+        .ok_or(TokenError::UnknownChannel)?
+        .clone();
+    let length = h::content_length(request.headers());
+    let body = read(request.into_body(), length, config).await?;
+    // Check 2: the body's shape. Content-Type is deliberately ignored (PROTOCOL §1).
+    let token_request = TokenRequest::parse(&body).map_err(|_| TokenError::MalformedBody)?;
+    // Check 3: the client exists.
+    let client = config
+        .clients
+        .get(&token_request.api_key)
+        .ok_or(TokenError::UnknownClient)?
+        .clone();
+    // Check 4: secret (always evaluated, in constant time), enabled, allowed on channel.
+    let secret_ok = if client.secret.is_slow() {
+        let (client, secret) = (client.clone(), token_request.secret.clone());
+        tokio::task::spawn_blocking(move || client.secret.verify(secret.as_bytes()))
+            .await
+            .map_err(|_| TokenError::Internal("secret verification task failed"))?
+    } else {
+        client.secret.verify(token_request.secret.as_bytes())
+    };
+    if !(secret_ok && client.enabled && client.channels.contains(&channel.id)) {
+        return Err(TokenError::CredentialsRefused);
+    }
+    // Check 5: the client's ephemeral public key.
+    let client_public = token_request.client_public_key()?;
+    let now_ms = crate::clock::now_ms();
+    let issued = issue(&client, &channel, &client_public, &config.token, now_ms)?;
+    if sessions.insert(issued.session, now_ms / 1000).is_err() {
+        match config.token.sessions {
+            // The token carries K, so the session still works; only the cache is full.
+            SessionMode::Ticket => tracing::warn!("session store full: session not cached"),
+            SessionMode::Local => return Err(TokenError::StoreFull),
+        }
+    }
+    tracing::info!(client = %client.id, channel = %channel.id, "token issued");
+    Ok(h::json(StatusCode::OK, &issued.response))
+}
+
+async fn read(body: Incoming, length: Option<u64>, config: &Config) -> Result<Bytes, TokenError> {
+    h::read_body(
+        body,
+        length,
+        config.token.max_body_bytes,
+        config.server.body_read_timeout,
+    )
+    .await
+    .map_err(|e| match e {
+        BodyReadError::TooLarge => TokenError::BodyTooLarge,
+        BodyReadError::Timeout => TokenError::BodyTimeout,
+        BodyReadError::Read => TokenError::BodyRead,
+    })
+}

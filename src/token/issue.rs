@@ -1,0 +1,87 @@
+//! Issuing a token once the request has passed every check: a fresh server key pair, ECDH,
+//! the channel's KDF, a new session, and the sealed token. Pure apart from the OS random
+//! source; `now` is an input.
+
+use std::sync::Arc;
+
+use p256::PublicKey;
+use serde::Serialize;
+
+use crate::config::{Channel, Client, SessionMode, TokenConfig};
+use crate::crypto::ecdh::EphemeralKeyPair;
+use crate::error::TokenError;
+use crate::jose::{b64, jwk};
+use crate::session::{Session, SessionId};
+use crate::token::claims::{self, Claims};
+
+/// The success body of PROTOCOL §1, members in the published order.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    /// Always `TOK200`.
+    #[serde(rename = "resCode")]
+    pub res_code: &'static str,
+    /// Always `Success`.
+    #[serde(rename = "resDesc")]
+    pub res_desc: &'static str,
+    /// The opaque token.
+    pub token: String,
+    /// When the token stops being accepted, in milliseconds since the epoch.
+    pub expiry: i64,
+    /// base64url (no padding) of the server's public JWK JSON.
+    #[serde(rename = "serverPublicKey")]
+    pub server_public_key: String,
+}
+
+/// A token and the session it names.
+#[derive(Debug)]
+pub struct Issued {
+    /// The body to send.
+    pub response: TokenResponse,
+    /// The session to store.
+    pub session: Arc<Session>,
+}
+
+/// Agrees a session key with `client_public` and issues a token for `client` on `channel`.
+pub fn issue(
+    client: &Client,
+    channel: &Channel,
+    client_public: &PublicKey,
+    config: &TokenConfig,
+    now_ms: i64,
+) -> Result<Issued, TokenError> {
+    let randomness = |_| TokenError::Internal("OS random source failed");
+    let server = EphemeralKeyPair::generate().map_err(randomness)?;
+    let session_key = channel.kdf.derive(&server.agree(client_public));
+    let id = SessionId::random().map_err(randomness)?;
+    let iat = now_ms.div_euclid(1000);
+    let lifetime = i64::try_from(channel.token_lifetime.as_secs()).unwrap_or(i64::MAX);
+    let exp = iat.saturating_add(lifetime);
+    let claims = Claims {
+        iss: config.issuer.clone(),
+        sub: client.id.to_string(),
+        chn: channel.id.to_string(),
+        iat,
+        exp,
+        nbf: None,
+        jti: id.encode(),
+        key: (config.sessions == SessionMode::Ticket).then(|| b64::encode(session_key.expose())),
+    };
+    let token_key = config
+        .keys
+        .issuing()
+        .ok_or(TokenError::Internal("no issuing token key"))?;
+    let token = claims::seal(&claims, token_key)
+        .map_err(|_| TokenError::Internal("token sealing failed"))?;
+    let server_jwk = jwk::public_to_json(&server.public_key());
+    let session = Session::new(id, client.id.clone(), channel.id.clone(), session_key, exp);
+    Ok(Issued {
+        response: TokenResponse {
+            res_code: "TOK200",
+            res_desc: "Success",
+            token,
+            expiry: exp.saturating_mul(1000),
+            server_public_key: b64::encode(server_jwk.as_bytes()),
+        },
+        session: Arc::new(session),
+    })
+}

@@ -1,0 +1,90 @@
+//! Token keys: the gateway's own AES-256 keys that seal tokens, named by `kid` so they can be
+//! rotated. The first key in the ring issues; every key verifies.
+
+use std::fmt;
+
+use crate::crypto::Key32;
+use crate::crypto::random::RandomError;
+
+/// A key id: 1 to 64 characters of `[A-Za-z0-9._-]`, so it is safe in logs and headers.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Kid(String);
+
+impl Kid {
+    /// Validates a key id.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let ok = (1..=64).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Kid(text.to_owned()))
+        } else {
+            Err("must be 1 to 64 characters of A-Z a-z 0-9 . _ -".to_owned())
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Kid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Kid({})", self.0)
+    }
+}
+
+/// One token key.
+#[derive(Debug)]
+pub struct TokenKey {
+    /// Its id, written into every token it seals.
+    pub kid: Kid,
+    /// The AES-256-GCM key (zeroized on drop, redacted in `Debug`).
+    pub key: Key32,
+}
+
+/// The configured token keys.
+#[derive(Debug)]
+pub struct KeyRing {
+    keys: Vec<TokenKey>,
+    ephemeral: bool,
+}
+
+impl KeyRing {
+    /// A ring from configured keys; the first issues. Callers guarantee it is non-empty.
+    pub fn new(keys: Vec<TokenKey>) -> Self {
+        KeyRing {
+            keys,
+            ephemeral: false,
+        }
+    }
+
+    /// One random key, for when none is configured: tokens will not survive a restart.
+    pub fn ephemeral() -> Result<Self, RandomError> {
+        let key = TokenKey {
+            kid: Kid("ephemeral".to_owned()),
+            key: Key32::random()?,
+        };
+        Ok(KeyRing {
+            keys: vec![key],
+            ephemeral: true,
+        })
+    }
+
+    /// Whether the ring was generated at start rather than configured.
+    pub fn is_ephemeral(&self) -> bool {
+        self.ephemeral
+    }
+
+    /// The key that seals new tokens.
+    pub fn issuing(&self) -> Option<&TokenKey> {
+        self.keys.first()
+    }
+
+    /// The key named `kid`, if configured.
+    pub fn find(&self, kid: &str) -> Option<&TokenKey> {
+        self.keys.iter().find(|k| k.kid.as_str() == kid)
+    }
+}

@@ -1,0 +1,17 @@
+//! The integration suite: one binary, every test against real sockets on 127.0.0.1:0 — the
+//! gateway, a recording upstream, and a client speaking the wire contract.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr,
+    missing_docs,
+    unreachable_pub,
+    reason = "test code: a failed unwrap is a failed test; figures go to stderr"
+)]
+
+mod helpers;
+mod proxy;
+mod token;
+mod vectors;

@@ -1,0 +1,105 @@
+//! Public known-answer vectors run through our own code: Wycheproof ECDH P-256 through our
+//! JWK point parsing and ECDH, Wycheproof HKDF-SHA256 through our KDF function.
+
+use sealgate::crypto::ecdh::EphemeralKeyPair;
+use sealgate::crypto::kdf::hkdf_sha256;
+use sealgate::jose::{b64, jwk};
+use wycheproof::TestResult;
+
+/// Left-pads or strips an ASN.1-style big-endian integer to 32 bytes.
+fn scalar32(bytes: &[u8]) -> Option<[u8; 32]> {
+    let trimmed: Vec<u8> = bytes.iter().copied().skip_while(|&b| b == 0).collect();
+    if trimmed.len() > 32 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    out[32 - trimmed.len()..].copy_from_slice(&trimmed);
+    Some(out)
+}
+
+#[test]
+fn wycheproof_ecdh_p256_through_our_jwk_parsing_and_ecdh() {
+    let set =
+        wycheproof::ecdh::TestSet::load(wycheproof::ecdh::TestName::EcdhSecp256r1Ecpoint).unwrap();
+    let (mut agreed, mut refused, mut not_a_jwk) = (0, 0, 0);
+    for group in &set.test_groups {
+        for test in &group.tests {
+            let public: &[u8] = &test.public_key;
+            // A JWK carries exactly an uncompressed point's x and y; other encodings
+            // (compressed, infinity, wrong length) cannot even be written as one.
+            if public.len() != 65 || public[0] != 0x04 {
+                assert_ne!(
+                    test.result,
+                    TestResult::Valid,
+                    "tc {} should be expressible",
+                    test.tc_id
+                );
+                not_a_jwk += 1;
+                continue;
+            }
+            let (x, y) = (&public[1..33], &public[33..]);
+            let json = format!(
+                r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}"#,
+                b64::encode(x),
+                b64::encode(y)
+            );
+            match jwk::parse_public_p256(json.as_bytes()) {
+                Ok(peer) => {
+                    assert_ne!(
+                        test.result,
+                        TestResult::Invalid,
+                        "tc {} ({}) accepted",
+                        test.tc_id,
+                        test.comment
+                    );
+                    let scalar = scalar32(&test.private_key).unwrap();
+                    let pair = EphemeralKeyPair::from_scalar_bytes(&scalar).unwrap();
+                    let z = pair.agree(&peer);
+                    assert_eq!(
+                        &z.expose()[..],
+                        &test.shared_secret[..],
+                        "tc {}",
+                        test.tc_id
+                    );
+                    agreed += 1;
+                }
+                Err(_) => {
+                    assert_eq!(
+                        test.result,
+                        TestResult::Invalid,
+                        "tc {} ({}) refused",
+                        test.tc_id,
+                        test.comment
+                    );
+                    refused += 1;
+                }
+            }
+        }
+    }
+    eprintln!(
+        "wycheproof ECDH P-256: {agreed} agreed, {refused} refused as invalid, {not_a_jwk} not expressible as a JWK"
+    );
+    assert!(
+        agreed > 50 && refused > 0,
+        "{agreed} agreed, {refused} refused"
+    );
+}
+
+#[test]
+fn wycheproof_hkdf_sha256_through_our_kdf_function() {
+    let set = wycheproof::hkdf::TestSet::load(wycheproof::hkdf::TestName::HkdfSha256).unwrap();
+    let mut checked = 0;
+    for group in &set.test_groups {
+        for test in &group.tests {
+            // Outputs over 255 × 32 bytes are invalid by RFC 5869; no caller of ours can ask.
+            if test.result == TestResult::Invalid {
+                continue;
+            }
+            let mut okm = vec![0u8; test.size];
+            hkdf_sha256(&test.ikm, &test.salt, &test.info, &mut okm);
+            assert_eq!(okm, *test.okm, "tc {}", test.tc_id);
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "{checked}");
+}
