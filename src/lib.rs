@@ -20,6 +20,7 @@
 //! | [`jose`] | strict base64url/JSON, P-256 JWK, the one JWE codec (pure) |
 //! | [`crypto`] | zeroizing keys, ECDH, the three KDFs |
 //! | [`error`] | every client-visible error and its one status/code mapping |
+//! | [`client`] | a Rust client for the wire contract (tests, load harness, CLI) |
 //! | [`demo`] | the echo upstream bundled for the demo configuration |
 //!
 //! ## A request's life
@@ -40,6 +41,7 @@
 )]
 
 pub mod auth;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod crypto;

@@ -45,6 +45,61 @@ enum Command {
     },
     /// Print a new random token key (32 bytes, base64url) for `[[token.keys]]`.
     GenKey,
+    /// Talk to a gateway as a client: get a token, or make an encrypted call.
+    Client {
+        #[command(subcommand)]
+        action: ClientAction,
+        #[command(flatten)]
+        identity: Box<ClientIdentity>,
+    },
+}
+
+#[derive(clap::Args)]
+struct ClientIdentity {
+    /// The channel (`X-API-KEY`).
+    #[arg(long, global = true, default_value = "MOB-APP-2001")]
+    channel: String,
+    /// The client's `apiKey`.
+    #[arg(long, global = true, default_value = "MOB-APP")]
+    api_key: String,
+    /// The client's secret (prefer the environment variable: arguments are visible to `ps`).
+    #[arg(
+        long,
+        global = true,
+        env = "SEALGATE_CLIENT_SECRET",
+        default_value = "TEST123",
+        hide_env_values = true
+    )]
+    secret: String,
+    /// The channel's KDF: hkdf-sha256, concat-kdf or raw.
+    #[arg(long, global = true, default_value = "hkdf-sha256")]
+    kdf: String,
+    /// The token endpoint's path.
+    #[arg(long, global = true, default_value = sealgate::config::DEFAULT_TOKEN_PATH)]
+    token_path: String,
+}
+
+#[derive(Subcommand)]
+enum ClientAction {
+    /// Request a token and print the token response.
+    Token {
+        /// The gateway, e.g. http://127.0.0.1:8080
+        #[arg(default_value = "http://127.0.0.1:8080")]
+        gateway: String,
+    },
+    /// Seal `--data`, send it, and print the status and the opened response.
+    Call {
+        /// HTTP method.
+        method: String,
+        /// Full URL, e.g. http://127.0.0.1:8080/api/echo
+        url: String,
+        /// The request body (plaintext; it is sealed before sending).
+        #[arg(long, default_value = "")]
+        data: String,
+        /// The plaintext's media type, sent as the JWE `cty`.
+        #[arg(long, default_value = "application/json")]
+        content_type: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +115,7 @@ fn main() -> ExitCode {
             Err(error) => fail(&error),
         },
         Command::HashSecret { argon2 } => hash_secret(argon2),
+        Command::Client { action, identity } => client(action, *identity),
         Command::GenKey => match sealgate::crypto::Key32::random() {
             Ok(key) => output(&sealgate::jose::b64::encode(key.expose())),
             Err(error) => fail(&error),
@@ -106,6 +162,78 @@ fn run(path: &std::path::Path) -> ExitCode {
         match server.run(server::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(&error),
+        }
+    })
+}
+
+fn client(action: ClientAction, identity: ClientIdentity) -> ExitCode {
+    use sealgate::client::{Client, ClientConfig};
+    let kdf = match identity.kdf.parse() {
+        Ok(kdf) => kdf,
+        Err(error) => return fail(&error),
+    };
+    let (base, path) = match &action {
+        ClientAction::Token { gateway } => (gateway.clone(), None),
+        ClientAction::Call { url, .. } => match url.parse::<http::Uri>() {
+            Ok(uri) => (
+                format!(
+                    "{}://{}",
+                    uri.scheme_str().unwrap_or("http"),
+                    uri.authority().map_or("", |a| a.as_str())
+                ),
+                Some(uri.path_and_query().map_or("/", |p| p.as_str()).to_owned()),
+            ),
+            Err(error) => return fail(&format!("bad URL {url}: {error}")),
+        },
+    };
+    let base = match base.parse() {
+        Ok(base) => base,
+        Err(error) => return fail(&format!("bad gateway URL {base}: {error}")),
+    };
+    let config = ClientConfig {
+        base,
+        token_path: identity.token_path,
+        channel: identity.channel,
+        api_key: identity.api_key,
+        secret: identity.secret,
+        kdf,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error),
+    };
+    runtime.block_on(async move {
+        let client = Client::new(config);
+        match action {
+            ClientAction::Token { .. } => match client.request_token().await {
+                Ok((response, _)) => output(&format!(
+                    "{{\"resCode\":\"{}\",\"resDesc\":\"{}\",\"token\":\"{}\",\"expiry\":{},\"serverPublicKey\":\"{}\"}}",
+                    response.res_code, response.res_desc, response.token, response.expiry, response.server_public_key
+                )),
+                Err(error) => fail(&error),
+            },
+            ClientAction::Call { method, data, content_type, .. } => {
+                let method = match method.to_uppercase().parse::<http::Method>() {
+                    Ok(method) => method,
+                    Err(error) => return fail(&error),
+                };
+                let path = path.unwrap_or_else(|| "/".to_owned());
+                match client.call(method, &path, data.as_bytes(), Some(&content_type)).await {
+                    Ok(reply) => {
+                        let sealed = if reply.was_sealed { "sealed, opened" } else { "not sealed" };
+                        output(&format!(
+                            "HTTP {} ({sealed}, cty {})\n{}",
+                            reply.status,
+                            reply.cty.as_deref().unwrap_or("-"),
+                            String::from_utf8_lossy(&reply.body)
+                        ))
+                    }
+                    Err(error) => fail(&error),
+                }
+            }
         }
     })
 }

@@ -11,6 +11,7 @@
     reason = "test code: a failed unwrap is a failed test; figures go to stderr"
 )]
 
+mod codec;
 mod helpers;
 mod proxy;
 mod token;

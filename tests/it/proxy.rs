@@ -470,3 +470,36 @@ async fn in_flight_requests_finish_when_the_gateway_shuts_down() {
         "the listener is closed"
     );
 }
+
+#[tokio::test]
+async fn the_library_client_round_trips_and_renews_a_short_token() {
+    let (app, upstream) = setup(Behaviour::Echo, "").await;
+    let client = sealgate::client::Client::new(sealgate::client::ClientConfig {
+        base: app.url("").parse().unwrap(),
+        token_path: TOKEN_PATH.to_owned(),
+        channel: "CH-SHORT".to_owned(),
+        api_key: "MOB-APP".to_owned(),
+        secret: "TEST123".to_owned(),
+        kdf: Kdf::HkdfSha256,
+    });
+    let reply = client
+        .call(
+            http::Method::PUT,
+            "/api/item/1",
+            b"{\"n\":1}",
+            Some("application/json"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.was_sealed);
+    let echoed: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(echoed["method"], "PUT");
+    // A 1-second token is always within the renewal margin: every call gets a new session.
+    client
+        .call(http::Method::PUT, "/api/item/1", b"{}", None)
+        .await
+        .unwrap();
+    assert_eq!(app.gateway.sessions().len(), 2);
+    assert_eq!(upstream.requests().len(), 2);
+}

@@ -1,0 +1,288 @@
+//! A Rust client for the wire contract: the handshake (ephemeral key pair, token request,
+//! session key for each KDF), sealing request bodies and opening responses, and a session
+//! that renews its token before it expires. The tests, the load harness and the
+//! `sealgate client` command use it.
+//!
+//! The pure steps ([`token_request_body`], [`session_key`]) are separate from the HTTP ones
+//! ([`Client`]), so another transport can reuse them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+use thiserror::Error;
+use tokio::sync::Mutex;
+
+use crate::crypto::Key32;
+use crate::crypto::ecdh::EphemeralKeyPair;
+use crate::crypto::kdf::Kdf;
+use crate::jose::b64;
+use crate::jose::jwe::{self, Header, JweError};
+use crate::jose::jwk::{self, JwkError};
+
+/// A token is renewed when it has less than this left.
+pub const RENEW_BEFORE: Duration = Duration::from_secs(60);
+
+/// What can go wrong on the client side.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// The HTTP exchange failed.
+    #[error("HTTP: {0}")]
+    Http(String),
+    /// The token endpoint refused.
+    #[error("token refused: {status} {res_code} {res_desc}")]
+    TokenRefused {
+        /// HTTP status.
+        status: StatusCode,
+        /// `resCode`.
+        res_code: String,
+        /// `resDesc`.
+        res_desc: String,
+    },
+    /// The token response is not as the contract says.
+    #[error("malformed token response: {0}")]
+    BadTokenResponse(&'static str),
+    /// `serverPublicKey` is not acceptable.
+    #[error("serverPublicKey: {0}")]
+    ServerKey(#[from] JwkError),
+    /// A response body did not open.
+    #[error("response body: {0}")]
+    Jwe(#[from] JweError),
+    /// The OS random source failed.
+    #[error("no randomness")]
+    Random,
+}
+
+/// The token request body for `api_key`/`secret` with the client's public key.
+pub fn token_request_body(api_key: &str, secret: &str, pair: &EphemeralKeyPair) -> String {
+    let public = b64::encode(jwk::public_to_json(&pair.public_key()).as_bytes());
+    serde_json::json!({ "apiKey": api_key, "secret": secret, "publicKey": public }).to_string()
+}
+
+/// `K` from the token response's `serverPublicKey` and the client's key pair.
+pub fn session_key(
+    server_public_key: &str,
+    pair: &EphemeralKeyPair,
+    kdf: Kdf,
+) -> Result<Key32, ClientError> {
+    let json = b64::decode_lenient(server_public_key.as_bytes())
+        .map_err(|_| ClientError::BadTokenResponse("serverPublicKey is not base64url"))?;
+    let server = jwk::parse_public_p256(&json)?;
+    Ok(kdf.derive(&pair.agree(&server)))
+}
+
+/// The token endpoint's success body.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenResponse {
+    /// `TOK200`.
+    #[serde(rename = "resCode")]
+    pub res_code: String,
+    /// `Success`.
+    #[serde(rename = "resDesc")]
+    pub res_desc: String,
+    /// The opaque token.
+    pub token: String,
+    /// Expiry, ms since the epoch.
+    pub expiry: i64,
+    /// The server's public JWK, base64url.
+    #[serde(rename = "serverPublicKey")]
+    pub server_public_key: String,
+}
+
+/// A live session: the token and `K`.
+pub struct Session {
+    /// The token to send as `Bearer`.
+    pub token: String,
+    /// The session key.
+    pub key: Key32,
+    /// Expiry, ms since the epoch.
+    pub expiry_ms: i64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("expiry_ms", &self.expiry_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who the client is and where the gateway is.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `http://host:port` of the gateway.
+    pub base: Uri,
+    /// The token endpoint's path.
+    pub token_path: String,
+    /// The `X-API-KEY` channel.
+    pub channel: String,
+    /// `apiKey`.
+    pub api_key: String,
+    /// `secret`.
+    pub secret: String,
+    /// The channel's KDF.
+    pub kdf: Kdf,
+}
+
+/// A response, opened if it was sealed.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body: the plaintext if the gateway sealed it, else as received.
+    pub body: Bytes,
+    /// Whether the body was sealed (and so was opened).
+    pub was_sealed: bool,
+    /// The sealed body's `cty`.
+    pub cty: Option<String>,
+}
+
+/// An HTTP client that holds a session and renews it.
+pub struct Client {
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+    config: ClientConfig,
+    session: Mutex<Option<Arc<Session>>>,
+}
+
+impl Client {
+    /// A client for `config`.
+    pub fn new(config: ClientConfig) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let http = HyperClient::builder(TokioExecutor::new()).build(connector);
+        Client {
+            http,
+            config,
+            session: Mutex::new(None),
+        }
+    }
+
+    fn url(&self, path_and_query: &str) -> Result<Uri, ClientError> {
+        let base = self.config.base.to_string();
+        format!("{}{}", base.trim_end_matches('/'), path_and_query)
+            .parse()
+            .map_err(|_| ClientError::Http(format!("bad path {path_and_query}")))
+    }
+
+    async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), ClientError> {
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?
+            .to_bytes();
+        Ok((parts.status, parts.headers, body))
+    }
+
+    /// Asks for a new token; returns the response and the derived session.
+    pub async fn request_token(&self) -> Result<(TokenResponse, Session), ClientError> {
+        let pair = EphemeralKeyPair::generate().map_err(|_| ClientError::Random)?;
+        let body = token_request_body(&self.config.api_key, &self.config.secret, &pair);
+        let request = Request::post(self.url(&self.config.token_path)?)
+            .header("x-api-key", &self.config.channel)
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let (status, _, body) = self.exchange(request).await?;
+        if status != StatusCode::OK {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            return Err(ClientError::TokenRefused {
+                status,
+                res_code: text("resCode"),
+                res_desc: text("resDesc"),
+            });
+        }
+        let response: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|_| ClientError::BadTokenResponse("not the documented JSON"))?;
+        let key = session_key(&response.server_public_key, &pair, self.config.kdf)?;
+        let session = Session {
+            token: response.token.clone(),
+            key,
+            expiry_ms: response.expiry,
+        };
+        Ok((response, session))
+    }
+
+    /// The current session, renewed when it has less than [`RENEW_BEFORE`] left.
+    pub async fn session(&self) -> Result<Arc<Session>, ClientError> {
+        let mut guard = self.session.lock().await;
+        let now = crate::clock::now_ms();
+        let renew_ms = i64::try_from(RENEW_BEFORE.as_millis()).unwrap_or(i64::MAX);
+        if let Some(session) = guard.as_ref().filter(|s| s.expiry_ms - now > renew_ms) {
+            return Ok(Arc::clone(session));
+        }
+        let (_, session) = self.request_token().await?;
+        let session = Arc::new(session);
+        *guard = Some(Arc::clone(&session));
+        Ok(session)
+    }
+
+    /// Sends `body` sealed (with `cty`) to `path_and_query` and opens a sealed response.
+    pub async fn call(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: &[u8],
+        cty: Option<&str>,
+    ) -> Result<Reply, ClientError> {
+        let session = self.session().await?;
+        let sealed = if body.is_empty() {
+            String::new()
+        } else {
+            jwe::seal(
+                body,
+                &session.key,
+                &Header {
+                    kid: None,
+                    cty: cty.map(str::to_owned),
+                },
+            )?
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(self.url(path_and_query)?)
+            .header(AUTHORIZATION, format!("Bearer {}", session.token))
+            .header(CONTENT_TYPE, "application/jose")
+            .body(Full::new(Bytes::from(sealed)))
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let (status, headers, body) = self.exchange(request).await?;
+        let sealed = headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v == "application/jose");
+        if !sealed {
+            return Ok(Reply {
+                status,
+                headers,
+                body,
+                was_sealed: false,
+                cty: None,
+            });
+        }
+        let (header, plaintext) = jwe::open(&body, &session.key, usize::MAX)?;
+        Ok(Reply {
+            status,
+            headers,
+            body: Bytes::from(plaintext),
+            was_sealed: true,
+            cty: header.cty,
+        })
+    }
+}
