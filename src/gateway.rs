@@ -35,6 +35,8 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// `http` or `https`, for `X-Forwarded-Proto`.
     pub scheme: http::uri::Scheme,
+    /// The subject of the verified TLS client certificate (mTLS listeners).
+    pub client_cert_subject: Option<std::sync::Arc<str>>,
 }
 
 /// The gateway's shared state and its request handler.
@@ -54,19 +56,21 @@ struct Inner {
 }
 
 impl Gateway {
-    /// A gateway over a validated configuration.
-    pub fn new(config: Arc<Config>) -> Self {
+    /// A gateway over a validated configuration. Fails if the upstream TLS files are unusable.
+    pub fn new(config: Arc<Config>) -> Result<Self, crate::tls::TlsError> {
         let sessions = SessionStore::new(config.token.max_sessions);
         let in_flight = Arc::new(Semaphore::new(config.server.max_in_flight));
-        Gateway {
+        let forwarder =
+            Forwarder::new(config.server.upstream_connect_timeout, &config.upstream_tls)?;
+        Ok(Gateway {
             inner: Arc::new(Inner {
-                forwarder: Forwarder::new(config.server.upstream_connect_timeout),
+                forwarder,
                 config,
                 sessions,
                 in_flight,
                 draining: AtomicBool::new(false),
             }),
-        }
+        })
     }
 
     /// The configuration in force.
@@ -146,7 +150,8 @@ impl Gateway {
     ) -> Response<Body> {
         let config = &self.inner.config;
         if request.uri().path() == config.token.path {
-            return crate::token::endpoint::handle(config, &self.inner.sessions, request).await;
+            return crate::token::endpoint::handle(config, &self.inner.sessions, conn, request)
+                .await;
         }
         let context = crate::proxy::Context {
             config,

@@ -11,7 +11,8 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`config`] | TOML file → one validation step → typed [`config::Config`] |
-//! | [`server`] | listener, connection bound, header-read timeout, graceful shutdown |
+//! | [`server`] | listeners (plain and TLS), connection bound, timeouts, graceful shutdown |
+//! | [`tls`] | rustls configurations, SNI certificate store with live reload, upstream TLS |
 //! | [`gateway`] | the request lifecycle: admit, identify, dispatch, log |
 //! | [`token`] | the token endpoint: checks, key agreement, token issue |
 //! | [`auth`] | verifying a token and finding its session (pure) |
@@ -53,4 +54,5 @@ pub mod jose;
 pub mod proxy;
 pub mod server;
 pub mod session;
+pub mod tls;
 pub mod token;

@@ -45,6 +45,15 @@ enum Command {
     },
     /// Print a new random token key (32 bytes, base64url) for `[[token.keys]]`.
     GenKey,
+    /// Write a self-signed certificate and key (PEM) for trying HTTPS locally.
+    GenCert {
+        /// Folder to write `cert.pem` and `key.pem` into.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// DNS names and IP addresses the certificate is for.
+        #[arg(long = "name", default_values_t = ["localhost".to_owned(), "127.0.0.1".to_owned()])]
+        names: Vec<String>,
+    },
     /// Talk to a gateway as a client: get a token, or make an encrypted call.
     Client {
         #[command(subcommand)]
@@ -77,6 +86,9 @@ struct ClientIdentity {
     /// The token endpoint's path.
     #[arg(long, global = true, default_value = sealgate::config::DEFAULT_TOKEN_PATH)]
     token_path: String,
+    /// CA bundle (PEM) to trust for an https:// gateway, e.g. a `gen-cert` certificate.
+    #[arg(long, global = true)]
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -116,6 +128,7 @@ fn main() -> ExitCode {
         },
         Command::HashSecret { argon2 } => hash_secret(argon2),
         Command::Client { action, identity } => client(action, *identity),
+        Command::GenCert { dir, names } => gen_cert(&dir, names),
         Command::GenKey => match sealgate::crypto::Key32::random() {
             Ok(key) => output(&sealgate::jose::b64::encode(key.expose())),
             Err(error) => fail(&error),
@@ -152,12 +165,19 @@ fn run(path: &std::path::Path) -> ExitCode {
                 Err(error) => return fail(&format!("cannot bind demo upstream {addr}: {error}")),
             }
         }
-        let server = match Server::bind(Gateway::new(Arc::clone(&config))).await {
+        let gateway = match Gateway::new(Arc::clone(&config)) {
+            Ok(gateway) => gateway,
+            Err(error) => return fail(&format!("upstream TLS: {error}")),
+        };
+        let server = match Server::bind(gateway).await {
             Ok(server) => server,
-            Err(error) => return fail(&format!("cannot bind {}: {error}", config.server.listen)),
+            Err(error) => return fail(&error),
         };
         if let Ok(addr) = server.local_addr() {
-            tracing::info!(%addr, token_path = %config.token.path, "sealgate listening");
+            tracing::info!(%addr, token_path = %config.token.path, "sealgate listening (http)");
+        }
+        for addr in server.tls_addrs() {
+            tracing::info!(%addr, "sealgate listening (https)");
         }
         match server.run(server::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -197,6 +217,7 @@ fn client(action: ClientAction, identity: ClientIdentity) -> ExitCode {
         api_key: identity.api_key,
         secret: identity.secret,
         kdf,
+        ca_file: identity.ca_file,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -206,7 +227,10 @@ fn client(action: ClientAction, identity: ClientIdentity) -> ExitCode {
         Err(error) => return fail(&error),
     };
     runtime.block_on(async move {
-        let client = Client::new(config);
+        let client = match Client::new(config) {
+            Ok(client) => client,
+            Err(error) => return fail(&error),
+        };
         match action {
             ClientAction::Token { .. } => match client.request_token().await {
                 Ok((response, _)) => output(&format!(
@@ -236,6 +260,24 @@ fn client(action: ClientAction, identity: ClientIdentity) -> ExitCode {
             }
         }
     })
+}
+
+fn gen_cert(dir: &std::path::Path, names: Vec<String>) -> ExitCode {
+    let certified = match rcgen::generate_simple_self_signed(names) {
+        Ok(certified) => certified,
+        Err(error) => return fail(&error),
+    };
+    let write = |name: &str, text: String| std::fs::write(dir.join(name), text);
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| write("cert.pem", certified.cert.pem()))
+        .and_then(|()| write("key.pem", certified.key_pair.serialize_pem()));
+    match written {
+        Ok(()) => output(&format!(
+            "wrote {0}/cert.pem and {0}/key.pem (self-signed, for local use only)",
+            dir.display()
+        )),
+        Err(error) => fail(&error),
+    }
 }
 
 fn hash_secret(argon2: bool) -> ExitCode {

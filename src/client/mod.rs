@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -58,6 +59,9 @@ pub enum ClientError {
     /// The OS random source failed.
     #[error("no randomness")]
     Random,
+    /// The TLS set-up (CA bundle) is unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// The token request body for `api_key`/`secret` with the client's public key.
@@ -129,6 +133,8 @@ pub struct ClientConfig {
     pub secret: String,
     /// The channel's KDF.
     pub kdf: Kdf,
+    /// CA bundle (PEM) to verify an `https://` gateway instead of the webpki roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// A response, opened if it was sealed.
@@ -148,22 +154,33 @@ pub struct Reply {
 
 /// An HTTP client that holds a session and renews it.
 pub struct Client {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     config: ClientConfig,
     session: Mutex<Option<Arc<Session>>>,
 }
 
 impl Client {
-    /// A client for `config`.
-    pub fn new(config: ClientConfig) -> Self {
+    /// A client for `config`, speaking HTTP/2 or HTTP/1.1 as ALPN decides over TLS.
+    pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        let http = HyperClient::builder(TokioExecutor::new()).build(connector);
-        Client {
+        connector.enforce_http(false);
+        let upstream = crate::config::UpstreamTlsConfig {
+            ca_file: config.ca_file.clone(),
+            ..Default::default()
+        };
+        let tls = crate::tls::upstream_client_config(&upstream)?;
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(connector);
+        let http = HyperClient::builder(TokioExecutor::new()).build(https);
+        Ok(Client {
             http,
             config,
             session: Mutex::new(None),
-        }
+        })
     }
 
     fn url(&self, path_and_query: &str) -> Result<Uri, ClientError> {

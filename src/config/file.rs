@@ -30,6 +30,41 @@ pub struct FileConfig {
     pub routes: Vec<RouteFile>,
     /// The bundled echo upstream, started in-process for the demo.
     pub demo_upstream: Option<DemoUpstreamFile>,
+    /// HTTPS listeners.
+    #[serde(default)]
+    pub tls: Vec<TlsListenerFile>,
+    /// TLS towards `https://` upstreams.
+    pub upstream_tls: Option<UpstreamTlsFile>,
+}
+
+/// `[[tls]]`: one HTTPS listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsListenerFile {
+    pub listen: Option<String>,
+    #[serde(default)]
+    pub certificates: Vec<CertFile>,
+    pub client_ca_file: Option<String>,
+    pub client_cert: Option<String>,
+    pub handshake_timeout_ms: Option<u64>,
+    pub reload_poll_ms: Option<u64>,
+}
+
+/// `[[tls.certificates]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertFile {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+}
+
+/// `[upstream_tls]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsFile {
+    pub ca_file: Option<String>,
+    pub client_cert_file: Option<String>,
+    pub client_key_file: Option<String>,
 }
 
 /// `[server]`: the public listener.
@@ -91,6 +126,7 @@ pub struct ClientFile {
     pub enabled: Option<bool>,
     #[serde(default)]
     pub channels: Vec<String>,
+    pub cert_subject: Option<String>,
 }
 
 /// `[[routes]]`.

@@ -62,6 +62,10 @@ pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_ROUTE_MAX_BODY: usize = 1024 * 1024;
 /// Time for the upstream to answer with a response head.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time for a client to complete the TLS handshake.
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often certificate files are checked for changes.
+pub const DEFAULT_TLS_RELOAD_POLL: Duration = Duration::from_secs(5);
 /// Time to open a TCP connection to the upstream.
 pub const DEFAULT_UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -116,6 +120,47 @@ pub struct Config {
     pub routes: Vec<Arc<Route>>,
     /// Address of the in-process demo echo upstream, if configured.
     pub demo_upstream: Option<SocketAddr>,
+    /// HTTPS listeners (the plain listener is `server.listen`).
+    pub tls: Vec<TlsListenerConfig>,
+    /// TLS towards `https://` upstreams.
+    pub upstream_tls: UpstreamTlsConfig,
+}
+
+/// Whether an mTLS listener requires a client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCertMode {
+    /// The handshake fails without a certificate signed by the client CA.
+    Required,
+    /// A certificate is verified if sent; clients without one still connect.
+    Optional,
+}
+
+/// `[[tls]]`, validated.
+#[derive(Debug, Clone)]
+pub struct TlsListenerConfig {
+    /// Where it binds.
+    pub listen: SocketAddr,
+    /// Chains and keys; the first is the default, SNI selects among them by DNS name.
+    pub certificates: Vec<crate::tls::certs::CertPaths>,
+    /// CA bundle for client certificates (mTLS), if any.
+    pub client_ca_file: Option<PathBuf>,
+    /// See [`ClientCertMode`].
+    pub client_cert: ClientCertMode,
+    /// See [`DEFAULT_TLS_HANDSHAKE_TIMEOUT`].
+    pub handshake_timeout: Duration,
+    /// See [`DEFAULT_TLS_RELOAD_POLL`].
+    pub reload_poll: Duration,
+}
+
+/// `[upstream_tls]`, validated; all `None` means the webpki roots and no client certificate.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamTlsConfig {
+    /// CA bundle to verify upstream certificates instead of the webpki roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain presented to upstreams.
+    pub client_cert_file: Option<PathBuf>,
+    /// Its key.
+    pub client_key_file: Option<PathBuf>,
 }
 
 /// `[server]`, validated.
@@ -196,6 +241,9 @@ pub struct Client {
     pub enabled: bool,
     /// Channels this client may use.
     pub channels: HashSet<Arc<str>>,
+    /// If set, the token request must come over mTLS with a client certificate whose
+    /// subject (RFC 4514 text) is exactly this.
+    pub cert_subject: Option<String>,
 }
 
 /// Whether a route requires a session token.
@@ -210,7 +258,7 @@ pub enum RouteAuth {
 /// One upstream base URL.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    /// `http` (HTTPS upstreams come with TLS support).
+    /// `http` or `https`.
     pub scheme: http::uri::Scheme,
     /// `host:port`.
     pub authority: http::uri::Authority,
@@ -336,6 +384,7 @@ impl Config {
                 secret,
                 enabled: c.enabled.unwrap_or(true),
                 channels: allowed,
+                cert_subject: c.cert_subject,
             };
             clients.insert(client.id.to_string(), Arc::new(client));
         }
@@ -364,6 +413,26 @@ impl Config {
                 d.listen.as_deref().unwrap_or("127.0.0.1:9000"),
             )?),
         };
+        let mut tls = Vec::new();
+        for (i, t) in raw.tls.into_iter().enumerate() {
+            tls.push(validate_tls(&format!("tls[{i}]"), t, base)?);
+        }
+        let upstream_tls = match raw.upstream_tls {
+            None => UpstreamTlsConfig::default(),
+            Some(u) => {
+                if u.client_cert_file.is_some() != u.client_key_file.is_some() {
+                    return Err(invalid(
+                        "upstream_tls",
+                        "set both client_cert_file and client_key_file, or neither",
+                    ));
+                }
+                UpstreamTlsConfig {
+                    ca_file: u.ca_file.map(|f| base.join(f)),
+                    client_cert_file: u.client_cert_file.map(|f| base.join(f)),
+                    client_key_file: u.client_key_file.map(|f| base.join(f)),
+                }
+            }
+        };
         Ok(Config {
             server,
             token,
@@ -371,8 +440,72 @@ impl Config {
             clients,
             routes,
             demo_upstream,
+            tls,
+            upstream_tls,
         })
     }
+}
+
+fn validate_tls(
+    key: &str,
+    t: file::TlsListenerFile,
+    base: &Path,
+) -> Result<TlsListenerConfig, ConfigError> {
+    let listen = socket_addr(
+        &format!("{key}.listen"),
+        t.listen.as_deref().unwrap_or("127.0.0.1:8443"),
+    )?;
+    if t.certificates.is_empty() {
+        return Err(invalid(
+            format!("{key}.certificates"),
+            "needs at least one cert_file/key_file pair",
+        ));
+    }
+    let mut certificates = Vec::new();
+    for (j, c) in t.certificates.into_iter().enumerate() {
+        let (Some(cert), Some(k)) = (c.cert_file, c.key_file) else {
+            return Err(invalid(
+                format!("{key}.certificates[{j}]"),
+                "needs cert_file and key_file",
+            ));
+        };
+        certificates.push(crate::tls::certs::CertPaths {
+            cert_file: base.join(cert),
+            key_file: base.join(k),
+        });
+    }
+    let client_cert = match t.client_cert.as_deref() {
+        None | Some("required") => ClientCertMode::Required,
+        Some("optional") => ClientCertMode::Optional,
+        Some(other) => {
+            return Err(invalid(
+                format!("{key}.client_cert"),
+                format!("`{other}` is not `required` or `optional`"),
+            ));
+        }
+    };
+    if t.client_cert.is_some() && t.client_ca_file.is_none() {
+        return Err(invalid(
+            format!("{key}.client_cert"),
+            "needs client_ca_file",
+        ));
+    }
+    Ok(TlsListenerConfig {
+        listen,
+        certificates,
+        client_ca_file: t.client_ca_file.map(|f| base.join(f)),
+        client_cert,
+        handshake_timeout: millis(
+            &format!("{key}.handshake_timeout_ms"),
+            t.handshake_timeout_ms,
+            DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+        )?,
+        reload_poll: millis(
+            &format!("{key}.reload_poll_ms"),
+            t.reload_poll_ms,
+            DEFAULT_TLS_RELOAD_POLL,
+        )?,
+    })
 }
 
 fn socket_addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
@@ -670,10 +803,10 @@ fn parse_upstream(key: &str, text: &str) -> Result<Upstream, ConfigError> {
         .scheme()
         .cloned()
         .ok_or_else(|| invalid(key, "needs a scheme (http://)"))?;
-    if scheme != http::uri::Scheme::HTTP {
+    if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
         return Err(invalid(
             key,
-            format!("scheme `{scheme}` is not supported (use http://)"),
+            format!("scheme `{scheme}` is not supported (use http:// or https://)"),
         ));
     }
     let authority = uri
@@ -767,6 +900,11 @@ mod tests {
             (
                 "[[routes]]\nprefix = \"/a\"\nupstreams = [\"ftp://x\"]\n",
                 "routes[0].upstreams[0]",
+            ),
+            ("[[tls]]\nlisten = \"127.0.0.1:0\"\n", "tls[0].certificates"),
+            (
+                "[[tls]]\nclient_cert = \"optional\"\n[[tls.certificates]]\ncert_file = \"a\"\nkey_file = \"b\"\n",
+                "tls[0].client_cert",
             ),
             (
                 "[[routes]]\nprefix = \"/a\"\nauth = \"none\"\nencrypted_request = true\nupstreams = [\"http://127.0.0.1:1\"]\n",

@@ -7,34 +7,47 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::config::UpstreamTlsConfig;
 use crate::error::GatewayError;
 use crate::http::Body;
+use crate::tls::{self, TlsError};
 
 /// Idle pooled upstream connections are closed after this long: below the common 60 s
 /// keep-alive timeout of upstream servers, so we rarely reuse a connection they are closing.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Sends requests to upstreams over pooled connections.
+/// Sends requests to upstreams over pooled connections, `http://` or `https://`.
 #[derive(Clone)]
 pub struct Forwarder {
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
 }
 
 impl Forwarder {
-    /// A client whose TCP connects give up after `connect_timeout`.
-    pub fn new(connect_timeout: Duration) -> Self {
+    /// A client whose TCP connects give up after `connect_timeout`, verifying `https://`
+    /// upstreams per `upstream_tls` (SNI is the upstream URL's host).
+    pub fn new(
+        connect_timeout: Duration,
+        upstream_tls: &UpstreamTlsConfig,
+    ) -> Result<Self, TlsError> {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls::upstream_client_config(upstream_tls)?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_timer(TokioTimer::new())
-            .build(connector);
-        Forwarder { client }
+            .build(https);
+        Ok(Forwarder { client })
     }
 
     /// Sends one request. The client retries only requests that were never written to a

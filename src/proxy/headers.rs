@@ -8,6 +8,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 pub const X_CLIENT_ID: HeaderName = HeaderName::from_static("x-client-id");
 /// Header naming the channel to the upstream.
 pub const X_CHANNEL: HeaderName = HeaderName::from_static("x-channel");
+/// The verified mTLS client certificate's subject, when the connection had one.
+pub const X_CLIENT_CERT_SUBJECT: HeaderName = HeaderName::from_static("x-client-cert-subject");
 /// RFC 7239 de-facto companions, set by the edge.
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// See [`X_FORWARDED_FOR`].
@@ -57,6 +59,8 @@ pub struct Forwarding<'a> {
     pub request_id: &'a str,
     /// `(apiKey, channel)` for authenticated routes.
     pub identity: Option<(&'a str, &'a str)>,
+    /// The verified client certificate's subject (mTLS).
+    pub cert_subject: Option<&'a str>,
 }
 
 /// Rewrites the client's headers for the upstream: hop-by-hop removed, the token header
@@ -75,6 +79,7 @@ pub fn to_upstream(headers: &mut HeaderMap, token_header: &HeaderName, fwd: &For
         &X_FORWARDED_HOST,
         &X_CLIENT_ID,
         &X_CHANNEL,
+        &X_CLIENT_CERT_SUBJECT,
         &HeaderName::from_static(crate::gateway::X_REQUEST_ID),
     ] {
         headers.remove(name);
@@ -94,6 +99,9 @@ pub fn to_upstream(headers: &mut HeaderMap, token_header: &HeaderName, fwd: &For
     if let Some((client, channel)) = fwd.identity {
         set(headers, X_CLIENT_ID, client);
         set(headers, X_CHANNEL, channel);
+    }
+    if let Some(subject) = fwd.cert_subject {
+        set(headers, X_CLIENT_CERT_SUBJECT, subject);
     }
 }
 
@@ -155,6 +163,7 @@ mod tests {
             host: Some("gw.example"),
             request_id: "rid",
             identity: Some(("MOB-APP", "MOB-APP-2001")),
+            cert_subject: None,
         };
         to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
         assert_eq!(h["x-client-id"], "MOB-APP");
@@ -179,8 +188,10 @@ mod tests {
             host: None,
             request_id: "r",
             identity: None,
+            cert_subject: Some("CN=app"),
         };
         to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
         assert!(!h.contains_key("x-client-id"));
+        assert_eq!(h["x-client-cert-subject"], "CN=app");
     }
 }

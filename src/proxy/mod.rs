@@ -130,6 +130,7 @@ async fn proxy(
         host: host.as_deref(),
         request_id: ctx.request_id,
         identity: session.as_ref().map(|s| (&*s.client, &*s.channel)),
+        cert_subject: ctx.conn.client_cert_subject.as_deref(),
     };
     let content_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
     headers::to_upstream(

@@ -1,13 +1,13 @@
-//! The listener: accepts TCP connections up to a bound, serves HTTP/1.1 and HTTP/2 on each
-//! with hyper-util, cuts clients that do not send a request head in time, and shuts down
-//! gracefully: on the shutdown signal it stops accepting, lets in-flight requests finish,
-//! and gives up at a deadline.
+//! The listeners: a plain HTTP one (`server.listen`) and any number of HTTPS ones
+//! (`[[tls]]`). Each accepts TCP connections under one shared bound, completes the TLS
+//! handshake under a deadline, serves HTTP/1.1 and HTTP/2 (ALPN, or the h2 preface on
+//! plain connections) with hyper-util, and cuts clients that do not send a request head in
+//! time. Certificates reload on SIGHUP and when their files change.
 //!
-//! `Server::bind` then `Server::run(shutdown)`, so tests bind `127.0.0.1:0` and read the
-//! port from [`Server::local_addr`].
+//! Shutdown is graceful: stop accepting, let in-flight requests finish, give up at the
+//! configured deadline. `Server::bind` then `Server::run(shutdown)`, so tests bind port 0.
 
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,34 +15,111 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
 
+use crate::config::TlsListenerConfig;
 use crate::gateway::{ConnInfo, Gateway};
+use crate::tls::{self, CertStore, TlsError};
 
-/// A bound, not yet running, public listener.
-pub struct Server {
+/// Start-up failures of the listeners.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// A listener could not bind.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A TLS listener's certificates or CA bundle are unusable.
+    #[error("TLS listener {addr}: {source}")]
+    Tls {
+        /// The listener.
+        addr: SocketAddr,
+        /// What is wrong.
+        source: TlsError,
+    },
+}
+
+struct TlsEndpoint {
     listener: TcpListener,
+    acceptor: TlsAcceptor,
+    store: Arc<CertStore>,
+    config: TlsListenerConfig,
+}
+
+/// Bound, not yet running, listeners.
+pub struct Server {
     gateway: Gateway,
+    plain: TcpListener,
+    tls: Vec<TlsEndpoint>,
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
 }
 
 impl Server {
-    /// Binds the configured address (port 0 picks a free one).
-    pub async fn bind(gateway: Gateway) -> io::Result<Self> {
-        let listener = TcpListener::bind(gateway.config().server.listen).await?;
-        Ok(Server { listener, gateway })
+    /// Binds every configured listener and loads their certificates.
+    pub async fn bind(gateway: Gateway) -> Result<Self, ServerError> {
+        let config = Arc::clone(gateway.config());
+        let plain = bind(config.server.listen).await?;
+        let mut tls = Vec::new();
+        for listener_config in &config.tls {
+            let addr = listener_config.listen;
+            let tls_error = |source| ServerError::Tls { addr, source };
+            let store =
+                Arc::new(CertStore::load(listener_config.certificates.clone()).map_err(tls_error)?);
+            let server_config =
+                tls::server_config(listener_config, Arc::clone(&store)).map_err(tls_error)?;
+            tls.push(TlsEndpoint {
+                listener: bind(addr).await?,
+                acceptor: TlsAcceptor::from(server_config),
+                store,
+                config: listener_config.clone(),
+            });
+        }
+        Ok(Server {
+            gateway,
+            plain,
+            tls,
+        })
     }
 
-    /// The address actually bound.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+    /// The plain listener's address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.plain.local_addr()
+    }
+
+    /// The TLS listeners' addresses, in configuration order.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.tls
+            .iter()
+            .filter_map(|t| t.listener.local_addr().ok())
+            .collect()
+    }
+
+    /// The TLS listeners' certificate stores, in configuration order.
+    pub fn cert_stores(&self) -> Vec<Arc<CertStore>> {
+        self.tls.iter().map(|t| Arc::clone(&t.store)).collect()
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests for at most the
-    /// configured grace period. Background tasks (the session sweeper) stop with it.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        let Server { listener, gateway } = self;
+    /// configured grace period.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let Server {
+            gateway,
+            plain,
+            tls,
+        } = self;
         let server = gateway.config().server.clone();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -51,73 +128,215 @@ impl Server {
             .header_read_timeout(server.header_read_timeout)
             .max_headers(server.max_headers);
         builder.http2().timer(TokioTimer::new());
-        let builder = Arc::new(builder);
-        let graceful = GracefulShutdown::new();
-        let connections = Arc::new(Semaphore::new(server.max_connections));
-        let sweeper = tokio::spawn(gateway.clone().sweep_sessions());
-        let mut shutdown = std::pin::pin!(shutdown);
-
-        loop {
-            // Wait for a connection slot first, so past the limit new clients queue in the
-            // kernel's backlog instead of costing us memory.
-            let permit = tokio::select! {
-                permit = Arc::clone(&connections).acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-                () = &mut shutdown => break,
-            };
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // EMFILE and friends: back off briefly rather than spin.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let _ = stream.set_nodelay(true);
-            let info = ConnInfo {
-                peer,
-                scheme: http::uri::Scheme::HTTP,
-            };
-            let service_gateway = gateway.clone();
-            let service = service_fn(move |request| {
-                let gateway = service_gateway.clone();
-                let info = info.clone();
-                async move { Ok::<_, std::convert::Infallible>(gateway.handle(request, info).await) }
-            });
-            let builder = Arc::clone(&builder);
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::debug!(%peer, %error, "connection ended with an error");
-                }
-                drop(permit);
-            });
+        let shared = Arc::new(Shared {
+            builder,
+            gateway: gateway.clone(),
+            connections: Arc::new(Semaphore::new(server.max_connections)),
+        });
+        let graceful = Arc::new(GracefulShutdown::new());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut loops = tokio::task::JoinSet::new();
+        loops.spawn(accept_loop(
+            plain,
+            None,
+            Arc::clone(&shared),
+            Arc::clone(&graceful),
+            stop_rx.clone(),
+        ));
+        let mut watchers = tokio::task::JoinSet::new();
+        for endpoint in tls {
+            watchers.spawn(watch_certificates(
+                Arc::clone(&endpoint.store),
+                endpoint.config.reload_poll,
+            ));
+            let handshake = Some((endpoint.acceptor, endpoint.config.handshake_timeout));
+            loops.spawn(accept_loop(
+                endpoint.listener,
+                handshake,
+                Arc::clone(&shared),
+                Arc::clone(&graceful),
+                stop_rx.clone(),
+            ));
         }
+        let sweeper = tokio::spawn(gateway.clone().sweep_sessions());
 
-        drop(listener);
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        while loops.join_next().await.is_some() {}
         gateway.begin_draining();
-        tracing::info!(
-            in_flight = graceful.count(),
-            "shutting down: draining connections"
-        );
-        tokio::select! {
-            () = graceful.shutdown() => tracing::info!("all connections closed"),
-            () = tokio::time::sleep(server.shutdown_grace) => {
-                tracing::warn!(grace = ?server.shutdown_grace, "shutdown deadline reached; closing the remaining connections");
-            }
+        tracing::info!("shutting down: no longer accepting; draining in-flight requests");
+        let drained = match Arc::try_unwrap(graceful) {
+            Ok(graceful) => tokio::time::timeout(server.shutdown_grace, graceful.shutdown())
+                .await
+                .is_ok(),
+            Err(_) => false,
+        };
+        if drained {
+            tracing::info!("all connections closed");
+        } else {
+            tracing::warn!(grace = ?server.shutdown_grace, "shutdown deadline reached; closing the remaining connections");
         }
         sweeper.abort();
+        watchers.abort_all();
         Ok(())
     }
+}
+
+struct Shared {
+    builder: auto::Builder<TokioExecutor>,
+    gateway: Gateway,
+    connections: Arc<Semaphore>,
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<(TlsAcceptor, Duration)>,
+    shared: Arc<Shared>,
+    graceful: Arc<GracefulShutdown>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        // Wait for a connection slot first, so past the limit new clients queue in the
+        // kernel's backlog instead of costing us memory.
+        let permit = tokio::select! {
+            permit = Arc::clone(&shared.connections).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = stop.changed() => return,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // EMFILE and friends: back off briefly rather than spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let watcher = graceful.watcher();
+        let shared = Arc::clone(&shared);
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                None => {
+                    let info = ConnInfo {
+                        peer,
+                        scheme: http::uri::Scheme::HTTP,
+                        client_cert_subject: None,
+                    };
+                    serve(&shared, watcher, stream, info, permit).await;
+                }
+                Some((acceptor, timeout)) => {
+                    handshake_and_serve(&shared, watcher, stream, peer, acceptor, timeout, permit)
+                        .await
+                }
+            }
+        });
+    }
+}
+
+async fn handshake_and_serve(
+    shared: &Shared,
+    watcher: Watcher,
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    timeout: Duration,
+    permit: OwnedSemaphorePermit,
+) {
+    let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let subject = tls::peer_subject(stream.get_ref().1.peer_certificates()).map(Arc::from);
+    let info = ConnInfo {
+        peer,
+        scheme: http::uri::Scheme::HTTPS,
+        client_cert_subject: subject,
+    };
+    serve(shared, watcher, stream, info, permit).await;
+}
+
+async fn serve<I>(
+    shared: &Shared,
+    watcher: Watcher,
+    io: I,
+    info: ConnInfo,
+    permit: OwnedSemaphorePermit,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = info.peer;
+    let gateway = shared.gateway.clone();
+    let service = service_fn(move |request| {
+        let gateway = gateway.clone();
+        let info = info.clone();
+        async move { Ok::<_, std::convert::Infallible>(gateway.handle(request, info).await) }
+    });
+    let connection = shared
+        .builder
+        .serve_connection(TokioIo::new(io), service)
+        .into_owned();
+    if let Err(error) = watcher.watch(connection).await {
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+    drop(permit);
+}
+
+/// Reloads a listener's certificates on SIGHUP and whenever their files change (checked
+/// every `poll`). Polling modification times rather than inotify: it also sees the
+/// symlink swaps that Kubernetes secret mounts and certbot do, at a negligible cost.
+async fn watch_certificates(store: Arc<CertStore>, poll: Duration) {
+    let mut hangup = hangup_signal();
+    let mut interval = tokio::time::interval(poll);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let result = tokio::select! {
+            _ = interval.tick() => store.reload_if_changed(),
+            () = next_hangup(&mut hangup) => Some(store.reload()),
+        };
+        match result {
+            None => {}
+            Some(Ok(())) => tracing::info!("TLS certificates reloaded"),
+            Some(Err(error)) => {
+                tracing::error!(%error, "TLS certificate reload refused; keeping the current certificates")
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = ();
+
+fn hangup_signal() -> Hangup {
+    #[cfg(unix)]
+    {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+    }
+}
+
+async fn next_hangup(hangup: &mut Hangup) {
+    #[cfg(unix)]
+    if let Some(signal) = hangup {
+        if signal.recv().await.is_some() {
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
 }
 
 /// Completes on SIGINT or SIGTERM (the process-level shutdown signal for `main`).

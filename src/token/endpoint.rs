@@ -8,6 +8,7 @@ use hyper::body::Incoming;
 
 use crate::config::{Config, SessionMode};
 use crate::error::TokenError;
+use crate::gateway::ConnInfo;
 use crate::http::{self as h, Body, BodyReadError};
 use crate::session::SessionStore;
 use crate::token::issue::issue;
@@ -20,9 +21,10 @@ pub const X_API_KEY: &str = "x-api-key";
 pub async fn handle(
     config: &Config,
     sessions: &SessionStore,
+    conn: &ConnInfo,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    match serve(config, sessions, request).await {
+    match serve(config, sessions, conn, request).await {
         Ok(response) => response,
         Err(error) => {
             let (status, code, _) = error.parts();
@@ -39,6 +41,7 @@ pub async fn handle(
 async fn serve(
     config: &Config,
     sessions: &SessionStore,
+    conn: &ConnInfo,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, TokenError> {
     if request.method() != Method::POST {
@@ -62,7 +65,8 @@ async fn serve(
         .get(&token_request.api_key)
         .ok_or(TokenError::UnknownClient)?
         .clone();
-    // Check 4: secret (always evaluated, in constant time), enabled, allowed on channel.
+    // Check 4: secret (always evaluated, in constant time), client certificate if bound,
+    // enabled, allowed on the channel.
     let secret_ok = if client.secret.is_slow() {
         let (client, secret) = (client.clone(), token_request.secret.clone());
         tokio::task::spawn_blocking(move || client.secret.verify(secret.as_bytes()))
@@ -71,7 +75,12 @@ async fn serve(
     } else {
         client.secret.verify(token_request.secret.as_bytes())
     };
-    if !(secret_ok && client.enabled && client.channels.contains(&channel.id)) {
+    // A client bound to a TLS identity must present that client certificate.
+    let certificate_ok = client
+        .cert_subject
+        .as_deref()
+        .is_none_or(|want| conn.client_cert_subject.as_deref() == Some(want));
+    if !(secret_ok && certificate_ok && client.enabled && client.channels.contains(&channel.id)) {
         return Err(TokenError::CredentialsRefused);
     }
     // Check 5: the client's ephemeral public key.

@@ -110,6 +110,7 @@ encrypted_response = false
 /// A running gateway.
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub tls_addrs: Vec<SocketAddr>,
     pub gateway: Gateway,
     shutdown: Option<oneshot::Sender<()>>,
     pub stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -139,15 +140,17 @@ pub async fn spawn_app(config_text: &str) -> TestApp {
         None
     })
     .expect("test config is valid");
-    let gateway = Gateway::new(Arc::new(config));
+    let gateway = Gateway::new(Arc::new(config)).expect("upstream TLS set-up");
     let server = Server::bind(gateway.clone()).await.expect("bind");
     let addr = server.local_addr().unwrap();
+    let tls_addrs = server.tls_addrs();
     let (tx, rx) = oneshot::channel::<()>();
     let stopped = tokio::spawn(server.run(async {
         let _ = rx.await;
     }));
     TestApp {
         addr,
+        tls_addrs,
         gateway,
         shutdown: Some(tx),
         stopped: Some(stopped),

@@ -14,5 +14,6 @@
 mod codec;
 mod helpers;
 mod proxy;
+mod tls;
 mod token;
 mod vectors;

@@ -481,7 +481,9 @@ async fn the_library_client_round_trips_and_renews_a_short_token() {
         api_key: "MOB-APP".to_owned(),
         secret: "TEST123".to_owned(),
         kdf: Kdf::HkdfSha256,
-    });
+        ca_file: None,
+    })
+    .unwrap();
     let reply = client
         .call(
             http::Method::PUT,

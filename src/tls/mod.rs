@@ -1,0 +1,147 @@
+//! TLS with rustls and its `ring` crypto provider: listener configurations (TLS 1.2 and
+//! 1.3 only, whose suites in rustls are all AEAD; ALPN `h2` and `http/1.1`; SNI selection
+//! among several certificates; optional client certificates), certificates that can be
+//! replaced on disk without a restart, and the client configuration for `https://`
+//! upstreams.
+//!
+//! `ring` rather than rustls' default `aws-lc-rs`: it builds with only a C compiler, where
+//! aws-lc-rs also needs cmake, which a fresh machine here does not have.
+
+pub mod certs;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use thiserror::Error;
+
+use crate::config::{ClientCertMode, TlsListenerConfig, UpstreamTlsConfig};
+
+pub use certs::CertStore;
+
+/// A TLS set-up that cannot be used; says which file and why.
+#[derive(Debug, Error)]
+pub enum TlsError {
+    /// A PEM file could not be read or holds nothing usable.
+    #[error("{path}: {problem}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// rustls refused the combination.
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// The client-certificate verifier could not be built.
+    #[error("client CA bundle: {0}")]
+    Verifier(String),
+}
+
+fn file_error(path: &Path, problem: impl std::fmt::Display) -> TlsError {
+    TlsError::File {
+        path: path.display().to_string(),
+        problem: problem.to_string(),
+    }
+}
+
+/// The crypto provider every TLS context here uses.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The protocol versions offered: TLS 1.3 and 1.2; nothing older.
+pub const VERSIONS: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// ALPN identifiers, preferred first (RFC 7301; RFC 9113 §3.2).
+pub fn alpn() -> Vec<Vec<u8>> {
+    vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+}
+
+/// Reads every certificate in a PEM file.
+pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| file_error(path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_error(path, e))?;
+    if certs.is_empty() {
+        return Err(file_error(path, "no certificate found"));
+    }
+    Ok(certs)
+}
+
+/// Reads the first private key in a PEM file.
+pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| file_error(path, e))
+}
+
+fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in read_certs(path)? {
+        roots.add(cert).map_err(|e| file_error(path, e))?;
+    }
+    Ok(roots)
+}
+
+/// The rustls server configuration of one listener, resolving certificates through `store`.
+pub fn server_config(
+    listener: &TlsListenerConfig,
+    store: Arc<CertStore>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let builder =
+        ServerConfig::builder_with_provider(provider()).with_protocol_versions(VERSIONS)?;
+    let builder = match &listener.client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots(path)?), provider());
+            let verifier = match listener.client_cert {
+                ClientCertMode::Required => verifier,
+                ClientCertMode::Optional => verifier.allow_unauthenticated(),
+            };
+            builder.with_client_cert_verifier(
+                verifier
+                    .build()
+                    .map_err(|e| TlsError::Verifier(e.to_string()))?,
+            )
+        }
+    };
+    let mut config = builder.with_cert_resolver(store);
+    config.alpn_protocols = alpn();
+    Ok(Arc::new(config))
+}
+
+/// The rustls client configuration for `https://` upstreams: the configured CA bundle or
+/// the webpki roots, and an optional client certificate. SNI is the upstream's host.
+pub fn upstream_client_config(upstream: &UpstreamTlsConfig) -> Result<ClientConfig, TlsError> {
+    let roots = match &upstream.ca_file {
+        Some(path) => roots(path)?,
+        None => RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)?
+        .with_root_certificates(roots);
+    // ALPN is left empty: hyper-rustls sets it from the HTTP versions the connector enables.
+    Ok(
+        match (&upstream.client_cert_file, &upstream.client_key_file) {
+            (Some(cert), Some(key)) => {
+                builder.with_client_auth_cert(read_certs(cert)?, read_key(key)?)?
+            }
+            _ => builder.with_no_client_auth(),
+        },
+    )
+}
+
+/// The subject of a verified client certificate, in RFC 4514 form (e.g. `CN=app,O=Bank`).
+pub fn peer_subject(certs: Option<&[CertificateDer<'_>]>) -> Option<String> {
+    let leaf = certs?.first()?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    Some(parsed.subject().to_string())
+}
