@@ -227,18 +227,20 @@ pub fn seal_with_iv(
     Ok(out)
 }
 
-/// The protected header JSON text: `{"alg":"dir","enc":"A256GCM"}` plus `kid`/`cty`.
+/// The protected header JSON text: `{"alg":"dir","enc":"A256GCM"}` then `kid` and `cty`
+/// when set, in that order. Written out rather than through a map, so the text (and so the
+/// AAD) does not depend on whether some dependency enables `serde_json/preserve_order`.
 pub fn header_json(header: &Header) -> String {
-    let mut object = serde_json::Map::new();
-    object.insert("alg".into(), "dir".into());
-    object.insert("enc".into(), "A256GCM".into());
-    if let Some(kid) = &header.kid {
-        object.insert("kid".into(), kid.as_str().into());
+    let mut out = String::from(r#"{"alg":"dir","enc":"A256GCM""#);
+    for (name, value) in [("kid", &header.kid), ("cty", &header.cty)] {
+        if let Some(value) = value {
+            // A string always serializes.
+            let quoted = serde_json::to_string(value).unwrap_or_default();
+            out.push_str(&format!(r#","{name}":{quoted}"#));
+        }
     }
-    if let Some(cty) = &header.cty {
-        object.insert("cty".into(), cty.as_str().into());
-    }
-    serde_json::Value::Object(object).to_string()
+    out.push('}');
+    out
 }
 
 #[cfg(test)]
@@ -261,6 +263,22 @@ mod tests {
         let (got, plain) = open(sealed.as_bytes(), &key(), MAX).unwrap();
         assert_eq!(plain, b"{\"a\":1}");
         assert_eq!(got, header);
+    }
+
+    #[test]
+    fn the_header_text_is_fixed() {
+        assert_eq!(
+            header_json(&Header::default()),
+            r#"{"alg":"dir","enc":"A256GCM"}"#
+        );
+        let both = Header {
+            kid: Some("k\"1".into()),
+            cty: Some("text/plain".into()),
+        };
+        assert_eq!(
+            header_json(&both),
+            r#"{"alg":"dir","enc":"A256GCM","kid":"k\"1","cty":"text/plain"}"#
+        );
     }
 
     #[test]

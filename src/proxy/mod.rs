@@ -73,7 +73,7 @@ async fn proxy(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, GatewayError> {
     // 1. refuse
-    if request.method() == Method::CONNECT || request.headers().contains_key(header::UPGRADE) {
+    if request.method() == Method::CONNECT || wants_upgrade(request.headers()) {
         return Err(GatewayError::NotSupported);
     }
     let path = request.uri().path();
@@ -164,6 +164,17 @@ async fn proxy(
             ))
         }
     }
+}
+
+/// Whether the client asks for a protocol switch we would have to carry out (WebSocket and
+/// the like). `Upgrade: h2c` alone is declined by ignoring it, as RFC 9110 §7.8 allows and
+/// RFC 9113 §3.1 expects: HTTP clients such as Java's send it by default on plain HTTP.
+fn wants_upgrade(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::UPGRADE)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .any(|protocol| !protocol.trim().eq_ignore_ascii_case("h2c"))
 }
 
 fn authenticate(

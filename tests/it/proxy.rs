@@ -306,6 +306,21 @@ async fn dot_segments_and_upgrades_are_refused() {
     .await;
     assert_gateway_error(&upgrade, 501, "ROUTE002");
     assert!(upstream.requests().is_empty());
+    // An h2c upgrade offer (Java's HttpClient sends one by default) is declined by ignoring
+    // it: the request is served over HTTP/1.1 and the offer is not forwarded.
+    let h2c = post(
+        &app.url("/plain/h2c"),
+        &[
+            ("connection", "Upgrade, HTTP2-Settings"),
+            ("upgrade", "h2c"),
+            ("http2-settings", "AAMAAABkAAQAoAAAAAIAAAAA"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(h2c.status, StatusCode::OK);
+    let got = &upstream.requests()[0];
+    assert!(!got.headers.contains_key("upgrade") && !got.headers.contains_key("http2-settings"));
 }
 
 #[tokio::test]

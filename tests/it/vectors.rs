@@ -103,3 +103,65 @@ fn wycheproof_hkdf_sha256_through_our_kdf_function() {
     }
     assert!(checked > 50, "{checked}");
 }
+
+/// The published wire-contract vectors (made with Python `cryptography`), which every
+/// reference client also checks.
+#[test]
+fn the_published_protocol_vectors_hold_for_our_code() {
+    use sealgate::crypto::Key32;
+    use sealgate::crypto::kdf::Kdf;
+    use sealgate::jose::jwe;
+
+    let v: serde_json::Value =
+        serde_json::from_str(include_str!("../../examples/clients/test-vectors.json")).unwrap();
+    let text = |path: &[&str]| -> String {
+        let mut node = &v;
+        for p in path {
+            node = &node[*p];
+        }
+        node.as_str()
+            .unwrap_or_else(|| panic!("{path:?}"))
+            .to_owned()
+    };
+    let pair = |who: &str| {
+        EphemeralKeyPair::from_scalar_bytes(&hex::decode(text(&[who, "d"])).unwrap()).unwrap()
+    };
+    let (client, server) = (pair("client"), pair("server"));
+    for (who, p) in [("client", &client), ("server", &server)] {
+        let json = jwk::public_to_json(&p.public_key());
+        assert_eq!(json, text(&[who, "jwk"]), "{who} JWK");
+        assert_eq!(b64::encode(json.as_bytes()), text(&[who, "encoded"]));
+    }
+    let server_public = jwk::parse_public_p256(text(&["server", "jwk"]).as_bytes()).unwrap();
+    let client_public = jwk::parse_public_p256(text(&["client", "jwk"]).as_bytes()).unwrap();
+    let z = client.agree(&server_public);
+    assert_eq!(z, server.agree(&client_public));
+    assert_eq!(hex::encode(z.expose()), text(&["z"]));
+    for kdf in [Kdf::HkdfSha256, Kdf::ConcatKdf, Kdf::Raw] {
+        assert_eq!(
+            hex::encode(kdf.derive(&z).expose()),
+            text(&["k", kdf.as_str()]),
+            "{kdf}"
+        );
+    }
+    let k = Key32::from_slice(&hex::decode(text(&["k", "hkdf-sha256"])).unwrap()).unwrap();
+    let iv: [u8; 12] = hex::decode(text(&["request", "iv"]))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let header = jwe::Header {
+        kid: None,
+        cty: Some("application/json".into()),
+    };
+    assert_eq!(jwe::header_json(&header), text(&["request", "protected"]));
+    let sealed =
+        jwe::seal_with_iv(text(&["request", "plaintext"]).as_bytes(), &k, &header, &iv).unwrap();
+    assert_eq!(sealed, text(&["request", "jwe"]));
+    let (got, plaintext) =
+        jwe::open(text(&["response", "jwe"]).as_bytes(), &k, usize::MAX).unwrap();
+    assert_eq!(plaintext, text(&["response", "plaintext"]).as_bytes());
+    assert_eq!(
+        got.cty.as_deref(),
+        Some(text(&["response", "cty"]).as_str())
+    );
+}

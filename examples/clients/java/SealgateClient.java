@@ -1,0 +1,201 @@
+// sealgate reference client for Java: the JDK 17 standard library only.
+//   java SealgateClient.java --vectors ../test-vectors.json
+//   java SealgateClient.java --url http://127.0.0.1:8080
+import java.math.BigInteger;
+import java.net.URI;
+import java.net.http.*;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.*;
+import java.security.*;
+import java.security.interfaces.ECPublicKey;
+import java.security.spec.*;
+import java.util.*;
+import javax.crypto.*;
+import javax.crypto.spec.*;
+
+public class SealgateClient {
+    static final byte[] HKDF_INFO = "token-service/v2 A256GCM".getBytes(StandardCharsets.US_ASCII);
+    static final Base64.Encoder B64U = Base64.getUrlEncoder().withoutPadding();
+    static final Base64.Decoder B64U_DEC = Base64.getUrlDecoder();
+    static final SecureRandom RANDOM = new SecureRandom();
+
+    static ECParameterSpec p256() throws Exception {
+        AlgorithmParameters params = AlgorithmParameters.getInstance("EC");
+        params.init(new ECGenParameterSpec("secp256r1"));
+        return params.getParameterSpec(ECParameterSpec.class);
+    }
+
+    static byte[] fixed32(BigInteger n) {
+        byte[] raw = n.toByteArray(), out = new byte[32];
+        int len = Math.min(raw.length, 32);
+        System.arraycopy(raw, raw.length - len, out, 32 - len, len);
+        return out;
+    }
+
+    static String publicJwk(ECPublicKey key) {
+        return "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" + B64U.encodeToString(fixed32(key.getW().getAffineX()))
+            + "\",\"y\":\"" + B64U.encodeToString(fixed32(key.getW().getAffineY())) + "\"}";
+    }
+
+    /** Parses a public JWK and checks the point is on P-256 (y^2 = x^3 + ax + b mod p). */
+    static ECPublicKey parsePublicJwk(String text) throws Exception {
+        Map<?, ?> jwk = (Map<?, ?>) Json.parse(text);
+        if (!"EC".equals(jwk.get("kty")) || !"P-256".equals(jwk.get("crv")) || jwk.containsKey("d")) throw new IllegalArgumentException("not a public P-256 JWK");
+        byte[] xb = B64U_DEC.decode((String) jwk.get("x")), yb = B64U_DEC.decode((String) jwk.get("y"));
+        if (xb.length != 32 || yb.length != 32) throw new IllegalArgumentException("coordinates must be 32 bytes");
+        BigInteger x = new BigInteger(1, xb), y = new BigInteger(1, yb);
+        ECParameterSpec spec = p256();
+        BigInteger p = ((ECFieldFp) spec.getCurve().getField()).getP();
+        BigInteger rhs = x.pow(3).add(spec.getCurve().getA().multiply(x)).add(spec.getCurve().getB()).mod(p);
+        if (x.compareTo(p) >= 0 || y.compareTo(p) >= 0 || !y.pow(2).mod(p).equals(rhs)) throw new IllegalArgumentException("point not on P-256");
+        return (ECPublicKey) KeyFactory.getInstance("EC").generatePublic(new ECPublicKeySpec(new ECPoint(x, y), spec));
+    }
+
+    /** Z: the 32-byte x-coordinate of the shared point. */
+    static byte[] agree(PrivateKey mine, PublicKey theirs) throws Exception {
+        KeyAgreement ka = KeyAgreement.getInstance("ECDH");
+        ka.init(mine);
+        ka.doPhase(theirs, true);
+        return ka.generateSecret();
+    }
+
+    static byte[] hmac(byte[] key, byte[]... parts) throws Exception {
+        Mac mac = Mac.getInstance("HmacSHA256");
+        mac.init(new SecretKeySpec(key, "HmacSHA256"));
+        for (byte[] part : parts) mac.update(part);
+        return mac.doFinal();
+    }
+
+    static byte[] u32(int n) { return new byte[] {(byte) (n >>> 24), (byte) (n >>> 16), (byte) (n >>> 8), (byte) n}; }
+
+    static byte[] derive(String kdf, byte[] z) throws Exception {
+        switch (kdf) {
+            case "hkdf-sha256": // RFC 5869: empty salt = 32 zero bytes; one block of output
+                return hmac(hmac(new byte[32], z), HKDF_INFO, new byte[] {1});
+            case "concat-kdf": { // RFC 7518 §4.6.2
+                MessageDigest sha = MessageDigest.getInstance("SHA-256");
+                byte[] alg = "A256GCM".getBytes(StandardCharsets.US_ASCII);
+                for (byte[] part : new byte[][] {u32(1), z, u32(alg.length), alg, u32(0), u32(0), u32(256)}) sha.update(part);
+                return sha.digest();
+            }
+            case "raw": return z;
+            default: throw new IllegalArgumentException("unknown kdf " + kdf);
+        }
+    }
+
+    static String seal(byte[] key, byte[] plaintext, String cty, byte[] iv) throws Exception {
+        String header = "{\"alg\":\"dir\",\"enc\":\"A256GCM\"" + (cty == null ? "" : ",\"cty\":\"" + cty + "\"") + "}";
+        String protectedB64 = B64U.encodeToString(header.getBytes(StandardCharsets.UTF_8));
+        Cipher cipher = Cipher.getInstance("AES/GCM/NoPadding");
+        cipher.init(Cipher.ENCRYPT_MODE, new SecretKeySpec(key, "AES"), new GCMParameterSpec(128, iv));
+        cipher.updateAAD(protectedB64.getBytes(StandardCharsets.US_ASCII)); // AAD: the encoded header
+        byte[] sealed = cipher.doFinal(plaintext);
+        byte[] ct = Arrays.copyOf(sealed, sealed.length - 16), tag = Arrays.copyOfRange(sealed, sealed.length - 16, sealed.length);
+        return protectedB64 + ".." + B64U.encodeToString(iv) + "." + B64U.encodeToString(ct) + "." + B64U.encodeToString(tag);
+    }
+
+    static String[] open(byte[] key, String compact) throws Exception { // returns {cty, plaintext}
+        String[] p = compact.split("\\.", -1);
+        if (p.length != 5 || !p[1].isEmpty()) throw new IllegalArgumentException("not a dir compact JWE");
+        Map<?, ?> header = (Map<?, ?>) Json.parse(new String(B64U_DEC.decode(p[0]), StandardCharsets.UTF_8));
+        if (!"dir".equals(header.get("alg")) || !"A256GCM".equals(header.get("enc"))) throw new IllegalArgumentException("unexpected alg/enc");
+        byte[] iv = B64U_DEC.decode(p[2]), ct = B64U_DEC.decode(p[3]), tag = B64U_DEC.decode(p[4]);
+        if (iv.length != 12 || tag.length != 16) throw new IllegalArgumentException("bad IV or tag length");
+        Cipher cipher = Cipher.getInstance("AES/GCM/NoPadding");
+        cipher.init(Cipher.DECRYPT_MODE, new SecretKeySpec(key, "AES"), new GCMParameterSpec(128, iv));
+        cipher.updateAAD(p[0].getBytes(StandardCharsets.US_ASCII)); // the header segment as received
+        byte[] input = new byte[ct.length + 16];
+        System.arraycopy(ct, 0, input, 0, ct.length);
+        System.arraycopy(tag, 0, input, ct.length, 16);
+        return new String[] {(String) header.get("cty"), new String(cipher.doFinal(input), StandardCharsets.UTF_8)};
+    }
+
+    static void check(boolean ok, String what) { if (!ok) throw new IllegalStateException("mismatch: " + what); }
+
+    static byte[] hex(String s) { byte[] out = new byte[s.length() / 2]; for (int i = 0; i < out.length; i++) out[i] = (byte) Integer.parseInt(s.substring(2 * i, 2 * i + 2), 16); return out; }
+
+    static String toHex(byte[] b) { StringBuilder sb = new StringBuilder(); for (byte x : b) sb.append(String.format("%02x", x)); return sb.toString(); }
+
+    static void checkVectors(String path) throws Exception {
+        Map<?, ?> v = (Map<?, ?>) Json.parse(Files.readString(Path.of(path)));
+        Map<?, ?> client = (Map<?, ?>) v.get("client"), server = (Map<?, ?>) v.get("server"), k = (Map<?, ?>) v.get("k");
+        PrivateKey cd = KeyFactory.getInstance("EC").generatePrivate(new ECPrivateKeySpec(new BigInteger((String) client.get("d"), 16), p256()));
+        check(publicJwk(parsePublicJwk((String) client.get("jwk"))).equals(client.get("jwk")), "client JWK");
+        byte[] z = agree(cd, parsePublicJwk((String) server.get("jwk")));
+        check(toHex(z).equals(v.get("z")), "Z");
+        for (Object kdf : k.keySet()) check(toHex(derive((String) kdf, z)).equals(k.get(kdf)), (String) kdf);
+        byte[] key = hex((String) k.get("hkdf-sha256"));
+        Map<?, ?> req = (Map<?, ?>) v.get("request"), resp = (Map<?, ?>) v.get("response");
+        String sealed = seal(key, ((String) req.get("plaintext")).getBytes(StandardCharsets.UTF_8), "application/json", hex((String) req.get("iv")));
+        check(sealed.equals(req.get("jwe")), "request JWE");
+        String[] opened = open(key, (String) resp.get("jwe"));
+        check(opened[1].equals(resp.get("plaintext")) && opened[0].equals(resp.get("cty")), "response");
+        System.out.println("java: test vectors OK");
+    }
+
+    static void roundTrip(String base, String channel, String apiKey, String secret, String kdf) throws Exception {
+        KeyPairGenerator gen = KeyPairGenerator.getInstance("EC");
+        gen.initialize(new ECGenParameterSpec("secp256r1"));
+        KeyPair pair = gen.generateKeyPair();
+        String publicKey = B64U.encodeToString(publicJwk((ECPublicKey) pair.getPublic()).getBytes(StandardCharsets.UTF_8));
+        String body = "{\"apiKey\":" + Json.quote(apiKey) + ",\"secret\":" + Json.quote(secret) + ",\"publicKey\":\"" + publicKey + "\"}";
+        HttpClient http = HttpClient.newHttpClient();
+        HttpResponse<String> token = http.send(HttpRequest.newBuilder(URI.create(base + "/token-service/new/v2/token"))
+            .header("X-API-KEY", channel).header("Content-Type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+        Map<?, ?> answer = (Map<?, ?>) Json.parse(token.body());
+        if (token.statusCode() != 200 || !"TOK200".equals(answer.get("resCode"))) throw new IllegalStateException("token refused: " + token.statusCode() + " " + token.body());
+        ECPublicKey server = parsePublicJwk(new String(B64U_DEC.decode((String) answer.get("serverPublicKey")), StandardCharsets.UTF_8));
+        byte[] key = derive(kdf, agree(pair.getPrivate(), server));
+        byte[] iv = new byte[12];
+        RANDOM.nextBytes(iv); // never reuse an IV with the same key
+        String sent = "{\"amount\":100,\"from\":\"java\"}";
+        HttpResponse<String> call = http.send(HttpRequest.newBuilder(URI.create(base + "/api/echo"))
+            .header("Authorization", "Bearer " + answer.get("token")).header("Content-Type", "application/jose")
+            .POST(HttpRequest.BodyPublishers.ofString(seal(key, sent.getBytes(StandardCharsets.UTF_8), "application/json", iv))).build(),
+            HttpResponse.BodyHandlers.ofString());
+        if (call.statusCode() != 200 || !call.headers().firstValue("content-type").orElse("").equals("application/jose")) throw new IllegalStateException("call failed: " + call.statusCode());
+        Map<?, ?> echoed = (Map<?, ?>) Json.parse(open(key, call.body())[1]);
+        check(echoed.get("body").equals(Json.parse(sent)), "echoed body");
+        System.out.println("java: round trip OK, the upstream received " + sent);
+    }
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> a = new HashMap<>();
+        for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
+        String secret = a.getOrDefault("--secret", Optional.ofNullable(System.getenv("SEALGATE_CLIENT_SECRET")).orElse("TEST123"));
+        if (a.containsKey("--vectors")) checkVectors(a.get("--vectors"));
+        if (a.containsKey("--url")) roundTrip(a.get("--url"), a.getOrDefault("--channel", "MOB-APP-2001"), a.getOrDefault("--api-key", "MOB-APP"), secret, a.getOrDefault("--kdf", "hkdf-sha256"));
+        if (a.isEmpty()) { System.err.println("usage: --vectors FILE and/or --url BASE"); System.exit(2); }
+    }
+
+    /** A minimal JSON reader (objects, arrays, strings, numbers, literals): the JDK has none. */
+    static final class Json {
+        private final String s; private int i;
+        private Json(String s) { this.s = s; }
+        static Object parse(String text) { Json j = new Json(text); Object v = j.value(); j.ws(); if (j.i != text.length()) throw new IllegalArgumentException("trailing data"); return v; }
+        static String quote(String v) { return "\"" + v.replace("\\", "\\\\").replace("\"", "\\\"") + "\""; }
+        private void ws() { while (i < s.length() && Character.isWhitespace(s.charAt(i))) i++; }
+        private Object value() {
+            ws();
+            char c = s.charAt(i);
+            if (c == '{') { Map<String, Object> m = new LinkedHashMap<>(); i++; ws(); if (s.charAt(i) == '}') { i++; return m; }
+                do { ws(); String k = string(); ws(); expect(':'); m.put(k, value()); ws(); } while (s.charAt(i++) == ','); i--; expect('}'); return m; }
+            if (c == '[') { List<Object> l = new ArrayList<>(); i++; ws(); if (s.charAt(i) == ']') { i++; return l; }
+                do { l.add(value()); ws(); } while (s.charAt(i++) == ','); i--; expect(']'); return l; }
+            if (c == '"') return string();
+            for (String lit : new String[] {"true", "false", "null"}) if (s.startsWith(lit, i)) { i += lit.length(); return lit.equals("null") ? null : Boolean.valueOf(lit); }
+            int start = i; while (i < s.length() && "+-0123456789.eE".indexOf(s.charAt(i)) >= 0) i++;
+            return new java.math.BigDecimal(s.substring(start, i));
+        }
+        private void expect(char c) { if (s.charAt(i++) != c) throw new IllegalArgumentException("expected " + c + " at " + (i - 1)); }
+        private String string() {
+            expect('"'); StringBuilder b = new StringBuilder();
+            while (s.charAt(i) != '"') { char c = s.charAt(i++);
+                if (c == '\\') { char e = s.charAt(i++); switch (e) { case 'n': b.append('\n'); break; case 't': b.append('\t'); break; case 'r': b.append('\r'); break;
+                    case 'b': b.append('\b'); break; case 'f': b.append('\f'); break; case 'u': b.append((char) Integer.parseInt(s.substring(i, i + 4), 16)); i += 4; break; default: b.append(e); } }
+                else b.append(c); }
+            i++; return b.toString();
+        }
+    }
+}
