@@ -30,9 +30,12 @@ pub struct ErrorBody {
 /// A failure of the token endpoint (PROTOCOL §1).
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    /// A method other than POST on the token path.
+    /// A method other than POST (and DELETE, when revocation is on) on the token path.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed {
+        /// The `Allow` header value.
+        allow: &'static str,
+    },
     /// Check 1: `X-API-KEY` absent or not a configured channel.
     #[error("X-API-KEY absent or not a configured channel")]
     UnknownChannel,
@@ -57,6 +60,9 @@ pub enum TokenError {
     /// The connection failed while the body was being read.
     #[error("token request body could not be read")]
     BodyRead,
+    /// Too many token requests from this client or source address in the current minute.
+    #[error("token issuance rate limit")]
+    RateLimited,
     /// The session store is full (local mode) even after sweeping.
     #[error("session store full")]
     StoreFull,
@@ -73,7 +79,8 @@ impl TokenError {
     /// Status, `resCode` and `resDesc`, exactly as PROTOCOL §1's table.
     pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         let ((code, desc), status) = match self {
-            TokenError::MethodNotAllowed => (TOK_FAILURE, StatusCode::METHOD_NOT_ALLOWED),
+            TokenError::MethodNotAllowed { .. } => (TOK_FAILURE, StatusCode::METHOD_NOT_ALLOWED),
+            TokenError::RateLimited => (TOK_FAILURE, StatusCode::TOO_MANY_REQUESTS),
             TokenError::UnknownChannel => (TOK_INVALID_KEY, StatusCode::UNAUTHORIZED),
             TokenError::MalformedBody => (TOK_FAILURE, StatusCode::BAD_REQUEST),
             TokenError::UnknownClient => (TOK_INVALID_KEY, StatusCode::UNAUTHORIZED),
@@ -92,18 +99,24 @@ impl TokenError {
     pub fn into_response(self) -> Response<Body> {
         let (status, res_code, res_desc) = self.parts();
         let mut response = json(status, &ErrorBody { res_code, res_desc });
-        match self {
-            TokenError::MethodNotAllowed => {
-                response
-                    .headers_mut()
-                    .insert(ALLOW, HeaderValue::from_static("POST"));
-            }
-            TokenError::StoreFull => {
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from_static("5"));
-            }
-            _ => {}
+        let extra = match self {
+            TokenError::MethodNotAllowed { allow } => Some((ALLOW, allow)),
+            TokenError::RateLimited => Some((RETRY_AFTER, "60")),
+            TokenError::StoreFull => Some((RETRY_AFTER, "5")),
+            TokenError::UnknownChannel
+            | TokenError::MalformedBody
+            | TokenError::UnknownClient
+            | TokenError::CredentialsRefused
+            | TokenError::BadPublicKey(_)
+            | TokenError::BodyTooLarge
+            | TokenError::BodyTimeout
+            | TokenError::BodyRead
+            | TokenError::Internal(_) => None,
+        };
+        if let Some((name, value)) = extra {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
         }
         response
     }

@@ -5,16 +5,19 @@
 //! 2. **identify**: give the request an id (kept from a well-formed `X-Request-Id`, or new);
 //! 3. **dispatch**: the token path goes to [`crate::token::endpoint`], anything else to
 //!    [`crate::proxy`] (route match, token check, decrypt, forward, encrypt);
-//! 4. **log**: one line per request with method, path, status, latency and request id —
-//!    never a header value, a body, a token or a key.
+//! 4. **observe**: one log line and the request metrics — never a header value, a body, a
+//!    token or a key.
 //!
-//! `Gateway` is cheap to clone (one `Arc`); services are plumbing around it.
+//! The configuration in force and the upstream client built from it are swapped as one on
+//! reload ([`Gateway::reload`]); each request reads them once, so it sees one consistent
+//! configuration from start to end. `Gateway` is cheap to clone (one `Arc`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use tokio::sync::Semaphore;
@@ -22,8 +25,11 @@ use tokio::sync::Semaphore;
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::http::Body;
+use crate::limit::RateLimiter;
+use crate::metrics::{Metrics, RequestLabels, RouteLabel};
 use crate::proxy::Forwarder;
 use crate::session::SessionStore;
+use crate::tls::TlsError;
 
 /// The request-id header, set on every forwarded request and every response.
 pub const X_REQUEST_ID: &str = "x-request-id";
@@ -36,69 +42,142 @@ pub struct ConnInfo {
     /// `http` or `https`, for `X-Forwarded-Proto`.
     pub scheme: http::uri::Scheme,
     /// The subject of the verified TLS client certificate (mTLS listeners).
-    pub client_cert_subject: Option<std::sync::Arc<str>>,
+    pub client_cert_subject: Option<Arc<str>>,
 }
 
-/// The gateway's shared state and its request handler.
+/// The configuration in force and what is built from it.
+pub struct Live {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// The upstream client (its TLS settings come from the configuration).
+    pub forwarder: Forwarder,
+}
+
+/// State shared by every request that outlives a configuration.
+pub struct Shared {
+    /// Live sessions and revocations.
+    pub sessions: SessionStore,
+    /// Every exported metric.
+    pub metrics: Metrics,
+    /// Token issuance counts per client `apiKey`.
+    pub per_client: RateLimiter,
+    /// Token issuance counts per source address.
+    pub per_address: RateLimiter,
+}
+
+/// The gateway's state and its request handler.
 #[derive(Clone)]
 pub struct Gateway {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    config: Arc<Config>,
-    sessions: SessionStore,
-    forwarder: Forwarder,
+    live: ArcSwap<Live>,
+    shared: Shared,
     /// Bounds requests being handled; a full semaphore sheds load with 503 rather than
-    /// queueing without limit.
-    in_flight: Arc<Semaphore>,
+    /// queueing without limit. Sized at start; not changed by reload.
+    in_flight: Semaphore,
     draining: AtomicBool,
+}
+
+/// Why a reload was refused (the old configuration stays in force).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The upstream TLS files are unusable.
+    #[error("upstream TLS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 impl Gateway {
     /// A gateway over a validated configuration. Fails if the upstream TLS files are unusable.
-    pub fn new(config: Arc<Config>) -> Result<Self, crate::tls::TlsError> {
-        let sessions = SessionStore::new(config.token.max_sessions);
-        let in_flight = Arc::new(Semaphore::new(config.server.max_in_flight));
+    pub fn new(config: Arc<Config>) -> Result<Self, TlsError> {
         let forwarder =
             Forwarder::new(config.server.upstream_connect_timeout, &config.upstream_tls)?;
+        let shared = Shared {
+            sessions: SessionStore::new(config.token.max_sessions),
+            metrics: Metrics::new(),
+            per_client: RateLimiter::default(),
+            per_address: RateLimiter::default(),
+        };
+        let in_flight = Semaphore::new(config.server.max_in_flight);
         Ok(Gateway {
             inner: Arc::new(Inner {
-                forwarder,
-                config,
-                sessions,
+                live: ArcSwap::from_pointee(Live { config, forwarder }),
+                shared,
                 in_flight,
                 draining: AtomicBool::new(false),
             }),
         })
     }
 
-    /// The configuration in force.
-    pub fn config(&self) -> &Arc<Config> {
-        &self.inner.config
+    /// The configuration in force now.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.inner.live.load().config)
     }
 
-    /// The session store (read by tests and operations endpoints).
+    /// The session store.
     pub fn sessions(&self) -> &SessionStore {
-        &self.inner.sessions
+        &self.inner.shared.sessions
     }
 
-    /// Marks the gateway as shutting down: new requests are refused with 503.
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.shared.metrics
+    }
+
+    /// Puts a new configuration in force for new requests; requests already running finish
+    /// with the one they started with. Sessions, revocations and counters carry over. If the
+    /// new configuration has no token keys and the old one made a random key, that key is
+    /// kept, so a reload does not end every session. Listener settings (`server`, `tls`,
+    /// `admin`) are read at start only.
+    pub fn reload(&self, mut config: Config) -> Result<(), ReloadError> {
+        let old = self.config();
+        if config.token.keys.is_ephemeral() && old.token.keys.is_ephemeral() {
+            config.token.keys = old.token.keys.clone();
+        }
+        let forwarder =
+            match Forwarder::new(config.server.upstream_connect_timeout, &config.upstream_tls) {
+                Ok(forwarder) => forwarder,
+                Err(error) => {
+                    Metrics::count(&self.metrics().config_reloads, "refused");
+                    return Err(error.into());
+                }
+            };
+        self.inner.live.store(Arc::new(Live {
+            config: Arc::new(config),
+            forwarder,
+        }));
+        Metrics::count(&self.metrics().config_reloads, "ok");
+        Ok(())
+    }
+
+    /// Marks the gateway as shutting down: new requests are refused with 503 and `/readyz`
+    /// fails.
     pub fn begin_draining(&self) {
         self.inner.draining.store(true, Ordering::SeqCst);
     }
 
-    /// Sweeps expired sessions forever at the configured interval.
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::SeqCst)
+    }
+
+    /// Sweeps expired sessions, revocations and rate-limit windows forever, at the
+    /// configured interval.
     pub async fn sweep_sessions(self) {
-        let mut interval = tokio::time::interval(self.inner.config.token.sweep_interval);
+        let mut interval = tokio::time::interval(self.config().token.sweep_interval);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            let removed = self.inner.sessions.sweep(crate::clock::now_secs());
+            let now = crate::clock::now_secs();
+            let shared = &self.inner.shared;
+            let removed = shared.sessions.sweep(now);
+            shared.per_client.sweep(now);
+            shared.per_address.sweep(now);
             if removed > 0 {
                 tracing::debug!(
                     removed,
-                    live = self.inner.sessions.len(),
+                    live = shared.sessions.len(),
                     "swept expired sessions"
                 );
             }
@@ -111,23 +190,42 @@ impl Gateway {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let request_id = request_id(request.headers().get(X_REQUEST_ID));
+        let live = self.inner.live.load_full();
 
-        let mut response = match self.admit() {
-            Err(error) => error.into_response(),
-            Ok(_permit) => self.dispatch(request, &conn, &request_id).await,
+        let (mut response, route) = match self.admit() {
+            Err(error) => (error.into_response(), "none".to_owned()),
+            Ok(_permit) => self.dispatch(&live, request, &conn, &request_id).await,
         };
 
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(X_REQUEST_ID, value);
         }
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        let metrics = &self.inner.shared.metrics;
+        metrics
+            .request_duration
+            .get_or_create(&RouteLabel {
+                route: route.clone(),
+            })
+            .observe(elapsed.as_secs_f64());
+        let method_label = crate::metrics::method_label(&method).to_owned();
+        metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                route,
+                method: method_label,
+                status,
+            })
+            .inc();
         tracing::info!(
             target: "sealgate::access",
             request_id = %request_id,
             peer = %conn.peer,
             %method,
             path = %path,
-            status = response.status().as_u16(),
-            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            status,
+            micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         );
         response
     }
@@ -142,25 +240,30 @@ impl Gateway {
             .map_err(|_| GatewayError::Overloaded)
     }
 
+    /// Returns the response and the route label for metrics.
     async fn dispatch(
         &self,
+        live: &Live,
         request: Request<Incoming>,
         conn: &ConnInfo,
         request_id: &str,
-    ) -> Response<Body> {
-        let config = &self.inner.config;
+    ) -> (Response<Body>, String) {
+        let config = &live.config;
+        let shared = &self.inner.shared;
         if request.uri().path() == config.token.path {
-            return crate::token::endpoint::handle(config, &self.inner.sessions, conn, request)
-                .await;
+            let response = crate::token::endpoint::handle(config, shared, conn, request).await;
+            return (response, "token".to_owned());
         }
+        let route = crate::proxy::route::select(&config.routes, request.uri().path())
+            .map_or_else(|| "none".to_owned(), |r| r.prefix.clone());
         let context = crate::proxy::Context {
             config,
-            sessions: &self.inner.sessions,
-            forwarder: &self.inner.forwarder,
+            shared,
+            forwarder: &live.forwarder,
             conn,
             request_id,
         };
-        crate::proxy::handle(context, request).await
+        (crate::proxy::handle(context, request).await, route)
     }
 }
 

@@ -13,7 +13,10 @@
 //! | [`config`] | TOML file → one validation step → typed [`config::Config`] |
 //! | [`server`] | listeners (plain and TLS), connection bound, timeouts, graceful shutdown |
 //! | [`tls`] | rustls configurations, SNI certificate store with live reload, upstream TLS |
-//! | [`gateway`] | the request lifecycle: admit, identify, dispatch, log |
+//! | [`gateway`] | the request lifecycle: admit, identify, dispatch, observe; live reload |
+//! | [`admin`] | the admin listener: `/metrics`, `/healthz`, `/readyz` |
+//! | [`metrics`] | metric names (constants) and the registry |
+//! | [`limit`] | token-issuance rate limits |
 //! | [`token`] | the token endpoint: checks, key agreement, token issue |
 //! | [`auth`] | verifying a token and finding its session (pure) |
 //! | [`session`] | the session store (`DashMap`), replay memory, sweeping |
@@ -41,6 +44,7 @@
     )
 )]
 
+pub mod admin;
 pub mod auth;
 pub mod client;
 pub mod clock;
@@ -51,6 +55,8 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod jose;
+pub mod limit;
+pub mod metrics;
 pub mod proxy;
 pub mod server;
 pub mod session;

@@ -91,6 +91,7 @@ pub fn verify(
         return Err(GatewayError::TokenNotYetValid);
     }
     let session_id = SessionId::parse(&claims.jti).ok_or(GatewayError::TokenInvalid("bad jti"))?;
+    tracing::trace!(client = %claims.sub, "token verified");
     let ticket_key = match &claims.key {
         None => None,
         Some(text) => {
@@ -116,6 +117,9 @@ pub fn session_for(
     sessions: &SessionStore,
     now: i64,
 ) -> Result<Arc<Session>, GatewayError> {
+    if sessions.is_revoked(&verified.session_id) {
+        return Err(GatewayError::SessionUnknown);
+    }
     let client = config
         .clients
         .get(&verified.claims.sub)

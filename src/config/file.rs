@@ -35,6 +35,17 @@ pub struct FileConfig {
     pub tls: Vec<TlsListenerFile>,
     /// TLS towards `https://` upstreams.
     pub upstream_tls: Option<UpstreamTlsFile>,
+    /// The admin listener.
+    #[serde(default)]
+    pub admin: AdminFile,
+}
+
+/// `[admin]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    pub enabled: Option<bool>,
+    pub listen: Option<String>,
 }
 
 /// `[[tls]]`: one HTTPS listener.
@@ -78,6 +89,7 @@ pub struct ServerFile {
     pub body_read_timeout_ms: Option<u64>,
     pub shutdown_grace_ms: Option<u64>,
     pub max_headers: Option<usize>,
+    pub max_header_bytes: Option<usize>,
     pub upstream_connect_timeout_ms: Option<u64>,
 }
 
@@ -94,6 +106,9 @@ pub struct TokenFile {
     pub leeway_secs: Option<u64>,
     pub max_requests_per_session: Option<usize>,
     pub authorization_header: Option<String>,
+    pub revocation: Option<bool>,
+    pub rate_limit_per_client_per_minute: Option<u32>,
+    pub rate_limit_per_address_per_minute: Option<u32>,
     #[serde(default)]
     pub keys: Vec<TokenKeyFile>,
 }

@@ -62,6 +62,13 @@ pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_ROUTE_MAX_BODY: usize = 1024 * 1024;
 /// Time for the upstream to answer with a response head.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request head (request line and headers) in bytes; more is answered 431.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Tokens one source address may get per minute. Per client the default is unlimited:
+/// an `apiKey` is usually shared by every install of an app.
+pub const DEFAULT_RATE_LIMIT_PER_ADDRESS: u32 = 120;
+/// Where the admin listener binds: loopback, never the public interface.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9901";
 /// Time for a client to complete the TLS handshake.
 pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often certificate files are checked for changes.
@@ -120,6 +127,8 @@ pub struct Config {
     pub routes: Vec<Arc<Route>>,
     /// Address of the in-process demo echo upstream, if configured.
     pub demo_upstream: Option<SocketAddr>,
+    /// The admin listener (`/metrics`, `/healthz`, `/readyz`), if enabled.
+    pub admin: Option<SocketAddr>,
     /// HTTPS listeners (the plain listener is `server.listen`).
     pub tls: Vec<TlsListenerConfig>,
     /// TLS towards `https://` upstreams.
@@ -180,6 +189,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// See [`DEFAULT_MAX_HEADERS`].
     pub max_headers: usize,
+    /// See [`DEFAULT_MAX_HEADER_BYTES`].
+    pub max_header_bytes: usize,
     /// See [`DEFAULT_UPSTREAM_CONNECT_TIMEOUT`].
     pub upstream_connect_timeout: Duration,
 }
@@ -215,6 +226,12 @@ pub struct TokenConfig {
     pub max_requests_per_session: usize,
     /// See [`DEFAULT_AUTHORIZATION_HEADER`].
     pub authorization_header: http::HeaderName,
+    /// Whether `DELETE` on the token path revokes the bearer token's session.
+    pub revocation: bool,
+    /// Tokens one `apiKey` may get per minute (0: unlimited).
+    pub rate_limit_per_client: u32,
+    /// Tokens one source address may get per minute (0: unlimited).
+    pub rate_limit_per_address: u32,
     /// The token keys: the first issues, all verify.
     pub keys: KeyRing,
 }
@@ -413,6 +430,13 @@ impl Config {
                 d.listen.as_deref().unwrap_or("127.0.0.1:9000"),
             )?),
         };
+        let admin = match raw.admin.enabled {
+            Some(false) => None,
+            _ => Some(socket_addr(
+                "admin.listen",
+                raw.admin.listen.as_deref().unwrap_or(DEFAULT_ADMIN_LISTEN),
+            )?),
+        };
         let mut tls = Vec::new();
         for (i, t) in raw.tls.into_iter().enumerate() {
             tls.push(validate_tls(&format!("tls[{i}]"), t, base)?);
@@ -442,6 +466,7 @@ impl Config {
             demo_upstream,
             tls,
             upstream_tls,
+            admin,
         })
     }
 }
@@ -561,6 +586,12 @@ fn validate_server(s: file::ServerFile) -> Result<ServerConfig, ConfigError> {
             DEFAULT_SHUTDOWN_GRACE,
         )?,
         max_headers: positive("server.max_headers", s.max_headers, DEFAULT_MAX_HEADERS)?,
+        max_header_bytes: match s.max_header_bytes {
+            Some(n) if n < 8192 => {
+                return Err(invalid("server.max_header_bytes", "must be at least 8192"));
+            }
+            other => other.unwrap_or(DEFAULT_MAX_HEADER_BYTES),
+        },
         upstream_connect_timeout: millis(
             "server.upstream_connect_timeout_ms",
             s.upstream_connect_timeout_ms,
@@ -639,6 +670,11 @@ fn validate_token(
             DEFAULT_MAX_REQUESTS_PER_SESSION,
         )?,
         authorization_header,
+        revocation: t.revocation.unwrap_or(false),
+        rate_limit_per_client: t.rate_limit_per_client_per_minute.unwrap_or(0),
+        rate_limit_per_address: t
+            .rate_limit_per_address_per_minute
+            .unwrap_or(DEFAULT_RATE_LIMIT_PER_ADDRESS),
         keys,
     })
 }

@@ -27,9 +27,11 @@ use hyper::body::Incoming;
 use crate::config::{Config, Route, RouteAuth};
 use crate::error::GatewayError;
 use crate::gateway::ConnInfo;
+use crate::gateway::Shared;
 use crate::http::{self as h, Body, BodyReadError};
 use crate::jose::jwe::{self, Header};
-use crate::session::{Session, SessionStore};
+use crate::metrics::{Metrics, RouteLabel};
+use crate::session::Session;
 
 pub use forward::Forwarder;
 
@@ -42,8 +44,8 @@ pub const DEFAULT_PLAINTEXT_TYPE: &str = "application/json";
 pub struct Context<'a> {
     /// The configuration in force.
     pub config: &'a Config,
-    /// The session store.
-    pub sessions: &'a SessionStore,
+    /// Sessions, metrics and limits that outlive a configuration.
+    pub shared: &'a Shared,
     /// The upstream client.
     pub forwarder: &'a Forwarder,
     /// The client connection.
@@ -58,6 +60,22 @@ pub async fn handle(ctx: Context<'_>, request: Request<Incoming>) -> Response<Bo
         Ok(response) => response,
         Err(error) => {
             let (status, code, _) = error.parts();
+            let metrics = &ctx.shared.metrics;
+            match &error {
+                GatewayError::UpstreamUnreachable => {
+                    Metrics::count(&metrics.upstream_errors, "unreachable")
+                }
+                GatewayError::UpstreamInvalid => {
+                    Metrics::count(&metrics.upstream_errors, "invalid")
+                }
+                GatewayError::UpstreamTooLarge => {
+                    Metrics::count(&metrics.upstream_errors, "too_large")
+                }
+                GatewayError::UpstreamTimeout => {
+                    Metrics::count(&metrics.upstream_errors, "timeout")
+                }
+                _ => Metrics::count(&metrics.rejected, code),
+            }
             if status.is_server_error() {
                 tracing::warn!(request_id = ctx.request_id, %error, code, "request failed");
             } else {
@@ -146,12 +164,21 @@ async fn proxy(
         parts.headers.remove(header::ACCEPT_ENCODING);
     }
     parts.uri = upstream_uri(&route, &parts.uri)?;
+    tracing::trace!(request_id = ctx.request_id, route = %route.prefix, upstream = %parts.uri, "forwarding");
     parts.version = http::Version::HTTP_11;
     let upstream_request = Request::from_parts(parts, body);
+    let sent = std::time::Instant::now();
     let response =
         tokio::time::timeout(route.upstream_timeout, ctx.forwarder.send(upstream_request))
             .await
             .map_err(|_| GatewayError::UpstreamTimeout)??;
+    ctx.shared
+        .metrics
+        .upstream_duration
+        .get_or_create(&RouteLabel {
+            route: route.prefix.clone(),
+        })
+        .observe(sent.elapsed().as_secs_f64());
     // 6. seal or stream back
     match (&session, route.encrypted_response) {
         (Some(session), true) => seal_response(&route, session, response).await,
@@ -187,7 +214,7 @@ fn authenticate(
     let leeway = i64::try_from(token_config.leeway.as_secs()).unwrap_or(i64::MAX);
     let verified =
         crate::auth::verify(token, &token_config.keys, &token_config.issuer, leeway, now)?;
-    crate::auth::session_for(verified, ctx.config, ctx.sessions, now)
+    crate::auth::session_for(verified, ctx.config, &ctx.shared.sessions, now)
 }
 
 /// Opens a sealed request body and sets the upstream `Content-Type`/`Content-Length`.

@@ -24,6 +24,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::TlsListenerConfig;
 use crate::gateway::{ConnInfo, Gateway};
+use crate::metrics::Metrics;
 use crate::tls::{self, CertStore, TlsError};
 
 /// Start-up failures of the listeners.
@@ -59,6 +60,7 @@ pub struct Server {
     gateway: Gateway,
     plain: TcpListener,
     tls: Vec<TlsEndpoint>,
+    admin: Option<TcpListener>,
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
@@ -70,7 +72,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
 impl Server {
     /// Binds every configured listener and loads their certificates.
     pub async fn bind(gateway: Gateway) -> Result<Self, ServerError> {
-        let config = Arc::clone(gateway.config());
+        let config = gateway.config();
         let plain = bind(config.server.listen).await?;
         let mut tls = Vec::new();
         for listener_config in &config.tls {
@@ -87,16 +89,26 @@ impl Server {
                 config: listener_config.clone(),
             });
         }
+        let admin = match config.admin {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         Ok(Server {
             gateway,
             plain,
             tls,
+            admin,
         })
     }
 
     /// The plain listener's address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.plain.local_addr()
+    }
+
+    /// The admin listener's address, if enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The TLS listeners' addresses, in configuration order.
@@ -119,6 +131,7 @@ impl Server {
             gateway,
             plain,
             tls,
+            admin,
         } = self;
         let server = gateway.config().server.clone();
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -126,7 +139,8 @@ impl Server {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(server.header_read_timeout)
-            .max_headers(server.max_headers);
+            .max_headers(server.max_headers)
+            .max_buf_size(server.max_header_bytes);
         builder.http2().timer(TokioTimer::new());
         let shared = Arc::new(Shared {
             builder,
@@ -159,6 +173,16 @@ impl Server {
             ));
         }
         let sweeper = tokio::spawn(gateway.clone().sweep_sessions());
+        // The admin listener keeps answering while draining, so /readyz can say so; it
+        // stops after the drain.
+        let (admin_stop, admin_stop_rx) = watch::channel(false);
+        if let Some(listener) = admin {
+            watchers.spawn(crate::admin::serve(
+                listener,
+                gateway.clone(),
+                admin_stop_rx,
+            ));
+        }
 
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -177,6 +201,7 @@ impl Server {
             tracing::warn!(grace = ?server.shutdown_grace, "shutdown deadline reached; closing the remaining connections");
         }
         sweeper.abort();
+        let _ = admin_stop.send(true);
         watchers.abort_all();
         Ok(())
     }
@@ -249,17 +274,21 @@ async fn handshake_and_serve(
     timeout: Duration,
     permit: OwnedSemaphorePermit,
 ) {
+    let handshakes = &shared.gateway.metrics().tls_handshakes;
     let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
+            Metrics::count(handshakes, "failed");
             tracing::debug!(%peer, %error, "TLS handshake failed");
             return;
         }
         Err(_) => {
+            Metrics::count(handshakes, "timeout");
             tracing::debug!(%peer, "TLS handshake timed out");
             return;
         }
     };
+    Metrics::count(handshakes, "ok");
     let subject = tls::peer_subject(stream.get_ref().1.peer_certificates()).map(Arc::from);
     let info = ConnInfo {
         peer,
@@ -289,9 +318,12 @@ async fn serve<I>(
         .builder
         .serve_connection(TokioIo::new(io), service)
         .into_owned();
+    let open = &shared.gateway.metrics().connections_open;
+    open.inc();
     if let Err(error) = watcher.watch(connection).await {
         tracing::debug!(%peer, %error, "connection ended with an error");
     }
+    open.dec();
     drop(permit);
 }
 

@@ -130,10 +130,13 @@ impl Session {
 #[error("session store is full")]
 pub struct StoreFull;
 
-/// Live sessions by id.
+/// Live sessions by id, and revoked session ids until their tokens expire.
 #[derive(Debug)]
 pub struct SessionStore {
     map: DashMap<SessionId, Arc<Session>>,
+    /// Revoked ids with their token's `exp`: kept until then, because in ticket mode the
+    /// token alone could otherwise rebuild the session.
+    revoked: DashMap<SessionId, i64>,
     max: usize,
 }
 
@@ -142,6 +145,7 @@ impl SessionStore {
     pub fn new(max: usize) -> Self {
         SessionStore {
             map: DashMap::new(),
+            revoked: DashMap::new(),
             max,
         }
     }
@@ -169,10 +173,24 @@ impl SessionStore {
         self.map.remove(id).is_some()
     }
 
-    /// Removes every session that expired before `now` (unix seconds); returns how many.
+    /// Revokes a session until `until` (its token's `exp`): the session is dropped and its
+    /// id refused from then on.
+    pub fn revoke(&self, id: SessionId, until: i64) {
+        self.revoked.insert(id, until);
+        self.map.remove(&id);
+    }
+
+    /// Whether the id was revoked.
+    pub fn is_revoked(&self, id: &SessionId) -> bool {
+        self.revoked.contains_key(id)
+    }
+
+    /// Removes every session and revocation that expired before `now` (unix seconds);
+    /// returns how many sessions.
     pub fn sweep(&self, now: i64) -> usize {
         let before = self.map.len();
         self.map.retain(|_, session| session.expires_at >= now);
+        self.revoked.retain(|_, until| *until >= now);
         before.saturating_sub(self.map.len())
     }
 
@@ -230,6 +248,20 @@ mod tests {
         store.insert(session(300), 200).unwrap();
         assert!(store.insert(session(300), 200).is_err());
         assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn a_revocation_lasts_until_the_token_expires() {
+        let store = SessionStore::new(10);
+        let s = session(100);
+        store.insert(s.clone(), 0).unwrap();
+        store.revoke(s.id, 100);
+        assert!(store.get(&s.id).is_none());
+        assert!(store.is_revoked(&s.id));
+        store.sweep(100);
+        assert!(store.is_revoked(&s.id));
+        store.sweep(101);
+        assert!(!store.is_revoked(&s.id));
     }
 
     #[test]

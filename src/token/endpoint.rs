@@ -1,16 +1,16 @@
 //! The token endpoint's HTTP handler: the checks of PROTOCOL §1 in their order, then
-//! [`super::issue::issue`]. Each failure is a [`TokenError`]; the mapping to a response is in
-//! [`crate::error`].
+//! [`super::issue::issue`]; and, when enabled, session revocation by `DELETE`. Each failure
+//! is a [`TokenError`]; the mapping to a response is in [`crate::error`].
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::config::{Config, SessionMode};
-use crate::error::TokenError;
-use crate::gateway::ConnInfo;
+use crate::error::{ErrorBody, GatewayError, TokenError};
+use crate::gateway::{ConnInfo, Shared};
 use crate::http::{self as h, Body, BodyReadError};
-use crate::session::SessionStore;
+use crate::metrics::Metrics;
 use crate::token::issue::issue;
 use crate::token::request::TokenRequest;
 
@@ -20,14 +20,21 @@ pub const X_API_KEY: &str = "x-api-key";
 /// Serves one request on the token path.
 pub async fn handle(
     config: &Config,
-    sessions: &SessionStore,
+    shared: &Shared,
     conn: &ConnInfo,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    match serve(config, sessions, conn, request).await {
-        Ok(response) => response,
+    if request.method() == Method::DELETE && config.token.revocation {
+        return revoke(config, shared, &request);
+    }
+    match serve(config, shared, conn, request).await {
+        Ok(response) => {
+            Metrics::count(&shared.metrics.tokens, "TOK200");
+            response
+        }
         Err(error) => {
             let (status, code, _) = error.parts();
+            Metrics::count(&shared.metrics.tokens, code);
             if status.is_server_error() {
                 tracing::error!(%error, code, "token request failed");
             } else {
@@ -40,12 +47,17 @@ pub async fn handle(
 
 async fn serve(
     config: &Config,
-    sessions: &SessionStore,
+    shared: &Shared,
     conn: &ConnInfo,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, TokenError> {
     if request.method() != Method::POST {
-        return Err(TokenError::MethodNotAllowed);
+        let allow = if config.token.revocation {
+            "POST, DELETE"
+        } else {
+            "POST"
+        };
+        return Err(TokenError::MethodNotAllowed { allow });
     }
     // Check 1: the channel, from the header alone, before reading any body.
     let channel = request
@@ -55,6 +67,14 @@ async fn serve(
         .and_then(|v| config.channels.get(v))
         .ok_or(TokenError::UnknownChannel)?
         .clone();
+    let now = crate::clock::now_secs();
+    if !shared.per_address.allow(
+        &conn.peer.ip().to_string(),
+        config.token.rate_limit_per_address,
+        now,
+    ) {
+        return Err(TokenError::RateLimited);
+    }
     let length = h::content_length(request.headers());
     let body = read(request.into_body(), length, config).await?;
     // Check 2: the body's shape. Content-Type is deliberately ignored (PROTOCOL §1).
@@ -65,6 +85,13 @@ async fn serve(
         .get(&token_request.api_key)
         .ok_or(TokenError::UnknownClient)?
         .clone();
+    // A per-client brake before the (possibly costly) secret check.
+    if !shared
+        .per_client
+        .allow(&client.id, config.token.rate_limit_per_client, now)
+    {
+        return Err(TokenError::RateLimited);
+    }
     // Check 4: secret (always evaluated, in constant time), client certificate if bound,
     // enabled, allowed on the channel.
     let secret_ok = if client.secret.is_slow() {
@@ -87,7 +114,11 @@ async fn serve(
     let client_public = token_request.client_public_key()?;
     let now_ms = crate::clock::now_ms();
     let issued = issue(&client, &channel, &client_public, &config.token, now_ms)?;
-    if sessions.insert(issued.session, now_ms / 1000).is_err() {
+    if shared
+        .sessions
+        .insert(issued.session, now_ms / 1000)
+        .is_err()
+    {
         match config.token.sessions {
             // The token carries K, so the session still works; only the cache is full.
             SessionMode::Ticket => tracing::warn!("session store full: session not cached"),
@@ -96,6 +127,43 @@ async fn serve(
     }
     tracing::info!(client = %client.id, channel = %channel.id, "token issued");
     Ok(h::json(StatusCode::OK, &issued.response))
+}
+
+/// `DELETE` with `Authorization: Bearer <token>`: the token's session is refused from now
+/// until the token's own expiry (in ticket mode the token alone could rebuild it).
+fn revoke(config: &Config, shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
+    let verified = crate::auth::bearer(request.headers(), &config.token.authorization_header)
+        .and_then(|token| {
+            let leeway = i64::try_from(config.token.leeway.as_secs()).unwrap_or(i64::MAX);
+            crate::auth::verify(
+                token,
+                &config.token.keys,
+                &config.token.issuer,
+                leeway,
+                crate::clock::now_secs(),
+            )
+        });
+    match verified {
+        Ok(verified) => {
+            shared
+                .sessions
+                .revoke(verified.session_id, verified.claims.exp);
+            shared.metrics.revocations.inc();
+            tracing::info!(client = %verified.claims.sub, "session revoked");
+            h::json(
+                StatusCode::OK,
+                &ErrorBody {
+                    res_code: "TOK200",
+                    res_desc: "Success",
+                },
+            )
+        }
+        Err(error) => {
+            let (_, code, _) = error.parts();
+            tracing::info!(reason = %error, code, "revocation refused");
+            GatewayError::into_response(error)
+        }
+    }
 }
 
 async fn read(body: Incoming, length: Option<u64>, config: &Config) -> Result<Bytes, TokenError> {

@@ -52,6 +52,7 @@ pub fn issue(
     let randomness = |_| TokenError::Internal("OS random source failed");
     let server = EphemeralKeyPair::generate().map_err(randomness)?;
     let session_key = channel.kdf.derive(&server.agree(client_public));
+    tracing::trace!(kdf = %channel.kdf, channel = %channel.id, "session key agreed");
     let id = SessionId::random().map_err(randomness)?;
     let iat = now_ms.div_euclid(1000);
     let lifetime = i64::try_from(channel.token_lifetime.as_secs()).unwrap_or(i64::MAX);

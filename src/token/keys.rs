@@ -37,7 +37,7 @@ impl fmt::Debug for Kid {
 }
 
 /// One token key.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TokenKey {
     /// Its id, written into every token it seals.
     pub kid: Kid,
@@ -46,7 +46,7 @@ pub struct TokenKey {
 }
 
 /// The configured token keys.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct KeyRing {
     keys: Vec<TokenKey>,
     ephemeral: bool,

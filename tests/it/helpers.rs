@@ -40,8 +40,12 @@ listen = "127.0.0.1:0"
 body_read_timeout_ms = 2000
 shutdown_grace_ms = 5000
 
+[admin]
+listen = "127.0.0.1:0"
+
 [token]
 max_requests_per_session = 1000
+revocation = true
 
 [[token.keys]]
 kid = "test-1"
@@ -111,6 +115,7 @@ encrypted_response = false
 pub struct TestApp {
     pub addr: SocketAddr,
     pub tls_addrs: Vec<SocketAddr>,
+    pub admin_addr: Option<SocketAddr>,
     pub gateway: Gateway,
     shutdown: Option<oneshot::Sender<()>>,
     pub stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -135,15 +140,20 @@ impl Drop for TestApp {
     }
 }
 
-pub async fn spawn_app(config_text: &str) -> TestApp {
-    let config = Config::parse(config_text, Path::new("test.toml"), Path::new("."), &|_| {
+pub fn parse_config(config_text: &str) -> Config {
+    Config::parse(config_text, Path::new("test.toml"), Path::new("."), &|_| {
         None
     })
-    .expect("test config is valid");
+    .expect("test config is valid")
+}
+
+pub async fn spawn_app(config_text: &str) -> TestApp {
+    let config = parse_config(config_text);
     let gateway = Gateway::new(Arc::new(config)).expect("upstream TLS set-up");
     let server = Server::bind(gateway.clone()).await.expect("bind");
     let addr = server.local_addr().unwrap();
     let tls_addrs = server.tls_addrs();
+    let admin_addr = server.admin_addr();
     let (tx, rx) = oneshot::channel::<()>();
     let stopped = tokio::spawn(server.run(async {
         let _ = rx.await;
@@ -151,6 +161,7 @@ pub async fn spawn_app(config_text: &str) -> TestApp {
     TestApp {
         addr,
         tls_addrs,
+        admin_addr,
         gateway,
         shutdown: Some(tx),
         stopped: Some(stopped),

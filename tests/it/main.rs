@@ -13,6 +13,7 @@
 
 mod codec;
 mod helpers;
+mod ops;
 mod proxy;
 mod tls;
 mod token;

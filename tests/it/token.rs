@@ -10,7 +10,9 @@ use crate::helpers::*;
 
 async fn app() -> TestApp {
     // The token tests need no upstream; point routes at a closed port.
-    spawn_app(&test_config("127.0.0.1:9".parse().unwrap(), "")).await
+    // The wire contract exactly: revocation (DELETE) off.
+    spawn_app(&test_config("127.0.0.1:9".parse().unwrap(), "").replace("revocation = true\n", ""))
+        .await
 }
 
 async fn token_request(app: &TestApp, channel: Option<&str>, body: &str) -> Reply {

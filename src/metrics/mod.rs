@@ -1,0 +1,184 @@
+//! Prometheus metrics: every name is a constant in [`names`], every metric is registered in
+//! [`Metrics::new`], and [`Metrics::encode`] writes the text exposition format for the
+//! admin listener's `/metrics`.
+
+pub mod names;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of a finished request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Route prefix, `token` for the token endpoint, `none` when nothing matched.
+    pub route: String,
+    /// The method, or `OTHER` for extension methods (bounded cardinality).
+    pub method: String,
+    /// HTTP status.
+    pub status: u16,
+}
+
+/// A route label alone.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    /// As in [`RequestLabels::route`].
+    pub route: String,
+}
+
+/// A stable code (`resCode`, error kind or outcome).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    /// The code.
+    pub code: String,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 100 µs to ~6.5 s in 17 doubling buckets.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 17))
+}
+
+/// Every metric the gateway exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// See [`names::REQUESTS`].
+    pub requests: Family<RequestLabels, Counter>,
+    /// See [`names::REQUEST_DURATION`].
+    pub request_duration: Histograms<RouteLabel>,
+    /// See [`names::UPSTREAM_DURATION`].
+    pub upstream_duration: Histograms<RouteLabel>,
+    /// See [`names::TOKENS`].
+    pub tokens: Family<CodeLabel, Counter>,
+    /// See [`names::REJECTED`].
+    pub rejected: Family<CodeLabel, Counter>,
+    /// See [`names::UPSTREAM_ERRORS`].
+    pub upstream_errors: Family<CodeLabel, Counter>,
+    /// See [`names::SESSIONS_LIVE`].
+    pub sessions_live: Gauge,
+    /// See [`names::CONNECTIONS_OPEN`].
+    pub connections_open: Gauge,
+    /// See [`names::TLS_HANDSHAKES`].
+    pub tls_handshakes: Family<CodeLabel, Counter>,
+    /// See [`names::CONFIG_RELOADS`].
+    pub config_reloads: Family<CodeLabel, Counter>,
+    /// See [`names::REVOCATIONS`].
+    pub revocations: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            requests: Family::default(),
+            request_duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            upstream_duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            tokens: Family::default(),
+            rejected: Family::default(),
+            upstream_errors: Family::default(),
+            sessions_live: Gauge::default(),
+            connections_open: Gauge::default(),
+            tls_handshakes: Family::default(),
+            config_reloads: Family::default(),
+            revocations: Counter::default(),
+            registry: Registry::default(),
+        };
+        use names::*;
+        registry.register(
+            REQUESTS,
+            "Requests answered, by route, method and status",
+            m.requests.clone(),
+        );
+        registry.register(
+            REQUEST_DURATION,
+            "Whole-request latency in seconds, by route",
+            m.request_duration.clone(),
+        );
+        registry.register(
+            UPSTREAM_DURATION,
+            "Upstream latency (to response head) in seconds, by route",
+            m.upstream_duration.clone(),
+        );
+        registry.register(
+            TOKENS,
+            "Token endpoint answers, by resCode",
+            m.tokens.clone(),
+        );
+        registry.register(
+            REJECTED,
+            "Requests refused on proxied routes, by gateway resCode",
+            m.rejected.clone(),
+        );
+        registry.register(
+            UPSTREAM_ERRORS,
+            "Upstream failures, by kind",
+            m.upstream_errors.clone(),
+        );
+        registry.register(
+            SESSIONS_LIVE,
+            "Sessions held in memory",
+            m.sessions_live.clone(),
+        );
+        registry.register(
+            CONNECTIONS_OPEN,
+            "Client connections open",
+            m.connections_open.clone(),
+        );
+        registry.register(
+            TLS_HANDSHAKES,
+            "TLS handshakes, by outcome",
+            m.tls_handshakes.clone(),
+        );
+        registry.register(
+            CONFIG_RELOADS,
+            "Configuration reloads, by outcome",
+            m.config_reloads.clone(),
+        );
+        registry.register(REVOCATIONS, "Sessions revoked", m.revocations.clone());
+        Metrics { registry, ..m }
+    }
+
+    /// Counts one occurrence of `code` in `family`.
+    pub fn count(family: &Family<CodeLabel, Counter>, code: &str) {
+        family
+            .get_or_create(&CodeLabel {
+                code: code.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The method label: standard methods by name, anything else `OTHER` (so a client cannot
+/// create unbounded label values).
+pub fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::PATCH => "PATCH",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}

@@ -1,0 +1,26 @@
+//! Metric names, in one place (the README's metrics table lists the same). The registry
+//! appends `_total` to counters in the exposition.
+
+/// Counter: requests answered, labels `route`, `method`, `status`.
+pub const REQUESTS: &str = "sealgate_requests";
+/// Histogram: whole-request latency in seconds, label `route`.
+pub const REQUEST_DURATION: &str = "sealgate_request_duration_seconds";
+/// Histogram: time until the upstream's response head, label `route`.
+pub const UPSTREAM_DURATION: &str = "sealgate_upstream_duration_seconds";
+/// Counter: token endpoint answers, label `code` (`TOK200`, `TOK002`, …).
+pub const TOKENS: &str = "sealgate_tokens";
+/// Counter: proxied requests refused by the gateway (verify and decrypt failures and the
+/// rest), label `code` (`AUTH004`, `BODY002`, …).
+pub const REJECTED: &str = "sealgate_rejected";
+/// Counter: upstream failures, label `code` (`unreachable`, `invalid`, `too_large`, `timeout`).
+pub const UPSTREAM_ERRORS: &str = "sealgate_upstream_errors";
+/// Gauge: sessions held in memory.
+pub const SESSIONS_LIVE: &str = "sealgate_sessions_live";
+/// Gauge: client connections open.
+pub const CONNECTIONS_OPEN: &str = "sealgate_connections_open";
+/// Counter: TLS handshakes, label `code` (`ok`, `failed`, `timeout`).
+pub const TLS_HANDSHAKES: &str = "sealgate_tls_handshakes";
+/// Counter: configuration reloads, label `code` (`ok`, `refused`).
+pub const CONFIG_RELOADS: &str = "sealgate_config_reloads";
+/// Counter: sessions revoked.
+pub const REVOCATIONS: &str = "sealgate_revocations";

@@ -1,0 +1,607 @@
+//! Operations: metrics, health, live reload, key rotation, revocation, limits, logs and
+//! shutdown of the real binary.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use http_body_util::Full;
+use sealgate::crypto::kdf::Kdf;
+use sealgate::jose::b64;
+
+use crate::helpers::*;
+
+async fn admin_get(app: &TestApp, path: &str) -> Reply {
+    let url = format!("http://{}{}", app.admin_addr.expect("admin listener"), path);
+    send(
+        http::Request::get(url)
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await
+}
+
+/// The value of one exposition line, e.g. `sealgate_tokens_total{code="TOK200"}`.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_change_as_requests_pass() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(&test_config(upstream.addr, "")).await;
+    let before = String::from_utf8(admin_get(&app, "/metrics").await.body.to_vec()).unwrap();
+    assert_eq!(
+        metric(&before, "sealgate_tokens_total{code=\"TOK200\"}"),
+        0.0
+    );
+
+    let s = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
+    assert_eq!(
+        call(&app, &s, "/api/x", &seal(&s, b"{}", None))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(&app.url("/api/x"), &[], "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let bad = post(&app.url(TOKEN_PATH), &[("x-api-key", "NOPE")], "").await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+
+    let reply = admin_get(&app, "/metrics").await;
+    assert_eq!(
+        reply.headers["content-type"],
+        sealgate::admin::METRICS_CONTENT_TYPE
+    );
+    let after = String::from_utf8(reply.body.to_vec()).unwrap();
+    assert_eq!(
+        metric(&after, "sealgate_tokens_total{code=\"TOK200\"}"),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        metric(&after, "sealgate_tokens_total{code=\"TOK002\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &after,
+            "sealgate_requests_total{route=\"/api/\",method=\"POST\",status=\"200\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &after,
+            "sealgate_requests_total{route=\"/api/\",method=\"POST\",status=\"401\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&after, "sealgate_rejected_total{code=\"AUTH001\"}"),
+        1.0
+    );
+    assert_eq!(metric(&after, "sealgate_sessions_live"), 1.0);
+    assert_eq!(
+        metric(
+            &after,
+            "sealgate_upstream_duration_seconds_count{route=\"/api/\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &after,
+            "sealgate_request_duration_seconds_count{route=\"token\"}"
+        ),
+        2.0
+    );
+    for name in sealgate_metric_names() {
+        assert!(
+            after.contains(&format!("# TYPE {name}")),
+            "{name} is not exported"
+        );
+    }
+}
+
+/// The metrics this test exercised (a labelled family appears once it has a series).
+fn sealgate_metric_names() -> Vec<&'static str> {
+    use sealgate::metrics::names::*;
+    vec![
+        REQUESTS,
+        REQUEST_DURATION,
+        UPSTREAM_DURATION,
+        TOKENS,
+        REJECTED,
+        SESSIONS_LIVE,
+        CONNECTIONS_OPEN,
+        REVOCATIONS,
+    ]
+}
+
+#[tokio::test]
+async fn readiness_fails_while_draining_and_health_stays_up() {
+    let slow = spawn_upstream(Behaviour::Slow(800)).await;
+    let mut app = spawn_app(&test_config(slow.addr, "")).await;
+    assert_eq!(admin_get(&app, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(admin_get(&app, "/readyz").await.status, StatusCode::OK);
+    let url = app.url("/plain/slow");
+    let in_flight = tokio::spawn(async move { post(&url, &[], "x").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.begin_shutdown();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ready = admin_get(&app, "/readyz").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(&ready.body[..], b"draining\n");
+    assert_eq!(admin_get(&app, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(
+        in_flight.await.unwrap().status,
+        StatusCode::OK,
+        "the in-flight request finished"
+    );
+}
+
+/// Drives encrypted calls in a loop until stopped; returns (ok, failed).
+fn traffic(
+    app: &TestApp,
+    session: Arc<ClientSession>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<(usize, Vec<String>)> {
+    let base = app.url("");
+    tokio::spawn(async move {
+        let (mut ok, mut failed) = (0, Vec::new());
+        while !stop.load(Ordering::Relaxed) {
+            let reply = post(
+                &format!("{base}/api/loop"),
+                &[("authorization", &format!("Bearer {}", session.token))],
+                seal(&session, b"{}", None),
+            )
+            .await;
+            if reply.status == StatusCode::OK {
+                ok += 1;
+            } else {
+                failed.push(format!("{} {:?}", reply.status, reply.body));
+            }
+        }
+        (ok, failed)
+    })
+}
+
+#[tokio::test]
+async fn a_reload_switches_a_route_and_adds_a_client_under_traffic_with_no_failed_request() {
+    let first = spawn_upstream(Behaviour::Echo).await;
+    let second = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(&test_config(first.addr, "")).await;
+    let session =
+        Arc::new(handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await);
+    let newcomer = client_key();
+    let refused = post(
+        &app.url(TOKEN_PATH),
+        &[("x-api-key", "MOB-APP-2001")],
+        token_body("NEWCOMER", "fresh", &newcomer.public_key_field),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = traffic(&app, Arc::clone(&session), Arc::clone(&stop));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let extra = "[clients.NEWCOMER]\nsecret = \"fresh\"\nchannels = [\"MOB-APP-2001\"]\n";
+    app.gateway
+        .reload(parse_config(&test_config(second.addr, extra)))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed) = load.await.unwrap();
+    assert!(failed.is_empty(), "failed during reload: {failed:?}");
+    assert!(ok > 10, "only {ok} requests went through");
+    let (on_first, on_second) = (first.requests().len(), second.requests().len());
+    assert!(
+        on_first > 0 && on_second > 0,
+        "traffic moved from the old upstream to the new: {on_first} then {on_second}"
+    );
+    let before = second.requests().len();
+    assert_eq!(
+        call(&app, &session, "/api/after", &seal(&session, b"{}", None))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        second.requests().len(),
+        before + 1,
+        "new requests use the new route"
+    );
+    let welcomed = post(
+        &app.url(TOKEN_PATH),
+        &[("x-api-key", "MOB-APP-2001")],
+        token_body("NEWCOMER", "fresh", &newcomer.public_key_field),
+    )
+    .await;
+    assert_eq!(
+        welcomed.status,
+        StatusCode::OK,
+        "the added client gets a token"
+    );
+    let metrics = String::from_utf8(admin_get(&app, "/metrics").await.body.to_vec()).unwrap();
+    assert_eq!(
+        metric(&metrics, "sealgate_config_reloads_total{code=\"ok\"}"),
+        1.0
+    );
+}
+
+fn with_keys(upstream: std::net::SocketAddr, keys: &[(&str, u8)]) -> String {
+    let ring: String = keys
+        .iter()
+        .map(|(kid, byte)| {
+            format!(
+                "[[token.keys]]\nkid = \"{kid}\"\nkey = \"{}\"\n",
+                b64::encode(&[*byte; 32])
+            )
+        })
+        .collect();
+    // Replace the helper's single key with this ring.
+    let base = test_config(upstream, "");
+    let start = base.find("[[token.keys]]").unwrap();
+    let end = base[start..].find("\n\n").unwrap() + start;
+    format!("{}{}{}", &base[..start], ring, &base[end..])
+}
+
+fn kid_of(token: &str) -> String {
+    let header: serde_json::Value = serde_json::from_slice(
+        &b64::decode_strict(token.split('.').next().unwrap().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn token_keys_rotate_with_no_failed_request() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(&with_keys(upstream.addr, &[("old", 1)])).await;
+    let old =
+        Arc::new(handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await);
+    assert_eq!(kid_of(&old.token), "old");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = traffic(&app, Arc::clone(&old), Arc::clone(&stop));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Step 1: the new key issues, the old one still verifies.
+    app.gateway
+        .reload(parse_config(&with_keys(
+            upstream.addr,
+            &[("new", 2), ("old", 1)],
+        )))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let fresh = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
+    assert_eq!(kid_of(&fresh.token), "new");
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed) = load.await.unwrap();
+    assert!(failed.is_empty() && ok > 5, "{ok} ok, failed: {failed:?}");
+
+    // Step 2, once the old key's tokens have expired: remove it. Its tokens are now refused
+    // as signed by an unknown key, while the new key's tokens carry on.
+    app.gateway
+        .reload(parse_config(&with_keys(upstream.addr, &[("new", 2)])))
+        .unwrap();
+    let reply = call(&app, &old, "/api/x", &seal(&old, b"{}", None)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.codes().0, "AUTH003");
+    assert_eq!(
+        call(&app, &fresh, "/api/x", &seal(&fresh, b"{}", None))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_even_though_its_ticket_is_valid() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(&test_config(upstream.addr, "")).await;
+    let s = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
+    let other = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
+    let revoke = http::Request::delete(app.url(TOKEN_PATH))
+        .header("authorization", format!("Bearer {}", s.token))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let reply = send(revoke).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.codes().0, "TOK200");
+    let refused = call(&app, &s, "/api/x", &seal(&s, b"{}", None)).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.codes().0, "AUTH007");
+    assert_eq!(
+        call(&app, &other, "/api/x", &seal(&other, b"{}", None))
+            .await
+            .status,
+        StatusCode::OK,
+        "other sessions carry on"
+    );
+    let unauthenticated = send(
+        http::Request::delete(app.url(TOKEN_PATH))
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn token_issuance_is_rate_limited_per_source_address() {
+    let config = test_config("127.0.0.1:9".parse().unwrap(), "").replace(
+        "[token]\n",
+        "[token]\nrate_limit_per_address_per_minute = 3\n",
+    );
+    let app = spawn_app(&config).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let key = client_key();
+        let reply = post(
+            &app.url(TOKEN_PATH),
+            &[("x-api-key", "MOB-APP-2001")],
+            token_body("MOB-APP", "TEST123", &key.public_key_field),
+        )
+        .await;
+        statuses.push(reply.status.as_u16());
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(reply.codes(), ("TOK003".to_owned(), "Failure".to_owned()));
+            assert_eq!(reply.headers["retry-after"], "60");
+        }
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+}
+
+#[tokio::test]
+async fn too_many_or_too_large_headers_are_431() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(&test_config(upstream.addr, "")).await;
+    let mut many = http::Request::get(app.url("/plain/x"));
+    for i in 0..150 {
+        many = many.header(format!("x-h{i}"), "v");
+    }
+    assert_eq!(
+        send(many.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .status,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    let large = http::Request::get(app.url("/plain/x"))
+        .header("x-big", "a".repeat(100 * 1024))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(
+        send(large).await.status,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    assert!(upstream.requests().is_empty());
+}
+
+/// A `MakeWriter` that appends everything to one shared buffer.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn no_secret_token_key_or_body_reaches_the_logs_even_at_trace() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(capture.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    const SECRET: &str = "CANARY-SECRET-4471";
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let extra = format!("[clients.CANARY]\nsecret = \"{SECRET}\"\nchannels = [\"MOB-APP-2001\"]\n");
+    let app = spawn_app(&test_config(upstream.addr, &extra)).await;
+    let s = handshake(&app, "MOB-APP-2001", "CANARY", SECRET, Kdf::HkdfSha256).await;
+    let body = br#"{"card":"CANARY-BODY-9932"}"#;
+    let sealed = seal(&s, body, Some("application/json"));
+    assert_eq!(
+        call(&app, &s, "/api/pay", &sealed).await.status,
+        StatusCode::OK
+    );
+    // Failures log too: a wrong secret and a tampered token.
+    let wrong = post(
+        &app.url(TOKEN_PATH),
+        &[("x-api-key", "MOB-APP-2001")],
+        token_body(
+            "CANARY",
+            "CANARY-WRONG-1234",
+            &client_key().public_key_field,
+        ),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let tampered = format!("{}x", s.token);
+    post(
+        &app.url("/api/pay"),
+        &[("authorization", &format!("Bearer {tampered}"))],
+        sealed.clone(),
+    )
+    .await;
+    drop(app);
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("token issued") && logs.contains("TRACE"),
+        "the capture saw the run:\n{logs:.2000}"
+    );
+    let key_b64 = b64::encode(s.key.expose());
+    let token_middle = &s.token[s.token.len() / 2..s.token.len() / 2 + 24];
+    for canary in [
+        SECRET,
+        "CANARY-WRONG-1234",
+        "CANARY-BODY-9932",
+        key_b64.as_str(),
+        hex::encode(s.key.expose()).as_str(),
+        token_middle,
+        &sealed[sealed.len() - 30..],
+    ] {
+        assert!(!logs.contains(canary), "`{canary}` reached the logs");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_slow_in_flight_requests_finish_and_the_process_exits_0() {
+    let slow = spawn_upstream(Behaviour::Slow(1000)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("gateway.toml");
+    std::fs::write(&config_path, test_config(slow.addr, "")).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--log-format")
+        .arg("json")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The binary logs the address it bound (port 0 in the config).
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the gateway starts");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["fields"]["message"] == "sealgate listening (http)" {
+            break v["fields"]["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    const N: usize = 8;
+    let done = Arc::new(AtomicUsize::new(0));
+    let requests: Vec<_> = (0..N)
+        .map(|i| {
+            let url = format!("http://{addr}/plain/slow/{i}");
+            let done = Arc::clone(&done);
+            tokio::spawn(async move {
+                let reply = post(&url, &[], "x").await;
+                done.fetch_add(1, Ordering::SeqCst);
+                reply.status
+            })
+        })
+        .collect();
+    for _ in 0..50 {
+        if slow.requests().len() == N {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(slow.requests().len(), N, "all requests are in flight");
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    for request in requests {
+        assert_eq!(request.await.unwrap(), StatusCode::OK);
+    }
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(done.load(Ordering::SeqCst), N);
+}
+
+#[tokio::test]
+async fn idle_keep_alive_and_trickled_heads_are_cut_at_the_header_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let config = test_config(upstream.addr, "")
+        .replace("[server]\n", "[server]\nheader_read_timeout_ms = 400\n");
+    let app = spawn_app(&config).await;
+
+    // An idle keep-alive connection: one request, then silence.
+    let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    idle.write_all(b"GET /plain/a HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match idle.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the idle connection was not closed");
+
+    // A slowloris: the head trickles in one byte at a time and never completes in time.
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut cut = false;
+    for byte in b"GET /plain/b HTTP/1.1\r\nhost: x\r\nx-a: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".iter() {
+        if slow.write_all(&[*byte]).await.is_err() {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if started.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+    }
+    if !cut {
+        let mut rest = Vec::new();
+        // The server must have closed the connection (read_to_end finished), at most after
+        // answering 408.
+        let closed = tokio::time::timeout(Duration::from_secs(2), slow.read_to_end(&mut rest))
+            .await
+            .is_ok();
+        cut = closed && (rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"));
+    }
+    assert!(cut, "the trickled head was not cut");
+    // Meanwhile other clients are served.
+    assert_eq!(
+        post(&app.url("/plain/c"), &[], "").await.status,
+        StatusCode::OK
+    );
+    assert!(
+        upstream
+            .requests()
+            .iter()
+            .all(|r| r.uri.path() != "/plain/b")
+    );
+}
