@@ -267,8 +267,17 @@ impl Gateway {
     }
 }
 
+/// Request ids made here: a random per-process prefix and a counter. Unique and cheap (no
+/// system call per request); not secret, so predictability does not matter.
+static REQUEST_IDS: std::sync::LazyLock<(String, std::sync::atomic::AtomicU64)> =
+    std::sync::LazyLock::new(|| {
+        let prefix = crate::crypto::random::bytes::<8>()
+            .map_or_else(|_| format!("{:016x}", std::process::id()), hex::encode);
+        (prefix, std::sync::atomic::AtomicU64::new(0))
+    });
+
 /// Keeps a client's `X-Request-Id` when it is short and plain (so it is safe to log and to
-/// forward), otherwise makes a new random one.
+/// forward), otherwise makes a new one.
 fn request_id(incoming: Option<&HeaderValue>) -> String {
     let acceptable = |v: &&HeaderValue| {
         let bytes = v.as_bytes();
@@ -280,7 +289,8 @@ fn request_id(incoming: Option<&HeaderValue>) -> String {
     match incoming.filter(acceptable).and_then(|v| v.to_str().ok()) {
         Some(id) => id.to_owned(),
         None => {
-            crate::crypto::random::bytes::<16>().map_or_else(|_| "unknown".to_owned(), hex::encode)
+            let (prefix, counter) = &*REQUEST_IDS;
+            format!("{prefix}{:016x}", counter.fetch_add(1, Ordering::Relaxed))
         }
     }
 }

@@ -1,0 +1,645 @@
+//! The end-to-end load harness: one run, one machine, every variant side by side.
+//!
+//! `cargo bench --bench load` (options through env: `LOAD_SECS` per round, default 5;
+//! `LOAD_ROUNDS`, default 3; `LOAD_CONNS`, default 32; `LOAD_ONLY=d` to run one variant, for
+//! a profiler). It starts, each in its own process
+//! (this binary re-executed with `SEALGATE_BENCH_ROLE`, one tokio worker each):
+//!   upstream — answers every request with a 1 KiB JSON body;
+//!   (b) a bare pass-through proxy on hyper-util, no logic;
+//!   (c) sealgate, plain route (`auth = "none"`);
+//!   (d) sealgate, token route, 1 KiB request encrypted, response encrypted;
+//!   (e) nginx `proxy_pass`, when `nginx` is on the PATH;
+//! and (a) is the upstream called directly. Pinning (2 cores here): the proxy under test on
+//! CPU 1, the load generator and the upstream on CPU 0, with `taskset`. The variants run
+//! interleaved over the rounds; the table gives medians. Latency is recorded in an
+//! HdrHistogram; CPU time per request and peak RSS come from /proc for the proxy process.
+//! When CPU 0 (load generator + upstream) is busier than 90 %, the row says the load
+//! generator, not the server, was the bottleneck.
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "bench harness"
+)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use sealgate::crypto::Key32;
+use sealgate::crypto::ecdh::EphemeralKeyPair;
+use sealgate::crypto::kdf::Kdf;
+use sealgate::jose::jwe;
+use tokio::net::TcpListener;
+
+const ROLE: &str = "SEALGATE_BENCH_ROLE";
+const UPSTREAM_BODY_LEN: usize = 1024;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    match std::env::var(ROLE).as_deref() {
+        Ok("upstream") => serve_role(upstream_role()),
+        Ok("bare") => serve_role(bare_role()),
+        Ok("sealgate") => serve_role(sealgate_role()),
+        _ => {
+            // `cargo test --benches` / `cargo bench --no-run` runs nothing here.
+            if std::env::args().any(|a| a == "--bench") {
+                harness();
+            }
+        }
+    }
+}
+
+fn serve_role(fut: impl Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(fut);
+}
+
+async fn announce(listener: &TcpListener) {
+    println!("{}", listener.local_addr().unwrap());
+}
+
+async fn upstream_role() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    announce(&listener).await;
+    let body = Bytes::from(format!(
+        "{{\"data\":\"{}\"}}",
+        "x".repeat(UPSTREAM_BODY_LEN - 11)
+    ));
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = stream.set_nodelay(true);
+        let body = body.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request: Request<Incoming>| {
+                let body = body.clone();
+                async move {
+                    let _ = request.into_body().collect().await;
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .header("content-type", "application/json")
+                            .body(Full::new(body))
+                            .unwrap(),
+                    )
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn bare_role() {
+    let upstream: SocketAddr = std::env::var("UPSTREAM").unwrap().parse().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    announce(&listener).await;
+    let client =
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http::<Incoming>();
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = stream.set_nodelay(true);
+        let client = client.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |mut request: Request<Incoming>| {
+                let client = client.clone();
+                async move {
+                    let path = request
+                        .uri()
+                        .path_and_query()
+                        .map_or("/", |p| p.as_str())
+                        .to_owned();
+                    *request.uri_mut() = format!("http://{upstream}{path}").parse().unwrap();
+                    let response = client.request(request).await.unwrap();
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn sealgate_role() {
+    let text = std::env::var("CONFIG").unwrap();
+    let config = sealgate::config::Config::parse(
+        &text,
+        std::path::Path::new("bench"),
+        std::path::Path::new("."),
+        &|_| None,
+    )
+    .unwrap();
+    let gateway = sealgate::gateway::Gateway::new(Arc::new(config)).unwrap();
+    let server = sealgate::server::Server::bind(gateway).await.unwrap();
+    println!("{}", server.local_addr().unwrap());
+    server.run(std::future::pending()).await.unwrap();
+}
+
+fn sealgate_config(upstream: SocketAddr) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+[admin]
+enabled = false
+[token]
+max_requests_per_session = 100000000
+rate_limit_per_address_per_minute = 0
+[[token.keys]]
+kid = "bench"
+key = "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo"
+[channels.C]
+[clients.A]
+secret = "s"
+channels = ["C"]
+[[routes]]
+prefix = "/api/"
+upstreams = ["http://{upstream}"]
+[[routes]]
+prefix = "/plain/"
+upstreams = ["http://{upstream}"]
+auth = "none"
+"#
+    )
+}
+
+struct Proc {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pin_prefix(cpu: usize) -> Vec<String> {
+    if which("taskset") {
+        vec!["taskset".into(), "-c".into(), cpu.to_string()]
+    } else {
+        vec![]
+    }
+}
+
+fn which(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn spawn_role(role: &str, cpu: usize, env: &[(&str, String)]) -> Proc {
+    let exe = std::env::current_exe().unwrap();
+    let mut argv = pin_prefix(cpu);
+    argv.push(exe.display().to_string());
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .env(ROLE, role)
+        .env("SEALGATE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    Proc {
+        child,
+        addr: line.trim().parse().unwrap(),
+    }
+}
+
+fn spawn_nginx(upstream: SocketAddr, dir: &std::path::Path) -> Option<(Child, SocketAddr)> {
+    if !which("nginx") {
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = format!(
+        "daemon off; worker_processes 1; pid {dir}/nginx.pid; error_log {dir}/error.log;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{ access_log off; client_body_temp_path {dir}; proxy_temp_path {dir};\n\
+           upstream up {{ server {upstream}; keepalive 64; }}\n\
+           server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }} }}\n",
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let mut argv = pin_prefix(1);
+    argv.extend([
+        "nginx".into(),
+        "-c".into(),
+        dir.join("nginx.conf").display().to_string(),
+    ]);
+    let child = Command::new(&argv[0]).args(&argv[1..]).spawn().ok()?;
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some((child, SocketAddr::from(([127, 0, 0, 1], port))));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, r)| r.split(' ').collect())
+        .unwrap_or_default();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Plain,
+    Encrypted,
+}
+
+struct Round {
+    rps: f64,
+    histogram: hdrhistogram::Histogram<u64>,
+    cpu_per_request_us: f64,
+    loadgen_busy: f64,
+}
+
+/// Opens one keep-alive HTTP/1.1 connection.
+async fn connect(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+async fn token(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+) -> (String, Key32) {
+    let pair = EphemeralKeyPair::generate().unwrap();
+    let body = sealgate::client::token_request_body("A", "s", &pair);
+    let request = Request::post("/token-service/new/v2/token")
+        .header("host", "bench")
+        .header("x-api-key", "C")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let key = sealgate::client::session_key(
+        v["serverPublicKey"].as_str().unwrap(),
+        &pair,
+        Kdf::HkdfSha256,
+    )
+    .unwrap();
+    (v["token"].as_str().unwrap().to_owned(), key)
+}
+
+async fn drive(addr: SocketAddr, kind: Kind, conns: usize, secs: u64, pid: u32) -> Round {
+    let plaintext = Bytes::from(format!("{{\"data\":\"{}\"}}", "y".repeat(1024 - 11)));
+    // Sessions are set up before the clock starts.
+    let mut clients = Vec::new();
+    for _ in 0..conns {
+        let mut sender = connect(addr).await;
+        let session = if kind == Kind::Encrypted {
+            Some(token(&mut sender).await)
+        } else {
+            None
+        };
+        clients.push((sender, session));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (cpu0, own0, t0) = (cpu_seconds(pid), process_cpu(), Instant::now());
+    let mut tasks = Vec::new();
+    for (mut sender, session) in clients {
+        let (stop, plaintext) = (Arc::clone(&stop), plaintext.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut histogram =
+                hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let request = match &session {
+                    None => Request::post("/plain/x")
+                        .header("host", "bench")
+                        .header("content-type", "application/json")
+                        .body(Full::new(plaintext.clone())),
+                    Some((token, key)) => {
+                        // A fresh IV for every request.
+                        let sealed = jwe::seal(
+                            &plaintext,
+                            key,
+                            &jwe::Header {
+                                kid: None,
+                                cty: Some("application/json".into()),
+                            },
+                        )
+                        .unwrap();
+                        Request::post("/api/x")
+                            .header("host", "bench")
+                            .header("authorization", format!("Bearer {token}"))
+                            .body(Full::new(Bytes::from(sealed)))
+                    }
+                }
+                .unwrap();
+                let response = sender.send_request(request).await.unwrap();
+                assert!(response.status().is_success(), "{}", response.status());
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                if let Some((_, key)) = &session {
+                    jwe::open(&body, key, usize::MAX).unwrap();
+                }
+                histogram
+                    .record(started.elapsed().as_micros() as u64)
+                    .unwrap();
+            }
+            histogram
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut histogram = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    for task in tasks {
+        histogram.add(task.await.unwrap()).unwrap();
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let requests = histogram.len() as f64;
+    Round {
+        rps: requests / elapsed,
+        cpu_per_request_us: (cpu_seconds(pid) - cpu0) / requests * 1e6,
+        loadgen_busy: (process_cpu() - own0) / elapsed,
+        histogram,
+    }
+}
+
+fn process_cpu() -> f64 {
+    cpu_seconds(std::process::id())
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+async fn token_rates(addr: SocketAddr, conns: usize, secs: u64) -> (f64, f64) {
+    // In-process: key pair + ECDH + KDF + seal, the work of one token.
+    let config = sealgate::config::Config::parse(
+        &sealgate_config("127.0.0.1:9".parse().unwrap()),
+        std::path::Path::new("b"),
+        std::path::Path::new("."),
+        &|_| None,
+    )
+    .unwrap();
+    let (client, channel) = (
+        Arc::clone(&config.clients["A"]),
+        Arc::clone(&config.channels["C"]),
+    );
+    let public = EphemeralKeyPair::generate().unwrap().public_key();
+    let (started, mut n) = (Instant::now(), 0u64);
+    while started.elapsed() < Duration::from_secs(2) {
+        sealgate::token::issue::issue(
+            &client,
+            &channel,
+            &public,
+            &config.token,
+            sealgate::clock::now_ms(),
+        )
+        .unwrap();
+        n += 1;
+    }
+    let in_process = n as f64 / started.elapsed().as_secs_f64();
+    // Over HTTP: client keys made before the clock.
+    let bodies: Arc<Vec<Bytes>> = Arc::new(
+        (0..256)
+            .map(|_| {
+                Bytes::from(sealgate::client::token_request_body(
+                    "A",
+                    "s",
+                    &EphemeralKeyPair::generate().unwrap(),
+                ))
+            })
+            .collect(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    let t0 = Instant::now();
+    for c in 0..conns {
+        let (stop, bodies) = (Arc::clone(&stop), Arc::clone(&bodies));
+        let mut sender = connect(addr).await;
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let body = bodies[(c + done as usize) % bodies.len()].clone();
+                let request = Request::post("/token-service/new/v2/token")
+                    .header("host", "bench")
+                    .header("x-api-key", "C")
+                    .body(Full::new(body))
+                    .unwrap();
+                let response = sender.send_request(request).await.unwrap();
+                assert!(response.status().is_success());
+                let _ = response.into_body().collect().await;
+                done += 1;
+            }
+            done
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    (total as f64 / t0.elapsed().as_secs_f64(), in_process)
+}
+
+fn session_memory() -> (f64, f64) {
+    let rss = || -> f64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    let before = rss();
+    let store = sealgate::session::SessionStore::new(2_000_000);
+    let (client, channel): (Arc<str>, Arc<str>) = ("A".into(), "C".into());
+    for _ in 0..1_000_000 {
+        let id = sealgate::session::SessionId::random().unwrap();
+        let s = sealgate::session::Session::new(
+            id,
+            Arc::clone(&client),
+            Arc::clone(&channel),
+            Key32::from_bytes([1; 32]),
+            i64::MAX,
+        );
+        store.insert(Arc::new(s), 0).unwrap();
+    }
+    let after = rss();
+    assert_eq!(store.len(), 1_000_000);
+    (after - before, (after - before) * 1024.0 * 1024.0 / 1e6)
+}
+
+fn harness() {
+    let (secs, rounds, conns) = (
+        env_or("LOAD_SECS", 5),
+        env_or("LOAD_ROUNDS", 3),
+        env_or("LOAD_CONNS", 32) as usize,
+    );
+    let (mib, bytes_per) = session_memory();
+    println!(
+        "session store: 1,000,000 live sessions take {mib:.0} MiB resident ({bytes_per:.0} bytes each)"
+    );
+
+    if which("taskset") {
+        let _ = Command::new("taskset")
+            .args(["-cp", "0", &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status();
+    } else {
+        println!("(taskset not found: processes are not pinned)");
+    }
+    let upstream = spawn_role("upstream", 0, &[]);
+    let bare = spawn_role("bare", 1, &[("UPSTREAM", upstream.addr.to_string())]);
+    let gate = spawn_role("sealgate", 1, &[("CONFIG", sealgate_config(upstream.addr))]);
+    let nginx_dir = tempfile::tempdir().unwrap();
+    let nginx = spawn_nginx(upstream.addr, nginx_dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let mut variants: Vec<(&str, SocketAddr, Kind, u32)> = vec![
+        (
+            "a upstream direct",
+            upstream.addr,
+            Kind::Plain,
+            upstream.child.id(),
+        ),
+        ("b bare proxy", bare.addr, Kind::Plain, bare.child.id()),
+        ("c sealgate plain", gate.addr, Kind::Plain, gate.child.id()),
+        (
+            "d sealgate encrypted",
+            gate.addr,
+            Kind::Encrypted,
+            gate.child.id(),
+        ),
+    ];
+    match &nginx {
+        Some((child, addr)) => {
+            variants.push(("e nginx proxy_pass", *addr, Kind::Plain, child.id()))
+        }
+        None => println!("(nginx not installed: variant e skipped)"),
+    }
+    // LOAD_ONLY=d runs one variant alone (for profiling); the ratios then are not printed.
+    if let Ok(only) = std::env::var("LOAD_ONLY") {
+        variants.retain(|(name, ..)| name.starts_with(&only));
+        for (name, _, _, pid) in &variants {
+            println!("profiling target: {name}, pid {pid}");
+        }
+    }
+    println!(
+        "{conns} keep-alive connections, {rounds} interleaved rounds of {secs} s, 1 KiB bodies both ways\n"
+    );
+    let mut results: Vec<Vec<Round>> = variants.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for (i, (name, addr, kind, pid)) in variants.iter().enumerate() {
+            let r = runtime.block_on(drive(*addr, *kind, conns, secs, *pid));
+            eprintln!("round {} {name}: {:.0} req/s", round + 1, r.rps);
+            results[i].push(r);
+        }
+    }
+    println!(
+        "| variant | req/s | p50 µs | p99 µs | p99.9 µs | proxy CPU µs/req | proxy peak RSS MiB | load gen CPU |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut rps = Vec::new();
+    for ((name, _, _, pid), rounds) in variants.iter().zip(&results) {
+        let mut merged = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        for r in rounds {
+            merged.add(&r.histogram).unwrap();
+        }
+        let m = median(rounds.iter().map(|r| r.rps).collect());
+        let busy = median(rounds.iter().map(|r| r.loadgen_busy).collect());
+        let flag = if busy > 0.9 {
+            " (load generator bound)"
+        } else {
+            ""
+        };
+        println!(
+            "| {name} | {m:.0} | {} | {} | {} | {:.1} | {:.1} | {:.0} %{flag} |",
+            merged.value_at_quantile(0.5),
+            merged.value_at_quantile(0.99),
+            merged.value_at_quantile(0.999),
+            median(rounds.iter().map(|r| r.cpu_per_request_us).collect()),
+            peak_rss_mib(*pid),
+            busy * 100.0
+        );
+        rps.push((name.to_owned(), m, merged.value_at_quantile(0.99)));
+    }
+    if rps.len() < 4 {
+        return;
+    }
+    let b = rps[1].1;
+    println!();
+    for (name, m, _) in rps.iter().skip(2) {
+        println!("ratio {name} / b bare proxy: {:.2}", m / b);
+    }
+    println!("p99 ratio d / b: {:.2}", rps[3].2 as f64 / rps[1].2 as f64);
+    let (http, in_process) = runtime.block_on(token_rates(gate.addr, conns, secs));
+    println!(
+        "token endpoint: {http:.0} tokens/s over HTTP, {in_process:.0} issues/s in process (one core): ratio {:.2}",
+        http / in_process
+    );
+    if let Some((mut child, _)) = nginx {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
