@@ -116,8 +116,10 @@ async fn bare_role() {
     let upstream: SocketAddr = std::env::var("UPSTREAM").unwrap().parse().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     announce(&listener).await;
-    let client =
-        hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http::<Incoming>();
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build::<_, Incoming>(connector);
     loop {
         let (stream, _) = listener.accept().await.unwrap();
         let _ = stream.set_nodelay(true);
@@ -191,6 +193,19 @@ struct Proc {
     addr: SocketAddr,
 }
 
+/// Kills nginx however the harness ends (it would otherwise outlive a panic).
+struct Nginx(Child, SocketAddr);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGQUIT to the master stops its workers too; SIGKILL would orphan them.
+        let _ = Command::new("kill")
+            .args(["-QUIT", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -240,7 +255,7 @@ fn spawn_role(role: &str, cpu: usize, env: &[(&str, String)]) -> Proc {
     }
 }
 
-fn spawn_nginx(upstream: SocketAddr, dir: &std::path::Path) -> Option<(Child, SocketAddr)> {
+fn spawn_nginx(upstream: SocketAddr, dir: &std::path::Path) -> Option<Nginx> {
     if !which("nginx") {
         return None;
     }
@@ -254,6 +269,7 @@ fn spawn_nginx(upstream: SocketAddr, dir: &std::path::Path) -> Option<(Child, So
          events {{ worker_connections 1024; }}\n\
          http {{ access_log off; client_body_temp_path {dir}; proxy_temp_path {dir};\n\
            upstream up {{ server {upstream}; keepalive 64; }}\n\
+           keepalive_requests 100000000; keepalive_timeout 300s;\n\
            server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }} }}\n",
         dir = dir.display()
     );
@@ -264,18 +280,40 @@ fn spawn_nginx(upstream: SocketAddr, dir: &std::path::Path) -> Option<(Child, So
         "-c".into(),
         dir.join("nginx.conf").display().to_string(),
     ]);
-    let child = Command::new(&argv[0]).args(&argv[1..]).spawn().ok()?;
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
     for _ in 0..50 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((child, SocketAddr::from(([127, 0, 0, 1], port))));
+            return Some(Nginx(child, SocketAddr::from(([127, 0, 0, 1], port))));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     None
 }
 
-/// utime + stime of a process, in seconds.
+/// utime + stime of a process and its direct children (nginx's workers), in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
+    let children: f64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|child| parent_of(*child) == Some(pid))
+        .map(own_cpu_seconds)
+        .sum();
+    own_cpu_seconds(pid) + children
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
+}
+
+fn own_cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(") ")
@@ -418,7 +456,7 @@ async fn drive(addr: SocketAddr, kind: Kind, conns: usize, secs: u64, pid: u32) 
 }
 
 fn process_cpu() -> f64 {
-    cpu_seconds(std::process::id())
+    own_cpu_seconds(std::process::id())
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -573,7 +611,7 @@ fn harness() {
         ),
     ];
     match &nginx {
-        Some((child, addr)) => {
+        Some(Nginx(child, addr)) => {
             variants.push(("e nginx proxy_pass", *addr, Kind::Plain, child.id()))
         }
         None => println!("(nginx not installed: variant e skipped)"),
@@ -638,8 +676,5 @@ fn harness() {
         "token endpoint: {http:.0} tokens/s over HTTP, {in_process:.0} issues/s in process (one core): ratio {:.2}",
         http / in_process
     );
-    if let Some((mut child, _)) = nginx {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(nginx);
 }
