@@ -175,18 +175,43 @@ impl Parsed<'_> {
 
     /// Authenticates and decrypts with `key`.
     pub fn decrypt(self, key: &Key32) -> Result<Vec<u8>, JweError> {
-        let cipher = Aes256Gcm::new(key.expose().into());
-        let mut buffer = self.ciphertext;
-        cipher
-            .decrypt_in_place_detached(
-                &Nonce::from(self.iv),
-                self.header_segment,
-                &mut buffer,
-                &Tag::from(self.tag),
-            )
-            .map_err(|_| JweError::Decrypt)?;
-        Ok(buffer)
+        aead_open_in_place(
+            key,
+            &self.iv,
+            self.header_segment,
+            self.ciphertext,
+            &self.tag,
+        )
     }
+}
+
+/// The AES-256-GCM primitive under the codec, exposed for known-answer tests: refuses any
+/// IV but 12 bytes and any tag but 16 bytes (instead of panicking or truncating), then
+/// authenticates and decrypts.
+pub fn aead_open(
+    key: &Key32,
+    iv: &[u8],
+    aad: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8],
+) -> Result<Vec<u8>, JweError> {
+    let iv: &[u8; IV_LEN] = iv.try_into().map_err(|_| JweError::IvLength)?;
+    let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| JweError::TagLength)?;
+    aead_open_in_place(key, iv, aad, ciphertext.to_vec(), tag)
+}
+
+fn aead_open_in_place(
+    key: &Key32,
+    iv: &[u8; IV_LEN],
+    aad: &[u8],
+    mut buffer: Vec<u8>,
+    tag: &[u8; TAG_LEN],
+) -> Result<Vec<u8>, JweError> {
+    let cipher = Aes256Gcm::new(key.expose().into());
+    cipher
+        .decrypt_in_place_detached(&Nonce::from(*iv), aad, &mut buffer, &Tag::from(*tag))
+        .map_err(|_| JweError::Decrypt)?;
+    Ok(buffer)
 }
 
 /// Parses and decrypts in one step, for callers that know the key up front.

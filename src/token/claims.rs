@@ -25,14 +25,26 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at.
     pub exp: i64,
-    /// Not before (absent in tokens we issue; checked when present).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Not before (absent in tokens we issue; checked when present). `null` is refused:
+    /// a NumericDate is a number (RFC 7519 §2).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_number"
+    )]
     pub nbf: Option<i64>,
     /// The session id, 22 characters of base64url.
     pub jti: String,
     /// Ticket mode only: `K`, base64url. Zeroized when the claims are dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+}
+
+/// An optional claim that, when present, must be an integer (so `null` is an error).
+fn present_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    i64::deserialize(deserializer).map(Some)
 }
 
 impl Drop for Claims {

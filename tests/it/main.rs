@@ -11,9 +11,11 @@
     reason = "test code: a failed unwrap is a failed test; figures go to stderr"
 )]
 
+mod attacks;
 mod codec;
 mod helpers;
 mod ops;
+mod props;
 mod proxy;
 mod tls;
 mod token;

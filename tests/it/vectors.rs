@@ -165,3 +165,45 @@ fn the_published_protocol_vectors_hold_for_our_code() {
         Some(text(&["response", "cty"]).as_str())
     );
 }
+
+#[test]
+fn wycheproof_aes_256_gcm_through_our_codec_primitive() {
+    use sealgate::crypto::Key32;
+    use sealgate::jose::jwe::{self, JweError};
+    let set = wycheproof::aead::TestSet::load(wycheproof::aead::TestName::AesGcm).unwrap();
+    let (mut passed, mut refused_iv, mut refused_tag) = (0, 0, 0);
+    for group in set.test_groups.iter().filter(|g| g.key_size == 256) {
+        for test in &group.tests {
+            let key = Key32::from_slice(&test.key).unwrap();
+            match jwe::aead_open(&key, &test.nonce, &test.aad, &test.ct, &test.tag) {
+                Ok(plaintext) => {
+                    assert_eq!(test.result, TestResult::Valid, "tc {} accepted", test.tc_id);
+                    assert_eq!(plaintext, *test.pt, "tc {}", test.tc_id);
+                    passed += 1;
+                }
+                Err(JweError::IvLength) => {
+                    assert_ne!(test.nonce.len(), 12, "tc {}", test.tc_id);
+                    refused_iv += 1;
+                }
+                Err(JweError::TagLength) => {
+                    assert_ne!(test.tag.len(), 16, "tc {}", test.tc_id);
+                    refused_tag += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e, JweError::Decrypt);
+                    assert_eq!(
+                        test.result,
+                        TestResult::Invalid,
+                        "tc {} ({}) refused",
+                        test.tc_id,
+                        test.comment
+                    );
+                }
+            }
+        }
+    }
+    eprintln!(
+        "wycheproof AES-256-GCM: {passed} opened, {refused_iv} non-12-byte IVs and {refused_tag} short tags refused"
+    );
+    assert!(passed > 20 && refused_iv > 0);
+}
