@@ -242,6 +242,10 @@ async fn an_upstream_closing_every_connection_never_gets_a_request_twice() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    eprintln!(
+        "closing upstream: {ok} of 40 POSTs answered 200, the rest 502; the upstream saw {}",
+        count.load(Ordering::SeqCst)
+    );
     assert_eq!(
         count.load(Ordering::SeqCst),
         ok,
