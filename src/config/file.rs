@@ -107,6 +107,8 @@ pub struct TokenFile {
     pub max_requests_per_session: Option<usize>,
     pub authorization_header: Option<String>,
     pub revocation: Option<bool>,
+    pub client_id_header: Option<String>,
+    pub channel_header: Option<String>,
     pub rate_limit_per_client_per_minute: Option<u32>,
     pub rate_limit_per_address_per_minute: Option<u32>,
     #[serde(default)]

@@ -226,6 +226,8 @@ pub struct TokenConfig {
     pub max_requests_per_session: usize,
     /// See [`DEFAULT_AUTHORIZATION_HEADER`].
     pub authorization_header: http::HeaderName,
+    /// The headers carrying the caller's `apiKey` and channel to upstreams.
+    pub identity_headers: crate::proxy::headers::IdentityHeaders,
     /// Whether `DELETE` on the token path revokes the bearer token's session.
     pub revocation: bool,
     /// Tokens one `apiKey` may get per minute (0: unlimited).
@@ -533,6 +535,18 @@ fn validate_tls(
     })
 }
 
+fn header_name(
+    key: &str,
+    value: Option<String>,
+    default: http::HeaderName,
+) -> Result<http::HeaderName, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(text) => http::HeaderName::from_bytes(text.as_bytes())
+            .map_err(|_| invalid(key, format!("`{text}` is not a valid header name"))),
+    }
+}
+
 fn socket_addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
     text.parse()
         .map_err(|_| invalid(key, format!("`{text}` is not an IP:port address")))
@@ -670,6 +684,18 @@ fn validate_token(
             DEFAULT_MAX_REQUESTS_PER_SESSION,
         )?,
         authorization_header,
+        identity_headers: crate::proxy::headers::IdentityHeaders {
+            client: header_name(
+                "token.client_id_header",
+                t.client_id_header,
+                crate::proxy::headers::X_CLIENT_ID,
+            )?,
+            channel: header_name(
+                "token.channel_header",
+                t.channel_header,
+                crate::proxy::headers::X_CHANNEL,
+            )?,
+        },
         revocation: t.revocation.unwrap_or(false),
         rate_limit_per_client: t.rate_limit_per_client_per_minute.unwrap_or(0),
         rate_limit_per_address: t

@@ -4,10 +4,29 @@ use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// Header naming the authenticated client (`apiKey`) to the upstream.
+/// Default header naming the authenticated client (`apiKey`) to the upstream.
 pub const X_CLIENT_ID: HeaderName = HeaderName::from_static("x-client-id");
-/// Header naming the channel to the upstream.
+/// Default header naming the channel to the upstream.
 pub const X_CHANNEL: HeaderName = HeaderName::from_static("x-channel");
+
+/// The header names that carry the caller's identity upstream (configurable for legacy
+/// backends that expect their own).
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    /// Carries the `apiKey`.
+    pub client: HeaderName,
+    /// Carries the channel.
+    pub channel: HeaderName,
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        IdentityHeaders {
+            client: X_CLIENT_ID,
+            channel: X_CHANNEL,
+        }
+    }
+}
 /// The verified mTLS client certificate's subject, when the connection had one.
 pub const X_CLIENT_CERT_SUBJECT: HeaderName = HeaderName::from_static("x-client-cert-subject");
 /// RFC 7239 de-facto companions, set by the edge.
@@ -59,6 +78,8 @@ pub struct Forwarding<'a> {
     pub request_id: &'a str,
     /// `(apiKey, channel)` for authenticated routes.
     pub identity: Option<(&'a str, &'a str)>,
+    /// The names the identity goes under.
+    pub identity_headers: &'a IdentityHeaders,
     /// The verified client certificate's subject (mTLS).
     pub cert_subject: Option<&'a str>,
 }
@@ -77,8 +98,8 @@ pub fn to_upstream(headers: &mut HeaderMap, token_header: &HeaderName, fwd: &For
         &X_FORWARDED_FOR,
         &X_FORWARDED_PROTO,
         &X_FORWARDED_HOST,
-        &X_CLIENT_ID,
-        &X_CHANNEL,
+        &fwd.identity_headers.client,
+        &fwd.identity_headers.channel,
         &X_CLIENT_CERT_SUBJECT,
         &HeaderName::from_static(crate::gateway::X_REQUEST_ID),
     ] {
@@ -97,8 +118,8 @@ pub fn to_upstream(headers: &mut HeaderMap, token_header: &HeaderName, fwd: &For
         fwd.request_id,
     );
     if let Some((client, channel)) = fwd.identity {
-        set(headers, X_CLIENT_ID, client);
-        set(headers, X_CHANNEL, channel);
+        set(headers, fwd.identity_headers.client.clone(), client);
+        set(headers, fwd.identity_headers.channel.clone(), channel);
     }
     if let Some(subject) = fwd.cert_subject {
         set(headers, X_CLIENT_CERT_SUBJECT, subject);
@@ -163,6 +184,7 @@ mod tests {
             host: Some("gw.example"),
             request_id: "rid",
             identity: Some(("MOB-APP", "MOB-APP-2001")),
+            identity_headers: &IdentityHeaders::default(),
             cert_subject: None,
         };
         to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
@@ -188,6 +210,7 @@ mod tests {
             host: None,
             request_id: "r",
             identity: None,
+            identity_headers: &IdentityHeaders::default(),
             cert_subject: Some("CN=app"),
         };
         to_upstream(&mut h, &header::AUTHORIZATION, &fwd);

@@ -149,6 +149,7 @@ async fn proxy(
         request_id: ctx.request_id,
         identity: session.as_ref().map(|s| (&*s.client, &*s.channel)),
         cert_subject: ctx.conn.client_cert_subject.as_deref(),
+        identity_headers: &ctx.config.token.identity_headers,
     };
     let content_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
     headers::to_upstream(

@@ -253,3 +253,40 @@ async fn an_upstream_closing_every_connection_never_gets_a_request_twice() {
     );
     assert!(ok >= 30, "only {ok} of 40 went through");
 }
+
+#[tokio::test]
+async fn a_slow_body_is_cut_at_the_body_deadline_while_others_are_served() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let config = test_config(upstream.addr, "")
+        .replace("body_read_timeout_ms = 2000", "body_read_timeout_ms = 300");
+    let app = spawn_app(&config).await;
+    let mut slow = TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"POST /token-service/new/v2/token HTTP/1.1\r\nhost: x\r\nx-api-key: MOB-APP-2001\r\ncontent-length: 100\r\n\r\n{\"apiKey\"").await.unwrap();
+    let started = std::time::Instant::now();
+    // Trickle a byte every 100 ms: each chunk arrives well within any per-read timeout, but
+    // the body as a whole does not arrive within the total deadline.
+    let trickle = async {
+        for _ in 0..30 {
+            if slow.write_all(b" ").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let other = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        post(&app.url("/plain/other"), &[], "x").await.status
+    };
+    let ((), other_status) = tokio::join!(trickle, other);
+    assert_eq!(
+        other_status,
+        StatusCode::OK,
+        "another client was served meanwhile"
+    );
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), slow.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text:.200}");
+    assert!(text.contains("TOK003"));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

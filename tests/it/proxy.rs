@@ -520,3 +520,31 @@ async fn the_library_client_round_trips_and_renews_a_short_token() {
     assert_eq!(app.gateway.sessions().len(), 2);
     assert_eq!(upstream.requests().len(), 2);
 }
+
+#[tokio::test]
+async fn identity_header_names_are_configurable_for_legacy_backends() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let config = test_config(upstream.addr, "").replace(
+        "[token]\n",
+        "[token]\nclient_id_header = \"x-legacy-user\"\nchannel_header = \"x-legacy-channel\"\n",
+    );
+    let app = spawn_app(&config).await;
+    let s = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
+    let reply = post(
+        &app.url("/api/x"),
+        &[
+            ("authorization", &format!("Bearer {}", s.token)),
+            ("x-legacy-user", "admin"),
+        ],
+        seal(&s, b"{}", None),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let h = &upstream.requests()[0].headers;
+    assert_eq!(
+        h.get_all("x-legacy-user").iter().collect::<Vec<_>>(),
+        ["MOB-APP"]
+    );
+    assert_eq!(h["x-legacy-channel"], "MOB-APP-2001");
+    assert!(!h.contains_key("x-client-id") && !h.contains_key("x-channel"));
+}
