@@ -548,3 +548,26 @@ async fn identity_header_names_are_configurable_for_legacy_backends() {
     assert_eq!(h["x-legacy-channel"], "MOB-APP-2001");
     assert!(!h.contains_key("x-client-id") && !h.contains_key("x-channel"));
 }
+
+#[tokio::test]
+async fn past_the_in_flight_limit_requests_are_shed_with_503() {
+    let slow = spawn_upstream(Behaviour::Slow(600)).await;
+    let config = test_config(slow.addr, "").replace("[server]\n", "[server]\nmax_in_flight = 1\n");
+    let app = spawn_app(&config).await;
+    let url = app.url("/plain/slow");
+    let first = tokio::spawn(async move { post(&url, &[], "x").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let shed = post(&app.url("/plain/other"), &[], "y").await;
+    assert_gateway_error(&shed, 503, "GATEWAY503");
+    assert_eq!(shed.headers["retry-after"], "1");
+    assert_eq!(
+        first.await.unwrap().status,
+        StatusCode::OK,
+        "the admitted request completes"
+    );
+    assert_eq!(
+        post(&app.url("/plain/after"), &[], "z").await.status,
+        StatusCode::OK,
+        "capacity is back"
+    );
+}
