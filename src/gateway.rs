@@ -254,16 +254,17 @@ impl Gateway {
             let response = crate::token::endpoint::handle(config, shared, conn, request).await;
             return (response, "token".to_owned());
         }
-        let route = crate::proxy::route::select(&config.routes, request.uri().path())
-            .map_or_else(|| "none".to_owned(), |r| r.prefix.clone());
+        let route = crate::proxy::route::select(&config.routes, request.uri().path());
+        let label = route.map_or_else(|| "none".to_owned(), |r| r.prefix.clone());
         let context = crate::proxy::Context {
             config,
             shared,
             forwarder: &live.forwarder,
             conn,
             request_id,
+            route,
         };
-        (crate::proxy::handle(context, request).await, route)
+        (crate::proxy::handle(context, request).await, label)
     }
 }
 

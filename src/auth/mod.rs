@@ -109,6 +109,18 @@ pub fn verify(
     })
 }
 
+/// The bearer token of a request, verified against the configured header, key ring, issuer
+/// and leeway: what both a proxied request and a revocation start with.
+pub fn verify_bearer(
+    headers: &HeaderMap,
+    config: &crate::config::TokenConfig,
+    now: i64,
+) -> Result<Verified, GatewayError> {
+    let token = bearer(headers, &config.authorization_header)?;
+    let leeway = i64::try_from(config.leeway.as_secs()).unwrap_or(i64::MAX);
+    verify(token, &config.keys, &config.issuer, leeway, now)
+}
+
 /// The session a verified token names: from the store, or rebuilt from the ticket (and
 /// cached). The client must still be configured and enabled.
 pub fn session_for(

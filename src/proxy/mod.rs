@@ -52,6 +52,9 @@ pub struct Context<'a> {
     pub conn: &'a ConnInfo,
     /// The request id.
     pub request_id: &'a str,
+    /// The longest-prefix route for the path ([`route::select`]), chosen once by the caller,
+    /// which also labels its metrics with it.
+    pub route: Option<&'a Arc<Route>>,
 }
 
 /// Serves one request on a proxied route; errors become `{resCode, resDesc}` responses.
@@ -99,7 +102,7 @@ async fn proxy(
         return Err(GatewayError::BadPath);
     }
     // 2. route
-    let route = Arc::clone(route::select(&ctx.config.routes, path).ok_or(GatewayError::NoRoute)?);
+    let route = Arc::clone(ctx.route.ok_or(GatewayError::NoRoute)?);
     // 3. authenticate
     let now = crate::clock::now_secs();
     let session = match route.auth {
@@ -210,11 +213,7 @@ fn authenticate(
     headers: &http::HeaderMap,
     now: i64,
 ) -> Result<Arc<Session>, GatewayError> {
-    let token_config = &ctx.config.token;
-    let token = crate::auth::bearer(headers, &token_config.authorization_header)?;
-    let leeway = i64::try_from(token_config.leeway.as_secs()).unwrap_or(i64::MAX);
-    let verified =
-        crate::auth::verify(token, &token_config.keys, &token_config.issuer, leeway, now)?;
+    let verified = crate::auth::verify_bearer(headers, &ctx.config.token, now)?;
     crate::auth::session_for(verified, ctx.config, &ctx.shared.sessions, now)
 }
 

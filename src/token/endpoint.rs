@@ -132,17 +132,8 @@ async fn serve(
 /// `DELETE` with `Authorization: Bearer <token>`: the token's session is refused from now
 /// until the token's own expiry (in ticket mode the token alone could rebuild it).
 fn revoke(config: &Config, shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
-    let verified = crate::auth::bearer(request.headers(), &config.token.authorization_header)
-        .and_then(|token| {
-            let leeway = i64::try_from(config.token.leeway.as_secs()).unwrap_or(i64::MAX);
-            crate::auth::verify(
-                token,
-                &config.token.keys,
-                &config.token.issuer,
-                leeway,
-                crate::clock::now_secs(),
-            )
-        });
+    let verified =
+        crate::auth::verify_bearer(request.headers(), &config.token, crate::clock::now_secs());
     match verified {
         Ok(verified) => {
             shared
