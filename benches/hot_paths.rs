@@ -38,13 +38,30 @@ fn bench(c: &mut Criterion) {
     let now_ms = sealgate::clock::now_ms();
 
     c.bench_function("token/issue", |b| {
-        b.iter(|| issue(&client, &channel, &client_public, &config.token, now_ms).unwrap());
+        b.iter(|| {
+            issue(
+                &client,
+                &channel,
+                &client_public,
+                &config.token,
+                now_ms,
+                false,
+            )
+            .unwrap()
+        });
     });
 
-    let token = issue(&client, &channel, &client_public, &config.token, now_ms)
-        .unwrap()
-        .response
-        .token;
+    let token = issue(
+        &client,
+        &channel,
+        &client_public,
+        &config.token,
+        now_ms,
+        false,
+    )
+    .unwrap()
+    .response
+    .token;
     c.bench_function("token/verify", |b| {
         b.iter(|| {
             sealgate::auth::verify(&token, &config.token.keys, "sealgate", 60, now_ms / 1000)

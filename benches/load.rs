@@ -9,6 +9,8 @@
 //!   (c) sealgate, plain route (`auth = "none"`);
 //!   (d) sealgate, token route, 1 KiB request encrypted, response encrypted;
 //!   (e) nginx `proxy_pass`, when `nginx` is on the PATH;
+//!   (f) as (d) on the Redis backend (a second sealgate process and a `redis-server` on
+//!       CPU 0), when `redis-server` is on the PATH: what shared state costs;
 //! and (a) is the upstream called directly. Pinning (2 cores here): the proxy under test on
 //! CPU 1, the load generator and the upstream on CPU 0, with `taskset`. The variants run
 //! interleaved over the rounds; the table gives medians. Latency is recorded in an
@@ -191,6 +193,45 @@ auth = "none"
 struct Proc {
     child: Child,
     addr: SocketAddr,
+}
+
+/// A `redis-server` with nothing persisted, killed on drop.
+struct Redis(Child, u16);
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_redis(cpu: usize) -> Option<Redis> {
+    if !which("redis-server") {
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut argv = pin_prefix(cpu);
+    argv.push("redis-server".into());
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(Redis(child, port))
 }
 
 /// Kills nginx however the harness ends (it would otherwise outlive a panic).
@@ -486,6 +527,7 @@ async fn token_rates(addr: SocketAddr, conns: usize, secs: u64) -> (f64, f64) {
             &public,
             &config.token,
             sealgate::clock::now_ms(),
+            false,
         )
         .unwrap();
         n += 1;
@@ -588,6 +630,15 @@ fn harness() {
     let gate = spawn_role("sealgate", 1, &[("CONFIG", sealgate_config(upstream.addr))]);
     let nginx_dir = tempfile::tempdir().unwrap();
     let nginx = spawn_nginx(upstream.addr, nginx_dir.path());
+    let redis = spawn_redis(0);
+    let gate_redis = redis.as_ref().map(|r| {
+        let config = format!(
+            "{}\n[sessions]\nbackend = \"redis\"\n[sessions.redis]\nurl = \"redis://127.0.0.1:{}\"\n",
+            sealgate_config(upstream.addr),
+            r.1
+        );
+        spawn_role("sealgate", 1, &[("CONFIG", config)])
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -615,6 +666,15 @@ fn harness() {
             variants.push(("e nginx proxy_pass", *addr, Kind::Plain, child.id()))
         }
         None => println!("(nginx not installed: variant e skipped)"),
+    }
+    match &gate_redis {
+        Some(p) => variants.push((
+            "f sealgate encrypted, redis",
+            p.addr,
+            Kind::Encrypted,
+            p.child.id(),
+        )),
+        None => println!("(redis-server not installed: variant f skipped)"),
     }
     // LOAD_ONLY=d runs one variant alone (for profiling); the ratios then are not printed.
     if let Ok(only) = std::env::var("LOAD_ONLY") {
@@ -671,10 +731,19 @@ fn harness() {
         println!("ratio {name} / b bare proxy: {:.2}", m / b);
     }
     println!("p99 ratio d / b: {:.2}", rps[3].2 as f64 / rps[1].2 as f64);
+    if let Some((_, f, f99)) = rps.iter().find(|(name, ..)| name.starts_with('f')) {
+        println!(
+            "redis backend / memory backend (f / d): {:.2} req/s, p99 {:.2}",
+            f / rps[3].1,
+            *f99 as f64 / rps[3].2 as f64
+        );
+    }
     let (http, in_process) = runtime.block_on(token_rates(gate.addr, conns, secs));
     println!(
         "token endpoint: {http:.0} tokens/s over HTTP, {in_process:.0} issues/s in process (one core): ratio {:.2}",
         http / in_process
     );
     drop(nginx);
+    drop(gate_redis);
+    drop(redis);
 }

@@ -1,6 +1,7 @@
 //! The admin listener, separate from the public one (loopback by default): `/metrics` in
 //! the Prometheus text format, `/healthz` (the process is up) and `/readyz` (configuration
-//! loaded, listeners bound, not draining). Nothing here touches sessions or secrets.
+//! loaded, listeners bound, not draining, session state reachable
+//! or its outage policy is to degrade). Nothing here touches sessions or secrets.
 
 use std::convert::Infallible;
 
@@ -60,6 +61,10 @@ pub fn answer(gateway: &Gateway, request: &Request<Incoming>) -> Response<Body> 
         }
         "/healthz" => plain(StatusCode::OK, "ok\n"),
         "/readyz" if gateway.is_draining() => plain(StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
+        "/readyz" if !gateway.state_ready() => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "session state unavailable\n",
+        ),
         "/readyz" => plain(StatusCode::OK, "ready\n"),
         _ => plain(StatusCode::NOT_FOUND, "not found\n"),
     }

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::http::{Body, json};
 use crate::jose::jwe::JweError;
 use crate::session::ReplayError;
+use crate::state::{Refusal, StateError};
 use crate::token::request::PublicKeyError;
 
 /// The shape of every error body.
@@ -66,6 +67,9 @@ pub enum TokenError {
     /// The session store is full (local mode) even after sweeping.
     #[error("session store full")]
     StoreFull,
+    /// Redis could not be consulted and `on_unavailable = "refuse"`.
+    #[error("session state unavailable")]
+    StateUnavailable,
     /// Anything else inside the gateway (the OS random source failed, a task panicked).
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -89,7 +93,9 @@ impl TokenError {
             TokenError::BodyTooLarge => (TOK_FAILURE, StatusCode::PAYLOAD_TOO_LARGE),
             TokenError::BodyTimeout => (TOK_FAILURE, StatusCode::REQUEST_TIMEOUT),
             TokenError::BodyRead => (TOK_FAILURE, StatusCode::BAD_REQUEST),
-            TokenError::StoreFull => (TOK_FAILURE, StatusCode::SERVICE_UNAVAILABLE),
+            TokenError::StoreFull | TokenError::StateUnavailable => {
+                (TOK_FAILURE, StatusCode::SERVICE_UNAVAILABLE)
+            }
             TokenError::Internal(_) => (TOK_FAILURE, StatusCode::INTERNAL_SERVER_ERROR),
         };
         (status, code, desc)
@@ -103,6 +109,7 @@ impl TokenError {
             TokenError::MethodNotAllowed { allow } => Some((ALLOW, allow)),
             TokenError::RateLimited => Some((RETRY_AFTER, "60")),
             TokenError::StoreFull => Some((RETRY_AFTER, "5")),
+            TokenError::StateUnavailable => Some((RETRY_AFTER, "1")),
             TokenError::UnknownChannel
             | TokenError::MalformedBody
             | TokenError::UnknownClient
@@ -119,6 +126,28 @@ impl TokenError {
                 .insert(name, HeaderValue::from_static(value));
         }
         response
+    }
+}
+
+impl From<StateError> for GatewayError {
+    fn from(_: StateError) -> Self {
+        GatewayError::StateUnavailable
+    }
+}
+
+impl From<Refusal> for GatewayError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Revoked => GatewayError::SessionUnknown,
+            Refusal::Replay(replay) => GatewayError::Replay(replay),
+            Refusal::Unavailable(_) => GatewayError::StateUnavailable,
+        }
+    }
+}
+
+impl From<StateError> for TokenError {
+    fn from(_: StateError) -> Self {
+        TokenError::StateUnavailable
     }
 }
 
@@ -189,6 +218,10 @@ pub enum GatewayError {
     /// The gateway is at its concurrency limit or shutting down.
     #[error("overloaded")]
     Overloaded,
+    /// The shared session state (Redis) could not be consulted, and the policy is to refuse
+    /// rather than serve without the replay and revocation checks.
+    #[error("session state unavailable")]
+    StateUnavailable,
     /// Anything else inside the gateway.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -253,6 +286,11 @@ impl GatewayError {
             GatewayError::Overloaded => {
                 (S::SERVICE_UNAVAILABLE, "GATEWAY503", "Service unavailable")
             }
+            GatewayError::StateUnavailable => (
+                S::SERVICE_UNAVAILABLE,
+                "STATE001",
+                "Session state unavailable",
+            ),
             GatewayError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "GATEWAY500", "Internal error"),
         }
     }
@@ -319,6 +357,7 @@ mod tests {
                 "Failure",
             ),
             (TokenError::BodyTooLarge, 413, "TOK003", "Failure"),
+            (TokenError::StateUnavailable, 503, "TOK003", "Failure"),
             (TokenError::Internal("x"), 500, "TOK003", "Failure"),
         ];
         for (err, status, code, desc) in rows {
@@ -354,6 +393,7 @@ mod tests {
             GatewayError::UpstreamTooLarge,
             GatewayError::UpstreamTimeout,
             GatewayError::Overloaded,
+            GatewayError::StateUnavailable,
             GatewayError::Internal(""),
         ];
         let mut codes: Vec<_> = all.iter().map(|e| e.parts().1).collect();

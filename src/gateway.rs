@@ -25,11 +25,14 @@ use tokio::sync::Semaphore;
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::http::Body;
-use crate::limit::RateLimiter;
 use crate::metrics::{Metrics, RequestLabels, RouteLabel};
 use crate::proxy::Forwarder;
 use crate::session::SessionStore;
+use crate::state::{State, StateError};
 use crate::tls::TlsError;
+
+/// How often the Redis backend is health-checked for `/readyz`.
+const STATE_HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The request-id header, set on every forwarded request and every response.
 pub const X_REQUEST_ID: &str = "x-request-id";
@@ -55,14 +58,21 @@ pub struct Live {
 
 /// State shared by every request that outlives a configuration.
 pub struct Shared {
-    /// Live sessions and revocations.
-    pub sessions: SessionStore,
+    /// Sessions, revocations, replay memory and issuance counters (memory or Redis).
+    pub state: State,
     /// Every exported metric.
     pub metrics: Metrics,
-    /// Token issuance counts per client `apiKey`.
-    pub per_client: RateLimiter,
-    /// Token issuance counts per source address.
-    pub per_address: RateLimiter,
+}
+
+/// Why a gateway could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The upstream TLS files are unusable.
+    #[error("upstream TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// The session-state backend could not be set up.
+    #[error("session state backend: {0}")]
+    State(#[from] StateError),
 }
 
 /// The gateway's state and its request handler.
@@ -89,16 +99,15 @@ pub enum ReloadError {
 }
 
 impl Gateway {
-    /// A gateway over a validated configuration. Fails if the upstream TLS files are unusable.
-    pub fn new(config: Arc<Config>) -> Result<Self, TlsError> {
+    /// A gateway over a validated configuration. Fails if the upstream TLS files are unusable
+    /// or the session-state backend cannot be configured (an unreachable Redis is not a
+    /// failure here: connections are opened on first use).
+    pub fn new(config: Arc<Config>) -> Result<Self, StartError> {
         let forwarder =
             Forwarder::new(config.server.upstream_connect_timeout, &config.upstream_tls)?;
-        let shared = Shared {
-            sessions: SessionStore::new(config.token.max_sessions),
-            metrics: Metrics::new(),
-            per_client: RateLimiter::default(),
-            per_address: RateLimiter::default(),
-        };
+        let metrics = Metrics::new();
+        let state = State::new(&config.state, config.token.max_sessions, &metrics)?;
+        let shared = Shared { state, metrics };
         let in_flight = Semaphore::new(config.server.max_in_flight);
         Ok(Gateway {
             inner: Arc::new(Inner {
@@ -115,9 +124,15 @@ impl Gateway {
         Arc::clone(&self.inner.live.load().config)
     }
 
-    /// The session store.
+    /// The in-memory session store (with Redis, the local cache).
     pub fn sessions(&self) -> &SessionStore {
-        &self.inner.shared.sessions
+        self.inner.shared.state.sessions()
+    }
+
+    /// Whether the session state can be consulted (always with memory; with Redis, when it
+    /// answers or the policy is to degrade). `/readyz` fails otherwise.
+    pub fn state_ready(&self) -> bool {
+        self.inner.shared.state.is_ready()
     }
 
     /// The metrics.
@@ -129,7 +144,7 @@ impl Gateway {
     /// with the one they started with. Sessions, revocations and counters carry over. If the
     /// new configuration has no token keys and the old one made a random key, that key is
     /// kept, so a reload does not end every session. Listener settings (`server`, `tls`,
-    /// `admin`) are read at start only.
+    /// `admin`) are read at start only, and so is the session-state backend (`sessions`).
     pub fn reload(&self, mut config: Config) -> Result<(), ReloadError> {
         let old = self.config();
         if config.token.keys.is_ephemeral() && old.token.keys.is_ephemeral() {
@@ -170,18 +185,22 @@ impl Gateway {
         loop {
             interval.tick().await;
             let now = crate::clock::now_secs();
-            let shared = &self.inner.shared;
-            let removed = shared.sessions.sweep(now);
-            shared.per_client.sweep(now);
-            shared.per_address.sweep(now);
+            let state = &self.inner.shared.state;
+            let removed = state.sweep(now);
             if removed > 0 {
                 tracing::debug!(
                     removed,
-                    live = shared.sessions.len(),
+                    live = state.sessions().len(),
                     "swept expired sessions"
                 );
             }
         }
+    }
+
+    /// Checks the session-state backend's health forever (Redis only; returns at once with
+    /// memory).
+    pub async fn watch_state(self) {
+        self.inner.shared.state.watch(STATE_HEALTH_INTERVAL).await;
     }
 
     /// Handles one request; never fails (errors become responses).

@@ -20,6 +20,7 @@
 //! | [`token`] | the token endpoint: checks, key agreement, token issue |
 //! | [`auth`] | verifying a token and finding its session (pure) |
 //! | [`session`] | the session store (`DashMap`), replay memory, sweeping |
+//! | [`state`] | where session state lives: memory, or Redis shared by instances |
 //! | [`proxy`] | routing, body open/seal, header rewriting, the upstream client |
 //! | [`jose`] | strict base64url/JSON, P-256 JWK, the one JWE codec (pure) |
 //! | [`crypto`] | zeroizing keys, ECDH, the three KDFs |
@@ -60,5 +61,6 @@ pub mod metrics;
 pub mod proxy;
 pub mod server;
 pub mod session;
+pub mod state;
 pub mod tls;
 pub mod token;

@@ -167,7 +167,7 @@ fn run(path: &std::path::Path) -> ExitCode {
         }
         let gateway = match Gateway::new(Arc::clone(&config)) {
             Ok(gateway) => gateway,
-            Err(error) => return fail(&format!("upstream TLS: {error}")),
+            Err(error) => return fail(&error),
         };
         tokio::spawn(reload_on_hangup(path.to_owned(), gateway.clone()));
         let server = match Server::bind(gateway).await {

@@ -13,7 +13,8 @@ use crate::config::Config;
 use crate::crypto::Key32;
 use crate::error::GatewayError;
 use crate::jose::{b64, jwe};
-use crate::session::{Session, SessionId, SessionStore};
+use crate::session::{Session, SessionId};
+use crate::state::State;
 use crate::token::claims::Claims;
 use crate::token::keys::KeyRing;
 
@@ -117,19 +118,28 @@ pub fn verify_bearer(
     now: i64,
 ) -> Result<Verified, GatewayError> {
     let token = bearer(headers, &config.authorization_header)?;
-    let leeway = i64::try_from(config.leeway.as_secs()).unwrap_or(i64::MAX);
-    verify(token, &config.keys, &config.issuer, leeway, now)
+    verify(
+        token,
+        &config.keys,
+        &config.issuer,
+        config.leeway_secs(),
+        now,
+    )
 }
 
-/// The session a verified token names: from the store, or rebuilt from the ticket (and
-/// cached). The client must still be configured and enabled.
-pub fn session_for(
+/// The session a verified token names: from memory; else rebuilt from the ticket; else
+/// (`local` mode with a shared backend) from the sealed record another instance stored. A
+/// rebuilt session is cached. The client must still be configured and enabled.
+///
+/// Only revocations this instance already knows are refused here; [`State::admit`] asks
+/// the shared backend, in the same round trip as the replay check.
+pub async fn session_for(
     verified: Verified,
     config: &Config,
-    sessions: &SessionStore,
+    state: &State,
     now: i64,
 ) -> Result<Arc<Session>, GatewayError> {
-    if sessions.is_revoked(&verified.session_id) {
+    if state.known_revoked(&verified.session_id) {
         return Err(GatewayError::SessionUnknown);
     }
     let client = config
@@ -137,7 +147,7 @@ pub fn session_for(
         .get(&verified.claims.sub)
         .filter(|c| c.enabled)
         .ok_or(GatewayError::SessionUnknown)?;
-    if let Some(session) = sessions.get(&verified.session_id) {
+    if let Some(session) = state.cached(&verified.session_id) {
         if *session.client != *verified.claims.sub {
             return Err(GatewayError::TokenInvalid(
                 "session belongs to another client",
@@ -145,7 +155,10 @@ pub fn session_for(
         }
         return Ok(session);
     }
-    let key = verified.ticket_key.ok_or(GatewayError::SessionUnknown)?;
+    let key = match verified.ticket_key {
+        Some(key) => key,
+        None => shared_session_key(&verified, config, state, now).await?,
+    };
     let channel = config
         .channels
         .get(&verified.claims.chn)
@@ -157,10 +170,42 @@ pub fn session_for(
         key,
         verified.claims.exp,
     ));
-    if sessions.insert(Arc::clone(&session), now).is_err() {
-        tracing::warn!("session store full: ticket session served uncached");
-    }
+    state.cache(Arc::clone(&session), now);
     Ok(session)
+}
+
+/// `K` of a `local`-mode session from the record another instance stored: a ticket sealed
+/// under a token key, verified like a token, that must name the same session, client and
+/// channel as the bearer token.
+async fn shared_session_key(
+    verified: &Verified,
+    config: &Config,
+    state: &State,
+    now: i64,
+) -> Result<Key32, GatewayError> {
+    let record = state
+        .find_record(&verified.session_id)
+        .await?
+        .ok_or(GatewayError::SessionUnknown)?;
+    let token = &config.token;
+    let stored = verify(
+        &record,
+        &token.keys,
+        &token.issuer,
+        token.leeway_secs(),
+        now,
+    )
+    .map_err(|_| GatewayError::SessionUnknown)?;
+    let same = stored.session_id == verified.session_id
+        && stored.claims.sub == verified.claims.sub
+        && stored.claims.chn == verified.claims.chn;
+    match stored.ticket_key {
+        Some(key) if same => Ok(key),
+        _ => {
+            tracing::warn!("stored session record does not match its token");
+            Err(GatewayError::SessionUnknown)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,38 @@ pub struct FileConfig {
     /// The admin listener.
     #[serde(default)]
     pub admin: AdminFile,
+    /// Where revocations, replay memory and rate-limit counters live.
+    #[serde(default)]
+    pub sessions: SessionsFile,
+}
+
+/// `[sessions]`: the session-state backend.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsFile {
+    pub backend: Option<String>,
+    pub redis: Option<RedisFile>,
+}
+
+/// `[sessions.redis]`: exactly one of `url` (standalone) and `cluster_nodes` (cluster seeds).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisFile {
+    pub url: Option<String>,
+    pub url_env: Option<String>,
+    #[serde(default)]
+    pub cluster_nodes: Vec<String>,
+    pub key_prefix: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub connect_timeout_ms: Option<u64>,
+    pub on_unavailable: Option<String>,
+}
+
+impl std::fmt::Debug for RedisFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // URLs may carry a password.
+        f.debug_struct("RedisFile").finish_non_exhaustive()
+    }
 }
 
 /// `[admin]`.

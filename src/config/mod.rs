@@ -9,6 +9,7 @@
 pub mod file;
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,6 +76,12 @@ pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_TLS_RELOAD_POLL: Duration = Duration::from_secs(5);
 /// Time to open a TCP connection to the upstream.
 pub const DEFAULT_UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Prefix of every key sealgate writes in Redis.
+pub const DEFAULT_REDIS_KEY_PREFIX: &str = "sealgate";
+/// Time allowed for one Redis call (a request waits at most this long on Redis).
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(100);
+/// Time allowed to open a connection to a Redis node.
+pub const DEFAULT_REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A configuration that cannot be used; names the key (dotted path) and the problem.
 #[derive(Debug, Error)]
@@ -133,6 +140,64 @@ pub struct Config {
     pub tls: Vec<TlsListenerConfig>,
     /// TLS towards `https://` upstreams.
     pub upstream_tls: UpstreamTlsConfig,
+    /// Where revocations, replay memory and rate-limit counters live (read at start only).
+    pub state: StateBackend,
+}
+
+/// `sessions.backend`: where the state that must hold across instances lives.
+#[derive(Debug, Clone, Default)]
+pub enum StateBackend {
+    /// In this process only (the default): one instance, or instances that need not agree.
+    #[default]
+    Memory,
+    /// In Redis, shared by every instance pointed at it; memory stays a local cache.
+    Redis(RedisConfig),
+}
+
+/// Which Redis deployment to use.
+#[derive(Clone)]
+pub enum RedisTarget {
+    /// One server (or a proxy in front of several), by URL.
+    Standalone(String),
+    /// A Redis Cluster, by the URLs of some of its nodes (the rest are discovered).
+    Cluster(Vec<String>),
+}
+
+impl fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URLs may carry a password: print only how many there are.
+        match self {
+            RedisTarget::Standalone(_) => f.write_str("Standalone(..)"),
+            RedisTarget::Cluster(nodes) => write!(f, "Cluster({} seed nodes)", nodes.len()),
+        }
+    }
+}
+
+/// What to do when Redis cannot be reached in time (`sessions.redis.on_unavailable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Answer 503 (`STATE001` / `TOK003`) and fail `/readyz`: no request is served without
+    /// the replay and revocation checks. The default.
+    Refuse,
+    /// Serve with this instance's memory alone: replays across instances and revocations
+    /// made elsewhere go unseen until Redis is back. Every degraded check is logged and
+    /// counted.
+    Degrade,
+}
+
+/// `[sessions.redis]`, validated.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// Standalone or cluster.
+    pub target: RedisTarget,
+    /// Prefix of every key written, so several deployments can share one Redis.
+    pub key_prefix: String,
+    /// Time allowed for one call.
+    pub timeout: Duration,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// The policy when Redis cannot be reached.
+    pub on_unavailable: Unavailable,
 }
 
 /// Whether an mTLS listener requires a client certificate.
@@ -236,6 +301,19 @@ pub struct TokenConfig {
     pub rate_limit_per_address: u32,
     /// The token keys: the first issues, all verify.
     pub keys: KeyRing,
+}
+
+impl TokenConfig {
+    /// The leeway in whole seconds.
+    pub fn leeway_secs(&self) -> i64 {
+        i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// The last second a token expiring at `exp` is accepted (`exp` plus the leeway): how
+    /// long its session's revocation and replay memory must be kept.
+    pub fn accepted_until(&self, exp: i64) -> i64 {
+        exp.saturating_add(self.leeway_secs())
+    }
 }
 
 /// A channel: one accepted `X-API-KEY` value.
@@ -353,6 +431,7 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let server = validate_server(raw.server)?;
+        let state = validate_state(raw.sessions, env)?;
         let token = validate_token(raw.token, base, env)?;
         let mut channels = HashMap::new();
         for (id, ch) in raw.channels {
@@ -469,8 +548,123 @@ impl Config {
             tls,
             upstream_tls,
             admin,
+            state,
         })
     }
+}
+
+fn validate_state(
+    s: file::SessionsFile,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<StateBackend, ConfigError> {
+    match (s.backend.as_deref(), s.redis) {
+        (None | Some("memory"), None) => Ok(StateBackend::Memory),
+        (None | Some("memory"), Some(_)) => Err(invalid(
+            "sessions.redis",
+            "set only with sessions.backend = \"redis\"",
+        )),
+        (Some("redis"), None) => Err(invalid(
+            "sessions.redis",
+            "sessions.backend = \"redis\" needs a [sessions.redis] table",
+        )),
+        (Some("redis"), Some(r)) => validate_redis(r, env).map(StateBackend::Redis),
+        (Some(other), _) => Err(invalid(
+            "sessions.backend",
+            format!("`{other}` is not `memory` or `redis`"),
+        )),
+    }
+}
+
+fn validate_redis(
+    r: file::RedisFile,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<RedisConfig, ConfigError> {
+    let url = match (r.url, r.url_env) {
+        (Some(_), Some(_)) => {
+            return Err(invalid("sessions.redis", "set url or url_env, not both"));
+        }
+        (Some(url), None) => Some(url),
+        (None, Some(name)) => Some(env(&name).ok_or_else(|| {
+            invalid(
+                "sessions.redis.url_env",
+                format!("environment variable `{name}` is not set"),
+            )
+        })?),
+        (None, None) => None,
+    };
+    // The client library's own parser decides; its message is not shown because a URL may
+    // carry a password.
+    let check = |key: &str, url: &str| {
+        redis::Client::open(url).map(drop).map_err(|_| {
+            invalid(
+                key,
+                "not a usable redis:// URL (rediss:// is not built in; see the README)",
+            )
+        })
+    };
+    let target = match (url, r.cluster_nodes.is_empty()) {
+        (Some(url), true) => {
+            check("sessions.redis.url", &url)?;
+            RedisTarget::Standalone(url)
+        }
+        (None, false) => {
+            for node in &r.cluster_nodes {
+                check("sessions.redis.cluster_nodes", node)?;
+            }
+            redis::cluster::ClusterClient::new(r.cluster_nodes.iter().map(String::as_str))
+                .map_err(|_| {
+                    invalid(
+                        "sessions.redis.cluster_nodes",
+                        "the nodes must share one username and password",
+                    )
+                })?;
+            RedisTarget::Cluster(r.cluster_nodes)
+        }
+        _ => {
+            return Err(invalid(
+                "sessions.redis",
+                "set exactly one of url (standalone) and cluster_nodes (cluster)",
+            ));
+        }
+    };
+    let key_prefix = r
+        .key_prefix
+        .unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.to_owned());
+    if key_prefix.is_empty()
+        || !key_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    {
+        return Err(invalid(
+            "sessions.redis.key_prefix",
+            "use letters, digits and - _ . : only",
+        ));
+    }
+    let on_unavailable = match r.on_unavailable.as_deref() {
+        None | Some("refuse") => Unavailable::Refuse,
+        Some("degrade") => Unavailable::Degrade,
+        Some(other) => {
+            return Err(invalid(
+                "sessions.redis.on_unavailable",
+                format!("`{other}` is not `refuse` or `degrade`"),
+            ));
+        }
+    };
+    Ok(RedisConfig {
+        target,
+        key_prefix,
+        timeout: millis(
+            "sessions.redis.timeout_ms",
+            r.timeout_ms,
+            DEFAULT_REDIS_TIMEOUT,
+        )?,
+        connect_timeout: millis(
+            "sessions.redis.connect_timeout_ms",
+            r.connect_timeout_ms,
+            DEFAULT_REDIS_CONNECT_TIMEOUT,
+        )?,
+        on_unavailable,
+    })
 }
 
 fn validate_tls(
@@ -933,6 +1127,30 @@ mod tests {
     }
 
     #[test]
+    fn the_redis_backend_is_validated_and_its_url_never_printed() {
+        let config = parse(
+            "[sessions]\nbackend = \"redis\"\n[sessions.redis]\nurl = \"redis://:hunter2@127.0.0.1:6379/0\"\non_unavailable = \"degrade\"\n",
+        )
+        .unwrap();
+        let StateBackend::Redis(redis) = &config.state else {
+            panic!("not the redis backend: {:?}", config.state);
+        };
+        assert_eq!(redis.on_unavailable, Unavailable::Degrade);
+        assert_eq!(redis.timeout, DEFAULT_REDIS_TIMEOUT);
+        assert_eq!(redis.key_prefix, DEFAULT_REDIS_KEY_PREFIX);
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let cluster = parse(
+            "[sessions]\nbackend = \"redis\"\n[sessions.redis]\ncluster_nodes = [\"redis://a:7000\", \"redis://b:7000\"]\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            cluster.state,
+            StateBackend::Redis(RedisConfig { target: RedisTarget::Cluster(ref n), .. }) if n.len() == 2
+        ));
+        assert!(matches!(parse("").unwrap().state, StateBackend::Memory));
+    }
+
+    #[test]
     fn a_client_needs_exactly_one_secret_source() {
         let both = parse("[clients.A]\nsecret = \"s\"\nsecret_env = \"SECRET_VAR\"\n").unwrap_err();
         assert!(both.to_string().contains("exactly one"), "{both}");
@@ -973,6 +1191,28 @@ mod tests {
                 "routes[0].auth",
             ),
             ("[server]\nmax_connections = 0\n", "server.max_connections"),
+            ("[sessions]\nbackend = \"etcd\"\n", "sessions.backend"),
+            ("[sessions]\nbackend = \"redis\"\n", "sessions.redis"),
+            (
+                "[sessions]\nbackend = \"redis\"\n[sessions.redis]\n",
+                "sessions.redis",
+            ),
+            (
+                "[sessions]\nbackend = \"redis\"\n[sessions.redis]\nurl = \"http://x\"\n",
+                "sessions.redis.url",
+            ),
+            (
+                "[sessions]\nbackend = \"redis\"\n[sessions.redis]\nurl = \"redis://a\"\ncluster_nodes = [\"redis://b\"]\n",
+                "sessions.redis",
+            ),
+            (
+                "[sessions]\nbackend = \"redis\"\n[sessions.redis]\nurl = \"redis://a\"\non_unavailable = \"ignore\"\n",
+                "sessions.redis.on_unavailable",
+            ),
+            (
+                "[sessions]\nbackend = \"redis\"\n[sessions.redis]\nurl = \"redis://a\"\nkey_prefix = \"a b\"\n",
+                "sessions.redis.key_prefix",
+            ),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err().to_string();

@@ -33,7 +33,7 @@ pub fn decode_strict(text: &[u8]) -> Result<Vec<u8>, B64Error> {
 pub fn decode_lenient(text: &[u8]) -> Result<Vec<u8>, B64Error> {
     let unpadded_len = text.iter().rposition(|&c| c != b'=').map_or(0, |i| i + 1);
     let padding = text.len() - unpadded_len;
-    if padding > 2 || (padding > 0 && text.len() % 4 != 0) {
+    if padding > 2 || (padding > 0 && !text.len().is_multiple_of(4)) {
         return Err(B64Error::Invalid);
     }
     let normalized: Vec<u8> = text[..unpadded_len]

@@ -36,6 +36,14 @@ pub struct CodeLabel {
     pub code: String,
 }
 
+/// A Redis operation (`admit`, `revoke`, `rate_limit`, `session_store`, `session_load`,
+/// `ping`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabel {
+    /// The operation.
+    pub op: String,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -69,6 +77,19 @@ pub struct Metrics {
     pub config_reloads: Family<CodeLabel, Counter>,
     /// See [`names::REVOCATIONS`].
     pub revocations: Counter,
+    /// See [`names::REDIS_DURATION`].
+    pub redis_duration: Histograms<OpLabel>,
+    /// See [`names::REDIS_ERRORS`].
+    pub redis_errors: Family<OpLabel, Counter>,
+    /// See [`names::STATE_DEGRADED`].
+    pub state_degraded: Family<OpLabel, Counter>,
+    /// See [`names::REDIS_UP`].
+    pub redis_up: Gauge,
+}
+
+fn redis_histogram() -> Histogram {
+    // 50 µs to ~1.6 s in 16 doubling buckets.
+    Histogram::new(exponential_buckets(0.00005, 2.0, 16))
 }
 
 impl Default for Metrics {
@@ -93,6 +114,10 @@ impl Metrics {
             tls_handshakes: Family::default(),
             config_reloads: Family::default(),
             revocations: Counter::default(),
+            redis_duration: Family::new_with_constructor(redis_histogram as fn() -> Histogram),
+            redis_errors: Family::default(),
+            state_degraded: Family::default(),
+            redis_up: Gauge::default(),
             registry: Registry::default(),
         };
         use names::*;
@@ -147,6 +172,26 @@ impl Metrics {
             m.config_reloads.clone(),
         );
         registry.register(REVOCATIONS, "Sessions revoked", m.revocations.clone());
+        registry.register(
+            REDIS_DURATION,
+            "Redis call latency in seconds, by operation",
+            m.redis_duration.clone(),
+        );
+        registry.register(
+            REDIS_ERRORS,
+            "Redis calls failed or timed out, by operation",
+            m.redis_errors.clone(),
+        );
+        registry.register(
+            STATE_DEGRADED,
+            "Checks served from memory alone because Redis was unavailable, by operation",
+            m.state_degraded.clone(),
+        );
+        registry.register(
+            REDIS_UP,
+            "1 when the last Redis health check succeeded (redis backend only)",
+            m.redis_up.clone(),
+        );
         Metrics { registry, ..m }
     }
 

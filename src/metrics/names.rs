@@ -24,3 +24,12 @@ pub const TLS_HANDSHAKES: &str = "sealgate_tls_handshakes";
 pub const CONFIG_RELOADS: &str = "sealgate_config_reloads";
 /// Counter: sessions revoked.
 pub const REVOCATIONS: &str = "sealgate_revocations";
+/// Histogram: Redis call latency in seconds, label `op`.
+pub const REDIS_DURATION: &str = "sealgate_redis_duration_seconds";
+/// Counter: Redis calls that failed or timed out, label `op`.
+pub const REDIS_ERRORS: &str = "sealgate_redis_errors";
+/// Counter: checks served from this instance's memory because Redis was unavailable and
+/// `on_unavailable = "degrade"`, label `op`.
+pub const STATE_DEGRADED: &str = "sealgate_state_degraded";
+/// Gauge: 1 when the last Redis health check succeeded.
+pub const REDIS_UP: &str = "sealgate_redis_up";

@@ -68,10 +68,10 @@ fn classify(error: &hyper_util::client::legacy::Error) -> GatewayError {
     }
     let mut source = error.source();
     while let Some(cause) = source {
-        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
-            if hyper_error.is_parse() || hyper_error.is_parse_status() {
-                return GatewayError::UpstreamInvalid;
-            }
+        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>()
+            && (hyper_error.is_parse() || hyper_error.is_parse_status())
+        {
+            return GatewayError::UpstreamInvalid;
         }
         source = cause.source();
     }

@@ -107,8 +107,12 @@ async fn proxy(
     let now = crate::clock::now_secs();
     let session = match route.auth {
         RouteAuth::None => None,
-        RouteAuth::Token => Some(authenticate(ctx, request.headers(), now)?),
+        RouteAuth::Token => Some(authenticate(ctx, request.headers(), now).await?),
     };
+    if let (Some(session), false) = (&session, route.encrypted_request) {
+        // No body to open: the revocation check alone.
+        admit(ctx, session, None, now).await?;
+    }
     // 4. open
     let (mut parts, body) = request.into_parts();
     let host = parts
@@ -133,7 +137,7 @@ async fn proxy(
             )
             .await
             .map_err(body_error)?;
-            open_body(ctx, session, &sealed, &mut parts.headers)?
+            open_body(ctx, session, &sealed, &mut parts.headers, now).await?
         }
         _ => {
             if h::content_length(&parts.headers)
@@ -208,24 +212,44 @@ fn wants_upgrade(headers: &http::HeaderMap) -> bool {
         .any(|protocol| !protocol.trim().eq_ignore_ascii_case("h2c"))
 }
 
-fn authenticate(
+async fn authenticate(
     ctx: &Context<'_>,
     headers: &http::HeaderMap,
     now: i64,
 ) -> Result<Arc<Session>, GatewayError> {
     let verified = crate::auth::verify_bearer(headers, &ctx.config.token, now)?;
-    crate::auth::session_for(verified, ctx.config, &ctx.shared.sessions, now)
+    crate::auth::session_for(verified, ctx.config, &ctx.shared.state, now).await
 }
 
-/// Opens a sealed request body and sets the upstream `Content-Type`/`Content-Length`.
-fn open_body(
+/// Admits one request of `session` with the state backend: revocation (from any instance)
+/// and, for an authentic encrypted body, the replay check of its IV.
+async fn admit(
+    ctx: &Context<'_>,
+    session: &Session,
+    iv: Option<&[u8; jwe::IV_LEN]>,
+    now: i64,
+) -> Result<(), GatewayError> {
+    let token = &ctx.config.token;
+    let until = token.accepted_until(session.expires_at);
+    ctx.shared
+        .state
+        .admit(session, iv, token.max_requests_per_session, until, now)
+        .await
+        .map_err(GatewayError::from)
+}
+
+/// Opens a sealed request body, admits it (revocation and replay, see [`admit`]) and sets
+/// the upstream `Content-Type`/`Content-Length`.
+async fn open_body(
     ctx: &Context<'_>,
     session: &Session,
     sealed: &Bytes,
     headers: &mut http::HeaderMap,
+    now: i64,
 ) -> Result<Body, GatewayError> {
     headers.remove(header::CONTENT_ENCODING);
     if sealed.is_empty() {
+        admit(ctx, session, None, now).await?;
         // "A request body, when there is one": no body is forwarded as no body.
         headers.remove(header::CONTENT_TYPE);
         headers.remove(header::CONTENT_LENGTH);
@@ -238,7 +262,7 @@ fn open_body(
         .decrypt(&session.key)
         .map_err(|_| GatewayError::BodyDecrypt)?;
     // Only an authentic body may consume an IV slot.
-    session.accept_iv(&iv, ctx.config.token.max_requests_per_session)?;
+    admit(ctx, session, Some(&iv), now).await?;
     let content_type = content_type.as_deref().unwrap_or(DEFAULT_PLAINTEXT_TYPE);
     let content_type = HeaderValue::from_str(content_type)
         .map_err(|_| GatewayError::BodyMalformed(jwe::JweError::MemberType("cty")))?;

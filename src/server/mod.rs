@@ -173,6 +173,7 @@ impl Server {
             ));
         }
         let sweeper = tokio::spawn(gateway.clone().sweep_sessions());
+        let state_watch = tokio::spawn(gateway.clone().watch_state());
         // The admin listener keeps answering while draining, so /readyz can say so; it
         // stops after the drain.
         let (admin_stop, admin_stop_rx) = watch::channel(false);
@@ -201,6 +202,7 @@ impl Server {
             tracing::warn!(grace = ?server.shutdown_grace, "shutdown deadline reached; closing the remaining connections");
         }
         sweeper.abort();
+        state_watch.abort();
         let _ = admin_stop.send(true);
         watchers.abort_all();
         Ok(())
@@ -363,10 +365,10 @@ fn hangup_signal() -> Hangup {
 
 async fn next_hangup(hangup: &mut Hangup) {
     #[cfg(unix)]
-    if let Some(signal) = hangup {
-        if signal.recv().await.is_some() {
-            return;
-        }
+    if let Some(signal) = hangup
+        && signal.recv().await.is_some()
+    {
+        return;
     }
     std::future::pending::<()>().await;
 }

@@ -126,7 +126,7 @@ impl Session {
 }
 
 /// The store is at its configured maximum of live sessions.
-#[derive(Debug, Clone, Copy, Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("session store is full")]
 pub struct StoreFull;
 

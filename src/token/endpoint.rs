@@ -11,6 +11,7 @@ use crate::error::{ErrorBody, GatewayError, TokenError};
 use crate::gateway::{ConnInfo, Shared};
 use crate::http::{self as h, Body, BodyReadError};
 use crate::metrics::Metrics;
+use crate::state::{InsertError, LimitKind};
 use crate::token::issue::issue;
 use crate::token::request::TokenRequest;
 
@@ -25,7 +26,7 @@ pub async fn handle(
     request: Request<Incoming>,
 ) -> Response<Body> {
     if request.method() == Method::DELETE && config.token.revocation {
-        return revoke(config, shared, &request);
+        return revoke(config, shared, &request).await;
     }
     match serve(config, shared, conn, request).await {
         Ok(response) => {
@@ -68,11 +69,13 @@ async fn serve(
         .ok_or(TokenError::UnknownChannel)?
         .clone();
     let now = crate::clock::now_secs();
-    if !shared.per_address.allow(
-        &conn.peer.ip().to_string(),
-        config.token.rate_limit_per_address,
-        now,
-    ) {
+    let address = conn.peer.ip().to_string();
+    let limit = config.token.rate_limit_per_address;
+    if !shared
+        .state
+        .allow(LimitKind::Address, &address, limit, now)
+        .await?
+    {
         return Err(TokenError::RateLimited);
     }
     let length = h::content_length(request.headers());
@@ -86,9 +89,11 @@ async fn serve(
         .ok_or(TokenError::UnknownClient)?
         .clone();
     // A per-client brake before the (possibly costly) secret check.
+    let limit = config.token.rate_limit_per_client;
     if !shared
-        .per_client
-        .allow(&client.id, config.token.rate_limit_per_client, now)
+        .state
+        .allow(LimitKind::Client, &client.id, limit, now)
+        .await?
     {
         return Err(TokenError::RateLimited);
     }
@@ -113,32 +118,59 @@ async fn serve(
     // Check 5: the client's ephemeral public key.
     let client_public = token_request.client_public_key()?;
     let now_ms = crate::clock::now_ms();
-    let issued = issue(&client, &channel, &client_public, &config.token, now_ms)?;
-    if shared
-        .sessions
-        .insert(issued.session, now_ms / 1000)
-        .is_err()
-    {
-        match config.token.sessions {
-            // The token carries K, so the session still works; only the cache is full.
-            SessionMode::Ticket => tracing::warn!("session store full: session not cached"),
-            SessionMode::Local => return Err(TokenError::StoreFull),
+    let local = config.token.sessions == SessionMode::Local;
+    let want_record = local && shared.state.is_shared();
+    let issued = issue(
+        &client,
+        &channel,
+        &client_public,
+        &config.token,
+        now_ms,
+        want_record,
+    )?;
+    let until = config.token.accepted_until(issued.session.expires_at);
+    let stored = shared
+        .state
+        .insert(
+            issued.session,
+            issued.record.as_deref(),
+            until,
+            now_ms / 1000,
+        )
+        .await;
+    match stored {
+        Ok(()) => {}
+        Err(InsertError::Unavailable(_)) => return Err(TokenError::StateUnavailable),
+        // The token carries K, so the session still works; only the cache is full.
+        Err(InsertError::Full(_)) if !local => {
+            tracing::warn!("session store full: session not cached");
         }
+        Err(InsertError::Full(_)) => return Err(TokenError::StoreFull),
     }
     tracing::info!(client = %client.id, channel = %channel.id, "token issued");
     Ok(h::json(StatusCode::OK, &issued.response))
 }
 
 /// `DELETE` with `Authorization: Bearer <token>`: the token's session is refused from now
-/// until the token's own expiry (in ticket mode the token alone could rebuild it).
-fn revoke(config: &Config, shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
-    let verified =
-        crate::auth::verify_bearer(request.headers(), &config.token, crate::clock::now_secs());
-    match verified {
+/// until the token's own expiry plus the leeway (in ticket mode the token alone could
+/// rebuild it), on every instance sharing the state backend.
+async fn revoke(config: &Config, shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
+    let now = crate::clock::now_secs();
+    let verified = crate::auth::verify_bearer(request.headers(), &config.token, now);
+    let revoked = match verified {
         Ok(verified) => {
+            let until = config.token.accepted_until(verified.claims.exp);
             shared
-                .sessions
-                .revoke(verified.session_id, verified.claims.exp);
+                .state
+                .revoke(verified.session_id, until, now)
+                .await
+                .map(|()| verified)
+                .map_err(GatewayError::from)
+        }
+        Err(error) => Err(error),
+    };
+    match revoked {
+        Ok(verified) => {
             shared.metrics.revocations.inc();
             tracing::info!(client = %verified.claims.sub, "session revoked");
             h::json(

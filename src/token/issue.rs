@@ -39,15 +39,21 @@ pub struct Issued {
     pub response: TokenResponse,
     /// The session to store.
     pub session: Arc<Session>,
+    /// When asked for: the session as a ticket (claims with `K`) sealed under the issuing
+    /// token key, for a shared backend to hold so other instances can serve a `local`-mode
+    /// session without `K` ever being stored in clear.
+    pub record: Option<String>,
 }
 
-/// Agrees a session key with `client_public` and issues a token for `client` on `channel`.
+/// Agrees a session key with `client_public` and issues a token for `client` on `channel`;
+/// with `want_record`, also the sealed session record (see [`Issued::record`]).
 pub fn issue(
     client: &Client,
     channel: &Channel,
     client_public: &PublicKey,
     config: &TokenConfig,
     now_ms: i64,
+    want_record: bool,
 ) -> Result<Issued, TokenError> {
     let randomness = |_| TokenError::Internal("OS random source failed");
     let server = EphemeralKeyPair::generate().map_err(randomness)?;
@@ -57,7 +63,7 @@ pub fn issue(
     let iat = now_ms.div_euclid(1000);
     let lifetime = i64::try_from(channel.token_lifetime.as_secs()).unwrap_or(i64::MAX);
     let exp = iat.saturating_add(lifetime);
-    let claims = Claims {
+    let claims = |with_key: bool| Claims {
         iss: config.issuer.clone(),
         sub: client.id.to_string(),
         chn: channel.id.to_string(),
@@ -65,14 +71,19 @@ pub fn issue(
         exp,
         nbf: None,
         jti: id.encode(),
-        key: (config.sessions == SessionMode::Ticket).then(|| b64::encode(session_key.expose())),
+        key: with_key.then(|| b64::encode(session_key.expose())),
     };
     let token_key = config
         .keys
         .issuing()
         .ok_or(TokenError::Internal("no issuing token key"))?;
-    let token = claims::seal(&claims, token_key)
-        .map_err(|_| TokenError::Internal("token sealing failed"))?;
+    let sealing = |_| TokenError::Internal("token sealing failed");
+    let token = claims::seal(&claims(config.sessions == SessionMode::Ticket), token_key)
+        .map_err(sealing)?;
+    let record = match want_record {
+        true => Some(claims::seal(&claims(true), token_key).map_err(sealing)?),
+        false => None,
+    };
     let server_jwk = jwk::public_to_json(&server.public_key());
     let session = Session::new(id, client.id.clone(), channel.id.clone(), session_key, exp);
     Ok(Issued {
@@ -84,5 +95,6 @@ pub fn issue(
             server_public_key: b64::encode(server_jwk.as_bytes()),
         },
         session: Arc::new(session),
+        record,
     })
 }

@@ -404,3 +404,35 @@ pub async fn call(app: &TestApp, session: &ClientSession, path: &str, sealed: &s
     )
     .await
 }
+
+/// A GET on the admin listener.
+pub async fn admin_get(app: &TestApp, path: &str) -> Reply {
+    let url = format!("http://{}{}", app.admin_addr.expect("admin listener"), path);
+    send(Request::get(url).body(Full::new(Bytes::new())).unwrap()).await
+}
+
+/// The value of one exposition line, e.g. `sealgate_tokens_total{code="TOK200"}`.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+/// The admin listener's `/metrics` text.
+pub async fn metrics_text(app: &TestApp) -> String {
+    String::from_utf8(admin_get(app, "/metrics").await.body.to_vec()).unwrap()
+}
+
+/// `DELETE` on the token path with the session's token (revocation).
+pub async fn revoke(app: &TestApp, session: &ClientSession) -> Reply {
+    send(
+        Request::delete(app.url(TOKEN_PATH))
+            .header("authorization", format!("Bearer {}", session.token))
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await
+}

@@ -13,31 +13,11 @@ use sealgate::jose::b64;
 
 use crate::helpers::*;
 
-async fn admin_get(app: &TestApp, path: &str) -> Reply {
-    let url = format!("http://{}{}", app.admin_addr.expect("admin listener"), path);
-    send(
-        http::Request::get(url)
-            .body(Full::new(Bytes::new()))
-            .unwrap(),
-    )
-    .await
-}
-
-/// The value of one exposition line, e.g. `sealgate_tokens_total{code="TOK200"}`.
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix(series)
-                .and_then(|rest| rest.trim().parse().ok())
-        })
-        .unwrap_or(0.0)
-}
-
 #[tokio::test]
 async fn metrics_change_as_requests_pass() {
     let upstream = spawn_upstream(Behaviour::Echo).await;
     let app = spawn_app(&test_config(upstream.addr, "")).await;
-    let before = String::from_utf8(admin_get(&app, "/metrics").await.body.to_vec()).unwrap();
+    let before = metrics_text(&app).await;
     assert_eq!(
         metric(&before, "sealgate_tokens_total{code=\"TOK200\"}"),
         0.0
@@ -232,7 +212,7 @@ async fn a_reload_switches_a_route_and_adds_a_client_under_traffic_with_no_faile
         StatusCode::OK,
         "the added client gets a token"
     );
-    let metrics = String::from_utf8(admin_get(&app, "/metrics").await.body.to_vec()).unwrap();
+    let metrics = metrics_text(&app).await;
     assert_eq!(
         metric(&metrics, "sealgate_config_reloads_total{code=\"ok\"}"),
         1.0
@@ -311,11 +291,7 @@ async fn a_revoked_token_is_refused_even_though_its_ticket_is_valid() {
     let app = spawn_app(&test_config(upstream.addr, "")).await;
     let s = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
     let other = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
-    let revoke = http::Request::delete(app.url(TOKEN_PATH))
-        .header("authorization", format!("Bearer {}", s.token))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let reply = send(revoke).await;
+    let reply = revoke(&app, &s).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.codes().0, "TOK200");
     let refused = call(&app, &s, "/api/x", &seal(&s, b"{}", None)).await;

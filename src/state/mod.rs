@@ -1,0 +1,329 @@
+//! Session state that several instances must agree on, behind one small interface with two
+//! backends:
+//!
+//! - **memory** (the default): the [`SessionStore`] `DashMap` and the [`RateLimiter`]s of
+//!   this process. One instance, or instances that need not agree.
+//! - **redis** ([`redis_store`]): revocations, each session's accepted IVs, token-issuance
+//!   counters and (in `local` sessions mode) the sealed session records live in Redis, so
+//!   they hold across every instance pointed at it. Memory stays the first place looked
+//!   (sessions and known revocations are cached there), so a request waits on Redis only
+//!   for what memory cannot answer: one round trip per protected request (revocation and
+//!   replay in one script), none for a cached session lookup.
+//!
+//! When Redis cannot be reached in time, the configured [`Unavailable`] policy decides:
+//! refuse ([`StateError`], a 503) or degrade to this instance's memory, logged
+//! and counted in `sealgate_state_degraded_total`.
+//!
+//! Owns: where state lives and the policy when it cannot be reached. Does not own: what a
+//! token means ([`crate::auth`]) or what a request may do ([`crate::proxy`]).
+
+pub mod redis_store;
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::config::{StateBackend, Unavailable};
+use crate::jose::jwe::IV_LEN;
+use crate::limit::RateLimiter;
+use crate::metrics::Metrics;
+use crate::session::{ReplayError, Session, SessionId, SessionStore, StoreFull};
+
+pub use redis_store::RedisStore;
+
+/// The shared state could not be consulted and the policy is to refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("session state unavailable")]
+pub struct StateError;
+
+/// Why a request on a protected route was not admitted by [`State::admit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum Refusal {
+    /// The session was revoked (here or on another instance).
+    #[error("session revoked")]
+    Revoked,
+    /// The body's IV was already accepted, or the session is used up.
+    #[error("{0}")]
+    Replay(#[from] ReplayError),
+    /// Redis could not be consulted and the policy is to refuse.
+    #[error("{0}")]
+    Unavailable(#[from] StateError),
+}
+
+/// Why a new session was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum InsertError {
+    /// The memory store is full even after sweeping.
+    #[error("{0}")]
+    Full(#[from] StoreFull),
+    /// Redis could not store the session record and the policy is to refuse.
+    #[error("{0}")]
+    Unavailable(#[from] StateError),
+}
+
+/// Which token-issuance counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// Per client `apiKey`.
+    Client,
+    /// Per source address.
+    Address,
+}
+
+impl LimitKind {
+    fn name(self) -> &'static str {
+        match self {
+            LimitKind::Client => "client",
+            LimitKind::Address => "address",
+        }
+    }
+}
+
+/// The state of every session, wherever it lives.
+#[derive(Debug)]
+pub struct State {
+    /// Sessions and known revocations of this process (the cache, with Redis).
+    sessions: SessionStore,
+    per_client: RateLimiter,
+    per_address: RateLimiter,
+    redis: Option<RedisStore>,
+}
+
+impl State {
+    /// The state for a backend. Redis connections are opened lazily, so an unreachable
+    /// Redis does not stop start-up (the policy applies to the requests instead).
+    pub fn new(
+        backend: &StateBackend,
+        max_sessions: usize,
+        metrics: &Metrics,
+    ) -> Result<Self, StateError> {
+        let redis = match backend {
+            StateBackend::Memory => None,
+            StateBackend::Redis(config) => Some(RedisStore::new(config, metrics)?),
+        };
+        Ok(State {
+            sessions: SessionStore::new(max_sessions),
+            per_client: RateLimiter::default(),
+            per_address: RateLimiter::default(),
+            redis,
+        })
+    }
+
+    /// The in-memory session store (the whole store with the memory backend, the cache
+    /// with Redis).
+    pub fn sessions(&self) -> &SessionStore {
+        &self.sessions
+    }
+
+    /// Whether a shared backend is configured (then sessions and revocations made by other
+    /// instances may be found there).
+    pub fn is_shared(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// Whether the gateway can serve: always with memory; with Redis, when it answered the
+    /// last health check or the policy is to degrade.
+    pub fn is_ready(&self) -> bool {
+        self.redis
+            .as_ref()
+            .is_none_or(|r| r.is_up() || r.policy() == Unavailable::Degrade)
+    }
+
+    /// Counts one token request against `key`'s limit for this minute; `false` when over.
+    pub async fn allow(
+        &self,
+        kind: LimitKind,
+        key: &str,
+        per_minute: u32,
+        now: i64,
+    ) -> Result<bool, StateError> {
+        if per_minute == 0 {
+            return Ok(true);
+        }
+        let local = || match kind {
+            LimitKind::Client => self.per_client.allow(key, per_minute, now),
+            LimitKind::Address => self.per_address.allow(key, per_minute, now),
+        };
+        let Some(redis) = &self.redis else {
+            return Ok(local());
+        };
+        match redis.count(kind.name(), key, now).await {
+            Ok(count) => Ok(count <= u64::from(per_minute)),
+            Err(()) => redis.degrade("rate_limit").map(|()| local()),
+        }
+    }
+
+    /// Stores a new session; with Redis in `local` sessions mode also its sealed `record`
+    /// (see [`crate::token::issue`]), so other instances can serve it.
+    pub async fn insert(
+        &self,
+        session: Arc<Session>,
+        record: Option<&str>,
+        retain_until: i64,
+        now: i64,
+    ) -> Result<(), InsertError> {
+        if let (Some(redis), Some(record)) = (&self.redis, record)
+            && redis
+                .put_session(&session.id, record, retain_until, now)
+                .await
+                .is_err()
+        {
+            redis.degrade("session_store")?;
+        }
+        self.sessions
+            .insert(session, now)
+            .map_err(InsertError::from)
+    }
+
+    /// The sealed record of a session made by another instance (`local` sessions mode with
+    /// Redis); `None` when there is none or no shared backend.
+    pub async fn find_record(&self, id: &SessionId) -> Result<Option<String>, StateError> {
+        let Some(redis) = &self.redis else {
+            return Ok(None);
+        };
+        match redis.get_session(id).await {
+            Ok(record) => Ok(record),
+            Err(()) => redis.degrade("session_load").map(|()| None),
+        }
+    }
+
+    /// Caches a session rebuilt from a ticket or a shared record; a full cache only logs.
+    pub fn cache(&self, session: Arc<Session>, now: i64) {
+        if self.sessions.insert(session, now).is_err() {
+            tracing::warn!("session store full: session served uncached");
+        }
+    }
+
+    /// The session cached in memory, unless revoked here.
+    pub fn cached(&self, id: &SessionId) -> Option<Arc<Session>> {
+        self.sessions.get(id)
+    }
+
+    /// Whether this instance knows the session to be revoked (no Redis call: revocations
+    /// made elsewhere are caught by [`State::admit`]).
+    pub fn known_revoked(&self, id: &SessionId) -> bool {
+        self.sessions.is_revoked(id)
+    }
+
+    /// Revokes a session everywhere until `retain_until` (its token's last accepted second).
+    pub async fn revoke(
+        &self,
+        id: SessionId,
+        retain_until: i64,
+        now: i64,
+    ) -> Result<(), StateError> {
+        if let Some(redis) = &self.redis
+            && redis.revoke(&id, retain_until, now).await.is_err()
+        {
+            redis.degrade("revoke")?;
+        }
+        self.sessions.revoke(id, retain_until);
+        Ok(())
+    }
+
+    /// Admits one request of `session`: refuses a revoked session and, when the request
+    /// carries an authentic encrypted body, its IV if seen before in the session (or past
+    /// `max` per session). Call it only after the body has decrypted, so forged bodies
+    /// cannot consume the session's IV allowance.
+    pub async fn admit(
+        &self,
+        session: &Session,
+        iv: Option<&[u8; IV_LEN]>,
+        max: usize,
+        retain_until: i64,
+        now: i64,
+    ) -> Result<(), Refusal> {
+        if self.sessions.is_revoked(&session.id) {
+            return Err(Refusal::Revoked);
+        }
+        let local = || iv.map_or(Ok(()), |iv| session.accept_iv(iv, max));
+        let Some(redis) = &self.redis else {
+            return local().map_err(Refusal::from);
+        };
+        match redis.admit(&session.id, iv, max, retain_until, now).await {
+            Ok(redis_store::Admission::Accepted) => Ok(()),
+            Ok(redis_store::Admission::Revoked) => {
+                // Remember it here, so the next request is refused without a round trip.
+                self.sessions.revoke(session.id, retain_until);
+                Err(Refusal::Revoked)
+            }
+            Ok(redis_store::Admission::Replayed) => Err(ReplayError::Replayed.into()),
+            Ok(redis_store::Admission::Exhausted) => Err(ReplayError::Exhausted.into()),
+            Err(()) => {
+                redis.degrade("admit")?;
+                local().map_err(Refusal::from)
+            }
+        }
+    }
+
+    /// Drops expired sessions, revocations and counters from memory (Redis expires its own
+    /// keys); returns how many sessions.
+    pub fn sweep(&self, now: i64) -> usize {
+        self.per_client.sweep(now);
+        self.per_address.sweep(now);
+        self.sessions.sweep(now)
+    }
+
+    /// Checks Redis's health forever at `interval` (for `/readyz` and the `up` gauge); returns
+    /// at once with the memory backend.
+    pub async fn watch(&self, interval: std::time::Duration) {
+        if let Some(redis) = &self.redis {
+            redis.watch(interval).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Key32;
+
+    fn session() -> Session {
+        Session::new(
+            SessionId::random().unwrap(),
+            "c".into(),
+            "ch".into(),
+            Key32::from_bytes([1; 32]),
+            100,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_memory_backend_refuses_revoked_sessions_and_replayed_ivs() {
+        let state = State::new(&StateBackend::Memory, 10, &Metrics::new()).unwrap();
+        assert!(state.is_ready() && !state.is_shared());
+        let s = session();
+        assert_eq!(state.admit(&s, Some(&[1; 12]), 2, 160, 50).await, Ok(()));
+        assert_eq!(
+            state.admit(&s, Some(&[1; 12]), 2, 160, 50).await,
+            Err(Refusal::Replay(ReplayError::Replayed))
+        );
+        assert_eq!(state.admit(&s, None, 2, 160, 50).await, Ok(()));
+        state.revoke(s.id, 160, 50).await.unwrap();
+        assert!(state.known_revoked(&s.id));
+        assert_eq!(
+            state.admit(&s, None, 2, 160, 50).await,
+            Err(Refusal::Revoked)
+        );
+        assert_eq!(state.find_record(&s.id).await, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn memory_rate_limits_count_per_kind_and_key() {
+        let state = State::new(&StateBackend::Memory, 10, &Metrics::new()).unwrap();
+        for expected in [true, true, false] {
+            assert_eq!(
+                state.allow(LimitKind::Address, "1.2.3.4", 2, 0).await,
+                Ok(expected)
+            );
+        }
+        assert_eq!(
+            state.allow(LimitKind::Client, "1.2.3.4", 2, 0).await,
+            Ok(true)
+        );
+        assert_eq!(
+            state.allow(LimitKind::Address, "1.2.3.4", 0, 0).await,
+            Ok(true)
+        );
+    }
+}

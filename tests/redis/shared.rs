@@ -1,0 +1,465 @@
+//! Three gateways behind no balancer at all: each test talks to A, B and C directly, which is
+//! the worst case a balancer can produce (every request on a different instance).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use redis::Commands;
+use sealgate::crypto::kdf::Kdf;
+use sealgate::jose::b64;
+
+use crate::helpers::*;
+use crate::server::{RedisCluster, RedisServer};
+
+const CHANNEL: &str = "MOB-APP-2001";
+
+/// The test configuration on the Redis backend. `token` is added to `[token]`.
+fn config(upstream: std::net::SocketAddr, redis: &str, token: &str) -> String {
+    let extra = format!(
+        "[sessions]\nbackend = \"redis\"\n[sessions.redis]\n{redis}\nkey_prefix = \"t\"\ntimeout_ms = 300\n"
+    );
+    test_config(upstream, &extra).replace("[token]\n", &format!("[token]\n{token}\n"))
+}
+
+fn standalone(server: &RedisServer) -> String {
+    format!("url = \"{}\"", server.url())
+}
+
+async fn three(config_text: &str) -> [TestApp; 3] {
+    [
+        spawn_app(config_text).await,
+        spawn_app(config_text).await,
+        spawn_app(config_text).await,
+    ]
+}
+
+async fn session(app: &TestApp) -> ClientSession {
+    handshake(app, CHANNEL, "MOB-APP", "TEST123", Kdf::HkdfSha256).await
+}
+
+/// A fresh sealed body through `app`; returns the status and `resCode` (empty on 200).
+async fn fresh_call(app: &TestApp, s: &ClientSession, body: &[u8]) -> (StatusCode, String) {
+    let reply = call(app, s, "/api/x", &seal(s, body, None)).await;
+    outcome(&reply)
+}
+
+fn outcome(reply: &Reply) -> (StatusCode, String) {
+    if reply.status == StatusCode::OK {
+        (reply.status, String::new())
+    } else {
+        (reply.status, reply.codes().0)
+    }
+}
+
+pub async fn a_ticket_session_made_on_one_instance_works_on_every_other() {
+    let redis = RedisServer::start();
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let [a, b, c] = three(&config(upstream.addr, &standalone(&redis), "")).await;
+    let s = session(&a).await;
+    for (app, body) in [(&b, "to B"), (&c, "to C"), (&a, "to A")] {
+        let reply = call(app, &s, "/api/x", &seal(&s, body.as_bytes(), None)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    }
+    let bodies: Vec<_> = upstream.requests().into_iter().map(|r| r.body).collect();
+    assert_eq!(bodies, ["to B", "to C", "to A"].map(bytes::Bytes::from));
+}
+
+pub async fn a_local_session_is_found_in_redis_by_every_other_instance() {
+    let redis = RedisServer::start();
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let text = config(upstream.addr, &standalone(&redis), "sessions = \"local\"");
+    let [a, b, c] = three(&text).await;
+    let s = session(&a).await;
+    // A local-mode token carries no key: B and C can only have K from Redis.
+    assert_eq!(
+        fresh_call(&b, &s, b"1").await,
+        (StatusCode::OK, String::new())
+    );
+    assert_eq!(
+        fresh_call(&c, &s, b"2").await,
+        (StatusCode::OK, String::new())
+    );
+    assert_eq!(c.gateway.sessions().len(), 1, "C cached the session");
+    // An instance on the memory backend, same keys, never sees it.
+    let alone = spawn_app(
+        &test_config(upstream.addr, "").replace("[token]\n", "[token]\nsessions = \"local\"\n"),
+    )
+    .await;
+    assert_eq!(
+        fresh_call(&alone, &s, b"3").await,
+        (StatusCode::UNAUTHORIZED, "AUTH007".to_owned())
+    );
+}
+
+pub async fn a_revocation_on_one_instance_is_refused_on_every_other() {
+    let redis = RedisServer::start();
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let [a, b, c] = three(&config(upstream.addr, &standalone(&redis), "")).await;
+    let s = session(&a).await;
+    let other = session(&c).await;
+    // Every instance has the session cached before the revocation.
+    for (i, app) in [&a, &b, &c].into_iter().enumerate() {
+        let body = format!("before {i}");
+        assert_eq!(fresh_call(app, &s, body.as_bytes()).await.0, StatusCode::OK);
+    }
+    let reply = revoke(&b, &s).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.codes().0, "TOK200");
+    for (i, app) in [&a, &b, &c].into_iter().enumerate() {
+        let body = format!("after {i}");
+        assert_eq!(
+            fresh_call(app, &s, body.as_bytes()).await,
+            (StatusCode::UNAUTHORIZED, "AUTH007".to_owned()),
+            "instance {i}"
+        );
+    }
+    // A token route without an encrypted body checks revocation too.
+    let plain = post(
+        &a.url("/token-plain/x"),
+        &[("authorization", &format!("Bearer {}", s.token))],
+        "x",
+    )
+    .await;
+    assert_eq!(plain.codes().0, "AUTH007");
+    assert_eq!(
+        fresh_call(&a, &other, b"unrelated").await.0,
+        StatusCode::OK,
+        "other sessions carry on"
+    );
+}
+
+pub async fn a_body_replayed_to_another_instance_is_refused() {
+    let redis = RedisServer::start();
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let [a, b, c] = three(&config(upstream.addr, &standalone(&redis), "")).await;
+    let s = session(&a).await;
+    let sealed = seal(&s, br#"{"amount":100}"#, None);
+    assert_eq!(
+        call(&b, &s, "/api/pay", &sealed).await.status,
+        StatusCode::OK
+    );
+    for app in [&a, &b, &c] {
+        let replay = call(app, &s, "/api/pay", &sealed).await;
+        assert_eq!(
+            outcome(&replay),
+            (StatusCode::UNAUTHORIZED, "AUTH008".to_owned())
+        );
+    }
+    assert_eq!(
+        upstream.requests().len(),
+        1,
+        "the upstream saw the body once"
+    );
+}
+
+pub async fn the_per_session_request_limit_holds_across_instances() {
+    let redis = RedisServer::start();
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let text = config(upstream.addr, &standalone(&redis), "").replace(
+        "max_requests_per_session = 1000",
+        "max_requests_per_session = 3",
+    );
+    let [a, b, c] = three(&text).await;
+    let s = session(&a).await;
+    for app in [&a, &b, &c] {
+        assert_eq!(fresh_call(app, &s, b"x").await.0, StatusCode::OK);
+    }
+    assert_eq!(
+        fresh_call(&b, &s, b"x").await,
+        (StatusCode::UNAUTHORIZED, "AUTH009".to_owned())
+    );
+}
+
+pub async fn token_issuance_limits_hold_across_instances() {
+    let redis = RedisServer::start();
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let text = config(
+        upstream.addr,
+        &standalone(&redis),
+        "rate_limit_per_address_per_minute = 3",
+    );
+    let [a, b, c] = three(&text).await;
+    let window = || sealgate::clock::now_secs().div_euclid(60);
+    let started_in = window();
+    let mut statuses = Vec::new();
+    for app in [&a, &b, &c, &a, &b] {
+        let key = client_key();
+        let reply = post(
+            &app.url(TOKEN_PATH),
+            &[("x-api-key", CHANNEL)],
+            token_body("MOB-APP", "TEST123", &key.public_key_field),
+        )
+        .await;
+        statuses.push(reply.status.as_u16());
+    }
+    if window() == started_in {
+        assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    } else {
+        // A minute boundary fell between the requests and reset the count: try again.
+        Box::pin(token_issuance_limits_hold_across_instances()).await;
+    }
+}
+
+pub async fn what_is_stored_in_redis_is_sealed_and_expires() {
+    let redis = RedisServer::start();
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let text = config(upstream.addr, &standalone(&redis), "sessions = \"local\"");
+    let a = spawn_app(&text).await;
+    let s = session(&a).await;
+    assert_eq!(fresh_call(&a, &s, b"x").await.0, StatusCode::OK);
+    assert_eq!(revoke(&a, &s).await.status, StatusCode::OK);
+
+    let mut redis_conn = redis.connection();
+    let mut keys: Vec<String> = redis_conn.keys("t:*").unwrap();
+    keys.sort();
+    let rate: Vec<_> = keys.extract_if(.., |k| k.starts_with("t:rate:")).collect();
+    let window = sealgate::clock::now_secs().div_euclid(60);
+    assert!(
+        rate.iter()
+            .any(|k| k.starts_with("t:rate:address:127.0.0.1:")),
+        "{rate:?} (window {window})"
+    );
+    // The jti is inside the encrypted token: take it from a key name, then check that the
+    // one session has exactly its three keys.
+    let jti = keys[0].split(['{', '}']).nth(1).unwrap().to_owned();
+    assert_eq!(
+        keys,
+        [
+            format!("t:{{{jti}}}:ivs"),
+            format!("t:{{{jti}}}:revoked"),
+            format!("t:{{{jti}}}:session"),
+        ]
+    );
+    let lifetime = 30 * 60 + 60; // the default token lifetime plus the default leeway
+    for key in &keys {
+        let ttl: i64 = redis_conn.ttl(key).unwrap();
+        assert!(ttl > 0 && ttl <= lifetime, "{key} expires in {ttl} s");
+    }
+    let record: String = redis_conn.get(&keys[2]).unwrap();
+    assert_eq!(record.split('.').count(), 5, "a compact JWE");
+    let k = b64::encode(s.key.expose());
+    assert!(!record.contains(&k), "K is not stored in clear");
+    let header = b64::decode_strict(record.split('.').next().unwrap().as_bytes()).unwrap();
+    assert_eq!(
+        String::from_utf8(header).unwrap(),
+        r#"{"alg":"dir","enc":"A256GCM","kid":"test-1"}"#
+    );
+}
+
+/// Requests in a loop on `apps` (round robin), each with a fresh body, until `stop`; the
+/// outcomes in order.
+fn traffic(
+    apps: Vec<Arc<TestApp>>,
+    s: Arc<ClientSession>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<(StatusCode, String)>> {
+    tokio::spawn(async move {
+        let mut outcomes = Vec::new();
+        let mut i = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            let app = &apps[i % apps.len()];
+            outcomes.push(fresh_call(app, &s, format!("{i}").as_bytes()).await);
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        outcomes
+    })
+}
+
+async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn redis_down_with_refuse_policy_answers_503_then_recovers_without_restart() {
+    let mut redis = RedisServer::start();
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let [a, b, _c] = three(&config(upstream.addr, &standalone(&redis), "")).await;
+    let s = Arc::new(session(&a).await);
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = traffic(vec![a.clone(), b.clone()], s.clone(), stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    redis.stop();
+    wait_for("/readyz to fail", async || {
+        admin_get(&a, "/readyz").await.status == StatusCode::SERVICE_UNAVAILABLE
+    })
+    .await;
+    let during = fresh_call(&b, &s, b"during").await;
+    assert_eq!(
+        during,
+        (StatusCode::SERVICE_UNAVAILABLE, "STATE001".to_owned())
+    );
+    let key = client_key();
+    let token = post(
+        &a.url(TOKEN_PATH),
+        &[("x-api-key", CHANNEL)],
+        token_body("MOB-APP", "TEST123", &key.public_key_field),
+    )
+    .await;
+    assert_eq!(token.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(token.codes().0, "TOK003");
+    assert_eq!(token.headers["retry-after"], "1");
+    let errors = metric(
+        &metrics_text(&a).await,
+        "sealgate_redis_errors_total{op=\"admit\"}",
+    );
+    assert!(errors >= 1.0, "redis errors counted: {errors}");
+
+    redis.restart();
+    wait_for("a request to pass again", async || {
+        fresh_call(&a, &s, b"after").await.0 == StatusCode::OK
+    })
+    .await;
+    wait_for("/readyz to pass", async || {
+        admin_get(&b, "/readyz").await.status == StatusCode::OK
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let outcomes = load.await.unwrap();
+    // Nothing but successes and the policy's 503 under the outage: no 500, no request
+    // served without its checks.
+    let refused = outcomes.iter().filter(|o| o.0 != StatusCode::OK).count();
+    assert!(refused > 0, "the outage was seen by the traffic");
+    for o in &outcomes {
+        assert!(
+            o.0 == StatusCode::OK || *o == (StatusCode::SERVICE_UNAVAILABLE, "STATE001".to_owned()),
+            "{o:?}"
+        );
+    }
+    assert_eq!(outcomes.last().unwrap().0, StatusCode::OK, "recovered");
+    eprintln!(
+        "refuse policy: {} requests, {refused} refused with STATE001 during the outage",
+        outcomes.len()
+    );
+}
+
+pub async fn redis_down_with_degrade_policy_serves_from_memory_then_recovers() {
+    let mut redis = RedisServer::start();
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let text = config(upstream.addr, &standalone(&redis), "").replace(
+        "key_prefix = \"t\"",
+        "key_prefix = \"t\"\non_unavailable = \"degrade\"",
+    );
+    let [a, b, _c] = three(&text).await;
+    let s = session(&a).await;
+    assert_eq!(fresh_call(&a, &s, b"before").await.0, StatusCode::OK);
+
+    redis.stop();
+    let sealed = seal(&s, b"during", None);
+    assert_eq!(call(&a, &s, "/api/x", &sealed).await.status, StatusCode::OK);
+    // Degraded, each instance still remembers what it accepted itself.
+    assert_eq!(
+        outcome(&call(&a, &s, "/api/x", &sealed).await),
+        (StatusCode::UNAUTHORIZED, "AUTH008".to_owned())
+    );
+    let key = client_key();
+    let token = post(
+        &b.url(TOKEN_PATH),
+        &[("x-api-key", CHANNEL)],
+        token_body("MOB-APP", "TEST123", &key.public_key_field),
+    )
+    .await;
+    assert_eq!(token.status, StatusCode::OK, "tokens are still issued");
+    assert_eq!(admin_get(&a, "/readyz").await.status, StatusCode::OK);
+    let degraded = metric(
+        &metrics_text(&a).await,
+        "sealgate_state_degraded_total{op=\"admit\"}",
+    );
+    assert!(degraded >= 2.0, "degraded checks counted: {degraded}");
+
+    redis.restart();
+    let sealed = seal(&s, b"after", None);
+    wait_for("redis to be used again", async || {
+        call(&a, &s, "/api/x", &sealed).await.status == StatusCode::OK
+    })
+    .await;
+    // Back on Redis: B sees what A accepted.
+    assert_eq!(
+        outcome(&call(&b, &s, "/api/x", &sealed).await),
+        (StatusCode::UNAUTHORIZED, "AUTH008".to_owned())
+    );
+}
+
+pub async fn an_unreachable_redis_at_start_does_not_stop_the_gateway() {
+    let mut redis = RedisServer::start();
+    let url = standalone(&redis);
+    redis.stop();
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let a = spawn_app(&config(upstream.addr, &url, "")).await;
+    let key = client_key();
+    let token = post(
+        &a.url(TOKEN_PATH),
+        &[("x-api-key", CHANNEL)],
+        token_body("MOB-APP", "TEST123", &key.public_key_field),
+    )
+    .await;
+    assert_eq!(token.status, StatusCode::SERVICE_UNAVAILABLE);
+    redis.restart();
+    wait_for("the token endpoint to serve", async || {
+        let key = client_key();
+        post(
+            &a.url(TOKEN_PATH),
+            &[("x-api-key", CHANNEL)],
+            token_body("MOB-APP", "TEST123", &key.public_key_field),
+        )
+        .await
+        .status
+            == StatusCode::OK
+    })
+    .await;
+    let s = session(&a).await;
+    assert_eq!(fresh_call(&a, &s, b"x").await.0, StatusCode::OK);
+}
+
+pub async fn a_redis_cluster_shares_sessions_revocations_and_replays() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    let nodes = cluster
+        .urls()
+        .iter()
+        .map(|u| format!("\"{u}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let text = config(
+        upstream.addr,
+        &format!("cluster_nodes = [{nodes}]"),
+        "sessions = \"local\"\nrate_limit_per_address_per_minute = 100",
+    );
+    let [a, b, c] = three(&text).await;
+    // Several sessions, so their keys spread over the three masters' slots.
+    let mut sessions = Vec::new();
+    for app in [&a, &b, &c, &a, &b, &c] {
+        sessions.push(session(app).await);
+    }
+    for (i, s) in sessions.iter().enumerate() {
+        let sealed = seal(s, format!("body {i}").as_bytes(), None);
+        assert_eq!(call(&b, s, "/api/x", &sealed).await.status, StatusCode::OK);
+        assert_eq!(
+            outcome(&call(&c, s, "/api/x", &sealed).await),
+            (StatusCode::UNAUTHORIZED, "AUTH008".to_owned()),
+            "session {i}"
+        );
+    }
+    assert_eq!(revoke(&c, &sessions[0]).await.status, StatusCode::OK);
+    assert_eq!(
+        fresh_call(&a, &sessions[0], b"x").await,
+        (StatusCode::UNAUTHORIZED, "AUTH007".to_owned())
+    );
+    assert_eq!(fresh_call(&a, &sessions[1], b"x").await.0, StatusCode::OK);
+    let mut spread = 0;
+    for node in &cluster.nodes {
+        let keys: Vec<String> = node.connection().keys("t:*").unwrap();
+        spread += usize::from(!keys.is_empty());
+    }
+    assert!(spread >= 2, "keys landed on {spread} of 3 masters");
+}
