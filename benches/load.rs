@@ -46,6 +46,10 @@ use sealgate::crypto::kdf::Kdf;
 use sealgate::jose::jwe;
 use tokio::net::TcpListener;
 
+/// The allocator the `sealgate` binary uses, for every variant alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ROLE: &str = "SEALGATE_BENCH_ROLE";
 const UPSTREAM_BODY_LEN: usize = 1024;
 

@@ -22,10 +22,11 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use tokio::sync::Semaphore;
 
+use crate::auth::cache::TokenCache;
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::http::Body;
-use crate::metrics::{Metrics, RequestLabels, RouteLabel};
+use crate::metrics::{Metrics, NO_ROUTE, RequestLabels, RouteLabel, TOKEN_ROUTE};
 use crate::proxy::Forwarder;
 use crate::session::SessionStore;
 use crate::state::{State, StateError};
@@ -46,6 +47,24 @@ pub struct ConnInfo {
     pub scheme: http::uri::Scheme,
     /// The subject of the verified TLS client certificate (mTLS listeners).
     pub client_cert_subject: Option<Arc<str>>,
+    /// The last token verified on this connection.
+    pub tokens: Arc<TokenCache>,
+}
+
+impl ConnInfo {
+    /// A new connection's information, with an empty token cache.
+    pub fn new(
+        peer: SocketAddr,
+        scheme: http::uri::Scheme,
+        client_cert_subject: Option<Arc<str>>,
+    ) -> Self {
+        ConnInfo {
+            peer,
+            scheme,
+            client_cert_subject,
+            tokens: Arc::default(),
+        }
+    }
 }
 
 /// The configuration in force and what is built from it.
@@ -54,6 +73,9 @@ pub struct Live {
     pub config: Arc<Config>,
     /// The upstream client (its TLS settings come from the configuration).
     pub forwarder: Forwarder,
+    /// Counts configurations put in force (0 at start): what a cached token verification
+    /// is tied to.
+    pub generation: u64,
 }
 
 /// State shared by every request that outlives a configuration.
@@ -111,7 +133,11 @@ impl Gateway {
         let in_flight = Semaphore::new(config.server.max_in_flight);
         Ok(Gateway {
             inner: Arc::new(Inner {
-                live: ArcSwap::from_pointee(Live { config, forwarder }),
+                live: ArcSwap::from_pointee(Live {
+                    config,
+                    forwarder,
+                    generation: 0,
+                }),
                 shared,
                 in_flight,
                 draining: AtomicBool::new(false),
@@ -158,9 +184,11 @@ impl Gateway {
                     return Err(error.into());
                 }
             };
+        let generation = self.inner.live.load().generation.wrapping_add(1);
         self.inner.live.store(Arc::new(Live {
             config: Arc::new(config),
             forwarder,
+            generation,
         }));
         Metrics::count(&self.metrics().config_reloads, "ok");
         Ok(())
@@ -207,12 +235,13 @@ impl Gateway {
     pub async fn handle(&self, request: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
         let started = Instant::now();
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
+        // A cheap clone (shared bytes), kept for the access log.
+        let uri = request.uri().clone();
         let request_id = request_id(request.headers().get(X_REQUEST_ID));
         let live = self.inner.live.load_full();
 
         let (mut response, route) = match self.admit() {
-            Err(error) => (error.into_response(), "none".to_owned()),
+            Err(error) => (error.into_response(), Arc::clone(&NO_ROUTE)),
             Ok(_permit) => self.dispatch(&live, request, &conn, &request_id).await,
         };
 
@@ -225,15 +254,14 @@ impl Gateway {
         metrics
             .request_duration
             .get_or_create(&RouteLabel {
-                route: route.clone(),
+                route: Arc::clone(&route),
             })
             .observe(elapsed.as_secs_f64());
-        let method_label = crate::metrics::method_label(&method).to_owned();
         metrics
             .requests
             .get_or_create(&RequestLabels {
                 route,
-                method: method_label,
+                method: crate::metrics::method_label(&method),
                 status,
             })
             .inc();
@@ -242,7 +270,7 @@ impl Gateway {
             request_id = %request_id,
             peer = %conn.peer,
             %method,
-            path = %path,
+            path = uri.path(),
             status,
             micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         );
@@ -266,17 +294,18 @@ impl Gateway {
         request: Request<Incoming>,
         conn: &ConnInfo,
         request_id: &str,
-    ) -> (Response<Body>, String) {
+    ) -> (Response<Body>, Arc<String>) {
         let config = &live.config;
         let shared = &self.inner.shared;
         if request.uri().path() == config.token.path {
             let response = crate::token::endpoint::handle(config, shared, conn, request).await;
-            return (response, "token".to_owned());
+            return (response, Arc::clone(&TOKEN_ROUTE));
         }
         let route = crate::proxy::route::select(&config.routes, request.uri().path());
-        let label = route.map_or_else(|| "none".to_owned(), |r| r.prefix.clone());
+        let label = route.map_or_else(|| Arc::clone(&NO_ROUTE), |r| Arc::clone(&r.label));
         let context = crate::proxy::Context {
             config,
+            generation: live.generation,
             shared,
             forwarder: &live.forwarder,
             conn,

@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
     let gateway = GATEWAY.clone();
     RUNTIME.block_on(async move {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
-        let info = ConnInfo { peer: "127.0.0.1:1".parse().expect("addr"), scheme: hyper::http::uri::Scheme::HTTP, client_cert_subject: None };
+        let info = ConnInfo::new("127.0.0.1:1".parse().expect("addr"), hyper::http::uri::Scheme::HTTP, None);
         let service = hyper::service::service_fn(move |request| {
             let (gateway, info) = (gateway.clone(), info.clone());
             async move { Ok::<_, std::convert::Infallible>(gateway.handle(request, info).await) }

@@ -5,6 +5,8 @@
 //! Owns: what makes a token acceptable. Does not own: issuing (see [`crate::token`]) or the
 //! request body (see [`crate::proxy`]).
 
+pub mod cache;
+
 use std::sync::Arc;
 
 use http::HeaderMap;
@@ -42,6 +44,16 @@ pub fn bearer<'h>(
         return Err(GatewayError::TokenMissing);
     }
     Ok(token)
+}
+
+impl From<&Claims> for cache::Times {
+    fn from(claims: &Claims) -> Self {
+        cache::Times {
+            iat: claims.iat,
+            exp: claims.exp,
+            nbf: claims.nbf,
+        }
+    }
 }
 
 /// A token that decrypted and whose claims are valid now.
@@ -84,13 +96,7 @@ pub fn verify(
     if claims.iss != issuer {
         return Err(GatewayError::TokenInvalid("wrong issuer"));
     }
-    if now > claims.exp.saturating_add(leeway) {
-        return Err(GatewayError::TokenExpired);
-    }
-    let early = |t: Option<i64>| t.is_some_and(|t| now.saturating_add(leeway) < t);
-    if early(claims.nbf) || early(Some(claims.iat)) {
-        return Err(GatewayError::TokenNotYetValid);
-    }
+    cache::Times::from(&claims).check(leeway, now)?;
     let session_id = SessionId::parse(&claims.jti).ok_or(GatewayError::TokenInvalid("bad jti"))?;
     tracing::trace!(client = %claims.sub, "token verified");
     let ticket_key = match &claims.key {

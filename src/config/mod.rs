@@ -368,6 +368,8 @@ pub struct Upstream {
 pub struct Route {
     /// Path prefix this route serves.
     pub prefix: String,
+    /// The prefix as a metrics label (shared, so labelling a request allocates nothing).
+    pub label: Arc<String>,
     /// Whether the prefix is removed before forwarding.
     pub strip_prefix: bool,
     /// Round-robin targets.
@@ -1031,6 +1033,7 @@ fn validate_route(key: &str, r: file::RouteFile, token_path: &str) -> Result<Rou
         ));
     }
     Ok(Route {
+        label: Arc::new(prefix.clone()),
         prefix,
         strip_prefix: r.strip_prefix.unwrap_or(false),
         upstreams,

@@ -22,6 +22,12 @@ pub fn encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Appends the base64url (no padding) form of `bytes` to `out`, with no intermediate
+/// string.
+pub fn encode_into(bytes: &[u8], out: &mut String) {
+    URL_SAFE_NO_PAD.encode_string(bytes, out);
+}
+
 /// Decodes strict base64url without padding. Non-canonical encodings (stray trailing bits)
 /// are refused so that one byte string has exactly one accepted text form.
 pub fn decode_strict(text: &[u8]) -> Result<Vec<u8>, B64Error> {

@@ -244,11 +244,11 @@ pub fn seal_with_iv(
     let mut out = String::with_capacity(header_segment.len() + (buffer.len() + 40) * 4 / 3);
     out.push_str(&header_segment);
     out.push_str("..");
-    out.push_str(&b64::encode(iv));
+    b64::encode_into(iv, &mut out);
     out.push('.');
-    out.push_str(&b64::encode(&buffer));
+    b64::encode_into(&buffer, &mut out);
     out.push('.');
-    out.push_str(&b64::encode(&tag));
+    b64::encode_into(&tag, &mut out);
     Ok(out)
 }
 

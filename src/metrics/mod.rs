@@ -4,6 +4,8 @@
 
 pub mod names;
 
+use std::sync::{Arc, LazyLock};
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -15,18 +17,23 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// Route prefix, `token` for the token endpoint, `none` when nothing matched.
-    pub route: String,
+    pub route: Arc<String>,
     /// The method, or `OTHER` for extension methods (bounded cardinality).
-    pub method: String,
+    pub method: &'static str,
     /// HTTP status.
     pub status: u16,
 }
+
+/// The route label of the token endpoint.
+pub static TOKEN_ROUTE: LazyLock<Arc<String>> = LazyLock::new(|| Arc::new("token".to_owned()));
+/// The route label of a request no route matched (or refused before routing).
+pub static NO_ROUTE: LazyLock<Arc<String>> = LazyLock::new(|| Arc::new("none".to_owned()));
 
 /// A route label alone.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabel {
     /// As in [`RequestLabels::route`].
-    pub route: String,
+    pub route: Arc<String>,
 }
 
 /// A stable code (`resCode`, error kind or outcome).

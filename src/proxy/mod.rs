@@ -44,6 +44,8 @@ pub const DEFAULT_PLAINTEXT_TYPE: &str = "application/json";
 pub struct Context<'a> {
     /// The configuration in force.
     pub config: &'a Config,
+    /// Its generation ([`crate::gateway::Live::generation`]).
+    pub generation: u64,
     /// Sessions, metrics and limits that outlive a configuration.
     pub shared: &'a Shared,
     /// The upstream client.
@@ -184,7 +186,7 @@ async fn proxy(
         .metrics
         .upstream_duration
         .get_or_create(&RouteLabel {
-            route: route.prefix.clone(),
+            route: Arc::clone(&route.label),
         })
         .observe(sent.elapsed().as_secs_f64());
     // 6. seal or stream back
@@ -217,8 +219,22 @@ async fn authenticate(
     headers: &http::HeaderMap,
     now: i64,
 ) -> Result<Arc<Session>, GatewayError> {
-    let verified = crate::auth::verify_bearer(headers, &ctx.config.token, now)?;
-    crate::auth::session_for(verified, ctx.config, &ctx.shared.state, now).await
+    let config = &ctx.config.token;
+    let token = crate::auth::bearer(headers, &config.authorization_header)?;
+    let leeway = config.leeway_secs();
+    let cache = &ctx.conn.tokens;
+    if let Some(cached) = cache.get(token, ctx.generation, leeway, now) {
+        let session = cached?;
+        if ctx.shared.state.known_revoked(&session.id) {
+            return Err(GatewayError::SessionUnknown);
+        }
+        return Ok(session);
+    }
+    let verified = crate::auth::verify(token, &config.keys, &config.issuer, leeway, now)?;
+    let times = crate::auth::cache::Times::from(&verified.claims);
+    let session = crate::auth::session_for(verified, ctx.config, &ctx.shared.state, now).await?;
+    cache.put(token, ctx.generation, times, Arc::clone(&session));
+    Ok(session)
 }
 
 /// Admits one request of `session` with the state backend: revocation (from any instance)

@@ -251,11 +251,7 @@ async fn accept_loop(
         tokio::spawn(async move {
             match tls {
                 None => {
-                    let info = ConnInfo {
-                        peer,
-                        scheme: http::uri::Scheme::HTTP,
-                        client_cert_subject: None,
-                    };
+                    let info = ConnInfo::new(peer, http::uri::Scheme::HTTP, None);
                     serve(&shared, watcher, stream, info, permit).await;
                 }
                 Some((acceptor, timeout)) => {
@@ -292,11 +288,7 @@ async fn handshake_and_serve(
     };
     Metrics::count(handshakes, "ok");
     let subject = tls::peer_subject(stream.get_ref().1.peer_certificates()).map(Arc::from);
-    let info = ConnInfo {
-        peer,
-        scheme: http::uri::Scheme::HTTPS,
-        client_cert_subject: subject,
-    };
+    let info = ConnInfo::new(peer, http::uri::Scheme::HTTPS, subject);
     serve(shared, watcher, stream, info, permit).await;
 }
 

@@ -571,3 +571,57 @@ async fn past_the_in_flight_limit_requests_are_shed_with_503() {
         "capacity is back"
     );
 }
+
+#[tokio::test]
+async fn a_token_reused_on_one_connection_is_checked_again_after_a_reload_and_a_revocation() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let text = test_config(upstream.addr, "");
+    let app = spawn_app(&text).await;
+    let s = handshake(&app, "MOB-APP-2001", "ABC", "BankeZy123", Kdf::HkdfSha256).await;
+    let other = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
+    // Every request below on this one keep-alive connection.
+    let stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut send_on_connection = async |session: &ClientSession| {
+        let request = http::Request::post(app.url("/api/x"))
+            .header("authorization", format!("Bearer {}", session.token))
+            .body(Full::new(Bytes::from(seal(session, b"{}", None))))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let status = response.status();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (status, body)
+    };
+    assert_eq!(send_on_connection(&s).await.0, StatusCode::OK);
+    assert_eq!(send_on_connection(&s).await.0, StatusCode::OK);
+    // The client is disabled by a reload: the token verified a moment ago on this very
+    // connection is refused.
+    let disabled = text.replace(
+        "[clients.ABC]\nsecret = \"BankeZy123\"",
+        "[clients.ABC]\nsecret = \"BankeZy123\"\nenabled = false",
+    );
+    assert_ne!(disabled, text);
+    app.gateway.reload(parse_config(&disabled)).unwrap();
+    let (status, body) = send_on_connection(&s).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        String::from_utf8_lossy(&body).contains("AUTH007"),
+        "{body:?}"
+    );
+    // Another token on the same connection: verified afresh, then revoked.
+    assert_eq!(send_on_connection(&other).await.0, StatusCode::OK);
+    assert_eq!(revoke(&app, &other).await.status, StatusCode::OK);
+    let (status, body) = send_on_connection(&other).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        String::from_utf8_lossy(&body).contains("AUTH007"),
+        "{body:?}"
+    );
+}
