@@ -113,12 +113,23 @@ pub fn parse(compact: &[u8], max_len: usize) -> Result<Parsed<'_>, JweError> {
     if compact.len() > max_len {
         return Err(JweError::TooLong);
     }
-    let mut segments = compact.split(|&b| b == b'.');
-    let mut next = || segments.next().ok_or(JweError::SegmentCount);
-    let (header_segment, key, iv, ciphertext, tag) = (next()?, next()?, next()?, next()?, next()?);
-    if segments.next().is_some() {
+    // Exactly four dots make the five segments (memchr finds them with SIMD; a byte-wise
+    // split of a request body showed in the encrypted path's profile).
+    let mut dots = [0usize; 4];
+    let mut found = 0;
+    for position in memchr::memchr_iter(b'.', compact) {
+        *dots.get_mut(found).ok_or(JweError::SegmentCount)? = position;
+        found += 1;
+    }
+    if found != 4 {
         return Err(JweError::SegmentCount);
     }
+    let segment = |from: usize, to: usize| &compact[from..to];
+    let header_segment = segment(0, dots[0]);
+    let key = segment(dots[0] + 1, dots[1]);
+    let iv = segment(dots[1] + 1, dots[2]);
+    let ciphertext = segment(dots[2] + 1, dots[3]);
+    let tag = segment(dots[3] + 1, compact.len());
     if header_segment.len() > MAX_HEADER_SEGMENT {
         return Err(JweError::Header);
     }
@@ -223,7 +234,7 @@ pub fn open(compact: &[u8], key: &Key32, max_len: usize) -> Result<(Header, Vec<
 
 /// Seals `plaintext` under `key` with a fresh random IV.
 pub fn seal(plaintext: &[u8], key: &Key32, header: &Header) -> Result<String, JweError> {
-    let iv = random::bytes::<IV_LEN>()?;
+    let iv = random::public_bytes::<IV_LEN>()?;
     seal_with_iv(plaintext, key, header, &iv)
 }
 
