@@ -1,8 +1,8 @@
 //! The end-to-end load harness: one run, one machine, every variant side by side.
 //!
 //! `cargo bench --bench load` (options through env: `LOAD_SECS` per round, default 5;
-//! `LOAD_ROUNDS`, default 3; `LOAD_CONNS`, default 32; `LOAD_ONLY=d` to run one variant, for
-//! a profiler). It starts, each in its own process
+//! `LOAD_ROUNDS`, default 3; `LOAD_CONNS`, default 32; `LOAD_RATE` for the fixed-load
+//! latency pass, default 10000 req/s; `LOAD_ONLY=d` to run one variant, for a profiler). It starts, each in its own process
 //! (this binary re-executed with `SEALGATE_BENCH_ROLE`, one tokio worker each):
 //!   upstream — answers every request with a 1 KiB JSON body;
 //!   (b) a bare pass-through proxy on hyper-util, no logic;
@@ -209,15 +209,20 @@ impl Drop for Redis {
     }
 }
 
+/// A loopback port free now, for a server that takes its port as an argument.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 fn spawn_redis(cpu: usize) -> Option<Redis> {
     if !which("redis-server") {
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut argv = pin_prefix(cpu);
     argv.push("redis-server".into());
     let child = Command::new(&argv[0])
@@ -304,11 +309,7 @@ fn spawn_nginx(upstream: SocketAddr, dir: &std::path::Path) -> Option<Nginx> {
     if !which("nginx") {
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let conf = format!(
         "daemon off; worker_processes 1; pid {dir}/nginx.pid; error_log {dir}/error.log;\n\
          events {{ worker_connections 1024; }}\n\
@@ -425,7 +426,18 @@ async fn token(
     (v["token"].as_str().unwrap().to_owned(), key)
 }
 
-async fn drive(addr: SocketAddr, kind: Kind, conns: usize, secs: u64, pid: u32) -> Round {
+/// Drives `addr` for `secs` with `conns` connections: each sends its next request as soon
+/// as the last is answered (closed loop, `rate` None: the server's capacity), or at a fixed
+/// total `rate` of requests per second spread over the connections (open loop: latency at
+/// a load every variant can carry).
+async fn drive(
+    addr: SocketAddr,
+    kind: Kind,
+    conns: usize,
+    secs: u64,
+    pid: u32,
+    rate: Option<f64>,
+) -> Round {
     let plaintext = Bytes::from(format!("{{\"data\":\"{}\"}}", "y".repeat(1024 - 11)));
     // Sessions are set up before the clock starts.
     let mut clients = Vec::new();
@@ -441,13 +453,19 @@ async fn drive(addr: SocketAddr, kind: Kind, conns: usize, secs: u64, pid: u32) 
     let stop = Arc::new(AtomicBool::new(false));
     let (cpu0, own0, t0) = (cpu_seconds(pid), process_cpu(), Instant::now());
     let mut tasks = Vec::new();
-    for (mut sender, session) in clients {
+    // Paced: connection i sends at t0 + i·gap/conns + k·gap (evenly staggered).
+    let gap = rate.map(|rate| Duration::from_secs_f64(conns as f64 / rate));
+    for (i, (mut sender, session)) in clients.into_iter().enumerate() {
         let (stop, plaintext) = (Arc::clone(&stop), plaintext.clone());
         tasks.push(tokio::spawn(async move {
             let mut histogram =
                 hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+            let mut next = gap.map(|gap| t0 + gap.mul_f64(i as f64 / conns as f64));
             while !stop.load(Ordering::Relaxed) {
-                let started = Instant::now();
+                if let (Some(at), Some(gap)) = (next.as_mut(), gap) {
+                    tokio::time::sleep_until((*at).into()).await;
+                    *at += gap;
+                }
                 let request = match &session {
                     None => Request::post("/plain/x")
                         .header("host", "bench")
@@ -471,15 +489,17 @@ async fn drive(addr: SocketAddr, kind: Kind, conns: usize, secs: u64, pid: u32) 
                     }
                 }
                 .unwrap();
+                // Latency is the exchange alone: the client's own sealing and opening (the
+                // load generator's work) is outside the window.
+                let started = Instant::now();
                 let response = sender.send_request(request).await.unwrap();
                 assert!(response.status().is_success(), "{}", response.status());
                 let body = response.into_body().collect().await.unwrap().to_bytes();
+                let latency = started.elapsed();
                 if let Some((_, key)) = &session {
                     jwe::open(&body, key, usize::MAX).unwrap();
                 }
-                histogram
-                    .record(started.elapsed().as_micros() as u64)
-                    .unwrap();
+                histogram.record(latency.as_micros() as u64).unwrap();
             }
             histogram
         }));
@@ -693,7 +713,7 @@ fn harness() {
     let mut results: Vec<Vec<Round>> = variants.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
         for (i, (name, addr, kind, pid)) in variants.iter().enumerate() {
-            let r = runtime.block_on(drive(*addr, *kind, conns, secs, *pid));
+            let r = runtime.block_on(drive(*addr, *kind, conns, secs, *pid, None));
             eprintln!("round {} {name}: {:.0} req/s", round + 1, r.rps);
             results[i].push(r);
         }
@@ -735,6 +755,31 @@ fn harness() {
         println!("ratio {name} / b bare proxy: {:.2}", m / b);
     }
     println!("p99 ratio d / b: {:.2}", rps[3].2 as f64 / rps[1].2 as f64);
+    // Latency at one fixed load that every variant carries, so that it is not the
+    // queueing of a saturated server (which, at a fixed number of connections, is just the
+    // inverse of its throughput).
+    let rate = env_or("LOAD_RATE", 10_000) as f64;
+    println!("\nat a fixed {rate:.0} req/s (open loop, {conns} connections, {secs} s each):\n");
+    println!("| variant | req/s | p50 µs | p99 µs | p99.9 µs | proxy CPU µs/req |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let mut paced = Vec::new();
+    for (name, addr, kind, pid) in &variants {
+        let r = runtime.block_on(drive(*addr, *kind, conns, secs, *pid, Some(rate)));
+        println!(
+            "| {name} | {:.0} | {} | {} | {} | {:.1} |",
+            r.rps,
+            r.histogram.value_at_quantile(0.5),
+            r.histogram.value_at_quantile(0.99),
+            r.histogram.value_at_quantile(0.999),
+            r.cpu_per_request_us
+        );
+        paced.push(r.histogram.value_at_quantile(0.99) as f64);
+    }
+    println!(
+        "p99 ratios at {rate:.0} req/s: c / b {:.2}, d / b {:.2}",
+        paced[2] / paced[1],
+        paced[3] / paced[1]
+    );
     if let Some((_, f, f99)) = rps.iter().find(|(name, ..)| name.starts_with('f')) {
         println!(
             "redis backend / memory backend (f / d): {:.2} req/s, p99 {:.2}",

@@ -39,6 +39,17 @@ async fn session(app: &TestApp) -> ClientSession {
     handshake(app, CHANNEL, "MOB-APP", "TEST123", Kdf::HkdfSha256).await
 }
 
+/// A token request for the demo client with a new key pair.
+async fn token_request(app: &TestApp) -> Reply {
+    let key = client_key();
+    post(
+        &app.url(TOKEN_PATH),
+        &[("x-api-key", CHANNEL)],
+        token_body("MOB-APP", "TEST123", &key.public_key_field),
+    )
+    .await
+}
+
 /// A fresh sealed body through `app`; returns the status and `resCode` (empty on 200).
 async fn fresh_call(app: &TestApp, s: &ClientSession, body: &[u8]) -> (StatusCode, String) {
     let reply = call(app, s, "/api/x", &seal(s, body, None)).await;
@@ -185,13 +196,7 @@ pub async fn token_issuance_limits_hold_across_instances() {
     let started_in = window();
     let mut statuses = Vec::new();
     for app in [&a, &b, &c, &a, &b] {
-        let key = client_key();
-        let reply = post(
-            &app.url(TOKEN_PATH),
-            &[("x-api-key", CHANNEL)],
-            token_body("MOB-APP", "TEST123", &key.public_key_field),
-        )
-        .await;
+        let reply = token_request(app).await;
         statuses.push(reply.status.as_u16());
     }
     if window() == started_in {
@@ -296,13 +301,7 @@ pub async fn redis_down_with_refuse_policy_answers_503_then_recovers_without_res
         during,
         (StatusCode::SERVICE_UNAVAILABLE, "STATE001".to_owned())
     );
-    let key = client_key();
-    let token = post(
-        &a.url(TOKEN_PATH),
-        &[("x-api-key", CHANNEL)],
-        token_body("MOB-APP", "TEST123", &key.public_key_field),
-    )
-    .await;
+    let token = token_request(&a).await;
     assert_eq!(token.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(token.codes().0, "TOK003");
     assert_eq!(token.headers["retry-after"], "1");
@@ -360,13 +359,7 @@ pub async fn redis_down_with_degrade_policy_serves_from_memory_then_recovers() {
         outcome(&call(&a, &s, "/api/x", &sealed).await),
         (StatusCode::UNAUTHORIZED, "AUTH008".to_owned())
     );
-    let key = client_key();
-    let token = post(
-        &b.url(TOKEN_PATH),
-        &[("x-api-key", CHANNEL)],
-        token_body("MOB-APP", "TEST123", &key.public_key_field),
-    )
-    .await;
+    let token = token_request(&b).await;
     assert_eq!(token.status, StatusCode::OK, "tokens are still issued");
     assert_eq!(admin_get(&a, "/readyz").await.status, StatusCode::OK);
     let degraded = metric(
@@ -394,25 +387,11 @@ pub async fn an_unreachable_redis_at_start_does_not_stop_the_gateway() {
     redis.stop();
     let upstream = spawn_upstream(Behaviour::Echo).await;
     let a = spawn_app(&config(upstream.addr, &url, "")).await;
-    let key = client_key();
-    let token = post(
-        &a.url(TOKEN_PATH),
-        &[("x-api-key", CHANNEL)],
-        token_body("MOB-APP", "TEST123", &key.public_key_field),
-    )
-    .await;
+    let token = token_request(&a).await;
     assert_eq!(token.status, StatusCode::SERVICE_UNAVAILABLE);
     redis.restart();
     wait_for("the token endpoint to serve", async || {
-        let key = client_key();
-        post(
-            &a.url(TOKEN_PATH),
-            &[("x-api-key", CHANNEL)],
-            token_body("MOB-APP", "TEST123", &key.public_key_field),
-        )
-        .await
-        .status
-            == StatusCode::OK
+        token_request(&a).await.status == StatusCode::OK
     })
     .await;
     let s = session(&a).await;
