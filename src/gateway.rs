@@ -176,6 +176,9 @@ impl Gateway {
         if config.token.keys.is_ephemeral() && old.token.keys.is_ephemeral() {
             config.token.keys = old.token.keys.clone();
         }
+        if config.state != old.state {
+            tracing::warn!("[sessions] changed: the session-state backend changes on restart only");
+        }
         let forwarder =
             match Forwarder::new(config.server.upstream_connect_timeout, &config.upstream_tls) {
                 Ok(forwarder) => forwarder,

@@ -145,7 +145,7 @@ pub struct Config {
 }
 
 /// `sessions.backend`: where the state that must hold across instances lives.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum StateBackend {
     /// In this process only (the default): one instance, or instances that need not agree.
     #[default]
@@ -155,7 +155,7 @@ pub enum StateBackend {
 }
 
 /// Which Redis deployment to use.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub enum RedisTarget {
     /// One server (or a proxy in front of several), by URL.
     Standalone(String),
@@ -186,7 +186,7 @@ pub enum Unavailable {
 }
 
 /// `[sessions.redis]`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RedisConfig {
     /// Standalone or cluster.
     pub target: RedisTarget,

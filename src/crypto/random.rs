@@ -39,7 +39,7 @@ thread_local! {
 }
 
 /// `N` random bytes for values that are **public** once used, such as AES-GCM IVs (sent in
-/// clear in every JWE). They come from the OS CSPRNG like [`bytes`], but through a
+/// clear in every JWE). They come from the OS CSPRNG like [`bytes()`], but through a
 /// per-thread buffer refilled 4 KiB at a time, so one `getrandom(2)` call serves 341 IVs
 /// instead of one (the per-response system call showed in the encrypted path's profile).
 /// The buffer is not zeroized: never use this for keys or other secrets.

@@ -206,18 +206,20 @@ impl State {
     }
 
     /// Revokes a session everywhere until `retain_until` (its token's last accepted second).
+    /// This instance refuses it at once, whatever Redis says; `Err` means the other
+    /// instances may not know yet (the caller answers 503, and the client retries).
     pub async fn revoke(
         &self,
         id: SessionId,
         retain_until: i64,
         now: i64,
     ) -> Result<(), StateError> {
+        self.sessions.revoke(id, retain_until);
         if let Some(redis) = &self.redis
             && redis.revoke(&id, retain_until, now).await.is_err()
         {
             redis.degrade("revoke")?;
         }
-        self.sessions.revoke(id, retain_until);
         Ok(())
     }
 

@@ -286,6 +286,7 @@ pub async fn redis_down_with_refuse_policy_answers_503_then_recovers_without_res
     let upstream = spawn_upstream(Behaviour::Echo).await;
     let [a, b, _c] = three(&config(upstream.addr, &standalone(&redis), "")).await;
     let s = Arc::new(session(&a).await);
+    let doomed = session(&b).await;
     let (a, b) = (Arc::new(a), Arc::new(b));
     let stop = Arc::new(AtomicBool::new(false));
     let load = traffic(vec![a.clone(), b.clone()], s.clone(), stop.clone());
@@ -305,6 +306,17 @@ pub async fn redis_down_with_refuse_policy_answers_503_then_recovers_without_res
     assert_eq!(token.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(token.codes().0, "TOK003");
     assert_eq!(token.headers["retry-after"], "1");
+    // A revocation that cannot reach Redis is 503 (retry), but this instance already
+    // refuses the session.
+    let refused = revoke(&a, &doomed).await;
+    assert_eq!(
+        outcome(&refused),
+        (StatusCode::SERVICE_UNAVAILABLE, "STATE001".to_owned())
+    );
+    assert_eq!(
+        fresh_call(&a, &doomed, b"x").await,
+        (StatusCode::UNAUTHORIZED, "AUTH007".to_owned())
+    );
     let errors = metric(
         &metrics_text(&a).await,
         "sealgate_redis_errors_total{op=\"admit\"}",
