@@ -32,8 +32,10 @@
 //!
 //! `server` accepts → `gateway` admits and dispatches → the token path goes to
 //! `token::endpoint`; any other path to `proxy`, which matches a route, verifies the bearer
-//! token with `auth`, opens the body with `jose::jwe` under the session's key, forwards
-//! plaintext, and seals the response. Errors become `{resCode, resDesc}` bodies in `error`.
+//! token with `auth` (once per connection while it repeats), finds the session and admits
+//! the request (revocation, replay) through `state` (memory first, then Redis when shared),
+//! opens the body with `jose::jwe` under the session's key, forwards plaintext, and seals
+//! the response. Errors become `{resCode, resDesc}` bodies in `error`.
 
 #![cfg_attr(
     test,
