@@ -1,6 +1,7 @@
 //! Token verification for protected routes: a pure [`verify`] (token text, key ring,
 //! issuer, leeway and `now` in; claims out), then [`session_for`] which finds the session in
-//! the store or rebuilds it from the ticket.
+//! the store or rebuilds it from the ticket; [`authenticate`] puts them together with the
+//! connection's [`cache`] of its last verified token.
 //!
 //! Owns: what makes a token acceptable. Does not own: issuing (see [`crate::token`]) or the
 //! request body (see [`crate::proxy`]).
@@ -131,6 +132,35 @@ pub fn verify_bearer(
         config.leeway_secs(),
         now,
     )
+}
+
+/// The session of a request's bearer token. A token verified on this connection before,
+/// under the same configuration `generation`, is taken from the connection's `cache` (its
+/// times re-checked); any other is verified and its session found ([`session_for`]), then
+/// cached. Revocations this instance knows are refused either way.
+pub async fn authenticate(
+    headers: &HeaderMap,
+    config: &Config,
+    generation: u64,
+    cache: &cache::TokenCache,
+    state: &State,
+    now: i64,
+) -> Result<Arc<Session>, GatewayError> {
+    let token_config = &config.token;
+    let token = bearer(headers, &token_config.authorization_header)?;
+    let leeway = token_config.leeway_secs();
+    if let Some(cached) = cache.get(token, generation, leeway, now) {
+        let session = cached?;
+        if state.known_revoked(&session.id) {
+            return Err(GatewayError::SessionUnknown);
+        }
+        return Ok(session);
+    }
+    let verified = verify(token, &token_config.keys, &token_config.issuer, leeway, now)?;
+    let times = cache::Times::from(&verified.claims);
+    let session = session_for(verified, config, state, now).await?;
+    cache.put(token, generation, times, Arc::clone(&session));
+    Ok(session)
 }
 
 /// The session a verified token names: from memory; else rebuilt from the ticket; else

@@ -219,22 +219,15 @@ async fn authenticate(
     headers: &http::HeaderMap,
     now: i64,
 ) -> Result<Arc<Session>, GatewayError> {
-    let config = &ctx.config.token;
-    let token = crate::auth::bearer(headers, &config.authorization_header)?;
-    let leeway = config.leeway_secs();
-    let cache = &ctx.conn.tokens;
-    if let Some(cached) = cache.get(token, ctx.generation, leeway, now) {
-        let session = cached?;
-        if ctx.shared.state.known_revoked(&session.id) {
-            return Err(GatewayError::SessionUnknown);
-        }
-        return Ok(session);
-    }
-    let verified = crate::auth::verify(token, &config.keys, &config.issuer, leeway, now)?;
-    let times = crate::auth::cache::Times::from(&verified.claims);
-    let session = crate::auth::session_for(verified, ctx.config, &ctx.shared.state, now).await?;
-    cache.put(token, ctx.generation, times, Arc::clone(&session));
-    Ok(session)
+    crate::auth::authenticate(
+        headers,
+        ctx.config,
+        ctx.generation,
+        &ctx.conn.tokens,
+        &ctx.shared.state,
+        now,
+    )
+    .await
 }
 
 /// Admits one request of `session` with the state backend: revocation (from any instance)

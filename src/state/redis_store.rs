@@ -210,10 +210,7 @@ impl RedisStore {
         match self.policy {
             Unavailable::Refuse => Err(StateError),
             Unavailable::Degrade => {
-                self.metrics
-                    .degraded
-                    .get_or_create(&OpLabel { op: op.to_owned() })
-                    .inc();
+                self.metrics.degraded.get_or_create(&OpLabel { op }).inc();
                 tracing::warn!(op, "redis unavailable: serving from this instance's memory");
                 Ok(())
             }
@@ -244,7 +241,7 @@ impl RedisStore {
             call(connection).await
         })
         .await;
-        let label = OpLabel { op: op.to_owned() };
+        let label = OpLabel { op };
         self.metrics
             .duration
             .get_or_create(&label)
@@ -259,8 +256,10 @@ impl RedisStore {
         Err(())
     }
 
-    fn key(&self, id: &SessionId, what: &str) -> String {
-        format!("{}:{{{}}}:{what}", self.prefix, id.encode())
+    /// The keys of session `id` named by `what`, sharing one encoding of the id.
+    fn keys<const N: usize>(&self, id: &SessionId, what: [&str; N]) -> [String; N] {
+        let jti = id.encode();
+        what.map(|what| format!("{}:{{{jti}}}:{what}", self.prefix))
     }
 
     /// Admits a request of session `id`: one atomic script that refuses a revoked session and
@@ -273,7 +272,7 @@ impl RedisStore {
         retain_until: i64,
         now: i64,
     ) -> Result<Admission, ()> {
-        let (revoked, ivs) = (self.key(id, "revoked"), self.key(id, "ivs"));
+        let [revoked, ivs] = self.keys(id, ["revoked", "ivs"]);
         let iv: &[u8] = iv.map_or(&[], |iv| iv.as_slice());
         let until = retain_until.max(now.saturating_add(1));
         let answer: i64 = self
@@ -302,7 +301,7 @@ impl RedisStore {
 
     /// Marks session `id` revoked until `retain_until`.
     pub async fn revoke(&self, id: &SessionId, retain_until: i64, now: i64) -> Result<(), ()> {
-        let key = self.key(id, "revoked");
+        let [key] = self.keys(id, ["revoked"]);
         let until = retain_until.max(now.saturating_add(1));
         self.run("revoke", |mut c| async move {
             redis::cmd("SET")
@@ -324,7 +323,7 @@ impl RedisStore {
         retain_until: i64,
         now: i64,
     ) -> Result<(), ()> {
-        let key = self.key(id, "session");
+        let [key] = self.keys(id, ["session"]);
         let until = retain_until.max(now.saturating_add(1));
         self.run("session_store", |mut c| async move {
             redis::cmd("SET")
@@ -340,7 +339,7 @@ impl RedisStore {
 
     /// Session `id`'s sealed record, if stored.
     pub async fn get_session(&self, id: &SessionId) -> Result<Option<String>, ()> {
-        let key = self.key(id, "session");
+        let [key] = self.keys(id, ["session"]);
         self.run("session_load", |mut c| async move {
             redis::cmd("GET")
                 .arg(&key)
