@@ -17,8 +17,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use sealgate::config::Config;
 use sealgate::crypto::Key32;
 use sealgate::crypto::ecdh::EphemeralKeyPair;
+use sealgate::handshake::issue::issue;
 use sealgate::session::{Session, SessionId, SessionStore};
-use sealgate::token::issue::issue;
 
 const CONFIG: &str = r#"
 [[token.keys]]

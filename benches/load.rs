@@ -545,7 +545,7 @@ async fn token_rates(addr: SocketAddr, conns: usize, secs: u64) -> (f64, f64) {
     let public = EphemeralKeyPair::generate().unwrap().public_key();
     let (started, mut n) = (Instant::now(), 0u64);
     while started.elapsed() < Duration::from_secs(2) {
-        sealgate::token::issue::issue(
+        sealgate::handshake::issue::issue(
             &client,
             &channel,
             &public,

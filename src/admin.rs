@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::gateway::Gateway;
-use crate::http::{Body, full};
+use crate::wire::{Body, full};
 
 /// The Prometheus text exposition media type.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

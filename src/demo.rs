@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
-use crate::http::{Body, json as json_response};
+use crate::wire::{Body, json as json_response};
 
 /// Largest body the echo server reads.
 pub const MAX_ECHO_BODY: usize = 8 * 1024 * 1024;

@@ -2,20 +2,26 @@
 //! a stable `resCode` and a `resDesc`. The matches are exhaustive with no catch-all arm, so
 //! a new variant is a compile error here rather than a silent 500.
 //!
-//! Two families, because the wire contract has two: [`TokenError`] for the token endpoint
-//! (`TOK*` codes of PROTOCOL §1) and [`GatewayError`] for proxied routes (PROTOCOL §4, with
-//! the code table documented in the README). Bodies are `{"resCode", "resDesc"}`, never
-//! encrypted. 5xx descriptions are generic; the cause is logged by the caller.
+//! Layered: each concern has its own small enum ([`AuthError`] in `auth`, [`BodyError`],
+//! [`UpstreamError`], the state's [`Refusal`]), and the route error [`GatewayError`] wraps
+//! them with `#[from]`. Two families at the top, because the wire contract has two:
+//! [`TokenError`] for the token endpoint (`TOK*` codes of PROTOCOL §1) and [`GatewayError`]
+//! for proxied routes (PROTOCOL §4, with the code table documented in the README); a
+//! [`Failure`] is either, and [`Failure::observe`] is the one place a failure is logged and
+//! counted. Bodies are `{"resCode", "resDesc"}`, never encrypted. 5xx descriptions are
+//! generic; the cause goes to the log.
 
 use http::header::{ALLOW, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 use serde::Serialize;
 
-use crate::http::{Body, json};
+use crate::auth::AuthError;
 use crate::jose::jwe::JweError;
+use crate::metrics::Metrics;
 use crate::session::ReplayError;
 use crate::state::{Refusal, StateError};
 use crate::token::request::PublicKeyError;
+use crate::wire::{Body, BodyReadError, json};
 
 /// The shape of every error body.
 #[derive(Debug, Serialize)]
@@ -129,25 +135,79 @@ impl TokenError {
     }
 }
 
-impl From<StateError> for GatewayError {
+impl From<StateError> for TokenError {
     fn from(_: StateError) -> Self {
-        GatewayError::StateUnavailable
+        TokenError::StateUnavailable
     }
 }
 
-impl From<Refusal> for GatewayError {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::Revoked => GatewayError::SessionUnknown,
-            Refusal::Replay(replay) => GatewayError::Replay(replay),
-            Refusal::Unavailable(_) => GatewayError::StateUnavailable,
+/// Why a request body could not be taken in (read, or opened under the session key).
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The request body is not a well-formed JWE of the allowed form.
+    #[error("request body is not an acceptable JWE: {0}")]
+    Malformed(JweError),
+    /// The request body does not decrypt under the session key.
+    #[error("request body does not decrypt with the session key")]
+    Decrypt,
+    /// The request body is over the route's limit.
+    #[error("request body too large")]
+    TooLarge,
+    /// The request body did not arrive within the body-read deadline.
+    #[error("request body not received in time")]
+    Timeout,
+    /// The connection failed while the request body was being read.
+    #[error("request body could not be read")]
+    Read,
+}
+
+impl From<BodyReadError> for BodyError {
+    fn from(error: BodyReadError) -> Self {
+        match error {
+            BodyReadError::TooLarge => BodyError::TooLarge,
+            BodyReadError::Timeout => BodyError::Timeout,
+            BodyReadError::Read => BodyError::Read,
         }
     }
 }
 
-impl From<StateError> for TokenError {
-    fn from(_: StateError) -> Self {
-        TokenError::StateUnavailable
+/// Why the upstream did not give a usable answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// The upstream refused or reset the connection, or could not be reached.
+    #[error("upstream unreachable")]
+    Unreachable,
+    /// The upstream answered with something that is not acceptable HTTP.
+    #[error("upstream sent an invalid response")]
+    Invalid,
+    /// The upstream's body was too large to encrypt.
+    #[error("upstream response too large to encrypt")]
+    TooLarge,
+    /// The upstream did not answer in time.
+    #[error("upstream timed out")]
+    Timeout,
+}
+
+impl UpstreamError {
+    /// The `kind` label of `sealgate_upstream_errors_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            UpstreamError::Unreachable => "unreachable",
+            UpstreamError::Invalid => "invalid",
+            UpstreamError::TooLarge => "too_large",
+            UpstreamError::Timeout => "timeout",
+        }
+    }
+}
+
+impl From<BodyReadError> for UpstreamError {
+    /// Reading the upstream's response body.
+    fn from(error: BodyReadError) -> Self {
+        match error {
+            BodyReadError::TooLarge => UpstreamError::TooLarge,
+            BodyReadError::Timeout => UpstreamError::Timeout,
+            BodyReadError::Read => UpstreamError::Unreachable,
+        }
     }
 }
 
@@ -155,45 +215,18 @@ impl From<StateError> for TokenError {
 /// README's error table.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    /// No token in the configured header.
-    #[error("token missing")]
-    TokenMissing,
-    /// Not `Bearer <token>`, or the token is not a well-formed JWE.
-    #[error("token malformed: {0}")]
-    TokenMalformed(&'static str),
-    /// The token's `kid` names no configured token key.
-    #[error("unknown token key")]
-    UnknownKid,
-    /// The token does not decrypt, or its claims are wrong (type, issuer, ticket).
-    #[error("token invalid: {0}")]
-    TokenInvalid(&'static str),
-    /// `exp` (plus leeway) is past.
-    #[error("token expired")]
-    TokenExpired,
-    /// `nbf` or `iat` (minus leeway) is in the future.
-    #[error("token not yet valid")]
-    TokenNotYetValid,
-    /// The session was revoked, or (local mode) is not held by this gateway.
-    #[error("session revoked or unknown")]
-    SessionUnknown,
+    /// The bearer token or its session was refused.
+    #[error("{0}")]
+    Auth(#[from] AuthError),
     /// The request body was already accepted once in this session, or the session is used up.
     #[error("{0}")]
     Replay(#[from] ReplayError),
-    /// The request body is not a well-formed JWE of the allowed form.
-    #[error("request body is not an acceptable JWE: {0}")]
-    BodyMalformed(JweError),
-    /// The request body does not decrypt under the session key.
-    #[error("request body does not decrypt with the session key")]
-    BodyDecrypt,
-    /// The request body is over the route's limit.
-    #[error("request body too large")]
-    BodyTooLarge,
-    /// The request body did not arrive within the body-read deadline.
-    #[error("request body not received in time")]
-    BodyTimeout,
-    /// The connection failed while the request body was being read.
-    #[error("request body could not be read")]
-    BodyRead,
+    /// The request body could not be read or opened.
+    #[error("{0}")]
+    Body(#[from] BodyError),
+    /// The upstream did not give a usable answer.
+    #[error("{0}")]
+    Upstream(#[from] UpstreamError),
     /// No route matches the path.
     #[error("no route")]
     NoRoute,
@@ -203,18 +236,6 @@ pub enum GatewayError {
     /// `CONNECT`, or a request asking to `Upgrade` the connection.
     #[error("method or upgrade not supported")]
     NotSupported,
-    /// The upstream refused or reset the connection, or could not be reached.
-    #[error("upstream unreachable")]
-    UpstreamUnreachable,
-    /// The upstream answered with something that is not acceptable HTTP.
-    #[error("upstream sent an invalid response")]
-    UpstreamInvalid,
-    /// The upstream's body was too large to encrypt.
-    #[error("upstream response too large to encrypt")]
-    UpstreamTooLarge,
-    /// The upstream did not answer in time.
-    #[error("upstream timed out")]
-    UpstreamTimeout,
     /// The gateway is at its concurrency limit or shutting down.
     #[error("overloaded")]
     Overloaded,
@@ -227,41 +248,62 @@ pub enum GatewayError {
     Internal(&'static str),
 }
 
+impl From<StateError> for GatewayError {
+    fn from(_: StateError) -> Self {
+        GatewayError::StateUnavailable
+    }
+}
+
+impl From<Refusal> for GatewayError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Revoked => GatewayError::Auth(AuthError::SessionUnknown),
+            Refusal::Replay(replay) => GatewayError::Replay(replay),
+            Refusal::Unavailable(_) => GatewayError::StateUnavailable,
+        }
+    }
+}
+
 impl GatewayError {
     /// Status, `resCode` and `resDesc`.
     pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
         match self {
-            GatewayError::TokenMissing => (S::UNAUTHORIZED, "AUTH001", "Token missing"),
-            GatewayError::TokenMalformed(_) => (S::UNAUTHORIZED, "AUTH002", "Token malformed"),
-            GatewayError::UnknownKid => (S::UNAUTHORIZED, "AUTH003", "Token key unknown"),
-            GatewayError::TokenInvalid(_) => (S::UNAUTHORIZED, "AUTH004", "Token invalid"),
-            GatewayError::TokenExpired => (S::UNAUTHORIZED, "AUTH005", "Token expired"),
-            GatewayError::TokenNotYetValid => (S::UNAUTHORIZED, "AUTH006", "Token not yet valid"),
-            GatewayError::SessionUnknown => {
-                (S::UNAUTHORIZED, "AUTH007", "Session revoked or unknown")
-            }
+            GatewayError::Auth(auth) => match auth {
+                AuthError::Missing => (S::UNAUTHORIZED, "AUTH001", "Token missing"),
+                AuthError::Malformed(_) => (S::UNAUTHORIZED, "AUTH002", "Token malformed"),
+                AuthError::UnknownKid => (S::UNAUTHORIZED, "AUTH003", "Token key unknown"),
+                AuthError::Invalid(_) => (S::UNAUTHORIZED, "AUTH004", "Token invalid"),
+                AuthError::Expired => (S::UNAUTHORIZED, "AUTH005", "Token expired"),
+                AuthError::NotYetValid => (S::UNAUTHORIZED, "AUTH006", "Token not yet valid"),
+                AuthError::SessionUnknown => {
+                    (S::UNAUTHORIZED, "AUTH007", "Session revoked or unknown")
+                }
+                AuthError::StateUnavailable => (
+                    S::SERVICE_UNAVAILABLE,
+                    "STATE001",
+                    "Session state unavailable",
+                ),
+            },
             GatewayError::Replay(ReplayError::Replayed) => {
                 (S::UNAUTHORIZED, "AUTH008", "Request replayed")
             }
             GatewayError::Replay(ReplayError::Exhausted) => {
                 (S::UNAUTHORIZED, "AUTH009", "Session request limit reached")
             }
-            GatewayError::BodyMalformed(_) => {
-                (S::BAD_REQUEST, "BODY001", "Request body is not a valid JWE")
-            }
-            GatewayError::BodyDecrypt => {
-                (S::BAD_REQUEST, "BODY002", "Request body does not decrypt")
-            }
-            GatewayError::BodyTooLarge => {
-                (S::PAYLOAD_TOO_LARGE, "BODY003", "Request body too large")
-            }
-            GatewayError::BodyTimeout => (
-                S::REQUEST_TIMEOUT,
-                "BODY004",
-                "Request body not received in time",
-            ),
-            GatewayError::BodyRead => (S::BAD_REQUEST, "BODY005", "Request body could not be read"),
+            GatewayError::Body(body) => match body {
+                BodyError::Malformed(_) => {
+                    (S::BAD_REQUEST, "BODY001", "Request body is not a valid JWE")
+                }
+                BodyError::Decrypt => (S::BAD_REQUEST, "BODY002", "Request body does not decrypt"),
+                BodyError::TooLarge => (S::PAYLOAD_TOO_LARGE, "BODY003", "Request body too large"),
+                BodyError::Timeout => (
+                    S::REQUEST_TIMEOUT,
+                    "BODY004",
+                    "Request body not received in time",
+                ),
+                BodyError::Read => (S::BAD_REQUEST, "BODY005", "Request body could not be read"),
+            },
             GatewayError::NoRoute => (S::NOT_FOUND, "ROUTE001", "No route"),
             GatewayError::NotSupported => (
                 S::NOT_IMPLEMENTED,
@@ -269,20 +311,20 @@ impl GatewayError {
                 "Method or upgrade not supported",
             ),
             GatewayError::BadPath => (S::BAD_REQUEST, "ROUTE003", "Path not acceptable"),
-            GatewayError::UpstreamUnreachable => {
-                (S::BAD_GATEWAY, "UPSTREAM001", "Upstream unreachable")
-            }
-            GatewayError::UpstreamInvalid => (
-                S::BAD_GATEWAY,
-                "UPSTREAM002",
-                "Upstream sent an invalid response",
-            ),
-            GatewayError::UpstreamTooLarge => {
-                (S::BAD_GATEWAY, "UPSTREAM003", "Upstream response too large")
-            }
-            GatewayError::UpstreamTimeout => {
-                (S::GATEWAY_TIMEOUT, "UPSTREAM004", "Upstream timed out")
-            }
+            GatewayError::Upstream(upstream) => match upstream {
+                UpstreamError::Unreachable => {
+                    (S::BAD_GATEWAY, "UPSTREAM001", "Upstream unreachable")
+                }
+                UpstreamError::Invalid => (
+                    S::BAD_GATEWAY,
+                    "UPSTREAM002",
+                    "Upstream sent an invalid response",
+                ),
+                UpstreamError::TooLarge => {
+                    (S::BAD_GATEWAY, "UPSTREAM003", "Upstream response too large")
+                }
+                UpstreamError::Timeout => (S::GATEWAY_TIMEOUT, "UPSTREAM004", "Upstream timed out"),
+            },
             GatewayError::Overloaded => {
                 (S::SERVICE_UNAVAILABLE, "GATEWAY503", "Service unavailable")
             }
@@ -303,7 +345,7 @@ impl GatewayError {
         let headers = response.headers_mut();
         match status {
             // RFC 6750 §3.1: a request without credentials gets no error code.
-            StatusCode::UNAUTHORIZED if matches!(self, GatewayError::TokenMissing) => {
+            StatusCode::UNAUTHORIZED if matches!(self, GatewayError::Auth(AuthError::Missing)) => {
                 headers.insert(
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"sealgate\""),
@@ -321,6 +363,56 @@ impl GatewayError {
             _ => {}
         }
         response
+    }
+}
+
+/// How a request failed: one of the two families of the wire contract.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// On the token endpoint.
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    /// On a proxied route.
+    #[error("{0}")]
+    Route(#[from] GatewayError),
+}
+
+impl Failure {
+    /// Status, `resCode` and `resDesc`.
+    pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Failure::Token(error) => error.parts(),
+            Failure::Route(error) => error.parts(),
+        }
+    }
+
+    /// The one place a failure is logged and counted: token refusals in
+    /// `sealgate_tokens_total{code}`, upstream failures in
+    /// `sealgate_upstream_errors_total{kind}`, every other refusal in
+    /// `sealgate_rejected_total{code}`. 5xx are logged at `warn` with their cause, refusals
+    /// at `info`. Never a header value, a body, a token or a key.
+    pub fn observe(&self, metrics: &Metrics, request_id: &str) {
+        let (status, code, _) = self.parts();
+        match self {
+            Failure::Token(_) => Metrics::count(&metrics.tokens, code),
+            Failure::Route(GatewayError::Upstream(upstream)) => {
+                Metrics::count(&metrics.upstream_errors, upstream.label())
+            }
+            Failure::Route(_) => Metrics::count(&metrics.rejected, code),
+        }
+        if status.is_server_error() {
+            tracing::warn!(request_id, error = %self, code, status = status.as_u16(), "request failed");
+        } else {
+            tracing::info!(request_id, reason = %self, code, status = status.as_u16(), "request refused");
+        }
+    }
+
+    /// The HTTP response.
+    pub fn into_response(self) -> Response<Body> {
+        match self {
+            Failure::Token(error) => error.into_response(),
+            Failure::Route(error) => error.into_response(),
+        }
     }
 }
 
@@ -371,27 +463,27 @@ mod tests {
     #[test]
     fn gateway_codes_are_unique() {
         let all = [
-            GatewayError::TokenMissing,
-            GatewayError::TokenMalformed(""),
-            GatewayError::UnknownKid,
-            GatewayError::TokenInvalid(""),
-            GatewayError::TokenExpired,
-            GatewayError::TokenNotYetValid,
-            GatewayError::SessionUnknown,
+            GatewayError::Auth(AuthError::Missing),
+            GatewayError::Auth(AuthError::Malformed("")),
+            GatewayError::Auth(AuthError::UnknownKid),
+            GatewayError::Auth(AuthError::Invalid("")),
+            GatewayError::Auth(AuthError::Expired),
+            GatewayError::Auth(AuthError::NotYetValid),
+            GatewayError::Auth(AuthError::SessionUnknown),
             GatewayError::Replay(ReplayError::Replayed),
             GatewayError::Replay(ReplayError::Exhausted),
-            GatewayError::BodyMalformed(JweError::SegmentCount),
-            GatewayError::BodyDecrypt,
-            GatewayError::BodyTooLarge,
-            GatewayError::BodyTimeout,
-            GatewayError::BodyRead,
+            GatewayError::Body(BodyError::Malformed(JweError::SegmentCount)),
+            GatewayError::Body(BodyError::Decrypt),
+            GatewayError::Body(BodyError::TooLarge),
+            GatewayError::Body(BodyError::Timeout),
+            GatewayError::Body(BodyError::Read),
             GatewayError::NoRoute,
             GatewayError::NotSupported,
             GatewayError::BadPath,
-            GatewayError::UpstreamUnreachable,
-            GatewayError::UpstreamInvalid,
-            GatewayError::UpstreamTooLarge,
-            GatewayError::UpstreamTimeout,
+            GatewayError::Upstream(UpstreamError::Unreachable),
+            GatewayError::Upstream(UpstreamError::Invalid),
+            GatewayError::Upstream(UpstreamError::TooLarge),
+            GatewayError::Upstream(UpstreamError::Timeout),
             GatewayError::Overloaded,
             GatewayError::StateUnavailable,
             GatewayError::Internal(""),

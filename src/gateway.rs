@@ -3,16 +3,17 @@
 //! 1. **admit**: refuse with 503 when the in-flight limit is reached or the gateway is
 //!    draining for shutdown;
 //! 2. **identify**: give the request an id (kept from a well-formed `X-Request-Id`, or new);
-//! 3. **dispatch**: the token path goes to [`crate::token::endpoint`], anything else to
-//!    [`crate::proxy`] (route match, token check, decrypt, forward, encrypt);
-//! 4. **observe**: one log line and the request metrics — never a header value, a body, a
-//!    token or a key.
+//! 3. **dispatch**: the token path goes to [`crate::handshake::endpoint`], anything else to
+//!    [`crate::proxy`] (route match, token check, decrypt, forward, encrypt); each returns
+//!    its response or a [`Failure`];
+//! 4. **observe**: a failure is logged and counted once ([`Failure::observe`]) and becomes
+//!    its response; then one access line and the request metrics — never a header value, a
+//!    body, a token or a key.
 //!
 //! The configuration in force and the upstream client built from it are swapped as one on
 //! reload ([`Gateway::reload`]); each request reads them once, so it sees one consistent
 //! configuration from start to end. `Gateway` is cheap to clone (one `Arc`).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -22,50 +23,19 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use tokio::sync::Semaphore;
 
-use crate::auth::cache::TokenCache;
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::error::GatewayError;
-use crate::http::Body;
+use crate::context::{AppState, ConnInfo};
+use crate::error::{Failure, GatewayError};
 use crate::metrics::{Metrics, NO_ROUTE, RequestLabels, RouteLabel, TOKEN_ROUTE};
 use crate::proxy::Forwarder;
 use crate::session::SessionStore;
 use crate::state::{State, StateError};
 use crate::tls::TlsError;
+use crate::wire::{Body, X_REQUEST_ID};
 
 /// How often the Redis backend is health-checked for `/readyz`.
 const STATE_HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// The request-id header, set on every forwarded request and every response.
-pub const X_REQUEST_ID: &str = "x-request-id";
-
-/// What the listener knows about the connection a request came on.
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    /// The client's address (the TCP peer).
-    pub peer: SocketAddr,
-    /// `http` or `https`, for `X-Forwarded-Proto`.
-    pub scheme: http::uri::Scheme,
-    /// The subject of the verified TLS client certificate (mTLS listeners).
-    pub client_cert_subject: Option<Arc<str>>,
-    /// The last token verified on this connection.
-    pub tokens: Arc<TokenCache>,
-}
-
-impl ConnInfo {
-    /// A new connection's information, with an empty token cache.
-    pub fn new(
-        peer: SocketAddr,
-        scheme: http::uri::Scheme,
-        client_cert_subject: Option<Arc<str>>,
-    ) -> Self {
-        ConnInfo {
-            peer,
-            scheme,
-            client_cert_subject,
-            tokens: Arc::default(),
-        }
-    }
-}
 
 /// The configuration in force and what is built from it.
 pub struct Live {
@@ -76,14 +46,6 @@ pub struct Live {
     /// Counts configurations put in force (0 at start): what a cached token verification
     /// is tied to.
     pub generation: u64,
-}
-
-/// State shared by every request that outlives a configuration.
-pub struct Shared {
-    /// Sessions, revocations, replay memory and issuance counters (memory or Redis).
-    pub state: State,
-    /// Every exported metric.
-    pub metrics: Metrics,
 }
 
 /// Why a gateway could not be built.
@@ -105,7 +67,7 @@ pub struct Gateway {
 
 struct Inner {
     live: ArcSwap<Live>,
-    shared: Shared,
+    app: AppState,
     /// Bounds requests being handled; a full semaphore sheds load with 503 rather than
     /// queueing without limit. Sized at start; not changed by reload.
     in_flight: Semaphore,
@@ -125,11 +87,20 @@ impl Gateway {
     /// or the session-state backend cannot be configured (an unreachable Redis is not a
     /// failure here: connections are opened on first use).
     pub fn new(config: Arc<Config>) -> Result<Self, StartError> {
+        Self::with_clock(config, Clock::system())
+    }
+
+    /// [`Gateway::new`] reading time from `clock` (tests move it instead of sleeping).
+    pub fn with_clock(config: Arc<Config>, clock: Clock) -> Result<Self, StartError> {
         let forwarder =
             Forwarder::new(config.server.upstream_connect_timeout, &config.upstream_tls)?;
         let metrics = Metrics::new();
         let state = State::new(&config.state, config.token.max_sessions, &metrics)?;
-        let shared = Shared { state, metrics };
+        let app = AppState {
+            state,
+            metrics,
+            clock,
+        };
         let in_flight = Semaphore::new(config.server.max_in_flight);
         Ok(Gateway {
             inner: Arc::new(Inner {
@@ -138,7 +109,7 @@ impl Gateway {
                     forwarder,
                     generation: 0,
                 }),
-                shared,
+                app,
                 in_flight,
                 draining: AtomicBool::new(false),
             }),
@@ -152,18 +123,23 @@ impl Gateway {
 
     /// The in-memory session store (with Redis, the local cache).
     pub fn sessions(&self) -> &SessionStore {
-        self.inner.shared.state.sessions()
+        self.inner.app.state.sessions()
     }
 
     /// Whether the session state can be consulted (always with memory; with Redis, when it
     /// answers or the policy is to degrade). `/readyz` fails otherwise.
     pub fn state_ready(&self) -> bool {
-        self.inner.shared.state.is_ready()
+        self.inner.app.state.is_ready()
+    }
+
+    /// The clock requests read `now` from.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.app.clock
     }
 
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
-        &self.inner.shared.metrics
+        &self.inner.app.metrics
     }
 
     /// Puts a new configuration in force for new requests; requests already running finish
@@ -208,30 +184,34 @@ impl Gateway {
         self.inner.draining.load(Ordering::SeqCst)
     }
 
-    /// Sweeps expired sessions, revocations and rate-limit windows forever, at the
-    /// configured interval.
-    pub async fn sweep_sessions(self) {
+    /// Starts the gateway's own background work: the sweep of expired sessions,
+    /// revocations and rate-limit windows, and (Redis) the state health check. The tasks
+    /// stop when the returned set is dropped.
+    pub fn spawn_background(&self) -> tokio::task::JoinSet<()> {
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(self.clone().sweep_sessions());
+        let gateway = self.clone();
+        tasks.spawn(async move {
+            gateway.inner.app.state.watch(STATE_HEALTH_INTERVAL).await;
+        });
+        tasks
+    }
+
+    async fn sweep_sessions(self) {
         let mut interval = tokio::time::interval(self.config().token.sweep_interval);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            let now = crate::clock::now_secs();
-            let state = &self.inner.shared.state;
-            let removed = state.sweep(now);
+            let app = &self.inner.app;
+            let removed = app.state.sweep(app.clock.now_secs());
             if removed > 0 {
                 tracing::debug!(
                     removed,
-                    live = state.sessions().len(),
+                    live = app.state.sessions().len(),
                     "swept expired sessions"
                 );
             }
         }
-    }
-
-    /// Checks the session-state backend's health forever (Redis only; returns at once with
-    /// memory).
-    pub async fn watch_state(self) {
-        self.inner.shared.state.watch(STATE_HEALTH_INTERVAL).await;
     }
 
     /// Handles one request; never fails (errors become responses).
@@ -243,17 +223,21 @@ impl Gateway {
         let request_id = request_id(request.headers().get(X_REQUEST_ID));
         let live = self.inner.live.load_full();
 
-        let (mut response, route) = match self.admit() {
-            Err(error) => (error.into_response(), Arc::clone(&NO_ROUTE)),
+        let (result, route) = match self.admit() {
+            Err(error) => (Err(Failure::from(error)), Arc::clone(&NO_ROUTE)),
             Ok(_permit) => self.dispatch(&live, request, &conn, &request_id).await,
         };
+        let metrics = &self.inner.app.metrics;
+        let mut response = result.unwrap_or_else(|failure| {
+            failure.observe(metrics, &request_id);
+            failure.into_response()
+        });
 
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(X_REQUEST_ID, value);
         }
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
-        let metrics = &self.inner.shared.metrics;
         metrics
             .request_duration
             .get_or_create(&RouteLabel {
@@ -290,32 +274,33 @@ impl Gateway {
             .map_err(|_| GatewayError::Overloaded)
     }
 
-    /// Returns the response and the route label for metrics.
+    /// Returns the outcome and the route label for metrics.
     async fn dispatch(
         &self,
         live: &Live,
         request: Request<Incoming>,
         conn: &ConnInfo,
         request_id: &str,
-    ) -> (Response<Body>, Arc<String>) {
+    ) -> (Result<Response<Body>, Failure>, Arc<String>) {
         let config = &live.config;
-        let shared = &self.inner.shared;
+        let app = &self.inner.app;
         if request.uri().path() == config.token.path {
-            let response = crate::token::endpoint::handle(config, shared, conn, request).await;
-            return (response, Arc::clone(&TOKEN_ROUTE));
+            let outcome = crate::handshake::endpoint::handle(config, app, conn, request).await;
+            return (outcome, Arc::clone(&TOKEN_ROUTE));
         }
         let route = crate::proxy::route::select(&config.routes, request.uri().path());
         let label = route.map_or_else(|| Arc::clone(&NO_ROUTE), |r| Arc::clone(&r.label));
         let context = crate::proxy::Context {
             config,
             generation: live.generation,
-            shared,
+            app,
             forwarder: &live.forwarder,
             conn,
             request_id,
             route,
         };
-        (crate::proxy::handle(context, request).await, label)
+        let outcome = crate::proxy::handle(&context, request).await;
+        (outcome.map_err(Failure::from), label)
     }
 }
 

@@ -176,9 +176,8 @@ fn run(path: &std::path::Path) -> ExitCode {
             Ok(gateway) => gateway,
             Err(error) => return fail(&error),
         };
-        tokio::spawn(reload_on_hangup(path.to_owned(), gateway.clone()));
         let server = match Server::bind(gateway).await {
-            Ok(server) => server,
+            Ok(server) => server.reload_config_from(path.to_owned()),
             Err(error) => return fail(&error),
         };
         if let Ok(addr) = server.local_addr() {
@@ -285,33 +284,6 @@ fn gen_cert(dir: &std::path::Path, names: Vec<String>) -> ExitCode {
             dir.display()
         )),
         Err(error) => fail(&error),
-    }
-}
-
-/// On SIGHUP, reads the configuration file again and puts it in force; a file that does not
-/// load is refused with a log line and the running configuration kept.
-async fn reload_on_hangup(path: PathBuf, gateway: Gateway) {
-    #[cfg(unix)]
-    {
-        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
-        while hangup.recv().await.is_some() {
-            let result = match Config::load(&path) {
-                Ok(config) => gateway.reload(config).map_err(|e| e.to_string()),
-                Err(error) => {
-                    sealgate::metrics::Metrics::count(&gateway.metrics().config_reloads, "refused");
-                    Err(error.to_string())
-                }
-            };
-            match result {
-                Ok(()) => tracing::info!(path = %path.display(), "configuration reloaded"),
-                Err(error) => {
-                    tracing::error!(%error, "configuration reload refused; keeping the running configuration")
-                }
-            }
-        }
     }
 }
 

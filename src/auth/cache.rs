@@ -6,38 +6,14 @@
 //! An entry is used only when the token text is identical (compared in constant time: a
 //! connection from a load balancer may carry several users' tokens), the configuration is
 //! the one it was verified under (a reload may have removed its key or its client), and
-//! its time claims still hold now. Revocation is checked by the caller on every request,
-//! as for an uncached token.
+//! its time claims still hold now. Revocation is checked on every request by
+//! [`crate::state::State::admit`], as for an uncached token.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::error::GatewayError;
+use super::AuthError;
 use crate::session::Session;
-
-/// The time claims of a verified token.
-#[derive(Debug, Clone, Copy)]
-pub struct Times {
-    /// `iat`.
-    pub iat: i64,
-    /// `exp`.
-    pub exp: i64,
-    /// `nbf`, when present.
-    pub nbf: Option<i64>,
-}
-
-impl Times {
-    /// Checks the times against `now` with `leeway` seconds of tolerance either way.
-    pub fn check(&self, leeway: i64, now: i64) -> Result<(), GatewayError> {
-        if now > self.exp.saturating_add(leeway) {
-            return Err(GatewayError::TokenExpired);
-        }
-        let early = |t: Option<i64>| t.is_some_and(|t| now.saturating_add(leeway) < t);
-        if early(self.nbf) || early(Some(self.iat)) {
-            return Err(GatewayError::TokenNotYetValid);
-        }
-        Ok(())
-    }
-}
+use crate::token::claims::Times;
 
 struct Entry {
     token: Box<[u8]>,
@@ -67,7 +43,7 @@ impl TokenCache {
         generation: u64,
         leeway: i64,
         now: i64,
-    ) -> Option<Result<Arc<Session>, GatewayError>> {
+    ) -> Option<Result<Arc<Session>, AuthError>> {
         // Held for a compare and a clone, never across an await; a poisoned lock still
         // holds a whole entry or none.
         let entry = self.entry.lock().unwrap_or_else(PoisonError::into_inner);
@@ -83,7 +59,8 @@ impl TokenCache {
             entry
                 .times
                 .check(leeway, now)
-                .map(|()| Arc::clone(&entry.session)),
+                .map(|()| Arc::clone(&entry.session))
+                .map_err(AuthError::from),
         )
     }
 
@@ -135,7 +112,7 @@ mod tests {
         assert!(cache.get("t1", 2, 0, 150).is_none(), "after a reload");
         assert!(matches!(
             cache.get("t1", 1, 0, 201),
-            Some(Err(GatewayError::TokenExpired))
+            Some(Err(AuthError::Expired))
         ));
         assert!(
             cache.get("t1", 1, 60, 201).unwrap().is_ok(),
@@ -143,7 +120,7 @@ mod tests {
         );
         assert!(matches!(
             cache.get("t1", 1, 0, 99),
-            Some(Err(GatewayError::TokenNotYetValid))
+            Some(Err(AuthError::NotYetValid))
         ));
     }
 }

@@ -3,8 +3,9 @@
 //! the store or rebuilds it from the ticket; [`authenticate`] puts them together with the
 //! connection's [`cache`] of its last verified token.
 //!
-//! Owns: what makes a token acceptable. Does not own: issuing (see [`crate::token`]) or the
-//! request body (see [`crate::proxy`]).
+//! Owns: what makes a token acceptable, and its errors ([`AuthError`]). Does not own: the
+//! token format ([`crate::token`]), issuing ([`crate::handshake`]), revocation and replay
+//! (checked once per request by [`crate::state::State::admit`]) or the request body.
 
 pub mod cache;
 
@@ -12,49 +13,80 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 
-use crate::config::Config;
+use crate::config::{Config, TokenConfig};
 use crate::crypto::Key32;
-use crate::error::GatewayError;
 use crate::jose::{b64, jwe};
 use crate::session::{Session, SessionId};
-use crate::state::State;
-use crate::token::claims::Claims;
+use crate::state::{State, StateError};
+use crate::token::claims::{Claims, TimeError};
 use crate::token::keys::KeyRing;
+
+/// Why a bearer token, or the session it names, was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No token in the configured header.
+    #[error("token missing")]
+    Missing,
+    /// Not `Bearer <token>`, or the token is not a well-formed JWE.
+    #[error("token malformed: {0}")]
+    Malformed(&'static str),
+    /// The token's `kid` names no configured token key.
+    #[error("unknown token key")]
+    UnknownKid,
+    /// The token does not decrypt, or its claims are wrong (type, issuer, ticket).
+    #[error("token invalid: {0}")]
+    Invalid(&'static str),
+    /// `exp` (plus leeway) is past.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` or `iat` (minus leeway) is in the future.
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// The session was revoked, or (local mode) is not held by this gateway, or its client
+    /// or channel is no longer configured.
+    #[error("session revoked or unknown")]
+    SessionUnknown,
+    /// The shared session record could not be read and the policy is to refuse.
+    #[error("session state unavailable")]
+    StateUnavailable,
+}
+
+impl From<TimeError> for AuthError {
+    fn from(error: TimeError) -> Self {
+        match error {
+            TimeError::Expired => AuthError::Expired,
+            TimeError::NotYetValid => AuthError::NotYetValid,
+        }
+    }
+}
+
+impl From<StateError> for AuthError {
+    fn from(_: StateError) -> Self {
+        AuthError::StateUnavailable
+    }
+}
 
 /// Tokens longer than this are refused before any decoding. Ours are about 400 bytes.
 pub const MAX_TOKEN_LEN: usize = 4096;
 
 /// The bearer token from the configured header (`Authorization: Bearer <token>`; the scheme
 /// name is case-insensitive, RFC 9110 §11.1).
-pub fn bearer<'h>(
-    headers: &'h HeaderMap,
-    name: &http::HeaderName,
-) -> Result<&'h str, GatewayError> {
-    let value = headers.get(name).ok_or(GatewayError::TokenMissing)?;
+pub fn bearer<'h>(headers: &'h HeaderMap, name: &http::HeaderName) -> Result<&'h str, AuthError> {
+    let value = headers.get(name).ok_or(AuthError::Missing)?;
     let text = value
         .to_str()
-        .map_err(|_| GatewayError::TokenMalformed("header is not ASCII"))?;
+        .map_err(|_| AuthError::Malformed("header is not ASCII"))?;
     let (scheme, token) = text
         .split_once(' ')
-        .ok_or(GatewayError::TokenMalformed("not `Bearer <token>`"))?;
+        .ok_or(AuthError::Malformed("not `Bearer <token>`"))?;
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(GatewayError::TokenMalformed("scheme is not Bearer"));
+        return Err(AuthError::Malformed("scheme is not Bearer"));
     }
     let token = token.trim();
     if token.is_empty() {
-        return Err(GatewayError::TokenMissing);
+        return Err(AuthError::Missing);
     }
     Ok(token)
-}
-
-impl From<&Claims> for cache::Times {
-    fn from(claims: &Claims) -> Self {
-        cache::Times {
-            iat: claims.iat,
-            exp: claims.exp,
-            nbf: claims.nbf,
-        }
-    }
 }
 
 /// A token that decrypted and whose claims are valid now.
@@ -76,38 +108,38 @@ pub fn verify(
     issuer: &str,
     leeway: i64,
     now: i64,
-) -> Result<Verified, GatewayError> {
+) -> Result<Verified, AuthError> {
     let parsed = jwe::parse(token.as_bytes(), MAX_TOKEN_LEN).map_err(|e| match e {
-        jwe::JweError::TooLong => GatewayError::TokenMalformed("too long"),
-        _ => GatewayError::TokenMalformed("not a compact JWE of the allowed form"),
+        jwe::JweError::TooLong => AuthError::Malformed("too long"),
+        _ => AuthError::Malformed("not a compact JWE of the allowed form"),
     })?;
     let kid = parsed
         .header
         .kid
         .as_deref()
-        .ok_or(GatewayError::TokenMalformed("no kid"))?;
-    let key = keys.find(kid).ok_or(GatewayError::UnknownKid)?;
+        .ok_or(AuthError::Malformed("no kid"))?;
+    let key = keys.find(kid).ok_or(AuthError::UnknownKid)?;
     let plaintext = zeroize::Zeroizing::new(
         parsed
             .decrypt(&key.key)
-            .map_err(|_| GatewayError::TokenInvalid("does not decrypt"))?,
+            .map_err(|_| AuthError::Invalid("does not decrypt"))?,
     );
     let claims: Claims = serde_json::from_slice(&plaintext)
-        .map_err(|_| GatewayError::TokenInvalid("claims are not well-typed"))?;
+        .map_err(|_| AuthError::Invalid("claims are not well-typed"))?;
     if claims.iss != issuer {
-        return Err(GatewayError::TokenInvalid("wrong issuer"));
+        return Err(AuthError::Invalid("wrong issuer"));
     }
-    cache::Times::from(&claims).check(leeway, now)?;
-    let session_id = SessionId::parse(&claims.jti).ok_or(GatewayError::TokenInvalid("bad jti"))?;
+    claims.times().check(leeway, now)?;
+    let session_id = SessionId::parse(&claims.jti).ok_or(AuthError::Invalid("bad jti"))?;
     tracing::trace!(client = %claims.sub, "token verified");
     let ticket_key = match &claims.key {
         None => None,
         Some(text) => {
             let bytes = zeroize::Zeroizing::new(
                 b64::decode_strict(text.as_bytes())
-                    .map_err(|_| GatewayError::TokenInvalid("bad ticket key"))?,
+                    .map_err(|_| AuthError::Invalid("bad ticket key"))?,
             );
-            Some(Key32::from_slice(&bytes).ok_or(GatewayError::TokenInvalid("bad ticket key"))?)
+            Some(Key32::from_slice(&bytes).ok_or(AuthError::Invalid("bad ticket key"))?)
         }
     };
     Ok(Verified {
@@ -121,9 +153,9 @@ pub fn verify(
 /// and leeway: what both a proxied request and a revocation start with.
 pub fn verify_bearer(
     headers: &HeaderMap,
-    config: &crate::config::TokenConfig,
+    config: &TokenConfig,
     now: i64,
-) -> Result<Verified, GatewayError> {
+) -> Result<Verified, AuthError> {
     let token = bearer(headers, &config.authorization_header)?;
     verify(
         token,
@@ -145,19 +177,15 @@ pub async fn authenticate(
     cache: &cache::TokenCache,
     state: &State,
     now: i64,
-) -> Result<Arc<Session>, GatewayError> {
+) -> Result<Arc<Session>, AuthError> {
     let token_config = &config.token;
     let token = bearer(headers, &token_config.authorization_header)?;
     let leeway = token_config.leeway_secs();
     if let Some(cached) = cache.get(token, generation, leeway, now) {
-        let session = cached?;
-        if state.known_revoked(&session.id) {
-            return Err(GatewayError::SessionUnknown);
-        }
-        return Ok(session);
+        return cached;
     }
     let verified = verify(token, &token_config.keys, &token_config.issuer, leeway, now)?;
-    let times = cache::Times::from(&verified.claims);
+    let times = verified.claims.times();
     let session = session_for(verified, config, state, now).await?;
     cache.put(token, generation, times, Arc::clone(&session));
     Ok(session)
@@ -174,20 +202,15 @@ pub async fn session_for(
     config: &Config,
     state: &State,
     now: i64,
-) -> Result<Arc<Session>, GatewayError> {
-    if state.known_revoked(&verified.session_id) {
-        return Err(GatewayError::SessionUnknown);
-    }
+) -> Result<Arc<Session>, AuthError> {
     let client = config
         .clients
         .get(&verified.claims.sub)
         .filter(|c| c.enabled)
-        .ok_or(GatewayError::SessionUnknown)?;
+        .ok_or(AuthError::SessionUnknown)?;
     if let Some(session) = state.cached(&verified.session_id) {
         if *session.client != *verified.claims.sub {
-            return Err(GatewayError::TokenInvalid(
-                "session belongs to another client",
-            ));
+            return Err(AuthError::Invalid("session belongs to another client"));
         }
         return Ok(session);
     }
@@ -198,7 +221,7 @@ pub async fn session_for(
     let channel = config
         .channels
         .get(&verified.claims.chn)
-        .ok_or(GatewayError::SessionUnknown)?;
+        .ok_or(AuthError::SessionUnknown)?;
     let session = Arc::new(Session::new(
         verified.session_id,
         client.id.clone(),
@@ -218,11 +241,11 @@ async fn shared_session_key(
     config: &Config,
     state: &State,
     now: i64,
-) -> Result<Key32, GatewayError> {
+) -> Result<Key32, AuthError> {
     let record = state
         .find_record(&verified.session_id)
         .await?
-        .ok_or(GatewayError::SessionUnknown)?;
+        .ok_or(AuthError::SessionUnknown)?;
     let token = &config.token;
     let stored = verify(
         &record,
@@ -231,7 +254,7 @@ async fn shared_session_key(
         token.leeway_secs(),
         now,
     )
-    .map_err(|_| GatewayError::SessionUnknown)?;
+    .map_err(|_| AuthError::SessionUnknown)?;
     let same = stored.session_id == verified.session_id
         && stored.claims.sub == verified.claims.sub
         && stored.claims.chn == verified.claims.chn;
@@ -239,7 +262,7 @@ async fn shared_session_key(
         Some(key) if same => Ok(key),
         _ => {
             tracing::warn!("stored session record does not match its token");
-            Err(GatewayError::SessionUnknown)
+            Err(AuthError::SessionUnknown)
         }
     }
 }
@@ -292,12 +315,12 @@ mod tests {
         let t = token_with(&claims("100", "200", r#","nbf":120"#), "k1");
         assert!(matches!(
             verify(&t, &ring(), "sealgate", 0, 201),
-            Err(GatewayError::TokenExpired)
+            Err(AuthError::Expired)
         ));
         assert!(verify(&t, &ring(), "sealgate", 60, 201).is_ok());
         assert!(matches!(
             verify(&t, &ring(), "sealgate", 0, 110),
-            Err(GatewayError::TokenNotYetValid)
+            Err(AuthError::NotYetValid)
         ));
         assert!(verify(&t, &ring(), "sealgate", 60, 110).is_ok());
     }
@@ -314,7 +337,7 @@ mod tests {
             assert!(
                 matches!(
                     verify(&t, &ring(), "sealgate", 0, 150),
-                    Err(GatewayError::TokenInvalid(_))
+                    Err(AuthError::Invalid(_))
                 ),
                 "{iat} {exp} {extra}"
             );
@@ -326,16 +349,16 @@ mod tests {
         let t = token_with(&claims("100", "200", ""), "k2");
         assert!(matches!(
             verify(&t, &ring(), "sealgate", 0, 150),
-            Err(GatewayError::UnknownKid)
+            Err(AuthError::UnknownKid)
         ));
         let t = token_with(&claims("100", "200", ""), "k1");
         assert!(matches!(
             verify(&t, &ring(), "other", 0, 150),
-            Err(GatewayError::TokenInvalid(_))
+            Err(AuthError::Invalid(_))
         ));
         assert!(matches!(
             verify("abc", &ring(), "sealgate", 0, 150),
-            Err(GatewayError::TokenMalformed(_))
+            Err(AuthError::Malformed(_))
         ));
     }
 
@@ -343,16 +366,13 @@ mod tests {
     fn bearer_parsing() {
         let name = http::header::AUTHORIZATION;
         let mut headers = HeaderMap::new();
-        assert!(matches!(
-            bearer(&headers, &name),
-            Err(GatewayError::TokenMissing)
-        ));
+        assert!(matches!(bearer(&headers, &name), Err(AuthError::Missing)));
         headers.insert(&name, "bearer abc".parse().unwrap());
         assert_eq!(bearer(&headers, &name).unwrap(), "abc");
         headers.insert(&name, "Basic abc".parse().unwrap());
         assert!(matches!(
             bearer(&headers, &name),
-            Err(GatewayError::TokenMalformed(_))
+            Err(AuthError::Malformed(_))
         ));
     }
 }

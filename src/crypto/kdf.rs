@@ -16,16 +16,20 @@ pub const HKDF_INFO: &[u8; 24] = b"token-service/v2 A256GCM";
 /// The Concat KDF `AlgorithmID` for direct key agreement with A256GCM (RFC 7518 §4.6.2).
 pub const CONCAT_KDF_ALGORITHM_ID: &[u8] = b"A256GCM";
 
-/// How a channel turns `Z` into `K`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// How a channel turns `Z` into `K` (the configuration names it `kdf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
 pub enum Kdf {
     /// HKDF-SHA256 (RFC 5869), empty salt, info [`HKDF_INFO`], 32 bytes. The default.
+    #[default]
+    #[serde(rename = "hkdf-sha256")]
     HkdfSha256,
     /// The Concat KDF of RFC 7518 §4.6.2 (NIST SP 800-56A), AlgorithmID `A256GCM`, empty
     /// PartyUInfo and PartyVInfo, keydatalen 256.
+    #[serde(rename = "concat-kdf")]
     ConcatKdf,
     /// `Z` itself. Only for legacy clients: `Z` is not uniformly random (it is a curve
     /// coordinate), which is why the other two exist.
+    #[serde(rename = "raw")]
     Raw,
 }
 

@@ -13,9 +13,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::UpstreamTlsConfig;
-use crate::error::GatewayError;
-use crate::http::Body;
+use crate::error::UpstreamError;
 use crate::tls::{self, TlsError};
+use crate::wire::Body;
 
 /// Idle pooled upstream connections are closed after this long: below the common 60 s
 /// keep-alive timeout of upstream servers, so we rarely reuse a connection they are closing.
@@ -53,29 +53,31 @@ impl Forwarder {
     /// Sends one request. The client retries only requests that were never written to a
     /// connection (a pooled connection found closed), so a non-idempotent request is never
     /// sent twice.
-    pub async fn send(&self, request: Request<Body>) -> Result<Response<Incoming>, GatewayError> {
+    /// The failure's cause goes to the log here, at debug level (the one `warn` line for
+    /// the failed request is the lifecycle's).
+    pub async fn send(&self, request: Request<Body>) -> Result<Response<Incoming>, UpstreamError> {
         self.client.request(request).await.map_err(|error| {
             let kind = classify(&error);
-            tracing::warn!(error = %error_chain(&error), code = kind.parts().1, "upstream request failed");
+            tracing::debug!(error = %error_chain(&error), kind = kind.label(), "upstream request failed");
             kind
         })
     }
 }
 
-fn classify(error: &hyper_util::client::legacy::Error) -> GatewayError {
+fn classify(error: &hyper_util::client::legacy::Error) -> UpstreamError {
     if error.is_connect() {
-        return GatewayError::UpstreamUnreachable;
+        return UpstreamError::Unreachable;
     }
     let mut source = error.source();
     while let Some(cause) = source {
         if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>()
             && (hyper_error.is_parse() || hyper_error.is_parse_status())
         {
-            return GatewayError::UpstreamInvalid;
+            return UpstreamError::Invalid;
         }
         source = cause.source();
     }
-    GatewayError::UpstreamUnreachable
+    UpstreamError::Unreachable
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

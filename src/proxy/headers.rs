@@ -4,29 +4,8 @@ use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// Default header naming the authenticated client (`apiKey`) to the upstream.
-pub const X_CLIENT_ID: HeaderName = HeaderName::from_static("x-client-id");
-/// Default header naming the channel to the upstream.
-pub const X_CHANNEL: HeaderName = HeaderName::from_static("x-channel");
+use crate::config::IdentityHeaders;
 
-/// The header names that carry the caller's identity upstream (configurable for legacy
-/// backends that expect their own).
-#[derive(Debug, Clone)]
-pub struct IdentityHeaders {
-    /// Carries the `apiKey`.
-    pub client: HeaderName,
-    /// Carries the channel.
-    pub channel: HeaderName,
-}
-
-impl Default for IdentityHeaders {
-    fn default() -> Self {
-        IdentityHeaders {
-            client: X_CLIENT_ID,
-            channel: X_CHANNEL,
-        }
-    }
-}
 /// The verified mTLS client certificate's subject, when the connection had one.
 pub const X_CLIENT_CERT_SUBJECT: HeaderName = HeaderName::from_static("x-client-cert-subject");
 /// RFC 7239 de-facto companions, set by the edge.
@@ -101,7 +80,7 @@ pub struct Forwarding<'a> {
 /// dropped (the body is re-framed), caller-sent identity and forwarding headers removed
 /// before ours are set, so an upstream can trust them.
 pub fn to_upstream(headers: &mut HeaderMap, token_header: &HeaderName, fwd: &Forwarding<'_>) {
-    let request_id = HeaderName::from_static(crate::gateway::X_REQUEST_ID);
+    let request_id = HeaderName::from_static(crate::wire::X_REQUEST_ID);
     strip(
         headers,
         &[
@@ -127,7 +106,7 @@ pub fn to_upstream(headers: &mut HeaderMap, token_header: &HeaderName, fwd: &For
     }
     set(
         headers,
-        HeaderName::from_static(crate::gateway::X_REQUEST_ID),
+        HeaderName::from_static(crate::wire::X_REQUEST_ID),
         fwd.request_id,
     );
     if let Some((client, channel)) = fwd.identity {

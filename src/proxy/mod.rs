@@ -25,18 +25,15 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::config::{Config, Route, RouteAuth};
-use crate::error::GatewayError;
-use crate::gateway::ConnInfo;
-use crate::gateway::Shared;
-use crate::http::{self as h, Body, BodyReadError};
+use crate::context::{AppState, ConnInfo};
+use crate::error::{BodyError, GatewayError, UpstreamError};
 use crate::jose::jwe::{self, Header};
-use crate::metrics::{Metrics, RouteLabel};
+use crate::metrics::RouteLabel;
 use crate::session::Session;
+use crate::wire::{self as h, APPLICATION_JOSE, Body};
 
 pub use forward::Forwarder;
 
-/// The media type of a JWE compact serialization (RFC 7516 §9).
-pub const APPLICATION_JOSE: &str = "application/jose";
 /// The upstream `Content-Type` when the JWE header has no `cty`.
 pub const DEFAULT_PLAINTEXT_TYPE: &str = "application/json";
 
@@ -46,8 +43,8 @@ pub struct Context<'a> {
     pub config: &'a Config,
     /// Its generation ([`crate::gateway::Live::generation`]).
     pub generation: u64,
-    /// Sessions, metrics and limits that outlive a configuration.
-    pub shared: &'a Shared,
+    /// Sessions, metrics and the clock: what outlives a configuration.
+    pub app: &'a AppState,
     /// The upstream client.
     pub forwarder: &'a Forwarder,
     /// The client connection.
@@ -59,39 +56,9 @@ pub struct Context<'a> {
     pub route: Option<&'a Arc<Route>>,
 }
 
-/// Serves one request on a proxied route; errors become `{resCode, resDesc}` responses.
-pub async fn handle(ctx: Context<'_>, request: Request<Incoming>) -> Response<Body> {
-    match proxy(&ctx, request).await {
-        Ok(response) => response,
-        Err(error) => {
-            let (status, code, _) = error.parts();
-            let metrics = &ctx.shared.metrics;
-            match &error {
-                GatewayError::UpstreamUnreachable => {
-                    Metrics::count(&metrics.upstream_errors, "unreachable")
-                }
-                GatewayError::UpstreamInvalid => {
-                    Metrics::count(&metrics.upstream_errors, "invalid")
-                }
-                GatewayError::UpstreamTooLarge => {
-                    Metrics::count(&metrics.upstream_errors, "too_large")
-                }
-                GatewayError::UpstreamTimeout => {
-                    Metrics::count(&metrics.upstream_errors, "timeout")
-                }
-                _ => Metrics::count(&metrics.rejected, code),
-            }
-            if status.is_server_error() {
-                tracing::warn!(request_id = ctx.request_id, %error, code, "request failed");
-            } else {
-                tracing::info!(request_id = ctx.request_id, reason = %error, code, "request refused");
-            }
-            error.into_response()
-        }
-    }
-}
-
-async fn proxy(
+/// Serves one request on a proxied route. A failure is returned, not answered: the
+/// lifecycle logs, counts and answers every failure in one place.
+pub async fn handle(
     ctx: &Context<'_>,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, GatewayError> {
@@ -106,7 +73,7 @@ async fn proxy(
     // 2. route
     let route = Arc::clone(ctx.route.ok_or(GatewayError::NoRoute)?);
     // 3. authenticate
-    let now = crate::clock::now_secs();
+    let now = ctx.app.clock.now_secs();
     let session = match route.auth {
         RouteAuth::None => None,
         RouteAuth::Token => Some(authenticate(ctx, request.headers(), now).await?),
@@ -138,14 +105,14 @@ async fn proxy(
                 ctx.config.server.body_read_timeout,
             )
             .await
-            .map_err(body_error)?;
+            .map_err(BodyError::from)?;
             open_body(ctx, session, &sealed, &mut parts.headers, now).await?
         }
         _ => {
             if h::content_length(&parts.headers)
                 .is_some_and(|len| len > route.max_body_bytes as u64)
             {
-                return Err(GatewayError::BodyTooLarge);
+                return Err(BodyError::TooLarge.into());
             }
             http_body_util::Limited::new(body, route.max_body_bytes).boxed_unsync()
         }
@@ -181,8 +148,8 @@ async fn proxy(
     let response =
         tokio::time::timeout(route.upstream_timeout, ctx.forwarder.send(upstream_request))
             .await
-            .map_err(|_| GatewayError::UpstreamTimeout)??;
-    ctx.shared
+            .map_err(|_| UpstreamError::Timeout)??;
+    ctx.app
         .metrics
         .upstream_duration
         .get_or_create(&RouteLabel {
@@ -224,10 +191,11 @@ async fn authenticate(
         ctx.config,
         ctx.generation,
         &ctx.conn.tokens,
-        &ctx.shared.state,
+        &ctx.app.state,
         now,
     )
     .await
+    .map_err(GatewayError::from)
 }
 
 /// Admits one request of `session` with the state backend: revocation (from any instance)
@@ -240,7 +208,7 @@ async fn admit(
 ) -> Result<(), GatewayError> {
     let token = &ctx.config.token;
     let until = token.accepted_until(session.expires_at);
-    ctx.shared
+    ctx.app
         .state
         .admit(session, iv, token.max_requests_per_session, until, now)
         .await
@@ -264,17 +232,17 @@ async fn open_body(
         headers.remove(header::CONTENT_LENGTH);
         return Ok(h::full(Bytes::new()));
     }
-    let parsed = jwe::parse(sealed, usize::MAX).map_err(GatewayError::BodyMalformed)?;
+    let parsed = jwe::parse(sealed, usize::MAX).map_err(BodyError::Malformed)?;
     let content_type = parsed.header.cty.clone();
     let iv = *parsed.iv();
     let plaintext = parsed
         .decrypt(&session.key)
-        .map_err(|_| GatewayError::BodyDecrypt)?;
+        .map_err(|_| BodyError::Decrypt)?;
     // Only an authentic body may consume an IV slot.
     admit(ctx, session, Some(&iv), now).await?;
     let content_type = content_type.as_deref().unwrap_or(DEFAULT_PLAINTEXT_TYPE);
     let content_type = HeaderValue::from_str(content_type)
-        .map_err(|_| GatewayError::BodyMalformed(jwe::JweError::MemberType("cty")))?;
+        .map_err(|_| BodyError::Malformed(jwe::JweError::MemberType("cty")))?;
     headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(plaintext.len()));
     Ok(h::full(plaintext))
@@ -308,16 +276,12 @@ async fn seal_response(
         .get(header::CONTENT_ENCODING)
         .is_some_and(|v| v != "identity")
     {
-        return Err(GatewayError::UpstreamInvalid);
+        return Err(UpstreamError::Invalid.into());
     }
     let length = h::content_length(&parts.headers);
     let plaintext = h::read_body(body, length, route.max_body_bytes, route.upstream_timeout)
         .await
-        .map_err(|e| match e {
-            BodyReadError::TooLarge => GatewayError::UpstreamTooLarge,
-            BodyReadError::Timeout => GatewayError::UpstreamTimeout,
-            BodyReadError::Read => GatewayError::UpstreamUnreachable,
-        })?;
+        .map_err(UpstreamError::from)?;
     headers::to_client(&mut parts.headers);
     let cty = parts
         .headers
@@ -332,12 +296,4 @@ async fn seal_response(
         HeaderValue::from_static(APPLICATION_JOSE),
     );
     Ok(Response::from_parts(parts, h::full(sealed)))
-}
-
-fn body_error(error: BodyReadError) -> GatewayError {
-    match error {
-        BodyReadError::TooLarge => GatewayError::BodyTooLarge,
-        BodyReadError::Timeout => GatewayError::BodyTimeout,
-        BodyReadError::Read => GatewayError::BodyRead,
-    }
 }

@@ -6,9 +6,16 @@
 //!
 //! Shutdown is graceful: stop accepting, let in-flight requests finish, give up at the
 //! configured deadline. `Server::bind` then `Server::run(shutdown)`, so tests bind port 0.
+//! The process signals (SIGHUP for reload, SIGINT/SIGTERM for shutdown) live in
+//! [`signals`].
+
+pub mod signals;
+
+pub use signals::shutdown_signal;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +30,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::TlsListenerConfig;
-use crate::gateway::{ConnInfo, Gateway};
+use crate::context::ConnInfo;
+use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::tls::{self, CertStore, TlsError};
 
@@ -61,6 +69,9 @@ pub struct Server {
     plain: TcpListener,
     tls: Vec<TlsEndpoint>,
     admin: Option<TcpListener>,
+    /// The file SIGHUP reloads the configuration from (none: SIGHUP reloads certificates
+    /// only).
+    config_path: Option<PathBuf>,
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
@@ -98,7 +109,14 @@ impl Server {
             plain,
             tls,
             admin,
+            config_path: None,
         })
+    }
+
+    /// On SIGHUP, also reload the configuration from `path` (see [`signals`]).
+    pub fn reload_config_from(mut self, path: PathBuf) -> Self {
+        self.config_path = Some(path);
+        self
     }
 
     /// The plain listener's address.
@@ -132,6 +150,7 @@ impl Server {
             plain,
             tls,
             admin,
+            config_path,
         } = self;
         let server = gateway.config().server.clone();
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -142,7 +161,7 @@ impl Server {
             .max_headers(server.max_headers)
             .max_buf_size(server.max_header_bytes);
         builder.http2().timer(TokioTimer::new());
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Connections {
             builder,
             gateway: gateway.clone(),
             connections: Arc::new(Semaphore::new(server.max_connections)),
@@ -158,8 +177,14 @@ impl Server {
             stop_rx.clone(),
         ));
         let mut watchers = tokio::task::JoinSet::new();
+        let stores = tls.iter().map(|t| Arc::clone(&t.store)).collect();
+        watchers.spawn(signals::reload_on_hangup(
+            config_path,
+            gateway.clone(),
+            stores,
+        ));
         for endpoint in tls {
-            watchers.spawn(watch_certificates(
+            watchers.spawn(signals::watch_certificate_files(
                 Arc::clone(&endpoint.store),
                 endpoint.config.reload_poll,
             ));
@@ -172,8 +197,7 @@ impl Server {
                 stop_rx.clone(),
             ));
         }
-        let sweeper = tokio::spawn(gateway.clone().sweep_sessions());
-        let state_watch = tokio::spawn(gateway.clone().watch_state());
+        let background = gateway.spawn_background();
         // The admin listener keeps answering while draining, so /readyz can say so; it
         // stops after the drain.
         let (admin_stop, admin_stop_rx) = watch::channel(false);
@@ -201,15 +225,15 @@ impl Server {
         } else {
             tracing::warn!(grace = ?server.shutdown_grace, "shutdown deadline reached; closing the remaining connections");
         }
-        sweeper.abort();
-        state_watch.abort();
+        drop(background);
         let _ = admin_stop.send(true);
         watchers.abort_all();
         Ok(())
     }
 }
 
-struct Shared {
+/// What every connection of every listener shares.
+struct Connections {
     builder: auto::Builder<TokioExecutor>,
     gateway: Gateway,
     connections: Arc<Semaphore>,
@@ -218,7 +242,7 @@ struct Shared {
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<(TlsAcceptor, Duration)>,
-    shared: Arc<Shared>,
+    shared: Arc<Connections>,
     graceful: Arc<GracefulShutdown>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -264,7 +288,7 @@ async fn accept_loop(
 }
 
 async fn handshake_and_serve(
-    shared: &Shared,
+    shared: &Connections,
     watcher: Watcher,
     stream: TcpStream,
     peer: SocketAddr,
@@ -293,7 +317,7 @@ async fn handshake_and_serve(
 }
 
 async fn serve<I>(
-    shared: &Shared,
+    shared: &Connections,
     watcher: Watcher,
     io: I,
     info: ConnInfo,
@@ -319,72 +343,4 @@ async fn serve<I>(
     }
     open.dec();
     drop(permit);
-}
-
-/// Reloads a listener's certificates on SIGHUP and whenever their files change (checked
-/// every `poll`). Polling modification times rather than inotify: it also sees the
-/// symlink swaps that Kubernetes secret mounts and certbot do, at a negligible cost.
-async fn watch_certificates(store: Arc<CertStore>, poll: Duration) {
-    let mut hangup = hangup_signal();
-    let mut interval = tokio::time::interval(poll);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let result = tokio::select! {
-            _ = interval.tick() => store.reload_if_changed(),
-            () = next_hangup(&mut hangup) => Some(store.reload()),
-        };
-        match result {
-            None => {}
-            Some(Ok(())) => tracing::info!("TLS certificates reloaded"),
-            Some(Err(error)) => {
-                tracing::error!(%error, "TLS certificate reload refused; keeping the current certificates")
-            }
-        }
-    }
-}
-
-#[cfg(unix)]
-type Hangup = Option<tokio::signal::unix::Signal>;
-#[cfg(not(unix))]
-type Hangup = ();
-
-fn hangup_signal() -> Hangup {
-    #[cfg(unix)]
-    {
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
-    }
-}
-
-async fn next_hangup(hangup: &mut Hangup) {
-    #[cfg(unix)]
-    if let Some(signal) = hangup
-        && signal.recv().await.is_some()
-    {
-        return;
-    }
-    std::future::pending::<()>().await;
-}
-
-/// Completes on SIGINT or SIGTERM (the process-level shutdown signal for `main`).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received"),
-        () = terminate => tracing::info!("SIGTERM received"),
-    }
 }

@@ -159,6 +159,11 @@ impl SessionStore {
     /// Adds a session. When full, expired entries are swept first; if it is still full the
     /// session is refused (the caller decides whether that is fatal).
     pub fn insert(&self, session: Arc<Session>, now: i64) -> Result<(), StoreFull> {
+        if self.revoked.contains_key(&session.id) {
+            // A revoked id is never held again (a ticket could otherwise rebuild it); the
+            // request itself is refused by the state's admission check.
+            return Ok(());
+        }
         if self.map.len() >= self.max {
             self.sweep(now);
             if self.map.len() >= self.max {

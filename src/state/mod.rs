@@ -199,12 +199,6 @@ impl State {
         self.sessions.get(id)
     }
 
-    /// Whether this instance knows the session to be revoked (no Redis call: revocations
-    /// made elsewhere are caught by [`State::admit`]).
-    pub fn known_revoked(&self, id: &SessionId) -> bool {
-        self.sessions.is_revoked(id)
-    }
-
     /// Revokes a session everywhere until `retain_until` (its token's last accepted second).
     /// This instance refuses it at once, whatever Redis says; `Err` means the other
     /// instances may not know yet (the caller answers 503, and the client retries).
@@ -302,7 +296,7 @@ mod tests {
         );
         assert_eq!(state.admit(&s, None, 2, 160, 50).await, Ok(()));
         state.revoke(s.id, 160, 50).await.unwrap();
-        assert!(state.known_revoked(&s.id));
+        assert!(state.sessions().is_revoked(&s.id));
         assert_eq!(
             state.admit(&s, None, 2, 160, 50).await,
             Err(Refusal::Revoked)

@@ -2,7 +2,6 @@
 //! current set through an `ArcSwap`, a reload builds a new set and swaps it in only if every
 //! file loads, so a broken file never replaces a working certificate.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -11,15 +10,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 use super::{TlsError, provider, read_certs, read_key};
-
-/// One configured certificate chain and key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertPaths {
-    /// PEM chain, leaf first.
-    pub cert_file: PathBuf,
-    /// PEM private key.
-    pub key_file: PathBuf,
-}
+use crate::config::CertPaths;
 
 #[derive(Debug)]
 struct Entry {

@@ -11,6 +11,43 @@ use zeroize::Zeroize;
 use crate::jose::jwe::{self, Header, JweError};
 use crate::token::keys::TokenKey;
 
+/// The time claims of a token, apart from the rest so that a verified token's times can be
+/// checked again later (a cached verification) without keeping its claims.
+#[derive(Debug, Clone, Copy)]
+pub struct Times {
+    /// `iat`.
+    pub iat: i64,
+    /// `exp`.
+    pub exp: i64,
+    /// `nbf`, when present.
+    pub nbf: Option<i64>,
+}
+
+/// Why a token's times do not hold now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// `exp` (plus leeway) is past.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` or `iat` (minus leeway) is in the future.
+    #[error("token not yet valid")]
+    NotYetValid,
+}
+
+impl Times {
+    /// Checks the times against `now` with `leeway` seconds of tolerance either way.
+    pub fn check(&self, leeway: i64, now: i64) -> Result<(), TimeError> {
+        if now > self.exp.saturating_add(leeway) {
+            return Err(TimeError::Expired);
+        }
+        let early = |t: Option<i64>| t.is_some_and(|t| now.saturating_add(leeway) < t);
+        if early(self.nbf) || early(Some(self.iat)) {
+            return Err(TimeError::NotYetValid);
+        }
+        Ok(())
+    }
+}
+
 /// The claims inside a token. Numeric dates are whole seconds since the epoch; a
 /// string or fractional value fails to parse (no type juggling).
 #[derive(Serialize, Deserialize)]
@@ -45,6 +82,17 @@ fn present_number<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<i64>, D::Error> {
     i64::deserialize(deserializer).map(Some)
+}
+
+impl Claims {
+    /// The time claims.
+    pub fn times(&self) -> Times {
+        Times {
+            iat: self.iat,
+            exp: self.exp,
+            nbf: self.nbf,
+        }
+    }
 }
 
 impl Drop for Claims {

@@ -1,14 +1,12 @@
-//! The token endpoint (Get App Token API, PROTOCOL §1–§3): check the channel and the
-//! client's credentials, agree a session key with the client's ephemeral P-256 key, and
-//! issue a token that names the session.
+//! The token contract's formats, pure and free of I/O (PROTOCOL §1 and §3): the token
+//! request body, the claims a token carries and how they are sealed, the token keys and
+//! their ring, and how a client's secret is held and checked.
 //!
-//! Owns: the checks and their order, key agreement per token, token sealing. Does not own:
-//! token *verification* on later requests (see [`crate::auth`]) or the store
-//! ([`crate::session`]).
+//! Owns: what a token *is*. Does not own: the endpoint that issues tokens
+//! ([`crate::handshake`]) or their verification on later requests ([`crate::auth`]); both
+//! build on this module and on nothing above it.
 
 pub mod claims;
 pub mod credentials;
-pub mod endpoint;
-pub mod issue;
 pub mod keys;
 pub mod request;

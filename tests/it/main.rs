@@ -14,6 +14,7 @@
 mod attacks;
 mod codec;
 mod helpers;
+mod layers;
 mod ops;
 mod props;
 mod proxy;

@@ -6,49 +6,34 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use super::issue::issue;
 use crate::config::{Config, SessionMode};
-use crate::error::{ErrorBody, GatewayError, TokenError};
-use crate::gateway::{ConnInfo, Shared};
-use crate::http::{self as h, Body, BodyReadError};
+use crate::context::{AppState, ConnInfo};
+use crate::error::{ErrorBody, Failure, GatewayError, TokenError};
 use crate::metrics::Metrics;
 use crate::state::{InsertError, LimitKind};
-use crate::token::issue::issue;
 use crate::token::request::TokenRequest;
+use crate::wire::{self as h, Body, BodyReadError, X_API_KEY};
 
-/// The header naming the channel.
-pub const X_API_KEY: &str = "x-api-key";
-
-/// Serves one request on the token path.
+/// Serves one request on the token path. A failure is returned, not answered: the
+/// lifecycle logs, counts and answers every failure in one place.
 pub async fn handle(
     config: &Config,
-    shared: &Shared,
+    app: &AppState,
     conn: &ConnInfo,
     request: Request<Incoming>,
-) -> Response<Body> {
+) -> Result<Response<Body>, Failure> {
     if request.method() == Method::DELETE && config.token.revocation {
-        return revoke(config, shared, &request).await;
+        return revoke(config, app, &request).await.map_err(Failure::from);
     }
-    match serve(config, shared, conn, request).await {
-        Ok(response) => {
-            Metrics::count(&shared.metrics.tokens, "TOK200");
-            response
-        }
-        Err(error) => {
-            let (status, code, _) = error.parts();
-            Metrics::count(&shared.metrics.tokens, code);
-            if status.is_server_error() {
-                tracing::error!(%error, code, "token request failed");
-            } else {
-                tracing::info!(reason = %error, code, status = status.as_u16(), "token refused");
-            }
-            error.into_response()
-        }
-    }
+    let response = issue_token(config, app, conn, request).await?;
+    Metrics::count(&app.metrics.tokens, "TOK200");
+    Ok(response)
 }
 
-async fn serve(
+async fn issue_token(
     config: &Config,
-    shared: &Shared,
+    app: &AppState,
     conn: &ConnInfo,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, TokenError> {
@@ -68,10 +53,10 @@ async fn serve(
         .and_then(|v| config.channels.get(v))
         .ok_or(TokenError::UnknownChannel)?
         .clone();
-    let now = crate::clock::now_secs();
+    let now = app.clock.now_secs();
     let address = conn.peer.ip().to_string();
     let limit = config.token.rate_limit_per_address;
-    if !shared
+    if !app
         .state
         .allow(LimitKind::Address, &address, limit, now)
         .await?
@@ -90,7 +75,7 @@ async fn serve(
         .clone();
     // A per-client brake before the (possibly costly) secret check.
     let limit = config.token.rate_limit_per_client;
-    if !shared
+    if !app
         .state
         .allow(LimitKind::Client, &client.id, limit, now)
         .await?
@@ -117,9 +102,9 @@ async fn serve(
     }
     // Check 5: the client's ephemeral public key.
     let client_public = token_request.client_public_key()?;
-    let now_ms = crate::clock::now_ms();
+    let now_ms = app.clock.now_ms();
     let local = config.token.sessions == SessionMode::Local;
-    let want_record = local && shared.state.is_shared();
+    let want_record = local && app.state.is_shared();
     let issued = issue(
         &client,
         &channel,
@@ -129,7 +114,7 @@ async fn serve(
         want_record,
     )?;
     let until = config.token.accepted_until(issued.session.expires_at);
-    let stored = shared
+    let stored = app
         .state
         .insert(
             issued.session,
@@ -154,39 +139,24 @@ async fn serve(
 /// `DELETE` with `Authorization: Bearer <token>`: the token's session is refused from now
 /// until the token's own expiry plus the leeway (in ticket mode the token alone could
 /// rebuild it), on every instance sharing the state backend.
-async fn revoke(config: &Config, shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
-    let now = crate::clock::now_secs();
-    let verified = crate::auth::verify_bearer(request.headers(), &config.token, now);
-    let revoked = match verified {
-        Ok(verified) => {
-            let until = config.token.accepted_until(verified.claims.exp);
-            shared
-                .state
-                .revoke(verified.session_id, until, now)
-                .await
-                .map(|()| verified)
-                .map_err(GatewayError::from)
-        }
-        Err(error) => Err(error),
-    };
-    match revoked {
-        Ok(verified) => {
-            shared.metrics.revocations.inc();
-            tracing::info!(client = %verified.claims.sub, "session revoked");
-            h::json(
-                StatusCode::OK,
-                &ErrorBody {
-                    res_code: "TOK200",
-                    res_desc: "Success",
-                },
-            )
-        }
-        Err(error) => {
-            let (_, code, _) = error.parts();
-            tracing::info!(reason = %error, code, "revocation refused");
-            GatewayError::into_response(error)
-        }
-    }
+async fn revoke(
+    config: &Config,
+    app: &AppState,
+    request: &Request<Incoming>,
+) -> Result<Response<Body>, GatewayError> {
+    let now = app.clock.now_secs();
+    let verified = crate::auth::verify_bearer(request.headers(), &config.token, now)?;
+    let until = config.token.accepted_until(verified.claims.exp);
+    app.state.revoke(verified.session_id, until, now).await?;
+    app.metrics.revocations.inc();
+    tracing::info!(client = %verified.claims.sub, "session revoked");
+    Ok(h::json(
+        StatusCode::OK,
+        &ErrorBody {
+            res_code: "TOK200",
+            res_desc: "Success",
+        },
+    ))
 }
 
 async fn read(body: Incoming, length: Option<u64>, config: &Config) -> Result<Bytes, TokenError> {

@@ -1,11 +1,23 @@
-//! HTTP plumbing shared by every handler: the response body type and small constructors.
-//! No decisions live here.
+//! HTTP plumbing every layer may use: the body type, small response constructors, reading
+//! a body under a limit and a deadline, and the names of the headers the gateway itself
+//! reads or writes. No decisions live here.
+//!
+//! (Named `wire` rather than `http` so that it never shadows the `http` crate.)
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
+
+/// The request-id header, set on every forwarded request and every response.
+pub const X_REQUEST_ID: &str = "x-request-id";
+
+/// The header naming the channel on the token endpoint (PROTOCOL §1).
+pub const X_API_KEY: &str = "x-api-key";
+
+/// The media type of a JWE compact serialization (RFC 7516 §9).
+pub const APPLICATION_JOSE: &str = "application/jose";
 
 /// Any error a body can fail with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,0 +1,223 @@
+//! `[sessions]` and `[sessions.redis]`: where the session state that several instances must
+//! agree on lives (memory, or Redis shared by every instance), and the policy when Redis
+//! cannot be reached.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigError, invalid, millis};
+
+/// Prefix of every key sealgate writes in Redis.
+pub const DEFAULT_REDIS_KEY_PREFIX: &str = "sealgate";
+/// Time allowed for one Redis call (a request waits at most this long on Redis).
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(100);
+/// Time allowed to open a connection to a Redis node.
+pub const DEFAULT_REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `[sessions]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    missing_docs,
+    reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
+)]
+pub struct SessionsFile {
+    pub backend: Option<BackendKind>,
+    pub redis: Option<RedisFile>,
+}
+
+/// `sessions.backend` as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// This process's memory (the default).
+    #[default]
+    Memory,
+    /// Redis, configured in `[sessions.redis]`.
+    Redis,
+}
+
+/// `[sessions.redis]` as written: exactly one of `url` (standalone) and `cluster_nodes`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    missing_docs,
+    reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
+)]
+pub struct RedisFile {
+    pub url: Option<String>,
+    pub url_env: Option<String>,
+    #[serde(default)]
+    pub cluster_nodes: Vec<String>,
+    pub key_prefix: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub connect_timeout_ms: Option<u64>,
+    pub on_unavailable: Option<Unavailable>,
+}
+
+impl fmt::Debug for RedisFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // URLs may carry a password.
+        f.debug_struct("RedisFile").finish_non_exhaustive()
+    }
+}
+
+/// `sessions.backend`, validated: where the state that must hold across instances lives.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum StateBackend {
+    /// In this process only (the default): one instance, or instances that need not agree.
+    #[default]
+    Memory,
+    /// In Redis, shared by every instance pointed at it; memory stays a local cache.
+    Redis(RedisConfig),
+}
+
+/// Which Redis deployment to use.
+#[derive(Clone, PartialEq)]
+pub enum RedisTarget {
+    /// One server (or a proxy in front of several), by URL.
+    Standalone(String),
+    /// A Redis Cluster, by the URLs of some of its nodes (the rest are discovered).
+    Cluster(Vec<String>),
+}
+
+impl fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URLs may carry a password: print only how many there are.
+        match self {
+            RedisTarget::Standalone(_) => f.write_str("Standalone(..)"),
+            RedisTarget::Cluster(nodes) => write!(f, "Cluster({} seed nodes)", nodes.len()),
+        }
+    }
+}
+
+/// What to do when Redis cannot be reached in time (`sessions.redis.on_unavailable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unavailable {
+    /// Answer 503 (`STATE001` / `TOK003`) and fail `/readyz`: no request is served without
+    /// the replay and revocation checks. The default.
+    #[default]
+    Refuse,
+    /// Serve with this instance's memory alone: replays across instances and revocations
+    /// made elsewhere go unseen until Redis is back. Every degraded check is logged and
+    /// counted.
+    Degrade,
+}
+
+/// `[sessions.redis]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisConfig {
+    /// Standalone or cluster.
+    pub target: RedisTarget,
+    /// Prefix of every key written, so several deployments can share one Redis.
+    pub key_prefix: String,
+    /// Time allowed for one call.
+    pub timeout: Duration,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// The policy when Redis cannot be reached.
+    pub on_unavailable: Unavailable,
+}
+
+pub(super) fn validate(
+    s: SessionsFile,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<StateBackend, ConfigError> {
+    match (s.backend.unwrap_or_default(), s.redis) {
+        (BackendKind::Memory, None) => Ok(StateBackend::Memory),
+        (BackendKind::Memory, Some(_)) => Err(invalid(
+            "sessions.redis",
+            "set only with sessions.backend = \"redis\"",
+        )),
+        (BackendKind::Redis, None) => Err(invalid(
+            "sessions.redis",
+            "sessions.backend = \"redis\" needs a [sessions.redis] table",
+        )),
+        (BackendKind::Redis, Some(r)) => validate_redis(r, env).map(StateBackend::Redis),
+    }
+}
+
+fn validate_redis(
+    r: RedisFile,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<RedisConfig, ConfigError> {
+    let url = match (r.url, r.url_env) {
+        (Some(_), Some(_)) => {
+            return Err(invalid("sessions.redis", "set url or url_env, not both"));
+        }
+        (Some(url), None) => Some(url),
+        (None, Some(name)) => Some(env(&name).ok_or_else(|| {
+            invalid(
+                "sessions.redis.url_env",
+                format!("environment variable `{name}` is not set"),
+            )
+        })?),
+        (None, None) => None,
+    };
+    // The client library's own parser decides; its message is not shown because a URL may
+    // carry a password.
+    let check = |key: &str, url: &str| {
+        redis::Client::open(url).map(drop).map_err(|_| {
+            invalid(
+                key,
+                "not a usable redis:// URL (rediss:// is not built in; see the README)",
+            )
+        })
+    };
+    let target = match (url, r.cluster_nodes.is_empty()) {
+        (Some(url), true) => {
+            check("sessions.redis.url", &url)?;
+            RedisTarget::Standalone(url)
+        }
+        (None, false) => {
+            for node in &r.cluster_nodes {
+                check("sessions.redis.cluster_nodes", node)?;
+            }
+            redis::cluster::ClusterClient::new(r.cluster_nodes.iter().map(String::as_str))
+                .map_err(|_| {
+                    invalid(
+                        "sessions.redis.cluster_nodes",
+                        "the nodes must share one username and password",
+                    )
+                })?;
+            RedisTarget::Cluster(r.cluster_nodes)
+        }
+        _ => {
+            return Err(invalid(
+                "sessions.redis",
+                "set exactly one of url (standalone) and cluster_nodes (cluster)",
+            ));
+        }
+    };
+    let key_prefix = r
+        .key_prefix
+        .unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.to_owned());
+    if key_prefix.is_empty()
+        || !key_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    {
+        return Err(invalid(
+            "sessions.redis.key_prefix",
+            "use letters, digits and - _ . : only",
+        ));
+    }
+    Ok(RedisConfig {
+        target,
+        key_prefix,
+        timeout: millis(
+            "sessions.redis.timeout_ms",
+            r.timeout_ms,
+            DEFAULT_REDIS_TIMEOUT,
+        )?,
+        connect_timeout: millis(
+            "sessions.redis.connect_timeout_ms",
+            r.connect_timeout_ms,
+            DEFAULT_REDIS_CONNECT_TIMEOUT,
+        )?,
+        on_unavailable: r.on_unavailable.unwrap_or_default(),
+    })
+}

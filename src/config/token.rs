@@ -1,0 +1,464 @@
+//! `[token]`, `[channels.*]` and `[clients.*]`: the token endpoint, the tokens it issues,
+//! the token keys, the accepted channels and the clients that may ask for tokens.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use serde::Deserialize;
+
+use super::{ConfigError, exactly_one, invalid, millis, positive};
+use crate::crypto::Key32;
+use crate::crypto::kdf::Kdf;
+use crate::jose::b64;
+use crate::token::credentials::SecretVerifier;
+use crate::token::keys::{KeyRing, Kid, TokenKey};
+
+/// The token endpoint's path.
+pub const DEFAULT_TOKEN_PATH: &str = "/token-service/new/v2/token";
+/// `iss` of the tokens this gateway issues and accepts.
+pub const DEFAULT_ISSUER: &str = "sealgate";
+/// Largest token request body accepted (PROTOCOL §1: 16 KiB).
+pub const DEFAULT_TOKEN_MAX_BODY: usize = 16 * 1024;
+/// Live sessions held in memory at most.
+pub const DEFAULT_MAX_SESSIONS: usize = 1_000_000;
+/// How often expired sessions are swept from memory.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+/// Clock skew tolerated when checking `exp`, `nbf` and `iat`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+/// Encrypted request bodies one session may send; each one's IV is remembered to refuse
+/// replays, so this bounds that memory (12 bytes an IV). A client then gets a new token.
+pub const DEFAULT_MAX_REQUESTS_PER_SESSION: usize = 100_000;
+/// Header carrying the bearer token on protected routes.
+pub const DEFAULT_AUTHORIZATION_HEADER: &str = "authorization";
+/// A channel's token lifetime.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// Tokens one source address may get per minute. Per client the default is unlimited:
+/// an `apiKey` is usually shared by every install of an app.
+pub const DEFAULT_RATE_LIMIT_PER_ADDRESS: u32 = 120;
+
+/// Default header naming the authenticated client (`apiKey`) to the upstream.
+pub const X_CLIENT_ID: HeaderName = HeaderName::from_static("x-client-id");
+/// Default header naming the channel to the upstream.
+pub const X_CHANNEL: HeaderName = HeaderName::from_static("x-channel");
+
+/// `[token]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    missing_docs,
+    reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
+)]
+pub struct TokenFile {
+    pub path: Option<String>,
+    pub issuer: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub sessions: Option<SessionMode>,
+    pub max_sessions: Option<usize>,
+    pub sweep_interval_ms: Option<u64>,
+    pub leeway_secs: Option<u64>,
+    pub max_requests_per_session: Option<usize>,
+    pub authorization_header: Option<String>,
+    pub revocation: Option<bool>,
+    pub client_id_header: Option<String>,
+    pub channel_header: Option<String>,
+    pub rate_limit_per_client_per_minute: Option<u32>,
+    pub rate_limit_per_address_per_minute: Option<u32>,
+    #[serde(default)]
+    pub keys: Vec<TokenKeyFile>,
+}
+
+/// `[[token.keys]]` as written: one token key; exactly one of `key`, `key_env`, `key_file`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    missing_docs,
+    reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
+)]
+pub struct TokenKeyFile {
+    pub kid: Option<String>,
+    pub key: Option<String>,
+    pub key_env: Option<String>,
+    pub key_file: Option<String>,
+}
+
+impl std::fmt::Debug for TokenKeyFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `key` is the key itself.
+        f.debug_struct("TokenKeyFile")
+            .field("kid", &self.kid)
+            .field("key_env", &self.key_env)
+            .field("key_file", &self.key_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[channels."X-API-KEY value"]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    missing_docs,
+    reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
+)]
+pub struct ChannelFile {
+    pub kdf: Option<Kdf>,
+    pub token_lifetime_secs: Option<u64>,
+}
+
+/// `[clients."apiKey"]` as written: exactly one of `secret`, `secret_hash`, `secret_env`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    missing_docs,
+    reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
+)]
+pub struct ClientFile {
+    pub secret: Option<String>,
+    pub secret_hash: Option<String>,
+    pub secret_env: Option<String>,
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub channels: Vec<String>,
+    pub cert_subject: Option<String>,
+}
+
+impl std::fmt::Debug for ClientFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `secret` is the secret itself.
+        f.debug_struct("ClientFile")
+            .field("secret_env", &self.secret_env)
+            .field("enabled", &self.enabled)
+            .field("channels", &self.channels)
+            .field("cert_subject", &self.cert_subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether the session key travels inside the token (`token.sessions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionMode {
+    /// The token carries `K` (encrypted under a token key), so any instance holding the same
+    /// token keys serves the session, like a TLS session ticket (RFC 5077). The default.
+    #[default]
+    Ticket,
+    /// `K` never leaves this process's memory; a restart ends every session.
+    Local,
+}
+
+/// The header names that carry the caller's identity upstream (configurable for legacy
+/// backends that expect their own).
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    /// Carries the `apiKey`.
+    pub client: HeaderName,
+    /// Carries the channel.
+    pub channel: HeaderName,
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        IdentityHeaders {
+            client: X_CLIENT_ID,
+            channel: X_CHANNEL,
+        }
+    }
+}
+
+/// `[token]`, validated.
+#[derive(Debug)]
+pub struct TokenConfig {
+    /// See [`DEFAULT_TOKEN_PATH`].
+    pub path: String,
+    /// See [`DEFAULT_ISSUER`].
+    pub issuer: String,
+    /// See [`DEFAULT_TOKEN_MAX_BODY`].
+    pub max_body_bytes: usize,
+    /// See [`SessionMode`].
+    pub sessions: SessionMode,
+    /// See [`DEFAULT_MAX_SESSIONS`].
+    pub max_sessions: usize,
+    /// See [`DEFAULT_SWEEP_INTERVAL`].
+    pub sweep_interval: Duration,
+    /// See [`DEFAULT_LEEWAY`].
+    pub leeway: Duration,
+    /// See [`DEFAULT_MAX_REQUESTS_PER_SESSION`].
+    pub max_requests_per_session: usize,
+    /// See [`DEFAULT_AUTHORIZATION_HEADER`].
+    pub authorization_header: HeaderName,
+    /// The headers carrying the caller's `apiKey` and channel to upstreams.
+    pub identity_headers: IdentityHeaders,
+    /// Whether `DELETE` on the token path revokes the bearer token's session.
+    pub revocation: bool,
+    /// Tokens one `apiKey` may get per minute (0: unlimited).
+    pub rate_limit_per_client: u32,
+    /// Tokens one source address may get per minute (0: unlimited).
+    pub rate_limit_per_address: u32,
+    /// The token keys: the first issues, all verify.
+    pub keys: KeyRing,
+}
+
+impl TokenConfig {
+    /// The leeway in whole seconds.
+    pub fn leeway_secs(&self) -> i64 {
+        i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// The last second a token expiring at `exp` is accepted (`exp` plus the leeway): how
+    /// long its session's revocation and replay memory must be kept.
+    pub fn accepted_until(&self, exp: i64) -> i64 {
+        exp.saturating_add(self.leeway_secs())
+    }
+}
+
+/// A channel: one accepted `X-API-KEY` value.
+#[derive(Debug)]
+pub struct Channel {
+    /// The `X-API-KEY` value.
+    pub id: Arc<str>,
+    /// How `K` is derived from `Z` for this channel's sessions.
+    pub kdf: Kdf,
+    /// How long a token issued on this channel is accepted.
+    pub token_lifetime: Duration,
+}
+
+/// A client that may ask for tokens.
+#[derive(Debug)]
+pub struct Client {
+    /// The `apiKey`.
+    pub id: Arc<str>,
+    /// Checks the presented `secret` in constant time.
+    pub secret: SecretVerifier,
+    /// A disabled client is refused with `TOK004`.
+    pub enabled: bool,
+    /// Channels this client may use.
+    pub channels: HashSet<Arc<str>>,
+    /// If set, the token request must come over mTLS with a client certificate whose
+    /// subject (RFC 4514 text) is exactly this.
+    pub cert_subject: Option<String>,
+}
+
+fn header_name(
+    key: &str,
+    value: Option<String>,
+    default: HeaderName,
+) -> Result<HeaderName, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(text) => HeaderName::from_bytes(text.as_bytes())
+            .map_err(|_| invalid(key, format!("`{text}` is not a valid header name"))),
+    }
+}
+
+pub(super) fn validate(
+    t: TokenFile,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<TokenConfig, ConfigError> {
+    let path = t.path.unwrap_or_else(|| DEFAULT_TOKEN_PATH.to_owned());
+    if !path.starts_with('/') || path.contains(['?', '#']) {
+        return Err(invalid(
+            "token.path",
+            "must be an absolute path without query or fragment",
+        ));
+    }
+    let header_text = t
+        .authorization_header
+        .unwrap_or_else(|| DEFAULT_AUTHORIZATION_HEADER.to_owned());
+    let authorization_header = HeaderName::from_bytes(header_text.as_bytes())
+        .map_err(|_| invalid("token.authorization_header", "not a valid header name"))?;
+    let mut keys = Vec::new();
+    for (i, k) in t.keys.into_iter().enumerate() {
+        let key = format!("token.keys[{i}]");
+        let kid_text = k
+            .kid
+            .ok_or_else(|| invalid(format!("{key}.kid"), "is required"))?;
+        let kid = Kid::parse(&kid_text).map_err(|e| invalid(format!("{key}.kid"), e))?;
+        if keys.iter().any(|existing: &TokenKey| existing.kid == kid) {
+            return Err(invalid(
+                format!("{key}.kid"),
+                format!("`{kid_text}` is used twice"),
+            ));
+        }
+        let material = token_key_material(&key, k.key, k.key_env, k.key_file, base, env)?;
+        keys.push(TokenKey { kid, key: material });
+    }
+    let keys = if keys.is_empty() {
+        KeyRing::ephemeral().map_err(|e| invalid("token.keys", e.to_string()))?
+    } else {
+        KeyRing::new(keys)
+    };
+    Ok(TokenConfig {
+        path,
+        issuer: t.issuer.unwrap_or_else(|| DEFAULT_ISSUER.to_owned()),
+        max_body_bytes: positive(
+            "token.max_body_bytes",
+            t.max_body_bytes,
+            DEFAULT_TOKEN_MAX_BODY,
+        )?,
+        sessions: t.sessions.unwrap_or_default(),
+        max_sessions: positive("token.max_sessions", t.max_sessions, DEFAULT_MAX_SESSIONS)?,
+        sweep_interval: millis(
+            "token.sweep_interval_ms",
+            t.sweep_interval_ms,
+            DEFAULT_SWEEP_INTERVAL,
+        )?,
+        leeway: t.leeway_secs.map_or(DEFAULT_LEEWAY, Duration::from_secs),
+        max_requests_per_session: positive(
+            "token.max_requests_per_session",
+            t.max_requests_per_session,
+            DEFAULT_MAX_REQUESTS_PER_SESSION,
+        )?,
+        authorization_header,
+        identity_headers: IdentityHeaders {
+            client: header_name("token.client_id_header", t.client_id_header, X_CLIENT_ID)?,
+            channel: header_name("token.channel_header", t.channel_header, X_CHANNEL)?,
+        },
+        revocation: t.revocation.unwrap_or(false),
+        rate_limit_per_client: t.rate_limit_per_client_per_minute.unwrap_or(0),
+        rate_limit_per_address: t
+            .rate_limit_per_address_per_minute
+            .unwrap_or(DEFAULT_RATE_LIMIT_PER_ADDRESS),
+        keys,
+    })
+}
+
+pub(super) fn validate_channels(
+    raw: BTreeMap<String, ChannelFile>,
+) -> Result<HashMap<String, Arc<Channel>>, ConfigError> {
+    let mut channels = HashMap::new();
+    for (id, ch) in raw {
+        let key = format!("channels.{id}");
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid(key, "a channel id must be non-empty visible ASCII"));
+        }
+        let lifetime = ch
+            .token_lifetime_secs
+            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
+        if lifetime.is_zero() || lifetime > Duration::from_secs(7 * 24 * 3600) {
+            return Err(invalid(
+                format!("{key}.token_lifetime_secs"),
+                "must be 1 s to 7 days",
+            ));
+        }
+        let id: Arc<str> = id.into();
+        channels.insert(
+            id.to_string(),
+            Arc::new(Channel {
+                id,
+                kdf: ch.kdf.unwrap_or_default(),
+                token_lifetime: lifetime,
+            }),
+        );
+    }
+    Ok(channels)
+}
+
+pub(super) fn validate_clients(
+    raw: BTreeMap<String, ClientFile>,
+    channels: &HashMap<String, Arc<Channel>>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<HashMap<String, Arc<Client>>, ConfigError> {
+    let mut clients = HashMap::new();
+    for (id, c) in raw {
+        let key = format!("clients.{id}");
+        if id.is_empty() {
+            return Err(invalid(key, "a client apiKey must be non-empty"));
+        }
+        let secret = client_secret(&key, c.secret, c.secret_hash, c.secret_env, env)?;
+        let mut allowed = HashSet::new();
+        for ch in c.channels {
+            let channel = channels.get(&ch).ok_or_else(|| {
+                invalid(format!("{key}.channels"), format!("unknown channel `{ch}`"))
+            })?;
+            allowed.insert(channel.id.clone());
+        }
+        let id: Arc<str> = id.into();
+        let client = Client {
+            id,
+            secret,
+            enabled: c.enabled.unwrap_or(true),
+            channels: allowed,
+            cert_subject: c.cert_subject,
+        };
+        clients.insert(client.id.to_string(), Arc::new(client));
+    }
+    Ok(clients)
+}
+
+fn token_key_material(
+    key: &str,
+    inline: Option<String>,
+    from_env: Option<String>,
+    from_file: Option<String>,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Key32, ConfigError> {
+    let (source, value) = exactly_one(
+        key,
+        [
+            ("key", inline),
+            ("key_env", from_env),
+            ("key_file", from_file),
+        ],
+    )?;
+    let field = format!("{key}.{source}");
+    let text = zeroize::Zeroizing::new(match source {
+        "key_env" => env(&value)
+            .ok_or_else(|| invalid(&field, format!("environment variable `{value}` is not set")))?,
+        "key_file" => {
+            let path = base.join(&value);
+            std::fs::read_to_string(&path)
+                .map_err(|e| invalid(&field, format!("cannot read {}: {e}", path.display())))?
+        }
+        _ => value,
+    });
+    let bytes =
+        zeroize::Zeroizing::new(b64::decode_strict(text.trim().as_bytes()).map_err(|_| {
+            invalid(
+                &field,
+                "must be 32 bytes as base64url without padding (see `sealgate gen-key`)",
+            )
+        })?);
+    Key32::from_slice(&bytes)
+        .ok_or_else(|| invalid(&field, format!("must be 32 bytes, not {}", bytes.len())))
+}
+
+fn client_secret(
+    key: &str,
+    plain: Option<String>,
+    hash: Option<String>,
+    from_env: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<SecretVerifier, ConfigError> {
+    let (source, value) = exactly_one(
+        key,
+        [
+            ("secret", plain),
+            ("secret_hash", hash),
+            ("secret_env", from_env),
+        ],
+    )?;
+    let value = zeroize::Zeroizing::new(value);
+    let field = format!("{key}.{source}");
+    match source {
+        "secret_hash" => SecretVerifier::from_hash(&value).map_err(|e| invalid(field, e)),
+        "secret_env" => {
+            let secret = zeroize::Zeroizing::new(env(&value).ok_or_else(|| {
+                invalid(
+                    &field,
+                    format!("environment variable `{}` is not set", &*value),
+                )
+            })?);
+            Ok(SecretVerifier::from_plaintext(secret.as_bytes()))
+        }
+        _ => {
+            if value.is_empty() {
+                return Err(invalid(field, "must not be empty"));
+            }
+            Ok(SecretVerifier::from_plaintext(value.as_bytes()))
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! What every request handler is given, in one low module that the handlers
+//! ([`crate::handshake`], [`crate::proxy`]) and the lifecycle ([`crate::gateway`]) all
+//! import: the facts of the connection a request came on ([`ConnInfo`]) and the state that
+//! outlives a configuration ([`AppState`]). Plain data; no behaviour lives here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::auth::cache::TokenCache;
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::state::State;
+
+/// What the listener knows about the connection a request came on.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The client's address (the TCP peer).
+    pub peer: SocketAddr,
+    /// `http` or `https`, for `X-Forwarded-Proto`.
+    pub scheme: http::uri::Scheme,
+    /// The subject of the verified TLS client certificate (mTLS listeners).
+    pub client_cert_subject: Option<Arc<str>>,
+    /// The last token verified on this connection.
+    pub tokens: Arc<TokenCache>,
+}
+
+impl ConnInfo {
+    /// A new connection's information, with an empty token cache.
+    pub fn new(
+        peer: SocketAddr,
+        scheme: http::uri::Scheme,
+        client_cert_subject: Option<Arc<str>>,
+    ) -> Self {
+        ConnInfo {
+            peer,
+            scheme,
+            client_cert_subject,
+            tokens: Arc::default(),
+        }
+    }
+}
+
+/// The application state shared by every request that outlives a configuration.
+#[derive(Debug)]
+pub struct AppState {
+    /// Sessions, revocations, replay memory and issuance counters (memory or Redis).
+    pub state: State,
+    /// Every exported metric.
+    pub metrics: Metrics,
+    /// The clock handlers read `now` from.
+    pub clock: Clock,
+}

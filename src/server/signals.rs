@@ -1,0 +1,114 @@
+//! The process's signals, in one place: SIGHUP reloads the configuration (when the server
+//! was given its file) and every listener's certificates, counted in
+//! `sealgate_config_reloads_total{result}`; SIGINT and SIGTERM start the graceful shutdown.
+//! Certificate files are also polled for changes, so a renewal needs no signal at all.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use crate::tls::CertStore;
+
+/// On every SIGHUP: reads the configuration file again and puts it in force (a file that
+/// does not load is refused with a log line and the running configuration kept), then
+/// reloads every listener's certificates (a broken file never replaces a working one).
+pub async fn reload_on_hangup(
+    config_path: Option<PathBuf>,
+    gateway: Gateway,
+    stores: Vec<Arc<CertStore>>,
+) {
+    let mut hangup = hangup_signal();
+    loop {
+        next_hangup(&mut hangup).await;
+        if let Some(path) = &config_path {
+            let result = match Config::load(path) {
+                Ok(config) => gateway.reload(config).map_err(|e| e.to_string()),
+                Err(error) => {
+                    Metrics::count(&gateway.metrics().config_reloads, "refused");
+                    Err(error.to_string())
+                }
+            };
+            match result {
+                Ok(()) => tracing::info!(path = %path.display(), "configuration reloaded"),
+                Err(error) => {
+                    tracing::error!(%error, "configuration reload refused; keeping the running configuration")
+                }
+            }
+        }
+        for store in &stores {
+            report_certificates(store.reload());
+        }
+    }
+}
+
+/// Reloads a listener's certificates whenever their files change (checked every `poll`).
+/// Polling modification times rather than inotify: it also sees the symlink swaps that
+/// Kubernetes secret mounts and certbot do, at a negligible cost.
+pub async fn watch_certificate_files(store: Arc<CertStore>, poll: Duration) {
+    let mut interval = tokio::time::interval(poll);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Some(result) = store.reload_if_changed() {
+            report_certificates(result);
+        }
+    }
+}
+
+fn report_certificates(result: Result<(), crate::tls::TlsError>) {
+    match result {
+        Ok(()) => tracing::info!("TLS certificates reloaded"),
+        Err(error) => {
+            tracing::error!(%error, "TLS certificate reload refused; keeping the current certificates")
+        }
+    }
+}
+
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = ();
+
+fn hangup_signal() -> Hangup {
+    #[cfg(unix)]
+    {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+    }
+}
+
+async fn next_hangup(hangup: &mut Hangup) {
+    #[cfg(unix)]
+    if let Some(signal) = hangup
+        && signal.recv().await.is_some()
+    {
+        return;
+    }
+    std::future::pending::<()>().await;
+}
+
+/// Completes on SIGINT or SIGTERM (the process-level shutdown signal for `main`).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
