@@ -9,19 +9,37 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use std::sync::Arc;
 
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::config::AdminConfig;
 use crate::gateway::Gateway;
 use crate::wire::{Body, full};
 
 /// The Prometheus text exposition media type.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Serves the admin endpoints until `stop` turns true.
-pub async fn serve(listener: TcpListener, gateway: Gateway, mut stop: watch::Receiver<bool>) {
+/// Serves the admin endpoints until `stop` turns true: HTTP/1.1 only, at most
+/// `config.max_connections` at once (the rest wait in the backlog), each closed when it has
+/// had no request in progress (or no complete head) for `config.header_read_timeout`.
+pub async fn serve(
+    listener: TcpListener,
+    config: AdminConfig,
+    gateway: Gateway,
+    mut stop: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(config.max_connections));
     loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = stop.changed() => return,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -30,14 +48,21 @@ pub async fn serve(listener: TcpListener, gateway: Gateway, mut stop: watch::Rec
             _ = stop.changed() => return,
         };
         let gateway = gateway.clone();
+        let deadline = config.header_read_timeout;
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let gateway = gateway.clone();
                 async move { Ok::<_, Infallible>(answer(&gateway, &request)) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(deadline);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            // Every admin answer is immediate: a connection open longer than a few
+            // deadlines is one that is holding a slot.
+            let _ = tokio::time::timeout(deadline * 4, connection).await;
+            drop(permit);
         });
     }
 }

@@ -49,4 +49,7 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The clock handlers read `now` from.
     pub clock: Clock,
+    /// When this process's gateway was made (unix seconds): with the memory backend,
+    /// tokens issued before it are refused (see `sessions.accept_tokens_from_before_start`).
+    pub started_at: i64,
 }

@@ -279,6 +279,11 @@ impl GatewayError {
                 AuthError::SessionUnknown => {
                     (S::UNAUTHORIZED, "AUTH007", "Session revoked or unknown")
                 }
+                AuthError::IssuedBeforeStart => (
+                    S::UNAUTHORIZED,
+                    "AUTH010",
+                    "Token issued before this instance started",
+                ),
                 AuthError::StateUnavailable => (
                     S::SERVICE_UNAVAILABLE,
                     "STATE001",
@@ -290,6 +295,9 @@ impl GatewayError {
             }
             GatewayError::Replay(ReplayError::Exhausted) => {
                 (S::UNAUTHORIZED, "AUTH009", "Session request limit reached")
+            }
+            GatewayError::Replay(ReplayError::Full) => {
+                (S::SERVICE_UNAVAILABLE, "STATE002", "Replay memory full")
             }
             GatewayError::Body(body) => match body {
                 BodyError::Malformed(_) => {
@@ -472,6 +480,8 @@ mod tests {
             GatewayError::Auth(AuthError::SessionUnknown),
             GatewayError::Replay(ReplayError::Replayed),
             GatewayError::Replay(ReplayError::Exhausted),
+            GatewayError::Replay(ReplayError::Full),
+            GatewayError::Auth(AuthError::IssuedBeforeStart),
             GatewayError::Body(BodyError::Malformed(JweError::SegmentCount)),
             GatewayError::Body(BodyError::Decrypt),
             GatewayError::Body(BodyError::TooLarge),

@@ -95,11 +95,30 @@ impl Gateway {
         let forwarder =
             Forwarder::new(config.server.upstream_connect_timeout, &config.upstream_tls)?;
         let metrics = Metrics::new();
-        let state = State::new(&config.state, config.token.max_sessions, &metrics)?;
+        let state = State::new(
+            &config.state,
+            config.token.max_sessions,
+            config.replay.memory_sessions,
+            &metrics,
+        )?;
+        if config.state == crate::config::StateBackend::Memory {
+            tracing::warn!(
+                "session state on the memory backend: replay memory and revocations are per \
+                 instance and end with the process; tokens issued before this start are {}",
+                if config.replay.accept_tokens_from_before_start {
+                    "ACCEPTED (sessions.accept_tokens_from_before_start = true): a body sent \
+                     before the restart can be replayed"
+                } else {
+                    "refused (AUTH010) so that no body accepted before can be replayed"
+                }
+            );
+        }
+        let started_at = clock.now_secs();
         let app = AppState {
             state,
             metrics,
             clock,
+            started_at,
         };
         let in_flight = Semaphore::new(config.server.max_in_flight);
         Ok(Gateway {
@@ -284,11 +303,17 @@ impl Gateway {
     ) -> (Result<Response<Body>, Failure>, Arc<String>) {
         let config = &live.config;
         let app = &self.inner.app;
-        if request.uri().path() == config.token.path {
+        // Route on the path as the upstream will read it, and forward exactly that path
+        // (PROTOCOL §4.2): `//api` or `/x/..;/api` cannot reach a route as another.
+        let path = match crate::proxy::route::normalize(request.uri().path()) {
+            Ok(path) => path.into_owned(),
+            Err(_) => return (Err(GatewayError::BadPath.into()), Arc::clone(&NO_ROUTE)),
+        };
+        if path == config.token.path {
             let outcome = crate::handshake::endpoint::handle(config, app, conn, request).await;
             return (outcome, Arc::clone(&TOKEN_ROUTE));
         }
-        let route = crate::proxy::route::select(&config.routes, request.uri().path());
+        let route = crate::proxy::route::select(&config.routes, &path);
         let label = route.map_or_else(|| Arc::clone(&NO_ROUTE), |r| Arc::clone(&r.label));
         let context = crate::proxy::Context {
             config,
@@ -297,6 +322,7 @@ impl Gateway {
             forwarder: &live.forwarder,
             conn,
             request_id,
+            path: &path,
             route,
         };
         let outcome = crate::proxy::handle(&context, request).await;
@@ -314,8 +340,8 @@ static REQUEST_IDS: std::sync::LazyLock<(String, std::sync::atomic::AtomicU64)> 
     });
 
 /// Keeps a client's `X-Request-Id` when it is short and plain (so it is safe to log and to
-/// forward), otherwise makes a new one.
-fn request_id(incoming: Option<&HeaderValue>) -> String {
+/// forward), otherwise makes a new one. Public for the middleware benchmark.
+pub fn request_id(incoming: Option<&HeaderValue>) -> String {
     let acceptable = |v: &&HeaderValue| {
         let bytes = v.as_bytes();
         (1..=64).contains(&bytes.len())

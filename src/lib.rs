@@ -27,6 +27,7 @@
 //! | [`error`] | every client-visible error and its one status/code mapping |
 //! | [`client`] | a Rust client for the wire contract (tests, load harness, CLI) |
 //! | [`demo`] | the echo upstream bundled for the demo configuration |
+//! | `testkit` | test support behind the `testkit` feature: config builder, spawned gateway, upstreams |
 //!
 //! ## A request's life
 //!
@@ -68,3 +69,6 @@ pub mod state;
 pub mod tls;
 pub mod token;
 pub mod wire;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;

@@ -275,9 +275,10 @@ fn gen_cert(dir: &std::path::Path, names: Vec<String>) -> ExitCode {
         Err(error) => return fail(&error),
     };
     let write = |name: &str, text: String| std::fs::write(dir.join(name), text);
+    let key = zeroize::Zeroizing::new(certified.key_pair.serialize_pem());
     let written = std::fs::create_dir_all(dir)
         .and_then(|()| write("cert.pem", certified.cert.pem()))
-        .and_then(|()| write("key.pem", certified.key_pair.serialize_pem()));
+        .and_then(|()| write_private(&dir.join("key.pem"), key.as_bytes()));
     match written {
         Ok(()) => output(&format!(
             "wrote {0}/cert.pem and {0}/key.pem (self-signed, for local use only)",
@@ -285,6 +286,20 @@ fn gen_cert(dir: &std::path::Path, names: Vec<String>) -> ExitCode {
         )),
         Err(error) => fail(&error),
     }
+}
+
+/// Writes a private key readable by its owner only (0600 from creation, so it is never
+/// readable by others even for a moment; an existing file is narrowed to 0600 too).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(bytes)
 }
 
 fn hash_secret(argon2: bool) -> ExitCode {

@@ -19,7 +19,7 @@ use crate::jose::{b64, jwe};
 use crate::session::{Session, SessionId};
 use crate::state::{State, StateError};
 use crate::token::claims::{Claims, TimeError};
-use crate::token::keys::KeyRing;
+use crate::token::keys::{KeyRing, SESSION_RECORD_PURPOSE};
 
 /// Why a bearer token, or the session it names, was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +46,10 @@ pub enum AuthError {
     /// or channel is no longer configured.
     #[error("session revoked or unknown")]
     SessionUnknown,
+    /// The token was issued before this process started, and this instance's replay
+    /// memory (memory backend) does not know what its session already sent.
+    #[error("token issued before this instance started")]
+    IssuedBeforeStart,
     /// The shared session record could not be read and the policy is to refuse.
     #[error("session state unavailable")]
     StateUnavailable,
@@ -176,6 +180,7 @@ pub async fn authenticate(
     generation: u64,
     cache: &cache::TokenCache,
     state: &State,
+    issued_from: Option<i64>,
     now: i64,
 ) -> Result<Arc<Session>, AuthError> {
     let token_config = &config.token;
@@ -185,6 +190,9 @@ pub async fn authenticate(
         return cached;
     }
     let verified = verify(token, &token_config.keys, &token_config.issuer, leeway, now)?;
+    if issued_from.is_some_and(|start| verified.claims.iat < start) {
+        return Err(AuthError::IssuedBeforeStart);
+    }
     let times = verified.claims.times();
     let session = session_for(verified, config, state, now).await?;
     cache.put(token, generation, times, Arc::clone(&session));
@@ -195,18 +203,19 @@ pub async fn authenticate(
 /// (`local` mode with a shared backend) from the sealed record another instance stored. A
 /// rebuilt session is cached. The client must still be configured and enabled.
 ///
-/// Only revocations this instance already knows are refused here; [`State::admit`] asks
-/// the shared backend, in the same round trip as the replay check.
+/// Revocation is not checked here: [`State::admit`] does, once per request.
 pub async fn session_for(
     verified: Verified,
     config: &Config,
     state: &State,
     now: i64,
 ) -> Result<Arc<Session>, AuthError> {
+    // The client must still be configured, enabled and allowed on the token's channel: a
+    // reload that removes any of these ends its sessions.
     let client = config
         .clients
         .get(&verified.claims.sub)
-        .filter(|c| c.enabled)
+        .filter(|c| c.enabled && c.channels.contains(verified.claims.chn.as_str()))
         .ok_or(AuthError::SessionUnknown)?;
     if let Some(session) = state.cached(&verified.session_id) {
         if *session.client != *verified.claims.sub {
@@ -247,14 +256,9 @@ async fn shared_session_key(
         .await?
         .ok_or(AuthError::SessionUnknown)?;
     let token = &config.token;
-    let stored = verify(
-        &record,
-        &token.keys,
-        &token.issuer,
-        token.leeway_secs(),
-        now,
-    )
-    .map_err(|_| AuthError::SessionUnknown)?;
+    let records = token.keys.derive(SESSION_RECORD_PURPOSE);
+    let stored = verify(&record, &records, &token.issuer, token.leeway_secs(), now)
+        .map_err(|_| AuthError::SessionUnknown)?;
     let same = stored.session_id == verified.session_id
         && stored.claims.sub == verified.claims.sub
         && stored.claims.chn == verified.claims.chn;

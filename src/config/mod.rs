@@ -125,13 +125,15 @@ pub struct Config {
     /// Address of the in-process demo echo upstream, if configured.
     pub demo_upstream: Option<SocketAddr>,
     /// The admin listener (`/metrics`, `/healthz`, `/readyz`), if enabled.
-    pub admin: Option<SocketAddr>,
+    pub admin: Option<AdminConfig>,
     /// HTTPS listeners (the plain listener is `server.listen`).
     pub tls: Vec<TlsListenerConfig>,
     /// TLS towards `https://` upstreams.
     pub upstream_tls: UpstreamTlsConfig,
     /// Where revocations, replay memory and rate-limit counters live (read at start only).
     pub state: StateBackend,
+    /// This instance's replay memory (`[sessions]`).
+    pub replay: ReplayConfig,
 }
 
 impl Config {
@@ -166,13 +168,14 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let server = server::validate(raw.server)?;
+        let replay = sessions::validate_replay(&raw.sessions)?;
         let state = sessions::validate(raw.sessions, env)?;
         let token = token::validate(raw.token, base, env)?;
         let channels = token::validate_channels(raw.channels)?;
         let clients = token::validate_clients(raw.clients, &channels, env)?;
         let routes = routes::validate(raw.routes, &token.path)?;
         let demo_upstream = raw.demo_upstream.map(|d| d.listen);
-        let admin = admin::validate(raw.admin);
+        let admin = admin::validate(raw.admin)?;
         let tls = tls::validate_listeners(raw.tls, base)?;
         let upstream_tls = tls::validate_upstream(raw.upstream_tls, base)?;
         Ok(Config {
@@ -186,6 +189,7 @@ impl Config {
             upstream_tls,
             admin,
             state,
+            replay,
         })
     }
 }

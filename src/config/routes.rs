@@ -30,6 +30,8 @@ pub struct RouteFile {
     pub encrypted_response: Option<bool>,
     pub max_body_bytes: Option<usize>,
     pub upstream_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub sealed_response_headers: Vec<String>,
 }
 
 /// Whether a route requires a session token (`routes[].auth`).
@@ -75,6 +77,9 @@ pub struct Route {
     pub max_body_bytes: usize,
     /// See [`DEFAULT_UPSTREAM_TIMEOUT`].
     pub upstream_timeout: Duration,
+    /// The upstream response headers passed beside a sealed response (none by default:
+    /// `ETag`, `Digest`, `Set-Cookie`, `Location` and the like can describe the plaintext).
+    pub sealed_response_headers: Vec<http::HeaderName>,
     /// Round-robin cursor over `upstreams`: the one mutable field, atomic so the validated
     /// configuration can be shared by every request.
     pub next_upstream: AtomicUsize,
@@ -168,6 +173,19 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
             r.upstream_timeout_ms,
             DEFAULT_UPSTREAM_TIMEOUT,
         )?,
+        sealed_response_headers: r
+            .sealed_response_headers
+            .iter()
+            .enumerate()
+            .map(|(j, name)| {
+                http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    invalid(
+                        format!("{key}.sealed_response_headers[{j}]"),
+                        format!("`{name}` is not a valid header name"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
         next_upstream: AtomicUsize::new(0),
     })
 }

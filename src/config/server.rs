@@ -26,6 +26,14 @@ pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Time to open a TCP connection to the upstream.
 pub const DEFAULT_UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Streams one HTTP/2 connection may have open at once (RFC 9113 §5.1.2,
+/// `SETTINGS_MAX_CONCURRENT_STREAMS`).
+pub const DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
+/// How often an HTTP/2 connection is pinged to check the peer is still there.
+pub const DEFAULT_HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a ping may go unanswered before the HTTP/2 connection is closed.
+pub const DEFAULT_HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// `[server]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +51,11 @@ pub struct ServerFile {
     pub max_headers: Option<usize>,
     pub max_header_bytes: Option<usize>,
     pub upstream_connect_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub forwarded_hosts: Vec<String>,
+    pub http2_max_concurrent_streams: Option<u32>,
+    pub http2_keepalive_interval_ms: Option<u64>,
+    pub http2_keepalive_timeout_ms: Option<u64>,
 }
 
 /// `[server]`, validated.
@@ -54,7 +67,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// See [`DEFAULT_MAX_IN_FLIGHT`].
     pub max_in_flight: usize,
-    /// See [`DEFAULT_HEADER_READ_TIMEOUT`].
+    /// See [`DEFAULT_HEADER_READ_TIMEOUT`]. Also the longest a connection of any protocol
+    /// may sit with no request in progress (see `server::idle`).
     pub header_read_timeout: Duration,
     /// See [`DEFAULT_BODY_READ_TIMEOUT`].
     pub body_read_timeout: Duration,
@@ -66,6 +80,31 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// See [`DEFAULT_UPSTREAM_CONNECT_TIMEOUT`].
     pub upstream_connect_timeout: Duration,
+    /// The public host names (lower case, no port) a client's `Host` is passed upstream as
+    /// `X-Forwarded-Host` for; any other `Host` is not (an upstream may build links from
+    /// it). Empty by default: no `X-Forwarded-Host` is sent.
+    pub forwarded_hosts: Vec<String>,
+    /// See [`DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS`].
+    pub http2_max_concurrent_streams: u32,
+    /// See [`DEFAULT_HTTP2_KEEPALIVE_INTERVAL`].
+    pub http2_keepalive_interval: Duration,
+    /// See [`DEFAULT_HTTP2_KEEPALIVE_TIMEOUT`].
+    pub http2_keepalive_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// Whether `host` (a `Host` value, with or without a port) is a configured public host
+    /// name.
+    pub fn is_forwarded_host(&self, host: &str) -> bool {
+        let name = match host.rsplit_once(':') {
+            // `[v6]:port` or `name:port`; a bare IPv6 literal is in brackets.
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        };
+        self.forwarded_hosts
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(name))
+    }
 }
 
 /// The default listen address, parsed.
@@ -113,12 +152,85 @@ pub(super) fn validate(s: ServerFile) -> Result<ServerConfig, ConfigError> {
             s.upstream_connect_timeout_ms,
             DEFAULT_UPSTREAM_CONNECT_TIMEOUT,
         )?,
+        forwarded_hosts: forwarded_hosts(s.forwarded_hosts)?,
+        http2_max_concurrent_streams: match s.http2_max_concurrent_streams {
+            Some(0) => {
+                return Err(invalid(
+                    "server.http2_max_concurrent_streams",
+                    "must be at least 1",
+                ));
+            }
+            other => other.unwrap_or(DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS),
+        },
+        http2_keepalive_interval: millis(
+            "server.http2_keepalive_interval_ms",
+            s.http2_keepalive_interval_ms,
+            DEFAULT_HTTP2_KEEPALIVE_INTERVAL,
+        )?,
+        http2_keepalive_timeout: millis(
+            "server.http2_keepalive_timeout_ms",
+            s.http2_keepalive_timeout_ms,
+            DEFAULT_HTTP2_KEEPALIVE_TIMEOUT,
+        )?,
     })
+}
+
+fn forwarded_hosts(names: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let ok = !name.is_empty()
+                && name.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'[' | b']' | b':')
+                });
+            if ok {
+                Ok(name.to_ascii_lowercase())
+            } else {
+                Err(invalid(
+                    format!("server.forwarded_hosts[{i}]"),
+                    "a host name or IP literal, without port or scheme",
+                ))
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_configured_host_names_are_forwarded() {
+        let config = validate(ServerFile {
+            forwarded_hosts: vec!["API.bank.example".into(), "[::1]".into()],
+            ..ServerFile::default()
+        })
+        .unwrap();
+        for yes in [
+            "api.bank.example",
+            "api.BANK.example:8443",
+            "[::1]:443",
+            "[::1]",
+        ] {
+            assert!(config.is_forwarded_host(yes), "{yes}");
+        }
+        for no in [
+            "evil.example",
+            "api.bank.example.evil",
+            "api.bank.example:x",
+            "",
+        ] {
+            assert!(!config.is_forwarded_host(no), "{no}");
+        }
+        assert!(
+            validate(ServerFile {
+                forwarded_hosts: vec!["https://x".into()],
+                ..ServerFile::default()
+            })
+            .is_err()
+        );
+    }
 
     #[test]
     fn the_default_listen_address_is_the_documented_one() {

@@ -7,7 +7,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, invalid, millis};
+use super::{ConfigError, invalid, millis, positive};
+
+/// Sessions whose replay memory (the IVs they have had accepted) is kept at most. Past it,
+/// a session not yet remembered is refused with 503 `STATE002` until entries expire:
+/// never served without replay protection.
+pub const DEFAULT_REPLAY_MEMORY_SESSIONS: usize = 1_000_000;
 
 /// Prefix of every key sealgate writes in Redis.
 pub const DEFAULT_REDIS_KEY_PREFIX: &str = "sealgate";
@@ -26,6 +31,8 @@ pub const DEFAULT_REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct SessionsFile {
     pub backend: Option<BackendKind>,
     pub redis: Option<RedisFile>,
+    pub replay_memory_sessions: Option<usize>,
+    pub accept_tokens_from_before_start: Option<bool>,
 }
 
 /// `sessions.backend` as written.
@@ -120,6 +127,29 @@ pub struct RedisConfig {
     pub connect_timeout: Duration,
     /// The policy when Redis cannot be reached.
     pub on_unavailable: Unavailable,
+}
+
+/// `[sessions]`: what this instance remembers of each session, wherever the shared state
+/// lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayConfig {
+    /// See [`DEFAULT_REPLAY_MEMORY_SESSIONS`].
+    pub memory_sessions: usize,
+    /// With the memory backend, replay memory does not survive a restart, so tokens issued
+    /// before this process started are refused (`AUTH010`: the client makes a new
+    /// handshake) unless this is `true`. Ignored with Redis, whose memory survives.
+    pub accept_tokens_from_before_start: bool,
+}
+
+pub(super) fn validate_replay(s: &SessionsFile) -> Result<ReplayConfig, ConfigError> {
+    Ok(ReplayConfig {
+        memory_sessions: positive(
+            "sessions.replay_memory_sessions",
+            s.replay_memory_sessions,
+            DEFAULT_REPLAY_MEMORY_SESSIONS,
+        )?,
+        accept_tokens_from_before_start: s.accept_tokens_from_before_start.unwrap_or(false),
+    })
 }
 
 pub(super) fn validate(

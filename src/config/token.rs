@@ -39,6 +39,10 @@ pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// an `apiKey` is usually shared by every install of an app.
 pub const DEFAULT_RATE_LIMIT_PER_ADDRESS: u32 = 120;
 
+/// The largest `token.leeway_secs` accepted: clock skew is seconds, and every second of
+/// leeway is a second a token (and its replay memory) outlives its `exp`.
+pub const MAX_LEEWAY_SECS: u64 = 300;
+
 /// Default header naming the authenticated client (`apiKey`) to the upstream.
 pub const X_CLIENT_ID: HeaderName = HeaderName::from_static("x-client-id");
 /// Default header naming the channel to the upstream.
@@ -305,7 +309,15 @@ pub(super) fn validate(
             t.sweep_interval_ms,
             DEFAULT_SWEEP_INTERVAL,
         )?,
-        leeway: t.leeway_secs.map_or(DEFAULT_LEEWAY, Duration::from_secs),
+        leeway: match t.leeway_secs {
+            Some(secs) if secs > MAX_LEEWAY_SECS => {
+                return Err(invalid(
+                    "token.leeway_secs",
+                    format!("at most {MAX_LEEWAY_SECS}: a token outlives its expiry by this much"),
+                ));
+            }
+            other => other.map_or(DEFAULT_LEEWAY, Duration::from_secs),
+        },
         max_requests_per_session: positive(
             "token.max_requests_per_session",
             t.max_requests_per_session,

@@ -13,6 +13,7 @@ use crate::error::TokenError;
 use crate::jose::{b64, jwk};
 use crate::session::{Session, SessionId};
 use crate::token::claims::{self, Claims};
+use crate::token::keys::SESSION_RECORD_PURPOSE;
 
 /// The success body of PROTOCOL §1, members in the published order.
 #[derive(Debug, Serialize)]
@@ -39,8 +40,8 @@ pub struct Issued {
     pub response: TokenResponse,
     /// The session to store.
     pub session: Arc<Session>,
-    /// When asked for: the session as a ticket (claims with `K`) sealed under the issuing
-    /// token key, for a shared backend to hold so other instances can serve a `local`-mode
+    /// When asked for: the session as a ticket (claims with `K`) sealed under a key derived
+    /// from the issuing token key for records only, for a shared backend to hold so other instances can serve a `local`-mode
     /// session without `K` ever being stored in clear.
     pub record: Option<String>,
 }
@@ -80,8 +81,15 @@ pub fn issue(
     let sealing = |_| TokenError::Internal("token sealing failed");
     let token = claims::seal(&claims(config.sessions == SessionMode::Ticket), token_key)
         .map_err(sealing)?;
+    // The record is sealed under a key derived for records, so it never opens as a token.
     let record = match want_record {
-        true => Some(claims::seal(&claims(true), token_key).map_err(sealing)?),
+        true => {
+            let records = config.keys.derive(SESSION_RECORD_PURPOSE);
+            let record_key = records
+                .issuing()
+                .ok_or(TokenError::Internal("no issuing token key"))?;
+            Some(claims::seal(&claims(true), record_key).map_err(sealing)?)
+        }
         false => None,
     };
     let server_jwk = jwk::public_to_json(&server.public_key());

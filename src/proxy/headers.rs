@@ -8,6 +8,9 @@ use crate::config::IdentityHeaders;
 
 /// The verified mTLS client certificate's subject, when the connection had one.
 pub const X_CLIENT_CERT_SUBJECT: HeaderName = HeaderName::from_static("x-client-cert-subject");
+/// A sealed bodyless request's seal (PROTOCOL §4.1): checked by the gateway, never
+/// forwarded.
+pub const X_REQUEST_SEAL: HeaderName = HeaderName::from_static("x-request-seal");
 /// RFC 7239 de-facto companions, set by the edge.
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// See [`X_FORWARDED_FOR`].
@@ -35,8 +38,26 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     strip(headers, &[]);
 }
 
-/// Removes the hop-by-hop fields, those named in `Connection`, and those in `also`. Each
-/// name present is looked at once, and only names present are removed: looking up every
+/// Headers that name the client's address in some stack or other (nginx's `X-Real-IP`,
+/// Akamai's and Cloudflare's `True-Client-IP`, `Client-IP`): a client sends them to be
+/// taken for someone else, so they never pass from a client (PROTOCOL §4.2).
+pub const CLIENT_ADDRESS_ALIASES: [HeaderName; 3] = [
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("client-ip"),
+    HeaderName::from_static("true-client-ip"),
+];
+
+/// Whether two header names are the same once `_` is read as `-` (case is already folded:
+/// `HeaderName`s are lower case). CGI, WSGI, Rack and PHP turn both into `HTTP_X_CLIENT_ID`,
+/// so `X_Client_Id` would reach such an upstream as our `X-Client-Id` (PROTOCOL §4.2).
+pub fn same_folded(a: &str, b: &str) -> bool {
+    let fold = |c: u8| if c == b'_' { b'-' } else { c };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
+}
+
+/// Removes the hop-by-hop fields, those named in `Connection`, and those in `also`, each
+/// also under any alias that differs only by `_` for `-` ([`same_folded`]). Each name
+/// present is looked at once, and only names present are removed: looking up every
 /// candidate (about twenty, mostly absent) cost more than the rest of the rewriting.
 fn strip(headers: &mut HeaderMap, also: &[&HeaderName]) {
     let nominated: Vec<HeaderName> = headers
@@ -46,9 +67,20 @@ fn strip(headers: &mut HeaderMap, also: &[&HeaderName]) {
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
+    let listed = |name: &HeaderName| {
+        HOP_BY_HOP.contains(name) || nominated.contains(name) || also.contains(&name)
+    };
+    let alias = |name: &HeaderName| {
+        name.as_str().contains('_')
+            && HOP_BY_HOP
+                .iter()
+                .chain(nominated.iter())
+                .chain(also.iter().copied())
+                .any(|known| same_folded(known.as_str(), name.as_str()))
+    };
     let doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| HOP_BY_HOP.contains(name) || nominated.contains(name) || also.contains(name))
+        .filter(|name| listed(name) || alias(name))
         .cloned()
         .collect();
     for name in &doomed {
@@ -63,7 +95,9 @@ pub struct Forwarding<'a> {
     pub client_ip: IpAddr,
     /// `http` or `https`.
     pub proto: &'a str,
-    /// The host the client asked for (`Host`, or the HTTP/2 `:authority`).
+    /// The host the client asked for (`Host`, or the HTTP/2 `:authority`), when it is one
+    /// of the configured public host names (`server.forwarded_hosts`): an upstream may build
+    /// links from `X-Forwarded-Host`, so a client cannot choose it.
     pub host: Option<&'a str>,
     /// The request id.
     pub request_id: &'a str,
@@ -95,6 +129,10 @@ pub fn to_upstream(headers: &mut HeaderMap, token_header: &HeaderName, fwd: &For
             &fwd.identity_headers.channel,
             &X_CLIENT_CERT_SUBJECT,
             &request_id,
+            &CLIENT_ADDRESS_ALIASES[0],
+            &CLIENT_ADDRESS_ALIASES[1],
+            &CLIENT_ADDRESS_ALIASES[2],
+            &X_REQUEST_SEAL,
         ],
     );
     // The edge is the first proxy: a client-sent X-Forwarded-For is not trusted, so it is
@@ -122,6 +160,19 @@ fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     // Every value here is ASCII from config or our own formatting; skip one that is not.
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(name, value);
+    }
+}
+
+/// Keeps only the headers named in `allowed` (and never a hop-by-hop one): what passes to
+/// the client beside a sealed response.
+pub fn keep_only(headers: &mut HeaderMap, allowed: &[HeaderName]) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| !allowed.contains(name) || HOP_BY_HOP.contains(name))
+        .cloned()
+        .collect();
+    for name in &doomed {
+        headers.remove(name);
     }
 }
 
@@ -191,6 +242,103 @@ mod tests {
             assert!(!h.contains_key(gone), "{gone}");
         }
         assert_eq!(h.get_all("x-client-id").iter().count(), 1);
+    }
+
+    #[test]
+    fn identity_and_address_headers_are_removed_under_underscore_aliases() {
+        let mut h = map(&[
+            ("x_client_id", "admin"),
+            ("x-client_id", "admin"),
+            ("x_channel", "evil"),
+            ("x_forwarded_for", "6.6.6.6"),
+            ("x_forwarded_host", "evil.example"),
+            ("x_request_id", "mine"),
+            ("x-real-ip", "6.6.6.6"),
+            ("x_real_ip", "6.6.6.6"),
+            ("client-ip", "6.6.6.6"),
+            ("true-client-ip", "6.6.6.6"),
+            ("true_client_ip", "6.6.6.6"),
+            ("transfer_encoding", "chunked"),
+            ("x-request-seal", "abc"),
+            ("x_keep_me", "yes"),
+        ]);
+        let fwd = Forwarding {
+            client_ip: "127.0.0.9".parse().unwrap(),
+            proto: "http",
+            host: None,
+            request_id: "rid",
+            identity: Some(("MOB-APP", "MOB-APP-2001")),
+            identity_headers: &IdentityHeaders::default(),
+            cert_subject: None,
+        };
+        to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
+        let names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(h["x-client-id"], "MOB-APP");
+        assert_eq!(h["x-forwarded-for"], "127.0.0.9");
+        assert!(h.contains_key("x_keep_me"), "{names:?}");
+        for name in &names {
+            assert!(
+                !name.contains('_') || *name == "x_keep_me",
+                "an alias passed: {names:?}"
+            );
+        }
+        for gone in ["x-real-ip", "client-ip", "true-client-ip", "x-request-seal"] {
+            assert!(!h.contains_key(gone), "{gone}");
+        }
+    }
+
+    #[test]
+    fn beside_a_sealed_response_only_allowed_headers_pass() {
+        let mut h = map(&[
+            ("etag", "\"abc\""),
+            ("set-cookie", "a=b"),
+            ("location", "/x"),
+            ("x-allowed", "1"),
+            ("connection", "close"),
+        ]);
+        keep_only(
+            &mut h,
+            &[HeaderName::from_static("x-allowed"), header::CONNECTION],
+        );
+        assert_eq!(h.len(), 1);
+        assert_eq!(h["x-allowed"], "1");
+    }
+
+    #[test]
+    fn names_compare_with_underscore_read_as_dash() {
+        assert!(same_folded("x-client-id", "x_client_id"));
+        assert!(same_folded("x-client-id", "x-client_id"));
+        assert!(!same_folded("x-client-id", "x-client-ids"));
+        assert!(!same_folded("x-client-id", "x.client.id"));
+    }
+
+    proptest::proptest! {
+        /// Whatever mix of `-` and `_` a client writes a stripped name with, it is removed.
+        #[test]
+        fn every_underscore_spelling_of_a_stripped_name_is_removed(
+            flips in proptest::collection::vec(proptest::bool::ANY, 16)
+        ) {
+            let spelled: String = "x-forwarded-for"
+                .chars()
+                .zip(flips.iter().cycle())
+                .map(|(c, flip)| if c == '-' && *flip { '_' } else { c })
+                .collect();
+            let mut h = HeaderMap::new();
+            h.insert(HeaderName::from_bytes(spelled.as_bytes()).unwrap(), HeaderValue::from_static("6.6.6.6"));
+            let fwd = Forwarding {
+                client_ip: "127.0.0.9".parse().unwrap(),
+                proto: "http",
+                host: None,
+                request_id: "rid",
+                identity: None,
+                identity_headers: &IdentityHeaders::default(),
+                cert_subject: None,
+            };
+            to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
+            proptest::prop_assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
+            proptest::prop_assert_eq!(&h["x-forwarded-for"], "127.0.0.9");
+            proptest::prop_assert_eq!(h.len(), 3, "{:?}", h);
+        }
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct Context<'a> {
     pub conn: &'a ConnInfo,
     /// The request id.
     pub request_id: &'a str,
+    /// The request's path, normalised ([`route::normalize`]): what the route was chosen by
+    /// and what is forwarded.
+    pub path: &'a str,
     /// The longest-prefix route for the path ([`route::select`]), chosen once by the caller,
     /// which also labels its metrics with it.
     pub route: Option<&'a Arc<Route>>,
@@ -65,10 +68,6 @@ pub async fn handle(
     // 1. refuse
     if request.method() == Method::CONNECT || wants_upgrade(request.headers()) {
         return Err(GatewayError::NotSupported);
-    }
-    let path = request.uri().path();
-    if !route::is_safe_path(path) {
-        return Err(GatewayError::BadPath);
     }
     // 2. route
     let route = Arc::clone(ctx.route.ok_or(GatewayError::NoRoute)?);
@@ -94,7 +93,8 @@ pub async fn handle(
                 .get(header::HOST)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
-        });
+        })
+        .filter(|host| ctx.config.server.is_forwarded_host(host));
     let body = match (&session, route.encrypted_request) {
         (Some(session), true) => {
             let length = h::content_length(&parts.headers);
@@ -140,7 +140,7 @@ pub async fn handle(
         // The body will be sealed; ask for it uncompressed so `cty` describes it exactly.
         parts.headers.remove(header::ACCEPT_ENCODING);
     }
-    parts.uri = upstream_uri(&route, &parts.uri)?;
+    parts.uri = upstream_uri(&route, ctx.path, parts.uri.query())?;
     tracing::trace!(request_id = ctx.request_id, route = %route.prefix, upstream = %parts.uri, "forwarding");
     parts.version = http::Version::HTTP_11;
     let upstream_request = Request::from_parts(parts, body);
@@ -186,12 +186,18 @@ async fn authenticate(
     headers: &http::HeaderMap,
     now: i64,
 ) -> Result<Arc<Session>, GatewayError> {
+    // Replay memory on the memory backend began with this process: a token from before
+    // may have had bodies accepted that this instance cannot know of.
+    let issued_from = (!ctx.config.replay.accept_tokens_from_before_start
+        && !ctx.app.state.is_shared())
+    .then_some(ctx.app.started_at);
     crate::auth::authenticate(
         headers,
         ctx.config,
         ctx.generation,
         &ctx.conn.tokens,
         &ctx.app.state,
+        issued_from,
         now,
     )
     .await
@@ -248,10 +254,10 @@ async fn open_body(
     Ok(h::full(plaintext))
 }
 
-fn upstream_uri(route: &Route, original: &Uri) -> Result<Uri, GatewayError> {
+fn upstream_uri(route: &Route, path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
     let upstream = route.pick_upstream();
-    let mut path = route::upstream_path(route, &upstream.base_path, original.path());
-    if let Some(query) = original.query() {
+    let mut path = route::upstream_path(route, &upstream.base_path, path);
+    if let Some(query) = query {
         path.push('?');
         path.push_str(query);
     }
@@ -282,18 +288,23 @@ async fn seal_response(
     let plaintext = h::read_body(body, length, route.max_body_bytes, route.upstream_timeout)
         .await
         .map_err(UpstreamError::from)?;
-    headers::to_client(&mut parts.headers);
     let cty = parts
         .headers
         .remove(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok().map(str::to_owned));
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.remove(header::CONTENT_ENCODING);
+    // A sealed response leaks nothing in clear (PROTOCOL §4): of the upstream's headers only
+    // those the route allows pass; by default none, since `ETag`, `Digest`, `Content-MD5`,
+    // `Content-Disposition`, `Set-Cookie` or `Location` can describe the plaintext.
+    headers::keep_only(&mut parts.headers, &route.sealed_response_headers);
     let sealed = jwe::seal(&plaintext, &session.key, &Header { kid: None, cty })
         .map_err(|_| GatewayError::Internal("response sealing failed"))?;
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(APPLICATION_JOSE),
     );
+    // RFC 9111 §5.2.2.5: what is sealed under a session key is for that session only.
+    parts
+        .headers
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(Response::from_parts(parts, h::full(sealed)))
 }

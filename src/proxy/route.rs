@@ -1,6 +1,8 @@
 //! Choosing the route for a path, and refusing paths that could mean one route to us and
-//! another to the upstream.
+//! another to the upstream (PROTOCOL §4.2): the path is first normalised the way upstreams
+//! read it ([`normalize`]), the route is chosen on that, and that exact path is forwarded.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::config::Route;
@@ -21,40 +23,116 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
             || path.as_bytes()[prefix.len()] == b'/')
 }
 
-/// Whether a path is safe to route: no `.` or `..` segments, plain or percent-encoded, and
-/// no encoded `/` or `\`. Upstreams normalise these (RFC 3986 §5.2.4), so a path such as
-/// `/public/../api/x` would be checked against one route and served by another.
-pub fn is_safe_path(path: &str) -> bool {
-    // Allocation-free: this runs on every proxied request.
+/// Why a path is refused (400 `ROUTE003`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// A `.` or `..` segment, plain, percent-encoded, or followed by `;` parameters.
+    #[error("dot segment")]
+    DotSegment,
+    /// An encoded `/` or `\`, a raw `\`, or an encoded NUL.
+    #[error("encoded separator or NUL")]
+    Separator,
+    /// A `%` not followed by two hex digits.
+    #[error("malformed percent-encoding")]
+    BadEscape,
+}
+
+/// The path as the upstream will understand it (PROTOCOL §4.2): runs of `/` merged into
+/// one, percent-encoded unreserved characters (RFC 3986 §2.3: letters, digits, `-._~`)
+/// decoded, everything else kept as sent (case included). Refused: dot segments (RFC 3986
+/// §5.2.4 would remove them upstream, so `/public/../api/x` would be checked against one
+/// route and served by another), also when encoded or followed by `;` (`/..;/` is `..` to
+/// Java servlet containers), encoded `/` and `\`, a raw `\` (some servers read it as
+/// `/`), an encoded NUL, and malformed escapes.
+///
+/// Borrows when the path is already normal, which is the common case.
+pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
     let bytes = path.as_bytes();
-    let encoded = |i: usize, hex: &[u8; 2]| {
-        bytes.get(i) == Some(&b'%')
-            && bytes
-                .get(i + 1..i + 3)
-                .is_some_and(|h| h.eq_ignore_ascii_case(hex))
-    };
-    if (0..bytes.len()).any(|i| bytes[i] == b'\\' || encoded(i, b"2f") || encoded(i, b"5c")) {
-        return false;
-    }
-    !path.split('/').any(|segment| {
-        // A segment made only of `.` or `%2e`, one or two of them.
-        let (mut i, mut dots) = (0, 0);
-        let s = segment.as_bytes();
-        while i < s.len() {
-            if s[i] == b'.' {
-                i += 1;
-            } else if s.len() >= i + 3
-                && s[i] == b'%'
-                && s[i + 1..i + 3].eq_ignore_ascii_case(b"2e")
-            {
+    let mut changed = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' | 0 => return Err(PathError::Separator),
+            b'%' => {
+                let value = hex_pair(bytes.get(i + 1..i + 3)).ok_or(PathError::BadEscape)?;
+                if matches!(value, b'/' | b'\\' | 0) {
+                    return Err(PathError::Separator);
+                }
+                changed |= is_unreserved(value);
                 i += 3;
-            } else {
-                return false;
             }
-            dots += 1;
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                changed = true;
+                i += 1;
+            }
+            _ => i += 1,
         }
-        dots == 1 || dots == 2
-    })
+    }
+    let normal: Cow<'_, str> = if changed {
+        Cow::Owned(rewrite(bytes))
+    } else {
+        Cow::Borrowed(path)
+    };
+    let dot = normal.split('/').any(|segment| {
+        let name = segment_name(segment);
+        name == "." || name == ".."
+    });
+    if dot {
+        return Err(PathError::DotSegment);
+    }
+    Ok(normal)
+}
+
+/// A segment without its `;` parameters (RFC 3986 §3.3), also when the `;` is encoded
+/// (`%3B`): an upstream that decodes before it splits would see `..;` there.
+fn segment_name(segment: &str) -> &str {
+    let end = segment
+        .as_bytes()
+        .windows(3)
+        .position(|w| w.eq_ignore_ascii_case(b"%3b"))
+        .unwrap_or(segment.len());
+    let name = &segment[..end];
+    name.split(';').next().unwrap_or("")
+}
+
+fn hex_pair(pair: Option<&[u8]>) -> Option<u8> {
+    let digit = |b: u8| (b as char).to_digit(16);
+    match pair {
+        Some([hi, lo]) => Some(u8::try_from(digit(*hi)? * 16 + digit(*lo)?).ok()?),
+        _ => None,
+    }
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// The rewrite of [`normalize`] for a path already checked for bad escapes.
+fn rewrite(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                match hex_pair(bytes.get(i + 1..i + 3)) {
+                    Some(value) if is_unreserved(value) => out.push(char::from(value)),
+                    _ => {
+                        for &b in &bytes[i..(i + 3).min(bytes.len())] {
+                            out.push(char::from(b));
+                        }
+                    }
+                }
+                i += 3;
+            }
+            b'/' if out.ends_with('/') => i += 1,
+            b => {
+                // The path of an `http::Uri` is ASCII; anything else is kept byte for byte.
+                out.push(char::from(b));
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// The path to send upstream: the route's prefix removed if configured, under the
@@ -83,39 +161,69 @@ mod tests {
     }
 
     #[test]
-    fn dot_segments_and_encoded_separators_are_unsafe() {
+    fn paths_are_normalised_as_upstreams_read_them() {
+        let cases = [
+            ("/api/echo", "/api/echo"),
+            ("//api/echo", "/api/echo"),
+            ("/api///echo//", "/api/echo/"),
+            ("/%61pi/%65cho", "/api/echo"),
+            ("/api/%7Euser", "/api/~user"),
+            ("/api/a%20b", "/api/a%20b"),
+            ("/API/Echo", "/API/Echo"),
+            ("/api/x.json", "/api/x.json"),
+            ("/a/.../b", "/a/.../b"),
+            ("/api/..x", "/api/..x"),
+            ("/", "/"),
+        ];
+        for (raw, normal) in cases {
+            assert_eq!(normalize(raw).as_deref(), Ok(normal), "{raw}");
+        }
+        assert!(matches!(normalize("/api/echo"), Ok(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn dot_segments_encoded_separators_and_bad_escapes_are_refused() {
         for bad in [
             "/a/../b",
             "/a/./b",
             "/a/%2e%2E/b",
             "/a/.%2e/b",
-            "/a%2fb",
-            "/a%5Cb",
             "/..",
+            "/x/..;/api/echo",
+            "/x/.;a=b/api",
+            "/x/%2e%2e;/api",
+            "//..//api",
+            "/x/..%3b/api",
+            "/x/.%3Bjsessionid=1/api",
         ] {
-            assert!(!is_safe_path(bad), "{bad}");
+            assert_eq!(normalize(bad), Err(PathError::DotSegment), "{bad}");
         }
-        for good in ["/", "/api/x.json", "/api/..x", "/a/b/", "/a/.../b", "//x"] {
-            assert!(is_safe_path(good), "{good}");
+        for bad in ["/a%2fb", "/a%5Cb", "/a\\b", "/a%00b"] {
+            assert_eq!(normalize(bad), Err(PathError::Separator), "{bad}");
         }
-    }
-
-    /// The straightforward (allocating) statement of the rule.
-    fn reference(path: &str) -> bool {
-        let lower = path.to_ascii_lowercase();
-        if lower.contains("%2f") || lower.contains("%5c") || lower.contains('\\') {
-            return false;
+        for bad in ["/a%", "/a%2", "/a%zz", "/a%2g"] {
+            assert_eq!(normalize(bad), Err(PathError::BadEscape), "{bad}");
         }
-        !lower.split('/').any(|segment| {
-            let decoded = segment.replace("%2e", ".");
-            decoded == "." || decoded == ".."
-        })
     }
 
     proptest::proptest! {
+        /// Whatever comes in, what comes out is normal: normalising again changes nothing,
+        /// no `//`, no dot segment, no encoded unreserved character.
         #[test]
-        fn the_fast_check_agrees_with_the_reference(path in "[./%2eEfF5cCa\\\\]{0,16}") {
-            proptest::prop_assert_eq!(is_safe_path(&path), reference(&path), "{}", path);
+        fn normalising_is_idempotent_and_leaves_nothing_to_normalise(
+            path in "/[./%2eEfF5cC61a;~\\-]{0,24}"
+        ) {
+            if let Ok(normal) = normalize(&path) {
+                let again = normalize(&normal);
+                proptest::prop_assert_eq!(again.as_deref(), Ok(&*normal));
+                proptest::prop_assert!(!normal.contains("//"), "{}", normal);
+                let lower = normal.to_ascii_lowercase();
+                proptest::prop_assert!(!lower.contains("%2e") && !lower.contains("%61"));
+                for segment in normal.split('/') {
+                    let name = segment_name(segment);
+                    proptest::prop_assert!(name != "." && name != "..", "{}", normal);
+                }
+            }
         }
     }
 }

@@ -9,6 +9,7 @@
 //! The process signals (SIGHUP for reload, SIGINT/SIGTERM for shutdown) live in
 //! [`signals`].
 
+pub mod idle;
 pub mod signals;
 
 pub use signals::shutdown_signal;
@@ -68,7 +69,7 @@ pub struct Server {
     gateway: Gateway,
     plain: TcpListener,
     tls: Vec<TlsEndpoint>,
-    admin: Option<TcpListener>,
+    admin: Option<(TcpListener, crate::config::AdminConfig)>,
     /// The file SIGHUP reloads the configuration from (none: SIGHUP reloads certificates
     /// only).
     config_path: Option<PathBuf>,
@@ -100,8 +101,8 @@ impl Server {
                 config: listener_config.clone(),
             });
         }
-        let admin = match config.admin {
-            Some(addr) => Some(bind(addr).await?),
+        let admin = match &config.admin {
+            Some(admin) => Some((bind(admin.listen).await?, admin.clone())),
             None => None,
         };
         Ok(Server {
@@ -126,7 +127,7 @@ impl Server {
 
     /// The admin listener's address, if enabled.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+        self.admin.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The TLS listeners' addresses, in configuration order.
@@ -160,11 +161,19 @@ impl Server {
             .header_read_timeout(server.header_read_timeout)
             .max_headers(server.max_headers)
             .max_buf_size(server.max_header_bytes);
-        builder.http2().timer(TokioTimer::new());
+        // HTTP/2: a bound on concurrent streams, and pings so a peer that vanished without
+        // closing is noticed; the idle deadline (see `idle`) covers a silent live peer.
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(server.http2_max_concurrent_streams)
+            .keep_alive_interval(Some(server.http2_keepalive_interval))
+            .keep_alive_timeout(server.http2_keepalive_timeout);
         let shared = Arc::new(Connections {
             builder,
             gateway: gateway.clone(),
             connections: Arc::new(Semaphore::new(server.max_connections)),
+            idle_timeout: server.header_read_timeout,
         });
         let graceful = Arc::new(GracefulShutdown::new());
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -201,9 +210,10 @@ impl Server {
         // The admin listener keeps answering while draining, so /readyz can say so; it
         // stops after the drain.
         let (admin_stop, admin_stop_rx) = watch::channel(false);
-        if let Some(listener) = admin {
+        if let Some((listener, config)) = admin {
             watchers.spawn(crate::admin::serve(
                 listener,
+                config,
                 gateway.clone(),
                 admin_stop_rx,
             ));
@@ -237,6 +247,8 @@ struct Connections {
     builder: auto::Builder<TokioExecutor>,
     gateway: Gateway,
     connections: Arc<Semaphore>,
+    /// A connection with no request in progress this long is closed (see [`idle`]).
+    idle_timeout: Duration,
 }
 
 async fn accept_loop(
@@ -327,19 +339,36 @@ async fn serve<I>(
 {
     let peer = info.peer;
     let gateway = shared.gateway.clone();
-    let service = service_fn(move |request| {
-        let gateway = gateway.clone();
-        let info = info.clone();
-        async move { Ok::<_, std::convert::Infallible>(gateway.handle(request, info).await) }
-    });
+    let activity = idle::Activity::new();
+    let service = {
+        let activity = Arc::clone(&activity);
+        service_fn(move |request| {
+            let gateway = gateway.clone();
+            let info = info.clone();
+            let in_progress = activity.begin();
+            async move {
+                let response = gateway.handle(request, info).await;
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|body| idle::track(body, in_progress)),
+                )
+            }
+        })
+    };
     let connection = shared
         .builder
         .serve_connection(TokioIo::new(io), service)
         .into_owned();
     let open = &shared.gateway.metrics().connections_open;
     open.inc();
-    if let Err(error) = watcher.watch(connection).await {
-        tracing::debug!(%peer, %error, "connection ended with an error");
+    tokio::select! {
+        result = watcher.watch(connection) => {
+            if let Err(error) = result {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        }
+        () = activity.idle_for(shared.idle_timeout) => {
+            tracing::debug!(%peer, "connection closed: no request in progress within the deadline");
+        }
     }
     open.dec();
     drop(permit);

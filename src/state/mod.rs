@@ -27,7 +27,7 @@ use crate::config::{StateBackend, Unavailable};
 use crate::jose::jwe::IV_LEN;
 use crate::limit::RateLimiter;
 use crate::metrics::Metrics;
-use crate::session::{ReplayError, Session, SessionId, SessionStore, StoreFull};
+use crate::session::{ReplayError, ReplayMemory, Session, SessionId, SessionStore, StoreFull};
 
 pub use redis_store::RedisStore;
 
@@ -84,6 +84,8 @@ impl LimitKind {
 pub struct State {
     /// Sessions and known revocations of this process (the cache, with Redis).
     sessions: SessionStore,
+    /// What each session has had accepted, apart from the cache so it outlives it.
+    replay: ReplayMemory,
     per_client: RateLimiter,
     per_address: RateLimiter,
     redis: Option<RedisStore>,
@@ -95,6 +97,7 @@ impl State {
     pub fn new(
         backend: &StateBackend,
         max_sessions: usize,
+        replay_sessions: usize,
         metrics: &Metrics,
     ) -> Result<Self, StateError> {
         let redis = match backend {
@@ -103,6 +106,7 @@ impl State {
         };
         Ok(State {
             sessions: SessionStore::new(max_sessions),
+            replay: ReplayMemory::new(replay_sessions),
             per_client: RateLimiter::default(),
             per_address: RateLimiter::default(),
             redis,
@@ -217,10 +221,14 @@ impl State {
         Ok(())
     }
 
-    /// Admits one request of `session`: refuses a revoked session and, when the request
-    /// carries an authentic encrypted body, its IV if seen before in the session (or past
-    /// `max` per session). Call it only after the body has decrypted, so forged bodies
-    /// cannot consume the session's IV allowance.
+    /// Admits one request of `session`: the one place revocation is checked (here, then on
+    /// Redis when shared) and, when the request carries an authentic sealed message, its IV
+    /// refused if seen before in the session (or past `max` per session, or when this
+    /// instance's replay memory is full). Call it only after the message has decrypted, so
+    /// forged messages cannot consume the session's IV allowance.
+    ///
+    /// The IV is always recorded in this instance's replay memory too, so a replay on this
+    /// instance is refused even while Redis is away (`degrade`) or after it lost its data.
     pub async fn admit(
         &self,
         session: &Session,
@@ -232,12 +240,21 @@ impl State {
         if self.sessions.is_revoked(&session.id) {
             return Err(Refusal::Revoked);
         }
-        let local = || iv.map_or(Ok(()), |iv| session.accept_iv(iv, max));
+        let local = || {
+            iv.map_or(Ok(()), |iv| {
+                self.replay.accept(session.id, iv, max, retain_until, now)
+            })
+        };
         let Some(redis) = &self.redis else {
             return local().map_err(Refusal::from);
         };
         match redis.admit(&session.id, iv, max, retain_until, now).await {
-            Ok(redis_store::Admission::Accepted) => Ok(()),
+            Ok(redis_store::Admission::Accepted) => match local() {
+                // Redis is the judge across instances; this instance's own memory can
+                // only add a refusal of what it has seen itself.
+                Err(ReplayError::Replayed) => Err(ReplayError::Replayed.into()),
+                Ok(()) | Err(ReplayError::Exhausted | ReplayError::Full) => Ok(()),
+            },
             Ok(redis_store::Admission::Revoked) => {
                 // Remember it here, so the next request is refused without a round trip.
                 self.sessions.revoke(session.id, retain_until);
@@ -257,7 +274,13 @@ impl State {
     pub fn sweep(&self, now: i64) -> usize {
         self.per_client.sweep(now);
         self.per_address.sweep(now);
+        self.replay.sweep(now);
         self.sessions.sweep(now)
+    }
+
+    /// Sessions this instance remembers the sealed messages of.
+    pub fn replay_memory_len(&self) -> usize {
+        self.replay.len()
     }
 
     /// Checks Redis's health forever at `interval` (for `/readyz` and the `up` gauge); returns
@@ -286,7 +309,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_memory_backend_refuses_revoked_sessions_and_replayed_ivs() {
-        let state = State::new(&StateBackend::Memory, 10, &Metrics::new()).unwrap();
+        let state = State::new(&StateBackend::Memory, 10, 10, &Metrics::new()).unwrap();
         assert!(state.is_ready() && !state.is_shared());
         let s = session();
         assert_eq!(state.admit(&s, Some(&[1; 12]), 2, 160, 50).await, Ok(()));
@@ -306,7 +329,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_rate_limits_count_per_kind_and_key() {
-        let state = State::new(&StateBackend::Memory, 10, &Metrics::new()).unwrap();
+        let state = State::new(&StateBackend::Memory, 10, 10, &Metrics::new()).unwrap();
         for expected in [true, true, false] {
             assert_eq!(
                 state.allow(LimitKind::Address, "1.2.3.4", 2, 0).await,

@@ -77,7 +77,25 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
 
 /// Reads the first private key in a PEM file.
 pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    warn_if_readable_by_others(path);
     PrivateKeyDer::from_pem_file(path).map_err(|e| file_error(path, e))
+}
+
+/// A private key file that its group or everyone may read is a key others may have:
+/// said loudly, once per load (not refused: some deployments mount keys group-readable for
+/// a dedicated group on purpose).
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    if let Ok(metadata) = std::fs::metadata(path) {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions());
+        if mode & 0o044 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", mode & 0o777),
+                "private key file is readable by its group or by everyone: chmod 600 it"
+            );
+        }
+    }
 }
 
 fn roots(path: &Path) -> Result<RootCertStore, TlsError> {

@@ -87,4 +87,54 @@ impl KeyRing {
     pub fn find(&self, kid: &str) -> Option<&TokenKey> {
         self.keys.iter().find(|k| k.kid.as_str() == kid)
     }
+
+    /// The same ring with every key replaced by one derived for another purpose
+    /// (HKDF-SHA256, RFC 5869: IKM the token key, empty salt, info `purpose`), under the
+    /// same kids. What is sealed under a derived ring does not open under the token keys,
+    /// so it can never pass for a token (the session records of `local` mode: see
+    /// [`SESSION_RECORD_PURPOSE`]).
+    pub fn derive(&self, purpose: &[u8]) -> KeyRing {
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| {
+                let mut out = [0u8; 32];
+                crate::crypto::kdf::hkdf_sha256(k.key.expose(), &[], purpose, &mut out);
+                let key = Key32::from_bytes(out);
+                zeroize::Zeroize::zeroize(&mut out);
+                TokenKey {
+                    kid: k.kid.clone(),
+                    key,
+                }
+            })
+            .collect();
+        KeyRing {
+            keys,
+            ephemeral: self.ephemeral,
+        }
+    }
+}
+
+/// The HKDF `info` of the keys that seal `local`-mode session records in a shared backend.
+pub const SESSION_RECORD_PURPOSE: &[u8] = b"sealgate session record v1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_derived_ring_keeps_the_kids_and_changes_every_key() {
+        let ring = KeyRing::new(vec![TokenKey {
+            kid: Kid::parse("k1").unwrap(),
+            key: Key32::from_bytes([7; 32]),
+        }]);
+        let derived = ring.derive(SESSION_RECORD_PURPOSE);
+        let (a, b) = (ring.find("k1").unwrap(), derived.find("k1").unwrap());
+        assert_ne!(a.key, b.key);
+        assert_eq!(derived.derive(b"x").find("k1").unwrap().kid, a.kid);
+        assert_eq!(
+            ring.derive(SESSION_RECORD_PURPOSE).find("k1").unwrap().key,
+            b.key
+        );
+    }
 }

@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::StatusCode;
+use sealgate::config::{RouteAuth, RouteFile};
 use sealgate::crypto::kdf::Kdf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::helpers::*;
+use sealgate::testkit::*;
 
 /// Sends raw bytes and reads until the server closes or 2 s pass.
 async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
@@ -27,7 +28,7 @@ fn status_of(response: &str) -> Option<u16> {
 #[tokio::test]
 async fn request_smuggling_and_malformed_framing_are_refused() {
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let app = spawn_app(&test_config(upstream.addr, "")).await;
+    let app = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
     let cases: [(&str, &[u8]); 7] = [
         ("CL and TE together", b"POST /plain/a HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nGET /plain/smuggled HTTP/1.1\r\nhost: x\r\n\r\n"),
         ("two different Content-Lengths", b"POST /plain/a HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\ncontent-length: 40\r\n\r\nabcGET /plain/smuggled HTTP/1.1\r\nhost: x\r\n\r\n"),
@@ -75,7 +76,7 @@ async fn request_smuggling_and_malformed_framing_are_refused() {
 #[tokio::test]
 async fn bare_lf_line_endings_do_not_smuggle_a_second_request() {
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let app = spawn_app(&test_config(upstream.addr, "")).await;
+    let app = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
     let response = raw(app.addr, b"POST /plain/a HTTP/1.1\nhost: x\ncontent-length: 0\n\nGET /plain/smuggled HTTP/1.1\r\nhost: x\r\n\r\n").await;
     // hyper (httparse) accepts bare LF as a line ending, as RFC 9112 §2.2 allows a
     // recipient to; what matters is that the framing stays unambiguous.
@@ -90,10 +91,11 @@ async fn bare_lf_line_endings_do_not_smuggle_a_second_request() {
 
 #[tokio::test]
 async fn connections_past_the_limit_wait_and_are_served_once_others_close() {
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let config =
-        test_config(upstream.addr, "").replace("[server]\n", "[server]\nmax_connections = 4\n");
-    let app = spawn_app(&config).await;
+    let upstream = spawn_demo_upstream().await;
+    let config = ConfigBuilder::new(upstream)
+        .with(|f| f.server.max_connections = Some(4))
+        .build();
+    let app = spawn_app(config).await;
     let mut held = Vec::new();
     for _ in 0..4 {
         let mut s = TcpStream::connect(app.addr).await.unwrap();
@@ -160,20 +162,23 @@ async fn raw_upstream(reply: &'static [u8], count: Arc<AtomicUsize>) -> std::net
     addr
 }
 
-fn route_to(prefix: &str, addr: std::net::SocketAddr, auth: &str) -> String {
-    format!(
-        "[[routes]]\nprefix = \"{prefix}\"\nupstreams = [\"http://{addr}\"]\nauth = \"{auth}\"\nupstream_timeout_ms = 1000\n"
-    )
+fn route_to(prefix: &str, addr: std::net::SocketAddr, auth: RouteAuth) -> RouteFile {
+    RouteFile {
+        auth: Some(auth),
+        upstream_timeout_ms: Some(1000),
+        ..route_file(prefix, &format!("http://{addr}"))
+    }
 }
 
 #[tokio::test]
 async fn an_upstream_sending_garbage_is_502() {
     let count = Arc::new(AtomicUsize::new(0));
     let garbage = raw_upstream(b"\x00\x01garbage, not HTTP\r\n\r\n", Arc::clone(&count)).await;
-    let app = spawn_app(&test_config(
-        "127.0.0.1:9".parse().unwrap(),
-        &route_to("/garbage/", garbage, "none"),
-    ))
+    let app = spawn_app(
+        ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+            .route(route_to("/garbage/", garbage, RouteAuth::None))
+            .build(),
+    )
     .await;
     let reply = post(&app.url("/garbage/x"), &[], "hi").await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
@@ -184,12 +189,11 @@ async fn an_upstream_sending_garbage_is_502() {
 async fn an_upstream_resetting_mid_response_is_502_on_a_sealed_route_and_cut_on_a_plain_one() {
     let count = Arc::new(AtomicUsize::new(0));
     let cut = raw_upstream(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"partial\":", Arc::clone(&count)).await;
-    let extra = format!(
-        "{}{}",
-        route_to("/cut-sealed/", cut, "token"),
-        route_to("/cut-plain/", cut, "none")
-    );
-    let app = spawn_app(&test_config("127.0.0.1:9".parse().unwrap(), &extra)).await;
+    let config = ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+        .route(route_to("/cut-sealed/", cut, RouteAuth::Token))
+        .route(route_to("/cut-plain/", cut, RouteAuth::None))
+        .build();
+    let app = spawn_app(config).await;
     let s = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
     let reply = call(&app, &s, "/cut-sealed/x", &seal(&s, b"{}", None)).await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
@@ -227,10 +231,11 @@ async fn an_upstream_closing_every_connection_never_gets_a_request_twice() {
         Arc::clone(&count),
     )
     .await;
-    let app = spawn_app(&test_config(
-        "127.0.0.1:9".parse().unwrap(),
-        &route_to("/closing/", closing, "none"),
-    ))
+    let app = spawn_app(
+        ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+            .route(route_to("/closing/", closing, RouteAuth::None))
+            .build(),
+    )
     .await;
     let mut ok = 0;
     for i in 0..40 {
@@ -256,10 +261,11 @@ async fn an_upstream_closing_every_connection_never_gets_a_request_twice() {
 
 #[tokio::test]
 async fn a_slow_body_is_cut_at_the_body_deadline_while_others_are_served() {
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let config = test_config(upstream.addr, "")
-        .replace("body_read_timeout_ms = 2000", "body_read_timeout_ms = 300");
-    let app = spawn_app(&config).await;
+    let upstream = spawn_demo_upstream().await;
+    let config = ConfigBuilder::new(upstream)
+        .with(|f| f.server.body_read_timeout_ms = Some(300))
+        .build();
+    let app = spawn_app(config).await;
     let mut slow = TcpStream::connect(app.addr).await.unwrap();
     slow.write_all(b"POST /token-service/new/v2/token HTTP/1.1\r\nhost: x\r\nx-api-key: MOB-APP-2001\r\ncontent-length: 100\r\n\r\n{\"apiKey\"").await.unwrap();
     let started = std::time::Instant::now();

@@ -8,15 +8,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::Full;
+use sealgate::config::Config;
 use sealgate::crypto::kdf::Kdf;
 use sealgate::jose::b64;
 
-use crate::helpers::*;
+use sealgate::testkit::*;
 
 #[tokio::test]
 async fn metrics_change_as_requests_pass() {
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let app = spawn_app(&test_config(upstream.addr, "")).await;
+    let upstream = spawn_demo_upstream().await;
+    let app = spawn_app(ConfigBuilder::new(upstream).build()).await;
     let before = metrics_text(&app).await;
     assert_eq!(
         metric(&before, "sealgate_tokens_total{code=\"TOK200\"}"),
@@ -111,7 +112,7 @@ fn sealgate_metric_names() -> Vec<&'static str> {
 #[tokio::test]
 async fn readiness_fails_while_draining_and_health_stays_up() {
     let slow = spawn_upstream(Behaviour::Slow(800)).await;
-    let mut app = spawn_app(&test_config(slow.addr, "")).await;
+    let mut app = spawn_app(ConfigBuilder::new(slow.addr).build()).await;
     assert_eq!(admin_get(&app, "/healthz").await.status, StatusCode::OK);
     assert_eq!(admin_get(&app, "/readyz").await.status, StatusCode::OK);
     let url = app.url("/plain/slow");
@@ -160,7 +161,7 @@ fn traffic(
 async fn a_reload_switches_a_route_and_adds_a_client_under_traffic_with_no_failed_request() {
     let first = spawn_upstream(Behaviour::Echo).await;
     let second = spawn_upstream(Behaviour::Echo).await;
-    let app = spawn_app(&test_config(first.addr, "")).await;
+    let app = spawn_app(ConfigBuilder::new(first.addr).build()).await;
     let session =
         Arc::new(handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await);
     let newcomer = client_key();
@@ -175,10 +176,10 @@ async fn a_reload_switches_a_route_and_adds_a_client_under_traffic_with_no_faile
     let stop = Arc::new(AtomicBool::new(false));
     let load = traffic(&app, Arc::clone(&session), Arc::clone(&stop));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let extra = "[clients.NEWCOMER]\nsecret = \"fresh\"\nchannels = [\"MOB-APP-2001\"]\n";
-    app.gateway
-        .reload(parse_config(&test_config(second.addr, extra)))
-        .unwrap();
+    let reloaded = ConfigBuilder::new(second.addr)
+        .client("NEWCOMER", client_file("fresh", &["MOB-APP-2001"]))
+        .build();
+    app.gateway.reload(reloaded).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, Ordering::Relaxed);
     let (ok, failed) = load.await.unwrap();
@@ -219,21 +220,16 @@ async fn a_reload_switches_a_route_and_adds_a_client_under_traffic_with_no_faile
     );
 }
 
-fn with_keys(upstream: std::net::SocketAddr, keys: &[(&str, u8)]) -> String {
-    let ring: String = keys
-        .iter()
-        .map(|(kid, byte)| {
-            format!(
-                "[[token.keys]]\nkid = \"{kid}\"\nkey = \"{}\"\n",
-                b64::encode(&[*byte; 32])
-            )
+fn with_keys(upstream: std::net::SocketAddr, keys: &[(&str, u8)]) -> Config {
+    // Replace the test configuration's single key with this ring.
+    ConfigBuilder::new(upstream)
+        .with(|f| {
+            f.token.keys = keys
+                .iter()
+                .map(|(kid, byte)| token_key_file(kid, &[*byte; 32]))
+                .collect();
         })
-        .collect();
-    // Replace the helper's single key with this ring.
-    let base = test_config(upstream, "");
-    let start = base.find("[[token.keys]]").unwrap();
-    let end = base[start..].find("\n\n").unwrap() + start;
-    format!("{}{}{}", &base[..start], ring, &base[end..])
+        .build()
 }
 
 fn kid_of(token: &str) -> String {
@@ -246,8 +242,8 @@ fn kid_of(token: &str) -> String {
 
 #[tokio::test]
 async fn token_keys_rotate_with_no_failed_request() {
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let app = spawn_app(&with_keys(upstream.addr, &[("old", 1)])).await;
+    let upstream = spawn_demo_upstream().await;
+    let app = spawn_app(with_keys(upstream, &[("old", 1)])).await;
     let old =
         Arc::new(handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await);
     assert_eq!(kid_of(&old.token), "old");
@@ -257,10 +253,7 @@ async fn token_keys_rotate_with_no_failed_request() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     // Step 1: the new key issues, the old one still verifies.
     app.gateway
-        .reload(parse_config(&with_keys(
-            upstream.addr,
-            &[("new", 2), ("old", 1)],
-        )))
+        .reload(with_keys(upstream, &[("new", 2), ("old", 1)]))
         .unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
     let fresh = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
@@ -272,7 +265,7 @@ async fn token_keys_rotate_with_no_failed_request() {
     // Step 2, once the old key's tokens have expired: remove it. Its tokens are now refused
     // as signed by an unknown key, while the new key's tokens carry on.
     app.gateway
-        .reload(parse_config(&with_keys(upstream.addr, &[("new", 2)])))
+        .reload(with_keys(upstream, &[("new", 2)]))
         .unwrap();
     let reply = call(&app, &old, "/api/x", &seal(&old, b"{}", None)).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
@@ -287,8 +280,8 @@ async fn token_keys_rotate_with_no_failed_request() {
 
 #[tokio::test]
 async fn a_revoked_token_is_refused_even_though_its_ticket_is_valid() {
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let app = spawn_app(&test_config(upstream.addr, "")).await;
+    let upstream = spawn_demo_upstream().await;
+    let app = spawn_app(ConfigBuilder::new(upstream).build()).await;
     let s = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
     let other = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
     let reply = revoke(&app, &s).await;
@@ -315,11 +308,10 @@ async fn a_revoked_token_is_refused_even_though_its_ticket_is_valid() {
 
 #[tokio::test]
 async fn token_issuance_is_rate_limited_per_source_address() {
-    let config = test_config("127.0.0.1:9".parse().unwrap(), "").replace(
-        "[token]\n",
-        "[token]\nrate_limit_per_address_per_minute = 3\n",
-    );
-    let app = spawn_app(&config).await;
+    let config = ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+        .with(|f| f.token.rate_limit_per_address_per_minute = Some(3))
+        .build();
+    let app = spawn_app(config).await;
     let mut statuses = Vec::new();
     for _ in 0..4 {
         let key = client_key();
@@ -341,7 +333,7 @@ async fn token_issuance_is_rate_limited_per_source_address() {
 #[tokio::test]
 async fn too_many_or_too_large_headers_are_431() {
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let app = spawn_app(&test_config(upstream.addr, "")).await;
+    let app = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
     let mut many = http::Request::get(app.url("/plain/x"));
     for i in 0..150 {
         many = many.header(format!("x-h{i}"), "v");
@@ -394,9 +386,11 @@ async fn no_secret_token_key_or_body_reaches_the_logs_even_at_trace() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     const SECRET: &str = "CANARY-SECRET-4471";
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let extra = format!("[clients.CANARY]\nsecret = \"{SECRET}\"\nchannels = [\"MOB-APP-2001\"]\n");
-    let app = spawn_app(&test_config(upstream.addr, &extra)).await;
+    let upstream = spawn_demo_upstream().await;
+    let config = ConfigBuilder::new(upstream)
+        .client("CANARY", client_file(SECRET, &["MOB-APP-2001"]))
+        .build();
+    let app = spawn_app(config).await;
     let s = handshake(&app, "MOB-APP-2001", "CANARY", SECRET, Kdf::HkdfSha256).await;
     let body = br#"{"card":"CANARY-BODY-9932"}"#;
     let sealed = seal(&s, body, Some("application/json"));
@@ -445,12 +439,34 @@ async fn no_secret_token_key_or_body_reaches_the_logs_even_at_trace() {
     }
 }
 
+/// The file the binary reads: the parts of the test configuration this test uses (the
+/// listeners on port 0, the shutdown grace, the `/plain/` route), as TOML text.
+fn binary_config(upstream: std::net::SocketAddr) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+body_read_timeout_ms = 2000
+shutdown_grace_ms = 5000
+
+[admin]
+listen = "127.0.0.1:0"
+
+[[routes]]
+prefix = "/plain/"
+upstreams = ["http://{upstream}"]
+auth = "none"
+max_body_bytes = 67108864
+"#
+    )
+}
+
 #[tokio::test]
 async fn sigterm_lets_slow_in_flight_requests_finish_and_the_process_exits_0() {
     let slow = spawn_upstream(Behaviour::Slow(1000)).await;
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, test_config(slow.addr, "")).unwrap();
+    std::fs::write(&config_path, binary_config(slow.addr)).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sealgate"))
         .arg("--config")
         .arg(&config_path)
@@ -518,9 +534,10 @@ async fn sigterm_lets_slow_in_flight_requests_finish_and_the_process_exits_0() {
 async fn idle_keep_alive_and_trickled_heads_are_cut_at_the_header_deadline() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let config = test_config(upstream.addr, "")
-        .replace("[server]\n", "[server]\nheader_read_timeout_ms = 400\n");
-    let app = spawn_app(&config).await;
+    let config = ConfigBuilder::new(upstream.addr)
+        .with(|f| f.server.header_read_timeout_ms = Some(400))
+        .build();
+    let app = spawn_app(config).await;
 
     // An idle keep-alive connection: one request, then silence.
     let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();

@@ -13,11 +13,14 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 use rustls::RootCertStore;
 use rustls_pki_types::{CertificateDer, ServerName};
+use sealgate::config::{
+    CertFile, ClientCertMode, ClientFile, RouteAuth, RouteFile, TlsListenerFile, UpstreamTlsFile,
+};
 use sealgate::crypto::kdf::Kdf;
 use sealgate::jose::jwe;
 use tokio::net::TcpStream;
 
-use crate::helpers::*;
+use sealgate::testkit::*;
 
 /// A test CA that issues server and client certificates into a temporary folder.
 struct Pki {
@@ -97,12 +100,27 @@ impl Pki {
     }
 }
 
-fn tls_listener(cert: &Path, key: &Path, extra: &str) -> String {
-    format!(
-        "[[tls]]\nlisten = \"127.0.0.1:0\"\nreload_poll_ms = 100\n{extra}\n[[tls.certificates]]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
-        cert.display(),
-        key.display()
-    )
+/// `[[tls.certificates]]` for a certificate and its key.
+fn cert_file(cert: &Path, key: &Path) -> CertFile {
+    CertFile {
+        cert_file: Some(cert.display().to_string()),
+        key_file: Some(key.display().to_string()),
+    }
+}
+
+/// An HTTPS listener on port 0 serving `cert`, polling its files every 100 ms.
+fn tls_listener(cert: &Path, key: &Path) -> TlsListenerFile {
+    TlsListenerFile {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        reload_poll_ms: Some(100),
+        certificates: vec![cert_file(cert, key)],
+        ..Default::default()
+    }
+}
+
+/// The test configuration to `upstream` with `listener` added.
+fn with_listener(upstream: std::net::SocketAddr, listener: TlsListenerFile) -> ConfigBuilder {
+    ConfigBuilder::new(upstream).with(|f| f.tls.push(listener))
 }
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -153,7 +171,7 @@ async fn the_token_and_an_encrypted_round_trip_work_over_https_with_h2_and_http1
     let pki = Pki::new();
     let (cert, key) = pki.issue("server", &["localhost"], "localhost", false);
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let app = spawn_app(&test_config(upstream.addr, &tls_listener(&cert, &key, ""))).await;
+    let app = spawn_app(with_listener(upstream.addr, tls_listener(&cert, &key)).build()).await;
     let port = app.tls_addrs[0].port();
     for version in [Version::HTTP_2, Version::HTTP_11] {
         let client = https_client(pki.client_config(None, &[]), version);
@@ -230,11 +248,9 @@ fn openssl_handshake(addr: std::net::SocketAddr, version_flag: &str) -> (bool, S
 async fn tls_1_1_is_refused_while_1_2_and_1_3_are_served() {
     let pki = Pki::new();
     let (cert, key) = pki.issue("server", &["localhost"], "localhost", false);
-    let app = spawn_app(&test_config(
-        "127.0.0.1:9".parse().unwrap(),
-        &tls_listener(&cert, &key, ""),
-    ))
-    .await;
+    let app =
+        spawn_app(with_listener("127.0.0.1:9".parse().unwrap(), tls_listener(&cert, &key)).build())
+            .await;
     let addr = app.tls_addrs[0];
     let (ok12, text12) = tokio::task::spawn_blocking(move || openssl_handshake(addr, "-tls1_2"))
         .await
@@ -255,13 +271,12 @@ async fn mtls_requires_a_client_certificate_and_forwards_its_subject() {
     let pki = Pki::new();
     let (cert, key) = pki.issue("server", &["localhost"], "localhost", false);
     let (ccert, ckey) = pki.issue("client", &[], "mobile-app", true);
-    let extra = format!("client_ca_file = \"{}\"", pki.path("ca.pem").display());
+    let listener = TlsListenerFile {
+        client_ca_file: Some(pki.path("ca.pem").display().to_string()),
+        ..tls_listener(&cert, &key)
+    };
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let app = spawn_app(&test_config(
-        upstream.addr,
-        &tls_listener(&cert, &key, &extra),
-    ))
-    .await;
+    let app = spawn_app(with_listener(upstream.addr, listener).build()).await;
     let port = app.tls_addrs[0].port();
     let url = format!("https://localhost:{port}{TOKEN_PATH}");
 
@@ -302,16 +317,19 @@ async fn a_client_bound_to_a_certificate_subject_needs_that_certificate() {
     let (cert, key) = pki.issue("server", &["localhost"], "localhost", false);
     let (ccert, ckey) = pki.issue("client", &[], "mobile-app", true);
     let (other_cert, other_key) = pki.issue("other", &[], "someone-else", true);
-    let extra = format!(
-        "client_ca_file = \"{}\"\nclient_cert = \"optional\"",
-        pki.path("ca.pem").display()
-    );
-    let bound = "[clients.BOUND]\nsecret = \"pw\"\nchannels = [\"MOB-APP-2001\"]\ncert_subject = \"CN=mobile-app\"\n";
-    let app = spawn_app(&test_config(
-        "127.0.0.1:9".parse().unwrap(),
-        &format!("{bound}\n{}", tls_listener(&cert, &key, &extra)),
-    ))
-    .await;
+    let listener = TlsListenerFile {
+        client_ca_file: Some(pki.path("ca.pem").display().to_string()),
+        client_cert: Some(ClientCertMode::Optional),
+        ..tls_listener(&cert, &key)
+    };
+    let bound = ClientFile {
+        cert_subject: Some("CN=mobile-app".to_owned()),
+        ..client_file("pw", &["MOB-APP-2001"])
+    };
+    let config = with_listener("127.0.0.1:9".parse().unwrap(), listener)
+        .client("BOUND", bound)
+        .build();
+    let app = spawn_app(config).await;
     let url = format!("https://localhost:{}{TOKEN_PATH}", app.tls_addrs[0].port());
     let cases: [(Option<(&Path, &Path)>, StatusCode); 3] = [
         (None, StatusCode::UNAUTHORIZED),
@@ -360,13 +378,9 @@ async fn sni_selects_among_several_certificates() {
     let pki = Pki::new();
     let (a, a_key) = pki.issue("a", &["a.bank.test"], "a", false);
     let (b, b_key) = pki.issue("b", &["*.b.bank.test"], "b", false);
-    let listener = format!(
-        "{}[[tls.certificates]]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
-        tls_listener(&a, &a_key, ""),
-        b.display(),
-        b_key.display()
-    );
-    let app = spawn_app(&test_config("127.0.0.1:9".parse().unwrap(), &listener)).await;
+    let mut listener = tls_listener(&a, &a_key);
+    listener.certificates.push(cert_file(&b, &b_key));
+    let app = spawn_app(with_listener("127.0.0.1:9".parse().unwrap(), listener).build()).await;
     let addr = app.tls_addrs[0];
     let a_der = sealgate::tls::read_certs(&a).unwrap()[0].clone();
     let b_der = sealgate::tls::read_certs(&b).unwrap()[0].clone();
@@ -382,7 +396,7 @@ async fn a_replaced_certificate_is_used_for_new_handshakes_while_open_connection
     let pki = Pki::new();
     let (cert, key) = pki.issue("server", &["localhost"], "first", false);
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let app = spawn_app(&test_config(upstream.addr, &tls_listener(&cert, &key, ""))).await;
+    let app = spawn_app(with_listener(upstream.addr, tls_listener(&cert, &key)).build()).await;
     let addr = app.tls_addrs[0];
     let first = served_certificate(&pki, addr, "localhost").await;
 
@@ -474,21 +488,24 @@ async fn an_https_upstream_is_reached_with_the_configured_ca() {
             });
         }
     });
-    let route = format!(
-        "[[routes]]\nprefix = \"/secure/\"\nupstreams = [\"https://localhost:{tls_port}\"]\nauth = \"none\"\n"
-    );
-    let trusting = format!(
-        "{route}\n[upstream_tls]\nca_file = \"{}\"\n",
-        pki.path("ca.pem").display()
-    );
-    let app = spawn_app(&test_config(plain.addr, &trusting)).await;
+    let route = || RouteFile {
+        auth: Some(RouteAuth::None),
+        ..route_file("/secure/", &format!("https://localhost:{tls_port}"))
+    };
+    let trusting = ConfigBuilder::new(plain.addr).route(route()).with(|f| {
+        f.upstream_tls = Some(UpstreamTlsFile {
+            ca_file: Some(pki.path("ca.pem").display().to_string()),
+            ..Default::default()
+        });
+    });
+    let app = spawn_app(trusting.build()).await;
     let reply = post(&app.url("/secure/hello"), &[], "over tls").await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     assert_eq!(reply.json()["body"], "over tls");
     assert_eq!(plain.requests()[0].uri.path(), "/secure/hello");
 
     // With the webpki roots only, the test CA's certificate is not trusted: 502.
-    let untrusting = spawn_app(&test_config(plain.addr, &route)).await;
+    let untrusting = spawn_app(ConfigBuilder::new(plain.addr).route(route()).build()).await;
     let reply = post(&untrusting.url("/secure/hello"), &[], "x").await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
     assert_eq!(reply.codes().0, "UPSTREAM001");
@@ -504,7 +521,7 @@ async fn the_library_client_calls_an_https_gateway_trusting_a_given_ca() {
     let pki = Pki::new();
     let (cert, key) = pki.issue("server", &["localhost"], "localhost", false);
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let app = spawn_app(&test_config(upstream.addr, &tls_listener(&cert, &key, ""))).await;
+    let app = spawn_app(with_listener(upstream.addr, tls_listener(&cert, &key)).build()).await;
     let client = sealgate::client::Client::new(sealgate::client::ClientConfig {
         base: format!("https://localhost:{}", app.tls_addrs[0].port())
             .parse()

@@ -1,18 +1,21 @@
 //! The token endpoint (PROTOCOL §1–§3) through a real socket.
 
 use http::StatusCode;
+use sealgate::config::{ClientFile, SessionMode};
 use sealgate::crypto::Key32;
 use sealgate::crypto::kdf::Kdf;
 use sealgate::jose::{b64, jwk};
 use sealgate::session::SessionId;
 
-use crate::helpers::*;
+use sealgate::testkit::*;
 
 async fn app() -> TestApp {
     // The token tests need no upstream; point routes at a closed port.
     // The wire contract exactly: revocation (DELETE) off.
-    spawn_app(&test_config("127.0.0.1:9".parse().unwrap(), "").replace("revocation = true\n", ""))
-        .await
+    let config = ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+        .with(|f| f.token.revocation = None)
+        .build();
+    spawn_app(config).await
 }
 
 async fn token_request(app: &TestApp, channel: Option<&str>, body: &str) -> Reply {
@@ -360,7 +363,7 @@ async fn the_key_a_client_derives_equals_the_gateways_session_key_for_each_kdf()
         assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
         assert_eq!(
             claims["exp"].as_i64().unwrap() * 1000,
-            session.response["expiry"].as_i64().unwrap()
+            session.response.expiry
         );
         let id = SessionId::parse(claims["jti"].as_str().unwrap()).unwrap();
         let held = app
@@ -386,16 +389,17 @@ async fn every_token_has_its_own_server_key_and_session() {
     let app = app().await;
     let a = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
     let b = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
-    assert_ne!(a.response["serverPublicKey"], b.response["serverPublicKey"]);
+    assert_ne!(a.response.server_public_key, b.response.server_public_key);
     assert_ne!(a.key, b.key);
     assert_eq!(app.gateway.sessions().len(), 2);
 }
 
 #[tokio::test]
 async fn local_mode_keeps_the_key_out_of_the_token() {
-    let config = test_config("127.0.0.1:9".parse().unwrap(), "")
-        .replace("[token]\n", "[token]\nsessions = \"local\"\n");
-    let app = spawn_app(&config).await;
+    let config = ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+        .with(|f| f.token.sessions = Some(SessionMode::Local))
+        .build();
+    let app = spawn_app(config).await;
     let session = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
     let claims = open_token_with_josekit(&session.token);
     assert!(claims.get("key").is_none(), "{claims}");
@@ -406,9 +410,15 @@ async fn local_mode_keeps_the_key_out_of_the_token() {
 #[tokio::test]
 async fn an_argon2_hashed_secret_is_checked() {
     let hash = sealgate::token::credentials::hash_argon2(b"human-chosen").unwrap();
-    let extra =
-        format!("[clients.HUMAN]\nsecret_hash = \"{hash}\"\nchannels = [\"MOB-APP-2001\"]\n");
-    let app = spawn_app(&test_config("127.0.0.1:9".parse().unwrap(), &extra)).await;
+    let human = ClientFile {
+        secret_hash: Some(hash),
+        channels: vec!["MOB-APP-2001".to_owned()],
+        ..Default::default()
+    };
+    let config = ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+        .client("HUMAN", human)
+        .build();
+    let app = spawn_app(config).await;
     let pk = client_key().public_key_field;
     let ok = token_request(
         &app,

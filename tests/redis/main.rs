@@ -15,12 +15,6 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-#[allow(
-    dead_code,
-    reason = "shared with the `it` suite; not every helper is used here"
-)]
-#[path = "../it/helpers.rs"]
-mod helpers;
 mod server;
 mod shared;
 

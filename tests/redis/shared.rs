@@ -7,32 +7,48 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use redis::Commands;
+use sealgate::config::{BackendKind, RedisFile, SessionMode, Unavailable};
 use sealgate::crypto::kdf::Kdf;
 use sealgate::jose::b64;
 
-use crate::helpers::*;
 use crate::server::{RedisCluster, RedisServer};
+use sealgate::testkit::*;
 
 const CHANNEL: &str = "MOB-APP-2001";
 
-/// The test configuration on the Redis backend. `token` is added to `[token]`.
-fn config(upstream: std::net::SocketAddr, redis: &str, token: &str) -> String {
-    let extra = format!(
-        "[sessions]\nbackend = \"redis\"\n[sessions.redis]\n{redis}\nkey_prefix = \"t\"\ntimeout_ms = 300\n"
-    );
-    test_config(upstream, &extra).replace("[token]\n", &format!("[token]\n{token}\n"))
+/// The test configuration on the Redis backend, `target` being the `[sessions.redis]` with
+/// only its `url` or `cluster_nodes` set.
+fn config(upstream: std::net::SocketAddr, target: RedisFile) -> ConfigBuilder {
+    ConfigBuilder::new(upstream).with(|f| {
+        f.sessions.backend = Some(BackendKind::Redis);
+        f.sessions.redis = Some(RedisFile {
+            key_prefix: Some("t".to_owned()),
+            timeout_ms: Some(300),
+            ..target
+        });
+    })
 }
 
-fn standalone(server: &RedisServer) -> String {
-    format!("url = \"{}\"", server.url())
+/// `[sessions.redis]` for one standalone server.
+fn standalone(server: &RedisServer) -> RedisFile {
+    RedisFile {
+        url: Some(server.url()),
+        ..Default::default()
+    }
 }
 
-async fn three(config_text: &str) -> [TestApp; 3] {
+/// Three gateways, each on its own `config()`.
+async fn three(config: impl Fn() -> ConfigBuilder) -> [TestApp; 3] {
     [
-        spawn_app(config_text).await,
-        spawn_app(config_text).await,
-        spawn_app(config_text).await,
+        spawn_app(config().build()).await,
+        spawn_app(config().build()).await,
+        spawn_app(config().build()).await,
     ]
+}
+
+/// In `local` mode: the token carries no key.
+fn local(f: &mut sealgate::config::FileConfig) {
+    f.token.sessions = Some(SessionMode::Local);
 }
 
 async fn session(app: &TestApp) -> ClientSession {
@@ -67,7 +83,7 @@ fn outcome(reply: &Reply) -> (StatusCode, String) {
 pub async fn a_ticket_session_made_on_one_instance_works_on_every_other() {
     let redis = RedisServer::start();
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let [a, b, c] = three(&config(upstream.addr, &standalone(&redis), "")).await;
+    let [a, b, c] = three(|| config(upstream.addr, standalone(&redis))).await;
     let s = session(&a).await;
     for (app, body) in [(&b, "to B"), (&c, "to C"), (&a, "to A")] {
         let reply = call(app, &s, "/api/x", &seal(&s, body.as_bytes(), None)).await;
@@ -79,9 +95,8 @@ pub async fn a_ticket_session_made_on_one_instance_works_on_every_other() {
 
 pub async fn a_local_session_is_found_in_redis_by_every_other_instance() {
     let redis = RedisServer::start();
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let text = config(upstream.addr, &standalone(&redis), "sessions = \"local\"");
-    let [a, b, c] = three(&text).await;
+    let upstream = spawn_demo_upstream().await;
+    let [a, b, c] = three(|| config(upstream, standalone(&redis)).with(local)).await;
     let s = session(&a).await;
     // A local-mode token carries no key: B and C can only have K from Redis.
     assert_eq!(
@@ -94,10 +109,7 @@ pub async fn a_local_session_is_found_in_redis_by_every_other_instance() {
     );
     assert_eq!(c.gateway.sessions().len(), 1, "C cached the session");
     // An instance on the memory backend, same keys, never sees it.
-    let alone = spawn_app(
-        &test_config(upstream.addr, "").replace("[token]\n", "[token]\nsessions = \"local\"\n"),
-    )
-    .await;
+    let alone = spawn_app(ConfigBuilder::new(upstream).with(local).build()).await;
     assert_eq!(
         fresh_call(&alone, &s, b"3").await,
         (StatusCode::UNAUTHORIZED, "AUTH007".to_owned())
@@ -106,8 +118,8 @@ pub async fn a_local_session_is_found_in_redis_by_every_other_instance() {
 
 pub async fn a_revocation_on_one_instance_is_refused_on_every_other() {
     let redis = RedisServer::start();
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let [a, b, c] = three(&config(upstream.addr, &standalone(&redis), "")).await;
+    let upstream = spawn_demo_upstream().await;
+    let [a, b, c] = three(|| config(upstream, standalone(&redis))).await;
     let s = session(&a).await;
     let other = session(&c).await;
     // Every instance has the session cached before the revocation.
@@ -144,7 +156,7 @@ pub async fn a_revocation_on_one_instance_is_refused_on_every_other() {
 pub async fn a_body_replayed_to_another_instance_is_refused() {
     let redis = RedisServer::start();
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let [a, b, c] = three(&config(upstream.addr, &standalone(&redis), "")).await;
+    let [a, b, c] = three(|| config(upstream.addr, standalone(&redis))).await;
     let s = session(&a).await;
     let sealed = seal(&s, br#"{"amount":100}"#, None);
     assert_eq!(
@@ -167,12 +179,11 @@ pub async fn a_body_replayed_to_another_instance_is_refused() {
 
 pub async fn the_per_session_request_limit_holds_across_instances() {
     let redis = RedisServer::start();
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let text = config(upstream.addr, &standalone(&redis), "").replace(
-        "max_requests_per_session = 1000",
-        "max_requests_per_session = 3",
-    );
-    let [a, b, c] = three(&text).await;
+    let upstream = spawn_demo_upstream().await;
+    let [a, b, c] = three(|| {
+        config(upstream, standalone(&redis)).with(|f| f.token.max_requests_per_session = Some(3))
+    })
+    .await;
     let s = session(&a).await;
     for app in [&a, &b, &c] {
         assert_eq!(fresh_call(app, &s, b"x").await.0, StatusCode::OK);
@@ -185,13 +196,12 @@ pub async fn the_per_session_request_limit_holds_across_instances() {
 
 pub async fn token_issuance_limits_hold_across_instances() {
     let redis = RedisServer::start();
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let text = config(
-        upstream.addr,
-        &standalone(&redis),
-        "rate_limit_per_address_per_minute = 3",
-    );
-    let [a, b, c] = three(&text).await;
+    let upstream = spawn_demo_upstream().await;
+    let [a, b, c] = three(|| {
+        config(upstream, standalone(&redis))
+            .with(|f| f.token.rate_limit_per_address_per_minute = Some(3))
+    })
+    .await;
     let window = || sealgate::clock::now_secs().div_euclid(60);
     let started_in = window();
     let mut statuses = Vec::new();
@@ -209,9 +219,8 @@ pub async fn token_issuance_limits_hold_across_instances() {
 
 pub async fn what_is_stored_in_redis_is_sealed_and_expires() {
     let redis = RedisServer::start();
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let text = config(upstream.addr, &standalone(&redis), "sessions = \"local\"");
-    let a = spawn_app(&text).await;
+    let upstream = spawn_demo_upstream().await;
+    let a = spawn_app(config(upstream, standalone(&redis)).with(local).build()).await;
     let s = session(&a).await;
     assert_eq!(fresh_call(&a, &s, b"x").await.0, StatusCode::OK);
     assert_eq!(revoke(&a, &s).await.status, StatusCode::OK);
@@ -283,8 +292,8 @@ async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
 
 pub async fn redis_down_with_refuse_policy_answers_503_then_recovers_without_restart() {
     let mut redis = RedisServer::start();
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let [a, b, _c] = three(&config(upstream.addr, &standalone(&redis), "")).await;
+    let upstream = spawn_demo_upstream().await;
+    let [a, b, _c] = three(|| config(upstream, standalone(&redis))).await;
     let s = Arc::new(session(&a).await);
     let doomed = session(&b).await;
     let (a, b) = (Arc::new(a), Arc::new(b));
@@ -354,12 +363,12 @@ pub async fn redis_down_with_refuse_policy_answers_503_then_recovers_without_res
 
 pub async fn redis_down_with_degrade_policy_serves_from_memory_then_recovers() {
     let mut redis = RedisServer::start();
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let text = config(upstream.addr, &standalone(&redis), "").replace(
-        "key_prefix = \"t\"",
-        "key_prefix = \"t\"\non_unavailable = \"degrade\"",
-    );
-    let [a, b, _c] = three(&text).await;
+    let upstream = spawn_demo_upstream().await;
+    let degrade = || RedisFile {
+        on_unavailable: Some(Unavailable::Degrade),
+        ..standalone(&redis)
+    };
+    let [a, b, _c] = three(|| config(upstream, degrade())).await;
     let s = session(&a).await;
     assert_eq!(fresh_call(&a, &s, b"before").await.0, StatusCode::OK);
 
@@ -395,10 +404,14 @@ pub async fn redis_down_with_degrade_policy_serves_from_memory_then_recovers() {
 
 pub async fn an_unreachable_redis_at_start_does_not_stop_the_gateway() {
     let mut redis = RedisServer::start();
-    let url = standalone(&redis);
+    let url = redis.url();
     redis.stop();
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let a = spawn_app(&config(upstream.addr, &url, "")).await;
+    let upstream = spawn_demo_upstream().await;
+    let target = RedisFile {
+        url: Some(url),
+        ..Default::default()
+    };
+    let a = spawn_app(config(upstream, target).build()).await;
     let token = token_request(&a).await;
     assert_eq!(token.status, StatusCode::SERVICE_UNAVAILABLE);
     redis.restart();
@@ -414,19 +427,17 @@ pub async fn a_redis_cluster_shares_sessions_revocations_and_replays() {
     let cluster = tokio::task::spawn_blocking(RedisCluster::start)
         .await
         .unwrap();
-    let nodes = cluster
-        .urls()
-        .iter()
-        .map(|u| format!("\"{u}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let upstream = spawn_upstream(Behaviour::Echo).await;
-    let text = config(
-        upstream.addr,
-        &format!("cluster_nodes = [{nodes}]"),
-        "sessions = \"local\"\nrate_limit_per_address_per_minute = 100",
-    );
-    let [a, b, c] = three(&text).await;
+    let upstream = spawn_demo_upstream().await;
+    let [a, b, c] = three(|| {
+        let nodes = RedisFile {
+            cluster_nodes: cluster.urls(),
+            ..Default::default()
+        };
+        config(upstream, nodes)
+            .with(local)
+            .with(|f| f.token.rate_limit_per_address_per_minute = Some(100))
+    })
+    .await;
     // Several sessions, so their keys spread over the three masters' slots.
     let mut sessions = Vec::new();
     for app in [&a, &b, &c, &a, &b, &c] {

@@ -1,0 +1,88 @@
+//! Plain HTTP from the test's side: one request sent and its response read whole
+//! ([`Reply`]), the admin listener, and reading one series out of the metrics text.
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+use super::app::TestApp;
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body as received.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON; panics if it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    /// `(resCode, resDesc)` of a gateway answer.
+    pub fn codes(&self) -> (String, String) {
+        let v = self.json();
+        (
+            v["resCode"].as_str().unwrap().to_owned(),
+            v["resDesc"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// A plain-HTTP client (a new connection pool each time).
+pub fn http_client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// Sends `request` on a new client and reads the response whole.
+pub async fn send(request: Request<Full<Bytes>>) -> Reply {
+    let response = http_client().request(request).await.expect("request");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// A POST of `body` to `url` with `headers`.
+pub async fn post(url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Reply {
+    let mut builder = Request::post(url);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    send(builder.body(Full::new(body.into())).unwrap()).await
+}
+
+/// A GET on the admin listener.
+pub async fn admin_get(app: &TestApp, path: &str) -> Reply {
+    let url = format!("http://{}{}", app.admin_addr.expect("admin listener"), path);
+    send(Request::get(url).body(Full::new(Bytes::new())).unwrap()).await
+}
+
+/// The value of one exposition line, e.g. `sealgate_tokens_total{code="TOK200"}` (0 if
+/// absent).
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+/// The admin listener's `/metrics` text.
+pub async fn metrics_text(app: &TestApp) -> String {
+    String::from_utf8(admin_get(app, "/metrics").await.body.to_vec()).unwrap()
+}

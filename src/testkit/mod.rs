@@ -1,0 +1,28 @@
+//! Test support, shared by the integration suites (`tests/it`, `tests/redis`) and usable by
+//! the benches: a typed configuration builder over [`crate::config::FileConfig`], a gateway
+//! spawned on port 0 with a clock the test can move, a recording upstream (and the bundled
+//! demo echo), and a client side of the wire contract built on [`crate::client`].
+//!
+//! Compiled only with the `testkit` feature, which the crate's dev-dependency on itself turns
+//! on for tests and benches; the gateway never imports it.
+//!
+//! Owns: how a test sets up a gateway and talks to it. Nothing here decides behaviour.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: a failed unwrap is a failed test"
+)]
+
+mod app;
+mod client;
+mod config;
+mod exchange;
+mod upstream;
+
+pub use app::{TestApp, spawn_app};
+pub use client::{ClientKey, ClientSession, call, client_key, handshake, revoke, seal, token_body};
+pub use config::{ConfigBuilder, TOKEN_KEY, TOKEN_PATH, client_file, route_file, token_key_file};
+pub use exchange::{Reply, admin_get, http_client, metric, metrics_text, post, send};
+pub use upstream::{Behaviour, Recorded, TestUpstream, spawn_demo_upstream, spawn_upstream};

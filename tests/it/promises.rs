@@ -1,0 +1,309 @@
+//! The gateway's promises, each attacked the way issue #13's review broke it, through real
+//! sockets and with the configuration that makes it hardest: a sealed body is accepted
+//! **once**, it reaches **only the route it was meant for**, and the identity an upstream
+//! reads is **the caller's**; and idle sockets cannot hold the gateway.
+
+use std::time::Duration;
+
+use sealgate::crypto::kdf::Kdf;
+use sealgate::testkit::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CHANNEL: &str = "MOB-APP-2001";
+
+async fn session(app: &TestApp) -> ClientSession {
+    handshake(app, CHANNEL, "MOB-APP", "TEST123", Kdf::HkdfSha256).await
+}
+
+/// Sends raw bytes on a new connection and returns the status code of the answer.
+async fn raw_status(app: &TestApp, request: &str) -> u16 {
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"))
+}
+
+#[tokio::test]
+async fn a_sealed_body_is_accepted_once_even_when_the_session_store_is_full() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    // A store of one session: the attacker fills it, so the victim's session is served
+    // uncached, rebuilt from its ticket on every request.
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| f.token.max_sessions = Some(1))
+            .build(),
+    )
+    .await;
+    let _filler = session(&app).await;
+    let victim = session(&app).await;
+    let sealed = seal(&victim, br#"{"amount":100}"#, None);
+    // Each call is a new connection, so nothing per-connection remembers the body.
+    let mut accepted = 0;
+    for _ in 0..4 {
+        let reply = call(&app, &victim, "/api/echo", &sealed).await;
+        if reply.status == 200 {
+            accepted += 1;
+        } else {
+            assert_eq!(reply.codes().0, "AUTH008", "{:?}", reply.codes());
+        }
+    }
+    assert_eq!(accepted, 1, "a body must be accepted exactly once");
+    assert_eq!(
+        upstream.requests().len(),
+        1,
+        "the upstream saw the body once"
+    );
+}
+
+#[tokio::test]
+async fn a_sealed_body_replayed_after_expiry_within_the_leeway_is_refused() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| f.token.sweep_interval_ms = Some(20))
+            .build(),
+    )
+    .await;
+    // CH-SHORT issues 1 s tokens; the leeway (60 s) keeps them accepted after `exp`.
+    let short = handshake(&app, "CH-SHORT", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
+    let sealed = seal(&short, b"{}", None);
+    assert_eq!(call(&app, &short, "/api/echo", &sealed).await.status, 200);
+    // Past `exp`: the sweep drops the cached session; its replay memory must stay.
+    app.clock.advance(Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        app.gateway.sessions().len(),
+        0,
+        "the session left the cache"
+    );
+    let replay = call(&app, &short, "/api/echo", &sealed).await;
+    assert_eq!(replay.status, 401);
+    assert_eq!(replay.codes().0, "AUTH008");
+    let fresh = call(&app, &short, "/api/echo", &seal(&short, b"{}", None)).await;
+    assert_eq!(
+        fresh.status, 200,
+        "the token itself is still within its leeway"
+    );
+    assert_eq!(upstream.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn tokens_issued_before_a_restart_are_refused_unless_the_operator_accepts_the_risk() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let before = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
+    let old = session(&before).await;
+    let sealed = seal(&old, b"{}", None);
+    assert_eq!(call(&before, &old, "/api/echo", &sealed).await.status, 200);
+    // The "restart": a new process with the same token keys, a second later.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let after = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
+    let replay = call(&after, &old, "/api/echo", &sealed).await;
+    assert_eq!(replay.status, 401);
+    assert_eq!(replay.codes().0, "AUTH010");
+    let new = session(&after).await;
+    assert_eq!(
+        call(&after, &new, "/api/echo", &seal(&new, b"{}", None))
+            .await
+            .status,
+        200,
+        "a new handshake works at once"
+    );
+    let lenient = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| f.sessions.accept_tokens_from_before_start = Some(true))
+            .build(),
+    )
+    .await;
+    let fresh_body = seal(&old, b"{}", None);
+    assert_eq!(
+        call(&lenient, &old, "/api/echo", &fresh_body).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn idle_connections_cannot_hold_every_slot() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| {
+                f.server.max_connections = Some(4);
+                f.server.header_read_timeout_ms = Some(300);
+            })
+            .build(),
+    )
+    .await;
+    let mut idle = Vec::new();
+    for i in 0..4 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        if i % 2 == 1 {
+            // An HTTP/2 preface and an empty SETTINGS frame, then nothing.
+            stream
+                .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+                .await
+                .unwrap();
+        }
+        idle.push(stream);
+    }
+    // Every slot is taken; a real client must still be served once the idle ones are cut.
+    let reply = tokio::time::timeout(
+        Duration::from_secs(5),
+        send(
+            http::Request::get(app.url("/plain/ping"))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        ),
+    )
+    .await
+    .expect("a normal client was kept waiting by idle sockets");
+    assert_eq!(reply.status, 200);
+    for mut stream in idle {
+        let mut buf = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut buf)).await;
+        assert!(closed.is_ok(), "an idle connection was left open");
+    }
+}
+
+#[tokio::test]
+async fn identity_and_address_headers_cannot_be_smuggled_under_aliases() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
+    let s = session(&app).await;
+    let sealed = seal(&s, b"{}", None);
+    let aliases = [
+        ("x_client_id", "ADMIN"),
+        ("X-Client_Id", "ADMIN"),
+        ("x_channel", "INTERNAL"),
+        ("x_forwarded_for", "10.0.0.1"),
+        ("x-real-ip", "10.0.0.1"),
+        ("x_real_ip", "10.0.0.1"),
+        ("client-ip", "10.0.0.1"),
+        ("true-client-ip", "10.0.0.1"),
+        ("x_client_cert_subject", "CN=admin"),
+    ];
+    let mut headers: Vec<(&str, &str)> = aliases.to_vec();
+    let bearer = format!("Bearer {}", s.token);
+    headers.push(("authorization", &bearer));
+    headers.push(("content-type", "application/jose"));
+    let reply = post(&app.url("/api/echo"), &headers, sealed).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.codes());
+    let got = &upstream.requests()[0].headers;
+    assert_eq!(got["x-client-id"], "MOB-APP");
+    assert_eq!(got.get_all("x-client-id").iter().count(), 1);
+    assert_eq!(got["x-forwarded-for"], "127.0.0.1");
+    for (name, _) in aliases {
+        let lower = name.to_ascii_lowercase();
+        let present = got.keys().any(|k| k.as_str() == lower);
+        assert!(
+            !present || lower == "x-client-id",
+            "`{name}` reached the upstream: {got:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_routes_auth_cannot_be_walked_around_through_a_catch_all_route() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .route({
+                let mut route = route_file("/", &format!("http://{}", upstream.addr));
+                route.auth = Some(sealgate::config::RouteAuth::None);
+                route
+            })
+            .build(),
+    )
+    .await;
+    for path in [
+        "//api/echo",
+        "///api/echo",
+        "/x/..;/api/echo",
+        "/x/%2e%2e/api/echo",
+        "/%61pi/echo",
+        "/api%2fecho",
+        "/x/..%3b/api/echo",
+    ] {
+        let status = raw_status(
+            &app,
+            &format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(
+            status == 401 || status == 400,
+            "{path} answered {status}: it reached a route without its token"
+        );
+    }
+    assert!(
+        upstream
+            .requests()
+            .iter()
+            .all(|r| !r.uri.path().contains("api")),
+        "the upstream saw a token route's path unauthenticated: {:?}",
+        upstream
+            .requests()
+            .iter()
+            .map(|r| r.uri.clone())
+            .collect::<Vec<_>>()
+    );
+    // The normal path through the catch-all still works, and is forwarded as matched.
+    assert_eq!(
+        raw_status(
+            &app,
+            "GET //public//x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
+        .await,
+        200
+    );
+    assert_eq!(upstream.requests().last().unwrap().uri.path(), "/public/x");
+}
+
+#[tokio::test]
+async fn x_forwarded_host_is_sent_only_for_a_configured_public_host_name() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| f.server.forwarded_hosts = vec!["api.bank.example".into()])
+            .build(),
+    )
+    .await;
+    for (host, expected) in [
+        ("api.bank.example", Some("api.bank.example")),
+        ("evil.example", None),
+    ] {
+        raw_status(
+            &app,
+            &format!("GET /plain/x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        let last = upstream.requests().last().unwrap().clone();
+        assert_eq!(
+            last.headers
+                .get("x-forwarded-host")
+                .map(|v| v.to_str().unwrap()),
+            expected,
+            "Host: {host}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_sealed_response_carries_no_upstream_header_and_is_not_cached() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
+    let s = session(&app).await;
+    let reply = call(&app, &s, "/api/echo", &seal(&s, b"{}", None)).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.headers["content-type"], "application/jose");
+    assert_eq!(reply.headers["cache-control"], "no-store");
+    assert!(
+        !reply.headers.contains_key("x-upstream"),
+        "an upstream header passed beside a sealed response"
+    );
+}
