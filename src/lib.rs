@@ -6,37 +6,50 @@
 //! and from then on opens the client's JWE-encrypted request bodies, forwards plaintext to
 //! the upstream, and seals the responses — so the backend never sees cryptography.
 //!
-//! ## Layout
+//! ## Layout: one direction through the code
 //!
-//! | module | owns |
-//! | --- | --- |
-//! | [`config`] | TOML file → one validation step → typed [`config::Config`] |
-//! | [`server`] | listeners (plain and TLS), connection bound, timeouts, graceful shutdown |
-//! | [`tls`] | rustls configurations, SNI certificate store with live reload, upstream TLS |
-//! | [`gateway`] | the request lifecycle: admit, identify, dispatch, observe; live reload |
-//! | [`admin`] | the admin listener: `/metrics`, `/healthz`, `/readyz` |
-//! | [`metrics`] | metric names (constants) and the registry |
-//! | [`limit`] | token-issuance rate limits |
-//! | [`token`] | the token endpoint: checks, key agreement, token issue |
-//! | [`auth`] | verifying a token and finding its session (pure) |
-//! | [`session`] | the session store (`DashMap`), replay memory, sweeping |
-//! | [`state`] | where session state lives: memory, or Redis shared by instances |
-//! | [`proxy`] | routing, body open/seal, header rewriting, the upstream client |
-//! | [`jose`] | strict base64url/JSON, P-256 JWK, the one JWE codec (pure) |
-//! | [`crypto`] | zeroizing keys, ECDH, the three KDFs |
-//! | [`error`] | every client-visible error and its one status/code mapping |
-//! | [`client`] | a Rust client for the wire contract (tests, load harness, CLI) |
-//! | [`demo`] | the echo upstream bundled for the demo configuration |
-//! | `testkit` | test support behind the `testkit` feature: config builder, spawned gateway, upstreams |
+//! Modules are layered down the request's path; each may use the modules below it and
+//! never one beside or above it (`tests/it/layers.rs` holds this table and fails the build
+//! on an upward import). Top to bottom:
+//!
+//! | layer | module | owns |
+//! | --- | --- | --- |
+//! | leaves | [`client`], [`demo`], `testkit` | a Rust client for the wire contract; the demo echo upstream; test support (feature `testkit`) |
+//! | listener | [`server`] | listeners (plain and TLS), connection bound, idle deadline, signals, graceful shutdown |
+//! | | [`admin`] | the admin listener: `/metrics`, `/healthz`, `/readyz` |
+//! | lifecycle | [`gateway`] | admit, identify, dispatch, observe; live reload; background tasks |
+//! | handlers | [`handshake`], [`proxy`] | the token endpoint (checks, key agreement, issuing, revocation); routing, path normalisation, body open/seal, header rewriting, the upstream client |
+//! | | [`context`] | what a handler is given: the connection's facts, the application state |
+//! | | [`error`] | every client-visible error, layered, and its one status/code mapping; logged and counted in one place |
+//! | | [`auth`] | verifying a bearer token and finding its session |
+//! | state | [`state`], [`tls`] | where session state lives (memory, or Redis shared by instances); rustls configurations and certificate stores |
+//! | | [`session`], [`limit`] | the session cache and the replay memory (`DashMap`s); token-issuance rate limits |
+//! | | [`config`] | TOML file → one validation step → typed [`config::Config`], one file per section |
+//! | formats | [`token`] | the token contract's formats: request body, claims, keys, client credentials |
+//! | | [`jose`] | strict base64url/JSON, P-256 JWK, the one JWE codec (pure) |
+//! | | [`crypto`] | zeroizing keys, ECDH, the three KDFs |
+//! | facts | [`wire`], [`metrics`], [`clock`] | HTTP plumbing and header names; metric names and registry; the injectable clock |
 //!
 //! ## A request's life
 //!
-//! `server` accepts → `gateway` admits and dispatches → the token path goes to
-//! `token::endpoint`; any other path to `proxy`, which matches a route, verifies the bearer
-//! token with `auth` (once per connection while it repeats), finds the session and admits
-//! the request (revocation, replay) through `state` (memory first, then Redis when shared),
-//! opens the body with `jose::jwe` under the session's key, forwards plaintext, and seals
-//! the response. Errors become `{resCode, resDesc}` bodies in `error`.
+//! `server` accepts (and closes a connection idle past its deadline) → `gateway` admits,
+//! normalises the path and dispatches → the token path goes to `handshake::endpoint`; any
+//! other path to `proxy`, which matches a route, verifies the bearer token with `auth`
+//! (once per connection while it repeats), admits the request through `state` (revocation
+//! and replay, checked there and only there), opens the body with `jose::jwe` under the
+//! session's key, forwards plaintext, and seals the response. A handler returns its
+//! response or an `error::Failure`; the gateway logs and counts the failure once and turns
+//! it into a `{resCode, resDesc}` body.
+//!
+//! ## Why phases, not a tower stack
+//!
+//! The lifecycle is written as named phases calling pure decision functions, not as a
+//! `tower::ServiceBuilder` of middleware: the phases share per-request facts (the chosen
+//! route, the session) that a layer stack would pass through request extensions, and every
+//! refusal must become the contract's `{resCode, resDesc}` body in one place.
+//! `benches/middleware.rs` measures the alternative (tower-http request id, sensitive
+//! headers, load shedding and concurrency limit) against the phases; the README quotes the
+//! figures. tower-http is used where a well-kept layer does a whole job (CORS).
 
 #![cfg_attr(
     test,

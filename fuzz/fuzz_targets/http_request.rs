@@ -5,7 +5,8 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use sealgate::gateway::{ConnInfo, Gateway};
+use sealgate::context::ConnInfo;
+use sealgate::gateway::Gateway;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CONFIG: &str = r#"

@@ -1,5 +1,5 @@
 //! The pooled, keep-alive HTTP/1.1 client that carries requests to upstreams, and the
-//! classification of its failures into [`GatewayError`]s (who caused what: the upstream
+//! classification of its failures into [`UpstreamError`]s (who caused what: the upstream
 //! refusing → 502 `UPSTREAM001`, speaking something that is not HTTP → 502 `UPSTREAM002`).
 
 use std::error::Error as _;

@@ -158,7 +158,7 @@ impl State {
     }
 
     /// Stores a new session; with Redis in `local` sessions mode also its sealed `record`
-    /// (see [`crate::token::issue`]), so other instances can serve it.
+    /// (see [`crate::handshake::issue`]), so other instances can serve it.
     pub async fn insert(
         &self,
         session: Arc<Session>,
