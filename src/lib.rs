@@ -49,7 +49,8 @@
 //! refusal must become the contract's `{resCode, resDesc}` body in one place.
 //! `benches/middleware.rs` measures the alternative (tower-http request id, sensitive
 //! headers, load shedding and concurrency limit) against the phases; the README quotes the
-//! figures. tower-http is used where a well-kept layer does a whole job (CORS).
+//! figures. So the gateway does not depend on tower; tower-http comes in where one of its
+//! layers does a whole job that would otherwise be written by hand (CORS).
 
 #![cfg_attr(
     test,
