@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::auth::cache::TokenCache;
 use crate::clock::Clock;
+use crate::config::SubjectName;
 use crate::metrics::Metrics;
 use crate::state::State;
 
@@ -18,8 +19,9 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// `http` or `https`, for `X-Forwarded-Proto`.
     pub scheme: http::uri::Scheme,
-    /// The subject of the verified TLS client certificate (mTLS listeners).
-    pub client_cert_subject: Option<Arc<str>>,
+    /// The subject of the verified TLS client certificate (mTLS listeners), and its
+    /// RFC 4514 text for the upstream.
+    pub client_cert_subject: Option<Arc<(SubjectName, String)>>,
     /// The last token verified on this connection.
     pub tokens: Arc<TokenCache>,
 }
@@ -29,8 +31,12 @@ impl ConnInfo {
     pub fn new(
         peer: SocketAddr,
         scheme: http::uri::Scheme,
-        client_cert_subject: Option<Arc<str>>,
+        client_cert_subject: Option<SubjectName>,
     ) -> Self {
+        let client_cert_subject = client_cert_subject.map(|name| {
+            let text = name.to_string();
+            Arc::new((name, text))
+        });
         ConnInfo {
             peer,
             scheme,

@@ -15,6 +15,7 @@ pub mod admin;
 pub mod routes;
 pub mod server;
 pub mod sessions;
+pub mod subject;
 pub mod tls;
 pub mod token;
 
@@ -31,6 +32,7 @@ pub use admin::*;
 pub use routes::*;
 pub use server::*;
 pub use sessions::*;
+pub use subject::{SubjectError, SubjectName};
 pub use tls::*;
 pub use token::*;
 

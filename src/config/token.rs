@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::HeaderName;
 use serde::Deserialize;
 
-use super::{ConfigError, exactly_one, invalid, millis, positive};
+use super::{ConfigError, SubjectName, exactly_one, invalid, millis, positive};
 use crate::crypto::Key32;
 use crate::crypto::kdf::Kdf;
 use crate::jose::b64;
@@ -240,8 +240,8 @@ pub struct Client {
     /// Channels this client may use.
     pub channels: HashSet<Arc<str>>,
     /// If set, the token request must come over mTLS with a client certificate whose
-    /// subject (RFC 4514 text) is exactly this.
-    pub cert_subject: Option<String>,
+    /// subject is this name, compared attribute by attribute (see [`SubjectName`]).
+    pub cert_subject: Option<SubjectName>,
 }
 
 fn header_name(
@@ -387,13 +387,20 @@ pub(super) fn validate_clients(
             })?;
             allowed.insert(channel.id.clone());
         }
+        let cert_subject = match c.cert_subject {
+            None => None,
+            Some(text) => Some(
+                SubjectName::parse(&text)
+                    .map_err(|e| invalid(format!("{key}.cert_subject"), e.to_string()))?,
+            ),
+        };
         let id: Arc<str> = id.into();
         let client = Client {
             id,
             secret,
             enabled: c.enabled.unwrap_or(true),
             channels: allowed,
-            cert_subject: c.cert_subject,
+            cert_subject,
         };
         clients.insert(client.id.to_string(), Arc::new(client));
     }

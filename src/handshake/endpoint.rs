@@ -93,10 +93,11 @@ async fn issue_token(
         client.secret.verify(token_request.secret.as_bytes())
     };
     // A client bound to a TLS identity must present that client certificate.
-    let certificate_ok = client
-        .cert_subject
-        .as_deref()
-        .is_none_or(|want| conn.client_cert_subject.as_deref() == Some(want));
+    let certificate_ok = client.cert_subject.as_ref().is_none_or(|want| {
+        conn.client_cert_subject
+            .as_ref()
+            .is_some_and(|got| got.0 == *want)
+    });
     if !(secret_ok && certificate_ok && client.enabled && client.channels.contains(&channel.id)) {
         return Err(TokenError::CredentialsRefused);
     }

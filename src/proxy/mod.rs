@@ -124,7 +124,7 @@ pub async fn handle(
         host: host.as_deref(),
         request_id: ctx.request_id,
         identity: session.as_ref().map(|s| (&*s.client, &*s.channel)),
-        cert_subject: ctx.conn.client_cert_subject.as_deref(),
+        cert_subject: ctx.conn.client_cert_subject.as_ref().map(|s| s.1.as_str()),
         identity_headers: &ctx.config.token.identity_headers,
     };
     let content_length = parts.headers.get(header::CONTENT_LENGTH).cloned();

@@ -323,7 +323,7 @@ async fn handshake_and_serve(
         }
     };
     Metrics::count(handshakes, "ok");
-    let subject = tls::peer_subject(stream.get_ref().1.peer_certificates()).map(Arc::from);
+    let subject = tls::peer_subject(stream.get_ref().1.peer_certificates());
     let info = ConnInfo::new(peer, http::uri::Scheme::HTTPS, subject);
     serve(shared, watcher, stream, info, permit).await;
 }

@@ -19,7 +19,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use thiserror::Error;
 
-use crate::config::{ClientCertMode, TlsListenerConfig, UpstreamTlsConfig};
+use crate::config::subject::Attribute;
+use crate::config::{ClientCertMode, SubjectName, TlsListenerConfig, UpstreamTlsConfig};
 
 pub use certs::CertStore;
 
@@ -157,9 +158,38 @@ pub fn upstream_client_config(upstream: &UpstreamTlsConfig) -> Result<ClientConf
     )
 }
 
-/// The subject of a verified client certificate, in RFC 4514 form (e.g. `CN=app,O=Bank`).
-pub fn peer_subject(certs: Option<&[CertificateDer<'_>]>) -> Option<String> {
+/// The subject of a verified client certificate, as a structure (compared attribute by
+/// attribute, rendered with RFC 4514 escaping, most specific RDN first).
+pub fn peer_subject(certs: Option<&[CertificateDer<'_>]>) -> Option<SubjectName> {
     let leaf = certs?.first()?;
     let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
-    Some(parsed.subject().to_string())
+    let registry = x509_parser::objects::oid_registry();
+    let mut rdns: Vec<Vec<Attribute>> = parsed
+        .subject()
+        .iter_rdn()
+        .map(|rdn| {
+            rdn.iter()
+                .map(|attribute| {
+                    let oid = attribute.attr_type();
+                    let kind = x509_parser::objects::oid2abbrev(oid, registry).map_or_else(
+                        |_| oid.to_id_string(),
+                        |name| match name {
+                            // RFC 4514 §3's keywords where x509-parser's names differ.
+                            "commonName" => "CN".to_owned(),
+                            other => other.to_owned(),
+                        },
+                    );
+                    let value = attribute.as_str().map_or_else(
+                        |_| format!("#{}", hex::encode(attribute.attr_value().data)),
+                        str::to_owned,
+                    );
+                    Attribute { kind, value }
+                })
+                .collect()
+        })
+        .collect();
+    // The certificate lists RDNs from the root of the tree; RFC 4514 §2.1 writes the most
+    // specific first.
+    rdns.reverse();
+    Some(SubjectName::from_rdns(rdns))
 }

@@ -355,6 +355,88 @@ async fn a_client_bound_to_a_certificate_subject_needs_that_certificate() {
     assert_eq!(reply.status, StatusCode::OK);
 }
 
+#[tokio::test]
+async fn an_mtls_identity_cannot_be_forged_by_a_subject_string() {
+    let pki = Pki::new();
+    let (cert, key) = pki.issue("server", &["localhost"], "localhost", false);
+    // The genuine client: two RDNs, O=Bank then CN=partner-app.
+    let genuine = {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Bank");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "partner-app");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &pki.ca, &pki.ca_key).unwrap();
+        let (c, k) = (pki.path("genuine.pem"), pki.path("genuine-key.pem"));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    };
+    // The forgery: one attribute whose value is the text of the genuine subject.
+    let (forged_cert, forged_key) = pki.issue("forged", &[], "partner-app, O=Bank", true);
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let listener = TlsListenerFile {
+        client_ca_file: Some(pki.path("ca.pem").display().to_string()),
+        client_cert: Some(ClientCertMode::Optional),
+        ..tls_listener(&cert, &key)
+    };
+    let bound = ClientFile {
+        cert_subject: Some("CN=partner-app, O=Bank".to_owned()),
+        ..client_file("pw", &["MOB-APP-2001"])
+    };
+    let app = spawn_app(
+        with_listener(upstream.addr, listener)
+            .client("BOUND", bound)
+            .build(),
+    )
+    .await;
+    let base = format!("https://localhost:{}", app.tls_addrs[0].port());
+    let url = format!("{base}{TOKEN_PATH}");
+    let forged = https_client(
+        pki.client_config(Some((&forged_cert, &forged_key)), &[]),
+        Version::HTTP_11,
+    );
+    let (_, reply) = https_send(&forged, token_request(&url, &client_key(), "BOUND", "pw")).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNAUTHORIZED,
+        "the forged subject got a token"
+    );
+    assert_eq!(reply.codes().0, "TOK004");
+    let real = https_client(
+        pki.client_config(Some((&genuine.0, &genuine.1)), &[]),
+        Version::HTTP_11,
+    );
+    let (_, reply) = https_send(&real, token_request(&url, &client_key(), "BOUND", "pw")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // Upstream, the two subjects read differently: the forgery's comma is escaped.
+    for client in [&forged, &real] {
+        let request = Request::get(format!("{base}/plain/x"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        https_send(client, request).await;
+    }
+    let seen: Vec<String> = upstream
+        .requests()
+        .iter()
+        .map(|r| {
+            r.headers["x-client-cert-subject"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        ["CN=partner-app\\, O\\=Bank", "CN=partner-app,O=Bank"]
+    );
+}
+
 /// Connects with SNI `name` and returns the served leaf certificate.
 async fn served_certificate(
     pki: &Pki,
