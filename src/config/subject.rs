@@ -74,7 +74,7 @@ impl SubjectName {
                 }
                 attributes.push(Attribute {
                     kind: kind.to_owned(),
-                    value: unescape(value.trim())?,
+                    value: unescape(trim_unescaped(value))?,
                 });
             }
             rdns.push(attributes);
@@ -124,6 +124,26 @@ fn write_escaped(f: &mut fmt::Formatter<'_>, value: &str) -> fmt::Result {
         }
     }
     Ok(())
+}
+
+/// The value without the spaces around it, keeping an escaped trailing space (`\ `).
+fn trim_unescaped(value: &str) -> &str {
+    let value = value.trim_start();
+    let bytes = value.as_bytes();
+    let mut end = bytes.len();
+    while end > 0 && bytes[end - 1] == b' ' {
+        // Count the backslashes before this space: an odd number escapes it.
+        let slashes = bytes[..end - 1]
+            .iter()
+            .rev()
+            .take_while(|b| **b == b'\\')
+            .count();
+        if slashes % 2 == 1 {
+            break;
+        }
+        end -= 1;
+    }
+    &value[..end]
 }
 
 /// Splits on `sep` where it is not escaped by `\`.
