@@ -76,6 +76,9 @@ pub enum TokenError {
     /// Redis could not be consulted and `on_unavailable = "refuse"`.
     #[error("session state unavailable")]
     StateUnavailable,
+    /// Every slot for slow secret checks stayed busy for the whole wait.
+    #[error("secret checks busy")]
+    Busy,
     /// Anything else inside the gateway (the OS random source failed, a task panicked).
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -99,7 +102,7 @@ impl TokenError {
             TokenError::BodyTooLarge => (TOK_FAILURE, StatusCode::PAYLOAD_TOO_LARGE),
             TokenError::BodyTimeout => (TOK_FAILURE, StatusCode::REQUEST_TIMEOUT),
             TokenError::BodyRead => (TOK_FAILURE, StatusCode::BAD_REQUEST),
-            TokenError::StoreFull | TokenError::StateUnavailable => {
+            TokenError::StoreFull | TokenError::StateUnavailable | TokenError::Busy => {
                 (TOK_FAILURE, StatusCode::SERVICE_UNAVAILABLE)
             }
             TokenError::Internal(_) => (TOK_FAILURE, StatusCode::INTERNAL_SERVER_ERROR),
@@ -115,7 +118,7 @@ impl TokenError {
             TokenError::MethodNotAllowed { allow } => Some((ALLOW, allow)),
             TokenError::RateLimited => Some((RETRY_AFTER, "60")),
             TokenError::StoreFull => Some((RETRY_AFTER, "5")),
-            TokenError::StateUnavailable => Some((RETRY_AFTER, "1")),
+            TokenError::StateUnavailable | TokenError::Busy => Some((RETRY_AFTER, "1")),
             TokenError::UnknownChannel
             | TokenError::MalformedBody
             | TokenError::UnknownClient

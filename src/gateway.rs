@@ -118,6 +118,7 @@ impl Gateway {
             state,
             metrics,
             clock,
+            secret_checks: Semaphore::new(config.token.max_concurrent_secret_checks),
             started_at,
         };
         let in_flight = Semaphore::new(config.server.max_in_flight);

@@ -39,6 +39,13 @@ pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// an `apiKey` is usually shared by every install of an app.
 pub const DEFAULT_RATE_LIMIT_PER_ADDRESS: u32 = 120;
 
+/// Slow (argon2id) secret checks run at once, each on a blocking thread with ~19 MiB: a
+/// burst of wrong secrets waits for these few, it cannot take the blocking pool.
+pub const DEFAULT_MAX_CONCURRENT_SECRET_CHECKS: usize = 4;
+/// How long a token request waits for a secret-check slot before it is answered
+/// `503 TOK003` with `Retry-After`.
+pub const SECRET_CHECK_WAIT: Duration = Duration::from_secs(2);
+
 /// The largest `token.leeway_secs` accepted: clock skew is seconds, and every second of
 /// leeway is a second a token (and its replay memory) outlives its `exp`.
 pub const MAX_LEEWAY_SECS: u64 = 300;
@@ -70,6 +77,7 @@ pub struct TokenFile {
     pub channel_header: Option<String>,
     pub rate_limit_per_client_per_minute: Option<u32>,
     pub rate_limit_per_address_per_minute: Option<u32>,
+    pub max_concurrent_secret_checks: Option<usize>,
     #[serde(default)]
     pub keys: Vec<TokenKeyFile>,
 }
@@ -200,6 +208,8 @@ pub struct TokenConfig {
     pub rate_limit_per_client: u32,
     /// Tokens one source address may get per minute (0: unlimited).
     pub rate_limit_per_address: u32,
+    /// See [`DEFAULT_MAX_CONCURRENT_SECRET_CHECKS`] (read at start only).
+    pub max_concurrent_secret_checks: usize,
     /// The token keys: the first issues, all verify.
     pub keys: KeyRing,
 }
@@ -333,6 +343,11 @@ pub(super) fn validate(
         rate_limit_per_address: t
             .rate_limit_per_address_per_minute
             .unwrap_or(DEFAULT_RATE_LIMIT_PER_ADDRESS),
+        max_concurrent_secret_checks: positive(
+            "token.max_concurrent_secret_checks",
+            t.max_concurrent_secret_checks,
+            DEFAULT_MAX_CONCURRENT_SECRET_CHECKS,
+        )?,
         keys,
     })
 }

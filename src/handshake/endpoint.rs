@@ -7,7 +7,7 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::issue::issue;
-use crate::config::{Config, SessionMode};
+use crate::config::{Config, SECRET_CHECK_WAIT, SessionMode};
 use crate::context::{AppState, ConnInfo};
 use crate::error::{ErrorBody, Failure, GatewayError, TokenError};
 use crate::metrics::Metrics;
@@ -66,18 +66,26 @@ async fn issue_token(
     let length = h::content_length(request.headers());
     let body = read(request.into_body(), length, config).await?;
     // Check 2: the body's shape. Content-Type is deliberately ignored (PROTOCOL §1).
-    let token_request = TokenRequest::parse(&body).map_err(|_| TokenError::MalformedBody)?;
+    let parsed = TokenRequest::parse(&body);
+    // The body holds `secret` in clear: wipe it as soon as it is parsed (when this is the
+    // buffer's only handle, as it is for a body read whole).
+    if let Ok(mut buffer) = body.try_into_mut() {
+        zeroize::Zeroize::zeroize(&mut buffer[..]);
+    }
+    let token_request = parsed.map_err(|_| TokenError::MalformedBody)?;
     // Check 3: the client exists.
     let client = config
         .clients
         .get(&token_request.api_key)
         .ok_or(TokenError::UnknownClient)?
         .clone();
-    // A per-client brake before the (possibly costly) secret check.
+    // A brake before the (possibly costly) secret check, per client *and* address: wrong
+    // secrets sent from one place use up that place's allowance, never the client's own.
     let limit = config.token.rate_limit_per_client;
+    let client_address = format!("{}\u{0}{address}", client.id);
     if !app
         .state
-        .allow(LimitKind::Client, &client.id, limit, now)
+        .allow(LimitKind::ClientAddress, &client_address, limit, now)
         .await?
     {
         return Err(TokenError::RateLimited);
@@ -85,6 +93,11 @@ async fn issue_token(
     // Check 4: secret (always evaluated, in constant time), client certificate if bound,
     // enabled, allowed on the channel.
     let secret_ok = if client.secret.is_slow() {
+        // A few slots, not the whole blocking pool: a burst of wrong secrets waits here.
+        let _slot = tokio::time::timeout(SECRET_CHECK_WAIT, app.secret_checks.acquire())
+            .await
+            .map_err(|_| TokenError::Busy)?
+            .map_err(|_| TokenError::Internal("secret check slots closed"))?;
         let (client, secret) = (client.clone(), token_request.secret.clone());
         tokio::task::spawn_blocking(move || client.secret.verify(secret.as_bytes()))
             .await
@@ -101,6 +114,14 @@ async fn issue_token(
     if !(secret_ok && certificate_ok && client.enabled && client.channels.contains(&channel.id)) {
         return Err(TokenError::CredentialsRefused);
     }
+    // The client's own issuance allowance counts tokens it was entitled to.
+    if !app
+        .state
+        .allow(LimitKind::Client, &client.id, limit, now)
+        .await?
+    {
+        return Err(TokenError::RateLimited);
+    }
     // Check 5: the client's ephemeral public key.
     let client_public = token_request.client_public_key()?;
     let now_ms = app.clock.now_ms();
@@ -114,6 +135,7 @@ async fn issue_token(
         now_ms,
         want_record,
     )?;
+    count_seals(app, config, if issued.record.is_some() { 2 } else { 1 });
     let until = config.token.accepted_until(issued.session.expires_at);
     let stored = app
         .state
@@ -135,6 +157,35 @@ async fn issue_token(
     }
     tracing::info!(client = %client.id, channel = %channel.id, "token issued");
     Ok(h::json(StatusCode::OK, &issued.response))
+}
+
+/// Seals made under one token key from which a warning is logged: a quarter of the 2^32
+/// that AES-GCM with random 96-bit IVs allows per key (NIST SP 800-38D §8.3).
+const SEALS_WARNING: u64 = 1 << 30;
+
+/// Counts `seals` messages sealed under the issuing token key, and says when the key
+/// should be rotated (counted per process: other instances add to it).
+fn count_seals(app: &AppState, config: &Config, seals: u64) {
+    let Some(key) = config.token.keys.issuing() else {
+        return;
+    };
+    let counter = app
+        .metrics
+        .token_key_seals
+        .get_or_create(&crate::metrics::CodeLabel {
+            code: key.kid.as_str().to_owned(),
+        });
+    let before = counter.inc_by(seals);
+    let after = before.saturating_add(seals);
+    // Once at 2^30, then at every further 2^28.
+    if after >= SEALS_WARNING && (before >> 28) != (after >> 28) {
+        tracing::warn!(
+            kid = key.kid.as_str(),
+            sealed = after,
+            "token key has sealed over 2^30 messages in this process: rotate it well before \
+             2^32 (AES-GCM random-IV limit)"
+        );
+    }
 }
 
 /// `DELETE` with `Authorization: Bearer <token>`: the token's session is refused from now

@@ -84,6 +84,8 @@ pub struct Metrics {
     pub config_reloads: Family<CodeLabel, Counter>,
     /// See [`names::REVOCATIONS`].
     pub revocations: Counter,
+    /// See [`names::TOKEN_KEY_SEALS`].
+    pub token_key_seals: Family<CodeLabel, Counter>,
     /// See [`names::REDIS_DURATION`].
     pub redis_duration: Histograms<OpLabel>,
     /// See [`names::REDIS_ERRORS`].
@@ -121,6 +123,7 @@ impl Metrics {
             tls_handshakes: Family::default(),
             config_reloads: Family::default(),
             revocations: Counter::default(),
+            token_key_seals: Family::default(),
             redis_duration: Family::new_with_constructor(redis_histogram as fn() -> Histogram),
             redis_errors: Family::default(),
             state_degraded: Family::default(),
@@ -179,6 +182,11 @@ impl Metrics {
             m.config_reloads.clone(),
         );
         registry.register(REVOCATIONS, "Sessions revoked", m.revocations.clone());
+        registry.register(
+            TOKEN_KEY_SEALS,
+            "Messages sealed under each token key by this process, by kid",
+            m.token_key_seals.clone(),
+        );
         registry.register(
             REDIS_DURATION,
             "Redis call latency in seconds, by operation",

@@ -24,6 +24,10 @@ pub const TLS_HANDSHAKES: &str = "sealgate_tls_handshakes";
 pub const CONFIG_RELOADS: &str = "sealgate_config_reloads";
 /// Counter: sessions revoked.
 pub const REVOCATIONS: &str = "sealgate_revocations";
+/// Counter: messages sealed under each token key by this process, by `code` = kid (tokens
+/// and session records). AES-GCM with random 96-bit IVs allows 2^32 per key (NIST SP
+/// 800-38D §8.3); a warning is logged from 2^30 on.
+pub const TOKEN_KEY_SEALS: &str = "sealgate_token_key_seals";
 /// Histogram: Redis call latency in seconds, label `op`.
 pub const REDIS_DURATION: &str = "sealgate_redis_duration_seconds";
 /// Counter: Redis calls that failed or timed out, label `op`.

@@ -68,6 +68,10 @@ pub enum LimitKind {
     Client,
     /// Per source address.
     Address,
+    /// Per client `apiKey` and source address together: what a failed credential check
+    /// counts against, so that wrong secrets from one place cannot use up the client's own
+    /// allowance everywhere.
+    ClientAddress,
 }
 
 impl LimitKind {
@@ -75,6 +79,7 @@ impl LimitKind {
         match self {
             LimitKind::Client => "client",
             LimitKind::Address => "address",
+            LimitKind::ClientAddress => "client_address",
         }
     }
 }
@@ -88,6 +93,7 @@ pub struct State {
     replay: ReplayMemory,
     per_client: RateLimiter,
     per_address: RateLimiter,
+    per_client_address: RateLimiter,
     redis: Option<RedisStore>,
 }
 
@@ -109,6 +115,7 @@ impl State {
             replay: ReplayMemory::new(replay_sessions),
             per_client: RateLimiter::default(),
             per_address: RateLimiter::default(),
+            per_client_address: RateLimiter::default(),
             redis,
         })
     }
@@ -147,6 +154,7 @@ impl State {
         let local = || match kind {
             LimitKind::Client => self.per_client.allow(key, per_minute, now),
             LimitKind::Address => self.per_address.allow(key, per_minute, now),
+            LimitKind::ClientAddress => self.per_client_address.allow(key, per_minute, now),
         };
         let Some(redis) = &self.redis else {
             return Ok(local());
@@ -274,6 +282,7 @@ impl State {
     pub fn sweep(&self, now: i64) -> usize {
         self.per_client.sweep(now);
         self.per_address.sweep(now);
+        self.per_client_address.sweep(now);
         self.replay.sweep(now);
         self.sessions.sweep(now)
     }

@@ -307,3 +307,139 @@ async fn a_sealed_response_carries_no_upstream_header_and_is_not_cached() {
         "an upstream header passed beside a sealed response"
     );
 }
+
+/// A POST of a token request for `api_key`/`secret` from the local address `from`.
+async fn token_request_from(app: &TestApp, from: &str, api_key: &str, secret: &str) -> Reply {
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_local_address(Some(from.parse().unwrap()));
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, http_body_util::Full<bytes::Bytes>>(connector);
+    let key = client_key();
+    let request = http::Request::post(app.url(TOKEN_PATH))
+        .header("x-api-key", CHANNEL)
+        .body(http_body_util::Full::new(bytes::Bytes::from(token_body(
+            api_key,
+            secret,
+            &key.public_key_field,
+        ))))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let body = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .to_bytes();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn wrong_secrets_from_elsewhere_cannot_lock_the_real_client_out() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| f.token.rate_limit_per_client_per_minute = Some(3))
+            .build(),
+    )
+    .await;
+    // The attacker, from 127.0.0.2, guesses until it is throttled.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let reply = token_request_from(&app, "127.0.0.2", "MOB-APP", "guess").await;
+        statuses.push(reply.status.as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
+    // The real client, elsewhere, still gets its tokens, up to its own allowance.
+    for _ in 0..3 {
+        let reply = token_request_from(&app, "127.0.0.1", "MOB-APP", "TEST123").await;
+        assert_eq!(reply.status, 200, "{:?}", reply.codes());
+    }
+    let reply = token_request_from(&app, "127.0.0.1", "MOB-APP", "TEST123").await;
+    assert_eq!(reply.status, 429, "the client's own allowance still holds");
+}
+
+/// Threads of this process named `name` (Linux: `/proc/self/task/*/comm`).
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |tasks| {
+        tasks
+            .filter_map(Result::ok)
+            .filter(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|comm| comm.trim_end() == name)
+            })
+            .count()
+    })
+}
+
+#[test]
+fn a_burst_of_wrong_argon2_secrets_waits_for_a_few_slots() {
+    // A runtime of its own with a thread name of its own, so the count below sees this
+    // gateway's blocking threads and nothing of the tests running beside it.
+    const NAME: &str = "argon2-burst";
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(NAME)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let upstream = spawn_upstream(Behaviour::Echo).await;
+        let hash = sealgate::token::credentials::hash_argon2(b"right").unwrap();
+        let app = spawn_app(
+            ConfigBuilder::new(upstream.addr)
+                .with(|f| f.token.max_concurrent_secret_checks = Some(2))
+                .client(
+                    "SLOW",
+                    sealgate::config::ClientFile {
+                        secret_hash: Some(hash),
+                        channels: vec![CHANNEL.to_owned()],
+                        ..Default::default()
+                    },
+                )
+                .build(),
+        )
+        .await;
+        let burst: Vec<_> = (0..24)
+            .map(|i| {
+                let url = app.url(TOKEN_PATH);
+                let key = client_key();
+                tokio::spawn(async move {
+                    post(
+                        &url,
+                        &[("x-api-key", CHANNEL)],
+                        token_body("SLOW", &format!("wrong-{i}"), &key.public_key_field),
+                    )
+                    .await
+                    .status
+                    .as_u16()
+                })
+            })
+            .collect();
+        let watch = tokio::spawn(async {
+            let mut most = 0;
+            for _ in 0..100 {
+                most = most.max(threads_named(NAME));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            most
+        });
+        let mut answered = Vec::new();
+        for request in burst {
+            answered.push(request.await.unwrap());
+        }
+        let most = watch.await.unwrap();
+        assert!(
+            answered.iter().all(|s| *s == 401 || *s == 503),
+            "every wrong secret is refused or asked to retry: {answered:?}"
+        );
+        // 2 workers + 2 secret-check slots, and a little room for tokio's own blocking
+        // work (DNS-free here, so there is little); without the bound it was 2 + 24.
+        assert!(
+            most <= 2 + 2 + 2,
+            "{most} runtime threads during a burst of 24 argon2 checks with 2 slots"
+        );
+    });
+}

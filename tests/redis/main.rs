@@ -51,6 +51,14 @@ fn main() -> ExitCode {
     }
     let trials = vec![
         trial(
+            "a_body_accepted_before_redis_went_away_is_refused_while_degraded",
+            shared::a_body_accepted_before_redis_went_away_is_refused_while_degraded,
+        ),
+        trial(
+            "a_session_record_from_redis_is_not_a_bearer_token",
+            shared::a_session_record_from_redis_is_not_a_bearer_token,
+        ),
+        trial(
             "a_ticket_session_made_on_one_instance_works_on_every_other",
             shared::a_ticket_session_made_on_one_instance_works_on_every_other,
         ),

@@ -402,6 +402,71 @@ pub async fn redis_down_with_degrade_policy_serves_from_memory_then_recovers() {
     );
 }
 
+/// `degrade` keeps this instance's replay memory: a body accepted while Redis was up is
+/// refused on the same instance after Redis went away (IVs are recorded here too).
+pub async fn a_body_accepted_before_redis_went_away_is_refused_while_degraded() {
+    let mut redis = RedisServer::start();
+    let upstream = spawn_demo_upstream().await;
+    let degrade = RedisFile {
+        on_unavailable: Some(Unavailable::Degrade),
+        ..standalone(&redis)
+    };
+    let a = spawn_app(config(upstream, degrade).build()).await;
+    let s = session(&a).await;
+    let sealed = seal(&s, b"accepted while redis was up", None);
+    assert_eq!(call(&a, &s, "/api/x", &sealed).await.status, StatusCode::OK);
+    redis.stop();
+    assert_eq!(
+        outcome(&call(&a, &s, "/api/x", &sealed).await),
+        (StatusCode::UNAUTHORIZED, "AUTH008".to_owned())
+    );
+    assert_eq!(
+        fresh_call(&a, &s, b"new").await.0,
+        StatusCode::OK,
+        "degraded, still served"
+    );
+}
+
+/// A `local`-mode session record read out of Redis is not a bearer token: it is sealed
+/// under a key derived for records, which token verification never uses.
+pub async fn a_session_record_from_redis_is_not_a_bearer_token() {
+    let redis = RedisServer::start();
+    let upstream = spawn_demo_upstream().await;
+    let a = spawn_app(config(upstream, standalone(&redis)).with(local).build()).await;
+    let s = session(&a).await;
+    assert_eq!(fresh_call(&a, &s, b"x").await.0, StatusCode::OK);
+    let mut redis_conn = redis.connection();
+    let keys: Vec<String> = redis_conn.keys("t:*:session").unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let record: String = redis_conn.get(&keys[0]).unwrap();
+    let forged = ClientSession {
+        token: record,
+        key: sealgate::crypto::Key32::from_bytes(*s.key.expose()),
+        response: s.response.clone(),
+    };
+    for method in [http::Method::GET, http::Method::DELETE, http::Method::POST] {
+        let request = http::Request::builder()
+            .method(method.clone())
+            .uri(a.url("/token-plain/x"))
+            .header("authorization", format!("Bearer {}", forged.token))
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let reply = send(request).await;
+        assert_eq!(
+            outcome(&reply),
+            (StatusCode::UNAUTHORIZED, "AUTH004".to_owned()),
+            "{method}"
+        );
+    }
+    assert_eq!(
+        call(&a, &forged, "/api/x", &seal(&forged, b"y", None))
+            .await
+            .codes()
+            .0,
+        "AUTH004"
+    );
+}
+
 pub async fn an_unreachable_redis_at_start_does_not_stop_the_gateway() {
     let mut redis = RedisServer::start();
     let url = redis.url();
