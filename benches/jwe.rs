@@ -11,6 +11,7 @@ fn bench(c: &mut Criterion) {
     let header = Header {
         kid: None,
         cty: Some("application/json".into()),
+        ..Default::default()
     };
     let mut group = c.benchmark_group("jwe");
     for size in [1024usize, 64 * 1024] {

@@ -479,6 +479,7 @@ async fn drive(
                             &jwe::Header {
                                 kid: None,
                                 cty: Some("application/json".into()),
+                                ..Default::default()
                             },
                         )
                         .unwrap();

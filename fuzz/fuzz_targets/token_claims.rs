@@ -8,7 +8,7 @@ use sealgate::token::keys::{Kid, KeyRing, TokenKey};
 
 fuzz_target!(|data: &[u8]| {
     let key = Key32::from_bytes([0x22; 32]);
-    let Ok(token) = jwe::seal(data, &key, &Header { kid: Some("k".into()), cty: None }) else { return };
+    let Ok(token) = jwe::seal(data, &key, &Header { kid: Some("k".into()), ..Default::default() }) else { return };
     let ring = KeyRing::new(vec![TokenKey { kid: Kid::parse("k").expect("kid"), key }]);
     if let Ok(verified) = sealgate::auth::verify(&token, &ring, "sealgate", 60, 1_000) {
         assert_eq!(verified.claims.iss, "sealgate");

@@ -288,6 +288,7 @@ mod tests {
         let header = Header {
             kid: Some(kid.into()),
             cty: None,
+            ..Default::default()
         };
         jwe::seal(claims_json.as_bytes(), &Key32::from_bytes([9; 32]), &header).unwrap()
     }

@@ -270,6 +270,7 @@ impl Client {
                 &Header {
                     kid: None,
                     cty: cty.map(str::to_owned),
+                    ..Default::default()
                 },
             )?
         };

@@ -317,6 +317,18 @@ mod tests {
     }
 
     #[test]
+    fn the_raw_file_never_prints_a_secret() {
+        let text = "[[token.keys]]\nkid = \"k\"\nkey = \"TOKEN-KEY-CANARY\"\n\
+                    [clients.A]\nsecret = \"SECRET-CANARY\"\n\
+                    [sessions.redis]\nurl = \"redis://:REDIS-CANARY@h\"\n";
+        let file = parse_file(text, Path::new("t")).unwrap();
+        let printed = format!("{file:?}");
+        for canary in ["TOKEN-KEY-CANARY", "SECRET-CANARY", "REDIS-CANARY"] {
+            assert!(!printed.contains(canary), "{printed}");
+        }
+    }
+
+    #[test]
     fn a_client_on_an_unknown_channel_names_the_key() {
         let err = parse("[clients.A]\nsecret = \"s\"\nchannels = [\"NOPE\"]\n").unwrap_err();
         let text = err.to_string();
@@ -391,6 +403,15 @@ mod tests {
                 "routes[0].auth",
             ),
             ("[server]\nmax_connections = 0\n", "server.max_connections"),
+            ("[token]\nleeway_secs = 301\n", "token.leeway_secs"),
+            (
+                "[server]\nforwarded_hosts = [\"https://x\"]\n",
+                "server.forwarded_hosts[0]",
+            ),
+            (
+                "[clients.A]\nsecret = \"s\"\ncert_subject = \"CN\"\n",
+                "clients.A.cert_subject",
+            ),
             ("[sessions]\nbackend = \"etcd\"\n", "sessions.backend"),
             ("[sessions]\nbackend = \"redis\"\n", "sessions.redis"),
             (

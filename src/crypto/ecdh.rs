@@ -46,6 +46,33 @@ impl EphemeralKeyPair {
     pub fn agree(&self, peer: &PublicKey) -> Key32 {
         agree(&self.secret.to_nonzero_scalar(), peer)
     }
+
+    /// ES256 (RFC 7518 §3.4): ECDSA over P-256 with SHA-256, the signature as `r || s`,
+    /// 64 bytes. Nonces are deterministic (RFC 6979), so no randomness can fail here.
+    pub fn sign_es256(&self, message: &[u8]) -> [u8; 64] {
+        use p256::ecdsa::signature::Signer as _;
+        let key = p256::ecdsa::SigningKey::from(&self.secret);
+        let signature: p256::ecdsa::Signature = key.sign(message);
+        signature.to_bytes().into()
+    }
+}
+
+impl std::fmt::Debug for EphemeralKeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyPair(<redacted>)")
+    }
+}
+
+/// Whether `signature` (`r || s`, 64 bytes) is an ES256 signature of `message` by `public`.
+/// High-`s` signatures are accepted as ECDSA allows; JWS does not require low `s`.
+pub fn verify_es256(public: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+    use p256::ecdsa::signature::Verifier as _;
+    let Ok(signature) = p256::ecdsa::Signature::from_slice(signature) else {
+        return false;
+    };
+    p256::ecdsa::VerifyingKey::from(public)
+        .verify(message, &signature)
+        .is_ok()
 }
 
 /// `Z` = x-coordinate of `secret · peer`, 32 bytes big-endian.

@@ -36,6 +36,26 @@ pub const FORBIDDEN_HEADER_MEMBERS: [&str; 11] = [
     "zip", "crit", "jku", "x5u", "jwk", "x5c", "epk", "p2c", "p2s", "apu", "apv",
 ];
 
+/// Header members that must never appear with `ECDH-ES`/`A256GCM` (the sealed token
+/// request of PROTOCOL §1.1): `epk` is required there, and `apu`/`apv` may be present but
+/// empty.
+pub const FORBIDDEN_ECDH_ES_MEMBERS: [&str; 8] =
+    ["zip", "crit", "jku", "x5u", "jwk", "x5c", "p2c", "p2s"];
+
+/// `typ` of every sealed response (PROTOCOL §4.1, RFC 8725 §3.11).
+pub const TYP_RESPONSE: &str = "response+jwe";
+/// `typ` a sealed request may carry (PROTOCOL §4.1).
+pub const TYP_REQUEST: &str = "request+jwe";
+
+/// Which key management a compact JWE must use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// `dir`: the content key is shared (tokens, sealed bodies).
+    Dir,
+    /// `ECDH-ES` direct key agreement with the gateway's `enc` key (sealed token requests).
+    EcdhEs,
+}
+
 /// Why a JWE was refused. Stable and free of secret material, so each may be logged and
 /// counted; the HTTP mapping lives in [`crate::error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -52,9 +72,15 @@ pub enum JweError {
     /// The protected header is too long, not a JSON object, or repeats a member.
     #[error("protected header is not a JSON object with unique members")]
     Header,
-    /// `alg` missing or not `dir`.
-    #[error("alg is not dir")]
+    /// `alg` missing or not the one expected (`dir`, or `ECDH-ES` for token requests).
+    #[error("alg is not the one expected")]
     Algorithm,
+    /// `epk` missing or not an acceptable P-256 public JWK (ECDH-ES).
+    #[error("epk is not a P-256 public key on the curve")]
+    EphemeralKey,
+    /// `apu` or `apv` present and not empty (ECDH-ES).
+    #[error("apu/apv must be empty")]
+    PartyInfo,
     /// `enc` missing or not `A256GCM`.
     #[error("enc is not A256GCM")]
     Encryption,
@@ -90,10 +116,26 @@ impl From<RandomError> for JweError {
 /// The protected header members that callers use.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Header {
-    /// Key id, for tokens.
+    /// Key id, for tokens (and the gateway `enc` key of a sealed token request).
     pub kid: Option<String>,
     /// Media type of the plaintext.
     pub cty: Option<String>,
+    /// Explicit type: `response+jwe`, `request+jwe` (PROTOCOL §4.1).
+    pub typ: Option<String>,
+    /// The HTTP method a sealed request is bound to.
+    pub htm: Option<String>,
+    /// The request target (path and query) a sealed request is bound to.
+    pub htp: Option<String>,
+}
+
+impl Header {
+    /// A header with only `cty`.
+    pub fn with_cty(cty: Option<String>) -> Self {
+        Header {
+            cty,
+            ..Header::default()
+        }
+    }
 }
 
 /// A JWE whose structure has been checked but which has not been decrypted: lets a caller
@@ -103,13 +145,20 @@ pub struct Parsed<'a> {
     header_segment: &'a [u8],
     /// The protected header's members of interest.
     pub header: Header,
+    /// `epk` (ECDH-ES only), already checked to be on the curve.
+    pub epk: Option<p256::PublicKey>,
     iv: [u8; IV_LEN],
     ciphertext: Vec<u8>,
     tag: [u8; TAG_LEN],
 }
 
-/// Checks structure and header of a compact JWE no longer than `max_len` bytes.
+/// Checks structure and header of a compact `dir` JWE no longer than `max_len` bytes.
 pub fn parse(compact: &[u8], max_len: usize) -> Result<Parsed<'_>, JweError> {
+    parse_as(compact, max_len, Alg::Dir)
+}
+
+/// Checks structure and header of a compact JWE whose key management must be `alg`.
+pub fn parse_as(compact: &[u8], max_len: usize, alg: Alg) -> Result<Parsed<'_>, JweError> {
     if compact.len() > max_len {
         return Err(JweError::TooLong);
     }
@@ -134,7 +183,7 @@ pub fn parse(compact: &[u8], max_len: usize) -> Result<Parsed<'_>, JweError> {
         return Err(JweError::Header);
     }
     let header_json = b64::decode_strict(header_segment).map_err(|_| JweError::Base64("header"))?;
-    let header = check_header(&header_json)?;
+    let (header, epk) = check_header(&header_json, alg)?;
     if !key.is_empty() {
         return Err(JweError::EncryptedKey);
     }
@@ -146,24 +195,26 @@ pub fn parse(compact: &[u8], max_len: usize) -> Result<Parsed<'_>, JweError> {
     Ok(Parsed {
         header_segment,
         header,
+        epk,
         iv,
         ciphertext,
         tag,
     })
 }
 
-fn check_header(json: &[u8]) -> Result<Header, JweError> {
+fn check_header(json: &[u8], alg: Alg) -> Result<(Header, Option<p256::PublicKey>), JweError> {
     let object = StrictObject::parse(json).map_err(|_| JweError::Header)?;
-    if object.str_member("alg") != Ok(Some("dir")) {
+    let (alg_name, forbidden): (&str, &[&'static str]) = match alg {
+        Alg::Dir => ("dir", &FORBIDDEN_HEADER_MEMBERS),
+        Alg::EcdhEs => ("ECDH-ES", &FORBIDDEN_ECDH_ES_MEMBERS),
+    };
+    if object.str_member("alg") != Ok(Some(alg_name)) {
         return Err(JweError::Algorithm);
     }
     if object.str_member("enc") != Ok(Some("A256GCM")) {
         return Err(JweError::Encryption);
     }
-    if let Some(name) = FORBIDDEN_HEADER_MEMBERS
-        .into_iter()
-        .find(|name| object.has(name))
-    {
+    if let Some(name) = forbidden.iter().find(|name| object.has(name)) {
         return Err(JweError::ForbiddenMember(name));
     }
     let string = |name: &'static str| {
@@ -172,16 +223,56 @@ fn check_header(json: &[u8]) -> Result<Header, JweError> {
             .map(|v| v.map(str::to_owned))
             .map_err(|()| JweError::MemberType(name))
     };
-    Ok(Header {
+    let epk = match alg {
+        Alg::Dir => None,
+        Alg::EcdhEs => {
+            // RFC 7518 §4.6.1: PartyUInfo/PartyVInfo are not used by this contract.
+            for name in ["apu", "apv"] {
+                if !matches!(object.str_member(name), Ok(None | Some(""))) {
+                    return Err(JweError::PartyInfo);
+                }
+            }
+            let epk = object.0.get("epk").ok_or(JweError::EphemeralKey)?;
+            let text = serde_json::to_vec(epk).map_err(|_| JweError::EphemeralKey)?;
+            Some(super::jwk::parse_public_p256(&text).map_err(|_| JweError::EphemeralKey)?)
+        }
+    };
+    let header = Header {
         kid: string("kid")?,
         cty: string("cty")?,
-    })
+        typ: string("typ")?,
+        htm: string("htm")?,
+        htp: string("htp")?,
+    };
+    Ok((header, epk))
 }
 
 impl Parsed<'_> {
     /// The IV, which a replay check remembers once decryption has succeeded.
     pub fn iv(&self) -> &[u8; IV_LEN] {
         &self.iv
+    }
+
+    /// ECDH-ES (RFC 7518 §4.6): the content key is the Concat KDF (AlgorithmID `A256GCM`,
+    /// PartyUInfo and PartyVInfo empty, 256 bits) of `Z` = ECDH(`ours`, `epk`); then
+    /// authenticates and decrypts. Refused for a JWE that was not parsed as ECDH-ES.
+    pub fn decrypt_ecdh_es(
+        self,
+        ours: &crate::crypto::ecdh::EphemeralKeyPair,
+    ) -> Result<Vec<u8>, JweError> {
+        let epk = self.epk.ok_or(JweError::Algorithm)?;
+        let z = ours.agree(&epk);
+        let mut cek = [0u8; 32];
+        crate::crypto::kdf::concat_kdf_sha256(
+            z.expose(),
+            crate::crypto::kdf::CONCAT_KDF_ALGORITHM_ID,
+            &[],
+            &[],
+            &mut cek,
+        );
+        let key = Key32::from_bytes(cek);
+        zeroize::Zeroize::zeroize(&mut cek);
+        self.decrypt(&key)
     }
 
     /// Authenticates and decrypts with `key`.
@@ -263,12 +354,19 @@ pub fn seal_with_iv(
     Ok(out)
 }
 
-/// The protected header JSON text: `{"alg":"dir","enc":"A256GCM"}` then `kid` and `cty`
-/// when set, in that order. Written out rather than through a map, so the text (and so the
-/// AAD) does not depend on whether some dependency enables `serde_json/preserve_order`.
+/// The protected header JSON text: `{"alg":"dir","enc":"A256GCM"}` then `kid`, `cty`,
+/// `typ`, `htm` and `htp` when set, in that order. Written out rather than through a map,
+/// so the text (and so the AAD) does not depend on whether some dependency enables
+/// `serde_json/preserve_order`.
 pub fn header_json(header: &Header) -> String {
     let mut out = String::from(r#"{"alg":"dir","enc":"A256GCM""#);
-    for (name, value) in [("kid", &header.kid), ("cty", &header.cty)] {
+    for (name, value) in [
+        ("kid", &header.kid),
+        ("cty", &header.cty),
+        ("typ", &header.typ),
+        ("htm", &header.htm),
+        ("htp", &header.htp),
+    ] {
         if let Some(value) = value {
             // A string always serializes.
             let quoted = serde_json::to_string(value).unwrap_or_default();
@@ -294,6 +392,7 @@ mod tests {
         let header = Header {
             kid: Some("k1".into()),
             cty: Some("application/json".into()),
+            ..Default::default()
         };
         let sealed = seal(b"{\"a\":1}", &key(), &header).unwrap();
         let (got, plain) = open(sealed.as_bytes(), &key(), MAX).unwrap();
@@ -310,6 +409,7 @@ mod tests {
         let both = Header {
             kid: Some("k\"1".into()),
             cty: Some("text/plain".into()),
+            ..Default::default()
         };
         assert_eq!(
             header_json(&both),

@@ -77,6 +77,20 @@ fn coordinate(text: &str, name: &'static str) -> Result<[u8; 32], JwkError> {
     bytes.try_into().map_err(|_| JwkError::BadCoordinate(name))
 }
 
+/// The RFC 7638 JWK SHA-256 thumbprint, base64url: the hash of the required members only,
+/// in lexicographic order, with no white space: `{"crv":"P-256","kty":"EC","x":…,"y":…}`
+/// (§3.2). It names a key whatever other members its JWK carries.
+pub fn thumbprint(public: &PublicKey) -> String {
+    use sha2::Digest as _;
+    let (x, y) = ecdh::coordinates(public);
+    let canonical = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        b64::encode(&x),
+        b64::encode(&y)
+    );
+    b64::encode(&sha2::Sha256::digest(canonical.as_bytes()))
+}
+
 /// The canonical public JWK JSON text: `{"kty":"EC","crv":"P-256","x":…,"y":…}`.
 pub fn public_to_json(public: &PublicKey) -> String {
     let (x, y) = ecdh::coordinates(public);

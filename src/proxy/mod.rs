@@ -296,7 +296,7 @@ async fn seal_response(
     // those the route allows pass; by default none, since `ETag`, `Digest`, `Content-MD5`,
     // `Content-Disposition`, `Set-Cookie` or `Location` can describe the plaintext.
     headers::keep_only(&mut parts.headers, &route.sealed_response_headers);
-    let sealed = jwe::seal(&plaintext, &session.key, &Header { kid: None, cty })
+    let sealed = jwe::seal(&plaintext, &session.key, &Header::with_cty(cty))
         .map_err(|_| GatewayError::Internal("response sealing failed"))?;
     parts.headers.insert(
         header::CONTENT_TYPE,

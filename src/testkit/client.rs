@@ -89,6 +89,7 @@ pub fn seal(session: &ClientSession, plaintext: &[u8], cty: Option<&str>) -> Str
         &jwe::Header {
             kid: None,
             cty: cty.map(str::to_owned),
+            ..Default::default()
         },
     )
     .unwrap()

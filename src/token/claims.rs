@@ -124,6 +124,7 @@ pub fn seal(claims: &Claims, key: &TokenKey) -> Result<String, JweError> {
     let header = Header {
         kid: Some(key.kid.as_str().to_owned()),
         cty: None,
+        ..Default::default()
     };
     let token = jwe::seal(&json, &key.key, &header);
     json.zeroize();

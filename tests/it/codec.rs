@@ -49,6 +49,7 @@ fn our_jwes_open_with_josekit() {
     let header = Header {
         kid: Some("k1".into()),
         cty: Some("application/json".into()),
+        ..Default::default()
     };
     let sealed = jwe::seal(b"{\"b\":2}", &key(), &header).unwrap();
     let decrypter = jk::Dir.decrypter_from_bytes(KEY).unwrap();

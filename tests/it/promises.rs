@@ -443,3 +443,77 @@ fn a_burst_of_wrong_argon2_secrets_waits_for_a_few_slots() {
         );
     });
 }
+
+#[tokio::test]
+async fn the_admin_listener_cannot_be_held_by_idle_sockets() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| {
+                f.admin.max_connections = Some(2);
+                f.admin.header_read_timeout_ms = Some(300);
+            })
+            .build(),
+    )
+    .await;
+    let admin = app.admin_addr.unwrap();
+    let _idle = [
+        TcpStream::connect(admin).await.unwrap(),
+        TcpStream::connect(admin).await.unwrap(),
+    ];
+    let reply = tokio::time::timeout(Duration::from_secs(5), admin_get(&app, "/readyz"))
+        .await
+        .expect("/readyz was kept waiting by idle admin sockets");
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test]
+async fn a_reload_that_takes_a_client_off_its_channel_ends_its_sessions() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
+    let s = handshake(&app, CHANNEL, "ABC", "BankeZy123", Kdf::HkdfSha256).await;
+    assert_eq!(
+        call(&app, &s, "/api/echo", &seal(&s, b"{}", None))
+            .await
+            .status,
+        200
+    );
+    let moved = ConfigBuilder::new(upstream.addr)
+        .with(|f| f.clients.get_mut("ABC").unwrap().channels = vec!["CH-HKDF".to_owned()])
+        .build();
+    app.gateway.reload(moved).unwrap();
+    let reply = call(&app, &s, "/api/echo", &seal(&s, b"{}", None)).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.codes().0, "AUTH007");
+}
+
+#[tokio::test]
+async fn seals_under_each_token_key_are_counted() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
+    session(&app).await;
+    session(&app).await;
+    let text = metrics_text(&app).await;
+    assert_eq!(
+        metric(&text, "sealgate_token_key_seals_total{code=\"test-1\"}"),
+        2.0
+    );
+}
+
+#[test]
+fn gen_cert_writes_a_private_key_only_its_owner_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .args(["gen-cert", "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mode = std::fs::metadata(dir.path().join("key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "key.pem mode {:o}", mode & 0o777);
+}

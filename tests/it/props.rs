@@ -16,7 +16,7 @@ proptest! {
 
     #[test]
     fn seal_then_open_round_trips_any_plaintext(plaintext in proptest::collection::vec(any::<u8>(), 0..65536), cty in proptest::option::of("[a-z]{1,10}/[a-z+.-]{1,20}")) {
-        let header = Header { kid: None, cty };
+        let header = Header::with_cty(cty);
         let sealed = jwe::seal(&plaintext, &key(), &header).unwrap();
         let (got, opened) = jwe::open(sealed.as_bytes(), &key(), usize::MAX).unwrap();
         prop_assert_eq!(opened, plaintext);
@@ -51,7 +51,7 @@ proptest! {
     fn claims_with_wrong_typed_dates_are_refused(field in prop::sample::select(vec!["exp", "iat", "nbf"]), value in prop::sample::select(vec!["\"1700000000\"", "true", "null", "[1]", "{}", "1.5", "1e3"])) {
         let mut claims = serde_json::json!({"iss":"sealgate","sub":"A","chn":"C","iat":100,"exp":200,"jti":"AAAAAAAAAAAAAAAAAAAAAA"});
         claims[field] = serde_json::from_str(value).unwrap();
-        let token = jwe::seal(claims.to_string().as_bytes(), &key(), &Header { kid: Some("k".into()), cty: None }).unwrap();
+        let token = jwe::seal(claims.to_string().as_bytes(), &key(), &Header { kid: Some("k".into()), ..Default::default() }).unwrap();
         let ring = KeyRing::new(vec![TokenKey { kid: Kid::parse("k").unwrap(), key: key() }]);
         let verified = sealgate::auth::verify(&token, &ring, "sealgate", 0, 150);
         prop_assert!(verified.is_err(), "{} = {} accepted", field, value);

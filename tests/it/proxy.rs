@@ -44,9 +44,13 @@ fn assert_gateway_error(reply: &Reply, status: u16, code: &str) {
 }
 
 /// A free loopback port with nothing listening.
-async fn closed_port() -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap()
+/// A port on which connections are refused, held for as long as the returned socket lives:
+/// bound but not listening, so no concurrent test can take it and start answering.
+fn closed_port() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
 }
 
 #[tokio::test]
@@ -178,6 +182,7 @@ async fn tampered_truncated_and_unknown_key_tokens_are_401() {
         &jwe::Header {
             kid: Some("nope".into()),
             cty: None,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -339,7 +344,7 @@ async fn dot_segments_and_upgrades_are_refused() {
 
 #[tokio::test]
 async fn an_upstream_that_refuses_connections_is_502() {
-    let dead = closed_port().await;
+    let (_held, dead) = closed_port();
     let dead_route = RouteFile {
         auth: Some(RouteAuth::None),
         ..route_file("/dead/", &format!("http://{dead}"))

@@ -152,6 +152,7 @@ fn the_published_protocol_vectors_hold_for_our_code() {
     let header = jwe::Header {
         kid: None,
         cty: Some("application/json".into()),
+        ..Default::default()
     };
     assert_eq!(jwe::header_json(&header), text(&["request", "protected"]));
     let sealed =
