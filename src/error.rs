@@ -76,6 +76,12 @@ pub enum TokenError {
     /// Redis could not be consulted and `on_unavailable = "refuse"`.
     #[error("session state unavailable")]
     StateUnavailable,
+    /// A sealed token request that does not open (PROTOCOL §1.1).
+    #[error("sealed token request does not open: {0}")]
+    SealedRequest(JweError),
+    /// A plain token request on a channel that requires it sealed.
+    #[error("the channel requires a sealed token request")]
+    SealRequired,
     /// Every slot for slow secret checks stayed busy for the whole wait.
     #[error("secret checks busy")]
     Busy,
@@ -95,7 +101,9 @@ impl TokenError {
             TokenError::MethodNotAllowed { .. } => (TOK_FAILURE, StatusCode::METHOD_NOT_ALLOWED),
             TokenError::RateLimited => (TOK_FAILURE, StatusCode::TOO_MANY_REQUESTS),
             TokenError::UnknownChannel => (TOK_INVALID_KEY, StatusCode::UNAUTHORIZED),
-            TokenError::MalformedBody => (TOK_FAILURE, StatusCode::BAD_REQUEST),
+            TokenError::MalformedBody
+            | TokenError::SealedRequest(_)
+            | TokenError::SealRequired => (TOK_FAILURE, StatusCode::BAD_REQUEST),
             TokenError::UnknownClient => (TOK_INVALID_KEY, StatusCode::UNAUTHORIZED),
             TokenError::CredentialsRefused => (TOK_NOT_ALLOWED, StatusCode::UNAUTHORIZED),
             TokenError::BadPublicKey(_) => (TOK_FAILURE, StatusCode::BAD_REQUEST),
@@ -121,6 +129,8 @@ impl TokenError {
             TokenError::StateUnavailable | TokenError::Busy => Some((RETRY_AFTER, "1")),
             TokenError::UnknownChannel
             | TokenError::MalformedBody
+            | TokenError::SealedRequest(_)
+            | TokenError::SealRequired
             | TokenError::UnknownClient
             | TokenError::CredentialsRefused
             | TokenError::BadPublicKey(_)
@@ -162,6 +172,19 @@ pub enum BodyError {
     /// The connection failed while the request body was being read.
     #[error("request body could not be read")]
     Read,
+    /// A sealed message whose `typ` is not `request+jwe` (a sealed response sent back).
+    #[error("sealed message is not a request")]
+    WrongType,
+    /// A sealed message bound (`htm`/`htp`) to another method or target.
+    #[error("sealed message is bound to another request")]
+    BoundElsewhere,
+    /// No binding where one is required: `htm`/`htp` on a body (channel policy) or on a
+    /// seal, or no `X-Request-Seal` on a bodyless request (channel policy).
+    #[error("request binding required")]
+    Unbound,
+    /// An `X-Request-Seal` whose plaintext is not empty.
+    #[error("X-Request-Seal plaintext is not empty")]
+    SealNotEmpty,
 }
 
 impl From<BodyReadError> for BodyError {
@@ -314,6 +337,18 @@ impl GatewayError {
                     "Request body not received in time",
                 ),
                 BodyError::Read => (S::BAD_REQUEST, "BODY005", "Request body could not be read"),
+                BodyError::WrongType => {
+                    (S::BAD_REQUEST, "BODY006", "Sealed message is not a request")
+                }
+                BodyError::BoundElsewhere => (
+                    S::BAD_REQUEST,
+                    "BODY007",
+                    "Sealed message is bound to another request",
+                ),
+                BodyError::Unbound => (S::BAD_REQUEST, "BODY008", "Request binding required"),
+                BodyError::SealNotEmpty => {
+                    (S::BAD_REQUEST, "BODY009", "X-Request-Seal is not an empty sealed message")
+                }
             },
             GatewayError::NoRoute => (S::NOT_FOUND, "ROUTE001", "No route"),
             GatewayError::NotSupported => (
@@ -490,6 +525,10 @@ mod tests {
             GatewayError::Body(BodyError::TooLarge),
             GatewayError::Body(BodyError::Timeout),
             GatewayError::Body(BodyError::Read),
+            GatewayError::Body(BodyError::WrongType),
+            GatewayError::Body(BodyError::BoundElsewhere),
+            GatewayError::Body(BodyError::Unbound),
+            GatewayError::Body(BodyError::SealNotEmpty),
             GatewayError::NoRoute,
             GatewayError::NotSupported,
             GatewayError::BadPath,

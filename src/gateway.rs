@@ -172,6 +172,9 @@ impl Gateway {
         if config.token.keys.is_ephemeral() && old.token.keys.is_ephemeral() {
             config.token.keys = old.token.keys.clone();
         }
+        if config.gateway_keys.is_ephemeral() && old.gateway_keys.is_ephemeral() {
+            config.gateway_keys = Arc::clone(&old.gateway_keys);
+        }
         if config.state != old.state {
             tracing::warn!("[sessions] changed: the session-state backend changes on restart only");
         }
@@ -310,6 +313,10 @@ impl Gateway {
             Ok(path) => path.into_owned(),
             Err(_) => return (Err(GatewayError::BadPath.into()), Arc::clone(&NO_ROUTE)),
         };
+        if path == crate::handshake::JWKS_PATH {
+            let outcome = crate::handshake::endpoint::jwks(config, request.method());
+            return (outcome.map_err(Failure::from), Arc::clone(&TOKEN_ROUTE));
+        }
         if path == config.token.path {
             let outcome = crate::handshake::endpoint::handle(config, app, conn, request).await;
             return (outcome, Arc::clone(&TOKEN_ROUTE));

@@ -80,6 +80,15 @@ where
     }
 }
 
+/// Whether the `Content-Type` is `media_type` (case-insensitive, parameters ignored).
+pub fn is_media_type(headers: &http::HeaderMap, media_type: &str) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type))
+}
+
 /// The request's `Content-Length`, if present and a valid number (hyper has already
 /// refused conflicting or malformed framing on HTTP/1.1, RFC 9112 §6.3).
 pub fn content_length(headers: &http::HeaderMap) -> Option<u64> {

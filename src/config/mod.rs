@@ -106,6 +106,9 @@ pub struct FileConfig {
     /// The admin listener.
     #[serde(default)]
     pub admin: AdminFile,
+    /// The gateway's long-term keys for the authenticated handshake.
+    #[serde(default)]
+    pub gateway_keys: Vec<GatewayKeyFile>,
     /// Where revocations, replay memory and rate-limit counters live.
     #[serde(default)]
     pub sessions: SessionsFile,
@@ -136,6 +139,8 @@ pub struct Config {
     pub state: StateBackend,
     /// This instance's replay memory (`[sessions]`).
     pub replay: ReplayConfig,
+    /// The gateway's long-term keys (`[[gateway_keys]]`; random ones when none).
+    pub gateway_keys: Arc<crate::token::gateway_keys::GatewayKeys>,
 }
 
 impl Config {
@@ -174,6 +179,7 @@ impl Config {
         let state = sessions::validate(raw.sessions, env)?;
         let token = token::validate(raw.token, base, env)?;
         let channels = token::validate_channels(raw.channels)?;
+        let gateway_keys = Arc::new(token::validate_gateway_keys(raw.gateway_keys, base, env)?);
         let clients = token::validate_clients(raw.clients, &channels, env)?;
         let routes = routes::validate(raw.routes, &token.path)?;
         let demo_upstream = raw.demo_upstream.map(|d| d.listen);
@@ -192,6 +198,7 @@ impl Config {
             admin,
             state,
             replay,
+            gateway_keys,
         })
     }
 }

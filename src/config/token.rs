@@ -14,6 +14,8 @@ use crate::crypto::Key32;
 use crate::crypto::kdf::Kdf;
 use crate::jose::b64;
 use crate::token::credentials::SecretVerifier;
+use crate::crypto::ecdh::EphemeralKeyPair;
+use crate::token::gateway_keys::{GatewayKey, GatewayKeys, KeyUse};
 use crate::token::keys::{KeyRing, Kid, TokenKey};
 
 /// The token endpoint's path.
@@ -107,6 +109,36 @@ impl std::fmt::Debug for TokenKeyFile {
     }
 }
 
+/// `[[gateway_keys]]` as written: one long-term P-256 key of the gateway; exactly one of
+/// `key`, `key_env`, `key_file` (the private scalar, 32 bytes base64url:
+/// `sealgate gen-gateway-key`).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    missing_docs,
+    reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
+)]
+pub struct GatewayKeyFile {
+    pub kid: Option<String>,
+    #[serde(rename = "use")]
+    pub usage: Option<KeyUse>,
+    pub key: Option<String>,
+    pub key_env: Option<String>,
+    pub key_file: Option<String>,
+}
+
+impl std::fmt::Debug for GatewayKeyFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `key` is the private key itself.
+        f.debug_struct("GatewayKeyFile")
+            .field("kid", &self.kid)
+            .field("usage", &self.usage)
+            .field("key_env", &self.key_env)
+            .field("key_file", &self.key_file)
+            .finish_non_exhaustive()
+    }
+}
+
 /// `[channels."X-API-KEY value"]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +149,8 @@ impl std::fmt::Debug for TokenKeyFile {
 pub struct ChannelFile {
     pub kdf: Option<Kdf>,
     pub token_lifetime_secs: Option<u64>,
+    pub require_request_binding: Option<bool>,
+    pub require_sealed_token_request: Option<bool>,
 }
 
 /// `[clients."apiKey"]` as written: exactly one of `secret`, `secret_hash`, `secret_env`.
@@ -236,6 +270,12 @@ pub struct Channel {
     pub kdf: Kdf,
     /// How long a token issued on this channel is accepted.
     pub token_lifetime: Duration,
+    /// Every sealed body must carry `htm`/`htp`, and every bodyless request on a token
+    /// route an `X-Request-Seal` (PROTOCOL §4.1). Default `false`.
+    pub require_request_binding: bool,
+    /// Token requests must be sealed to the gateway's `enc` key (PROTOCOL §1.1).
+    /// Default `false`.
+    pub require_sealed_token_request: bool,
 }
 
 /// A client that may ask for tokens.
@@ -377,6 +417,8 @@ pub(super) fn validate_channels(
                 id,
                 kdf: ch.kdf.unwrap_or_default(),
                 token_lifetime: lifetime,
+                require_request_binding: ch.require_request_binding.unwrap_or(false),
+                require_sealed_token_request: ch.require_sealed_token_request.unwrap_or(false),
             }),
         );
     }
@@ -420,6 +462,40 @@ pub(super) fn validate_clients(
         clients.insert(client.id.to_string(), Arc::new(client));
     }
     Ok(clients)
+}
+
+/// Validates `[[gateway_keys]]`; with none, one random key of each use.
+pub(super) fn validate_gateway_keys(
+    raw: Vec<GatewayKeyFile>,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<GatewayKeys, ConfigError> {
+    if raw.is_empty() {
+        return GatewayKeys::ephemeral().map_err(|e| invalid("gateway_keys", e.to_string()));
+    }
+    let mut keys: Vec<GatewayKey> = Vec::new();
+    for (i, k) in raw.into_iter().enumerate() {
+        let key = format!("gateway_keys[{i}]");
+        let kid_text = k
+            .kid
+            .ok_or_else(|| invalid(format!("{key}.kid"), "is required"))?;
+        let kid = Kid::parse(&kid_text).map_err(|e| invalid(format!("{key}.kid"), e))?;
+        if keys.iter().any(|existing| existing.kid == kid) {
+            return Err(invalid(
+                format!("{key}.kid"),
+                format!("`{kid_text}` is used twice"),
+            ));
+        }
+        let usage = k
+            .usage
+            .ok_or_else(|| invalid(format!("{key}.use"), "is required: \"sig\" or \"enc\""))?;
+        let scalar = token_key_material(&key, k.key, k.key_env, k.key_file, base, env)?;
+        let pair = EphemeralKeyPair::from_scalar_bytes(scalar.expose()).ok_or_else(|| {
+            invalid(&key, "not a P-256 private key (see `sealgate gen-gateway-key`)")
+        })?;
+        keys.push(GatewayKey { kid, usage, pair });
+    }
+    Ok(GatewayKeys::new(keys))
 }
 
 fn token_key_material(

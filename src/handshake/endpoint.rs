@@ -6,14 +6,16 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::issue::issue;
+use super::issue::{handshake_signature, issue};
 use crate::config::{Config, SECRET_CHECK_WAIT, SessionMode};
 use crate::context::{AppState, ConnInfo};
 use crate::error::{ErrorBody, Failure, GatewayError, TokenError};
 use crate::metrics::Metrics;
 use crate::state::{InsertError, LimitKind};
+use crate::jose::jwe;
+use crate::token::gateway_keys::GatewayKeys;
 use crate::token::request::TokenRequest;
-use crate::wire::{self as h, Body, BodyReadError, X_API_KEY};
+use crate::wire::{self as h, APPLICATION_JOSE, Body, BodyReadError, X_API_KEY};
 
 /// Serves one request on the token path. A failure is returned, not answered: the
 /// lifecycle logs, counts and answers every failure in one place.
@@ -64,15 +66,26 @@ async fn issue_token(
         return Err(TokenError::RateLimited);
     }
     let length = h::content_length(request.headers());
+    // A sealed request (PROTOCOL §1.1) says so by its media type; any other is the seed's
+    // plain JSON, whatever its Content-Type says (PROTOCOL §1).
+    let sealed = h::is_media_type(request.headers(), APPLICATION_JOSE);
     let body = read(request.into_body(), length, config).await?;
-    // Check 2: the body's shape. Content-Type is deliberately ignored (PROTOCOL §1).
-    let parsed = TokenRequest::parse(&body);
+    if !sealed && channel.require_sealed_token_request {
+        return Err(TokenError::SealRequired);
+    }
+    // Check 2: the body's shape (after opening a sealed one).
+    let parsed = if sealed {
+        open_sealed_request(&body, &config.gateway_keys)
+            .map(|plaintext| TokenRequest::parse(&plaintext))
+    } else {
+        Ok(TokenRequest::parse(&body))
+    };
     // The body holds `secret` in clear: wipe it as soon as it is parsed (when this is the
     // buffer's only handle, as it is for a body read whole).
     if let Ok(mut buffer) = body.try_into_mut() {
         zeroize::Zeroize::zeroize(&mut buffer[..]);
     }
-    let token_request = parsed.map_err(|_| TokenError::MalformedBody)?;
+    let token_request = parsed?.map_err(|_| TokenError::MalformedBody)?;
     // Check 3: the client exists.
     let client = config
         .clients
@@ -135,6 +148,15 @@ async fn issue_token(
         now_ms,
         want_record,
     )?;
+    let mut issued = issued;
+    if let Some(key) = config.gateway_keys.signing() {
+        issued.response.signature = Some(handshake_signature(
+            key,
+            &client_public,
+            &issued.response,
+            &channel.id,
+        ));
+    }
     count_seals(app, config, if issued.record.is_some() { 2 } else { 1 });
     let until = config.token.accepted_until(issued.session.expires_at);
     let stored = app
@@ -157,6 +179,48 @@ async fn issue_token(
     }
     tracing::info!(client = %client.id, channel = %channel.id, "token issued");
     Ok(h::json(StatusCode::OK, &issued.response))
+}
+
+/// Opens a sealed token request (PROTOCOL §1.1): a compact JWE, `ECDH-ES` + `A256GCM`,
+/// to the gateway `enc` key its `kid` names, with the strictness of the session codec.
+/// The plaintext (which holds `secret`) is zeroized on drop.
+fn open_sealed_request(
+    body: &[u8],
+    keys: &GatewayKeys,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, TokenError> {
+    let parsed =
+        jwe::parse_as(body, body.len(), jwe::Alg::EcdhEs).map_err(TokenError::SealedRequest)?;
+    let kid = parsed
+        .header
+        .kid
+        .as_deref()
+        .ok_or(TokenError::SealedRequest(jwe::JweError::MemberType("kid")))?;
+    let key = keys
+        .encryption(kid)
+        .ok_or(TokenError::SealedRequest(jwe::JweError::MemberType("kid")))?;
+    parsed
+        .decrypt_ecdh_es(&key.pair)
+        .map(zeroize::Zeroizing::new)
+        .map_err(TokenError::SealedRequest)
+}
+
+/// `GET /.well-known/jwks.json` (PROTOCOL §1.1): the gateway's public keys, cacheable for
+/// five minutes.
+pub fn jwks(config: &Config, method: &Method) -> Result<Response<Body>, TokenError> {
+    if method != Method::GET && method != Method::HEAD {
+        return Err(TokenError::MethodNotAllowed { allow: "GET, HEAD" });
+    }
+    let mut response = Response::new(h::full(config.gateway_keys.jwks_json()));
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/jwk-set+json"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("max-age=300"),
+    );
+    Ok(response)
 }
 
 /// Seals made under one token key from which a warning is logged: a quarter of the 2^32

@@ -13,6 +13,7 @@ use crate::error::TokenError;
 use crate::jose::{b64, jwk};
 use crate::session::{Session, SessionId};
 use crate::token::claims::{self, Claims};
+use crate::token::gateway_keys::{GatewayKey, sign_compact};
 use crate::token::keys::SESSION_RECORD_PURPOSE;
 
 /// The success body of PROTOCOL §1, members in the published order.
@@ -31,6 +32,34 @@ pub struct TokenResponse {
     /// base64url (no padding) of the server's public JWK JSON.
     #[serde(rename = "serverPublicKey")]
     pub server_public_key: String,
+    /// The handshake signature (PROTOCOL §1.1), when the gateway has a `sig` key: see
+    /// [`handshake_signature`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// `typ` of the handshake signature's JWS header.
+pub const HANDSHAKE_JWS_TYP: &str = "handshake+jws";
+
+/// The signature of a token response (PROTOCOL §1.1): a JWS compact serialization, ES256
+/// by the gateway's `sig` key, over `{"cpk":…,"spk":…,"exp":…,"chn":…}`: the RFC 7638
+/// thumbprint of the client's key, `serverPublicKey` exactly as sent, `expiry`, and the
+/// channel. A client that knows the key knows `spk` came from the gateway, for its own key,
+/// on its channel, until that time.
+pub fn handshake_signature(
+    key: &GatewayKey,
+    client_public: &PublicKey,
+    response: &TokenResponse,
+    channel: &str,
+) -> String {
+    let payload = format!(
+        r#"{{"cpk":"{}","spk":{},"exp":{},"chn":{}}}"#,
+        jwk::thumbprint(client_public),
+        serde_json::to_string(&response.server_public_key).unwrap_or_default(),
+        response.expiry,
+        serde_json::to_string(channel).unwrap_or_default()
+    );
+    sign_compact(key, HANDSHAKE_JWS_TYP, &payload)
 }
 
 /// A token and the session it names.
@@ -101,6 +130,7 @@ pub fn issue(
             token,
             expiry: exp.saturating_mul(1000),
             server_public_key: b64::encode(server_jwk.as_bytes()),
+            signature: None,
         },
         session: Arc::new(session),
         record,

@@ -8,3 +8,6 @@
 
 pub mod endpoint;
 pub mod issue;
+
+/// Where the gateway's JWK Set is published (PROTOCOL §1.1), on the public listener.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";

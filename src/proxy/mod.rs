@@ -77,11 +77,7 @@ pub async fn handle(
         RouteAuth::None => None,
         RouteAuth::Token => Some(authenticate(ctx, request.headers(), now).await?),
     };
-    if let (Some(session), false) = (&session, route.encrypted_request) {
-        // No body to open: the revocation check alone.
-        admit(ctx, session, None, now).await?;
-    }
-    // 4. open
+    // 4. open: the sealed body, or the seal of a bodyless request (PROTOCOL §4.1)
     let (mut parts, body) = request.into_parts();
     let host = parts
         .uri
@@ -95,8 +91,10 @@ pub async fn handle(
                 .map(str::to_owned)
         })
         .filter(|host| ctx.config.server.is_forwarded_host(host));
+    let seal = parts.headers.get(headers::X_REQUEST_SEAL).cloned();
     let body = match (&session, route.encrypted_request) {
         (Some(session), true) => {
+            let binding = binding_for(ctx, session, &parts.method, &parts.uri);
             let length = h::content_length(&parts.headers);
             let sealed = h::read_body(
                 body,
@@ -106,13 +104,33 @@ pub async fn handle(
             )
             .await
             .map_err(BodyError::from)?;
-            open_body(ctx, session, &sealed, &mut parts.headers, now).await?
+            if sealed.is_empty() {
+                check_seal(ctx, session, seal.as_ref(), &binding, now).await?;
+                // "A request body, when there is one": no body is forwarded as no body.
+                parts.headers.remove(header::CONTENT_TYPE);
+                parts.headers.remove(header::CONTENT_LENGTH);
+                parts.headers.remove(header::CONTENT_ENCODING);
+                h::full(Bytes::new())
+            } else {
+                open_body(ctx, session, &sealed, &mut parts.headers, &binding, now).await?
+            }
         }
-        _ => {
+        (session, _) => {
             if h::content_length(&parts.headers)
                 .is_some_and(|len| len > route.max_body_bytes as u64)
             {
                 return Err(BodyError::TooLarge.into());
+            }
+            if let Some(session) = session {
+                // A token route whose bodies are not sealed: the revocation check, and the
+                // seal when one is sent (or required of a bodyless request).
+                let binding = binding_for(ctx, session, &parts.method, &parts.uri);
+                let bodyless = http_body::Body::is_end_stream(&body);
+                if seal.is_some() || (binding.required && bodyless) {
+                    check_seal(ctx, session, seal.as_ref(), &binding, now).await?;
+                } else {
+                    admit(ctx, session, None, now).await?;
+                }
             }
             http_body_util::Limited::new(body, route.max_body_bytes).boxed_unsync()
         }
@@ -228,30 +246,125 @@ async fn open_body(
     session: &Session,
     sealed: &Bytes,
     headers: &mut http::HeaderMap,
+    binding: &Binding<'_>,
     now: i64,
 ) -> Result<Body, GatewayError> {
     headers.remove(header::CONTENT_ENCODING);
-    if sealed.is_empty() {
-        admit(ctx, session, None, now).await?;
-        // "A request body, when there is one": no body is forwarded as no body.
-        headers.remove(header::CONTENT_TYPE);
-        headers.remove(header::CONTENT_LENGTH);
-        return Ok(h::full(Bytes::new()));
-    }
     let parsed = jwe::parse(sealed, usize::MAX).map_err(BodyError::Malformed)?;
-    let content_type = parsed.header.cty.clone();
+    let header = parsed.header.clone();
     let iv = *parsed.iv();
     let plaintext = parsed
         .decrypt(&session.key)
         .map_err(|_| BodyError::Decrypt)?;
+    // Authentic; now: is it a request, and this request? (A body bound elsewhere does not
+    // consume its IV here, so the request it was made for can still be delivered.)
+    check_binding(&header, binding, false)?;
     // Only an authentic body may consume an IV slot.
     admit(ctx, session, Some(&iv), now).await?;
+    let content_type = header.cty;
     let content_type = content_type.as_deref().unwrap_or(DEFAULT_PLAINTEXT_TYPE);
     let content_type = HeaderValue::from_str(content_type)
         .map_err(|_| BodyError::Malformed(jwe::JweError::MemberType("cty")))?;
     headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(plaintext.len()));
     Ok(h::full(plaintext))
+}
+
+/// What a sealed message of this request must be bound to (PROTOCOL §4.1).
+struct Binding<'a> {
+    method: &'a Method,
+    /// The normalised path the request was routed by (before prefix stripping).
+    path: &'a str,
+    query: Option<&'a str>,
+    /// The session's channel requires `htm`/`htp` on every body and a seal on every
+    /// bodyless request.
+    required: bool,
+}
+
+fn binding_for<'a>(
+    ctx: &Context<'a>,
+    session: &Session,
+    method: &'a Method,
+    uri: &'a Uri,
+) -> Binding<'a> {
+    Binding {
+        method,
+        path: ctx.path,
+        query: uri.query(),
+        required: ctx
+            .config
+            .channels
+            .get(&*session.channel)
+            .is_some_and(|c| c.require_request_binding),
+    }
+}
+
+/// The largest `X-Request-Seal` accepted: an empty plaintext under a short header.
+const MAX_SEAL_LEN: usize = 2048;
+
+/// Checks the `X-Request-Seal` of a bodyless request like a body (PROTOCOL §4.1): it opens
+/// with the session key, its plaintext is empty, it is a request bound to this method and
+/// target, and its IV has not been seen in the session. Without one, the revocation check
+/// alone, unless the channel requires binding.
+async fn check_seal(
+    ctx: &Context<'_>,
+    session: &Session,
+    seal: Option<&HeaderValue>,
+    binding: &Binding<'_>,
+    now: i64,
+) -> Result<(), GatewayError> {
+    let Some(seal) = seal else {
+        if binding.required {
+            return Err(BodyError::Unbound.into());
+        }
+        return admit(ctx, session, None, now).await;
+    };
+    let parsed = jwe::parse(seal.as_bytes(), MAX_SEAL_LEN).map_err(BodyError::Malformed)?;
+    let header = parsed.header.clone();
+    let iv = *parsed.iv();
+    let plaintext = parsed
+        .decrypt(&session.key)
+        .map_err(|_| BodyError::Decrypt)?;
+    if !plaintext.is_empty() {
+        return Err(BodyError::SealNotEmpty.into());
+    }
+    check_binding(&header, binding, true)?;
+    admit(ctx, session, Some(&iv), now).await
+}
+
+/// The `typ` rule and the binding of PROTOCOL §4.1, on an authentic sealed message: a
+/// `typ` other than `request+jwe` is refused (a sealed response posted back as a request);
+/// `htm`/`htp`, when present, must be this request's method and target; and they must be
+/// present when `must_bind` (a seal) or the channel requires it.
+fn check_binding(
+    header: &jwe::Header,
+    binding: &Binding<'_>,
+    must_bind: bool,
+) -> Result<(), BodyError> {
+    if header.typ.as_deref().is_some_and(|typ| typ != jwe::TYP_REQUEST) {
+        return Err(BodyError::WrongType);
+    }
+    if (must_bind || binding.required) && (header.htm.is_none() || header.htp.is_none()) {
+        return Err(BodyError::Unbound);
+    }
+    if let Some(htm) = &header.htm
+        && htm != binding.method.as_str()
+    {
+        return Err(BodyError::BoundElsewhere);
+    }
+    if let Some(htp) = &header.htp {
+        let (path, query) = match htp.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (htp.as_str(), None),
+        };
+        // The client binds the target as it sends it; compare after the same
+        // normalisation the request's path went through.
+        let same_path = route::normalize(path).is_ok_and(|p| p == binding.path);
+        if !same_path || query != binding.query {
+            return Err(BodyError::BoundElsewhere);
+        }
+    }
+    Ok(())
 }
 
 fn upstream_uri(route: &Route, path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
@@ -296,7 +409,12 @@ async fn seal_response(
     // those the route allows pass; by default none, since `ETag`, `Digest`, `Content-MD5`,
     // `Content-Disposition`, `Set-Cookie` or `Location` can describe the plaintext.
     headers::keep_only(&mut parts.headers, &route.sealed_response_headers);
-    let sealed = jwe::seal(&plaintext, &session.key, &Header::with_cty(cty))
+    let header = Header {
+        cty,
+        typ: Some(jwe::TYP_RESPONSE.to_owned()),
+        ..Header::default()
+    };
+    let sealed = jwe::seal(&plaintext, &session.key, &header)
         .map_err(|_| GatewayError::Internal("response sealing failed"))?;
     parts.headers.insert(
         header::CONTENT_TYPE,

@@ -45,6 +45,7 @@ impl ConfigBuilder {
         let channel = |kdf: Option<Kdf>, token_lifetime_secs: Option<u64>| ChannelFile {
             kdf,
             token_lifetime_secs,
+            ..Default::default()
         };
         let file = FileConfig {
             server: ServerFile {

@@ -8,5 +8,6 @@
 
 pub mod claims;
 pub mod credentials;
+pub mod gateway_keys;
 pub mod keys;
 pub mod request;

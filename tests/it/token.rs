@@ -59,9 +59,17 @@ async fn the_published_sample_with_its_channel_header_returns_tok200() {
     assert_eq!(reply.headers["cache-control"], "no-store");
     let body = reply.json();
     let members: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
+    // The seed's five members, in its order, then the handshake signature (PROTOCOL §1.1).
     assert_eq!(
         members,
-        ["resCode", "resDesc", "token", "expiry", "serverPublicKey"]
+        [
+            "resCode",
+            "resDesc",
+            "token",
+            "expiry",
+            "serverPublicKey",
+            "signature"
+        ]
     );
     assert_eq!(body["resCode"], "TOK200");
     assert_eq!(body["resDesc"], "Success");
