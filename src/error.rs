@@ -101,9 +101,9 @@ impl TokenError {
             TokenError::MethodNotAllowed { .. } => (TOK_FAILURE, StatusCode::METHOD_NOT_ALLOWED),
             TokenError::RateLimited => (TOK_FAILURE, StatusCode::TOO_MANY_REQUESTS),
             TokenError::UnknownChannel => (TOK_INVALID_KEY, StatusCode::UNAUTHORIZED),
-            TokenError::MalformedBody
-            | TokenError::SealedRequest(_)
-            | TokenError::SealRequired => (TOK_FAILURE, StatusCode::BAD_REQUEST),
+            TokenError::MalformedBody | TokenError::SealedRequest(_) | TokenError::SealRequired => {
+                (TOK_FAILURE, StatusCode::BAD_REQUEST)
+            }
             TokenError::UnknownClient => (TOK_INVALID_KEY, StatusCode::UNAUTHORIZED),
             TokenError::CredentialsRefused => (TOK_NOT_ALLOWED, StatusCode::UNAUTHORIZED),
             TokenError::BadPublicKey(_) => (TOK_FAILURE, StatusCode::BAD_REQUEST),
@@ -346,9 +346,11 @@ impl GatewayError {
                     "Sealed message is bound to another request",
                 ),
                 BodyError::Unbound => (S::BAD_REQUEST, "BODY008", "Request binding required"),
-                BodyError::SealNotEmpty => {
-                    (S::BAD_REQUEST, "BODY009", "X-Request-Seal is not an empty sealed message")
-                }
+                BodyError::SealNotEmpty => (
+                    S::BAD_REQUEST,
+                    "BODY009",
+                    "X-Request-Seal is not an empty sealed message",
+                ),
             },
             GatewayError::NoRoute => (S::NOT_FOUND, "ROUTE001", "No route"),
             GatewayError::NotSupported => (

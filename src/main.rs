@@ -52,6 +52,9 @@ enum Command {
     },
     /// Print a new random token key (32 bytes, base64url) for `[[token.keys]]`.
     GenKey,
+    /// Print a new gateway key (a P-256 private scalar, base64url) for `[[gateway_keys]]`,
+    /// and its public JWK on a second line.
+    GenGatewayKey,
     /// Write a self-signed certificate and key (PEM) for trying HTTPS locally.
     GenCert {
         /// Folder to write `cert.pem` and `key.pem` into.
@@ -96,6 +99,14 @@ struct ClientIdentity {
     /// CA bundle (PEM) to trust for an https:// gateway, e.g. a `gen-cert` certificate.
     #[arg(long, global = true)]
     ca_file: Option<PathBuf>,
+    /// A pinned copy of the gateway's JWK Set (JSON file): the token response's signature
+    /// must verify with its `sig` key, and the token request is sealed to its `enc` key.
+    #[arg(long, global = true, conflicts_with = "jwks")]
+    pin: Option<PathBuf>,
+    /// Fetch the gateway's JWK Set from this URL (e.g.
+    /// http://127.0.0.1:8080/.well-known/jwks.json) and use it as `--pin` would.
+    #[arg(long, global = true)]
+    jwks: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -136,6 +147,7 @@ fn main() -> ExitCode {
         Command::HashSecret { argon2 } => hash_secret(argon2),
         Command::Client { action, identity } => client(action, *identity),
         Command::GenCert { dir, names } => gen_cert(&dir, names),
+        Command::GenGatewayKey => gen_gateway_key(),
         Command::GenKey => match sealgate::crypto::Key32::random() {
             Ok(key) => output(&sealgate::jose::b64::encode(key.expose())),
             Err(error) => fail(&error),
@@ -217,6 +229,22 @@ fn client(action: ClientAction, identity: ClientIdentity) -> ExitCode {
         Ok(base) => base,
         Err(error) => return fail(&format!("bad gateway URL {base}: {error}")),
     };
+    let trust = match &identity.pin {
+        None => sealgate::client::GatewayTrust::default(),
+        Some(path) => match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|json| {
+                sealgate::client::GatewayTrust::from_jwks(&json).map_err(|e| e.to_string())
+            }) {
+            Ok(trust) => trust,
+            Err(error) => return fail(&format!("--pin {}: {error}", path.display())),
+        },
+    };
+    let jwks_url = match identity.jwks.as_deref().map(str::parse::<http::Uri>) {
+        None => None,
+        Some(Ok(url)) => Some(url),
+        Some(Err(error)) => return fail(&format!("bad --jwks URL: {error}")),
+    };
     let config = ClientConfig {
         base,
         token_path: identity.token_path,
@@ -225,6 +253,7 @@ fn client(action: ClientAction, identity: ClientIdentity) -> ExitCode {
         secret: identity.secret,
         kdf,
         ca_file: identity.ca_file,
+        trust,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -234,10 +263,15 @@ fn client(action: ClientAction, identity: ClientIdentity) -> ExitCode {
         Err(error) => return fail(&error),
     };
     runtime.block_on(async move {
-        let client = match Client::new(config) {
+        let mut client = match Client::new(config) {
             Ok(client) => client,
             Err(error) => return fail(&error),
         };
+        if let Some(url) = jwks_url
+            && let Err(error) = client.fetch_jwks_from(url).await
+        {
+            return fail(&error);
+        }
         match action {
             ClientAction::Token { .. } => match client.request_token().await {
                 Ok((response, _)) => output(&format!(
@@ -267,6 +301,19 @@ fn client(action: ClientAction, identity: ClientIdentity) -> ExitCode {
             }
         }
     })
+}
+
+fn gen_gateway_key() -> ExitCode {
+    let pair = match sealgate::crypto::ecdh::EphemeralKeyPair::generate() {
+        Ok(pair) => pair,
+        Err(error) => return fail(&error),
+    };
+    let scalar = zeroize::Zeroizing::new(sealgate::jose::b64::encode(&pair.secret_bytes()[..]));
+    output(&format!(
+        "{}\n{}",
+        &*scalar,
+        sealgate::jose::jwk::public_to_json(&pair.public_key())
+    ))
 }
 
 fn gen_cert(dir: &std::path::Path, names: Vec<String>) -> ExitCode {

@@ -62,6 +62,111 @@ pub enum ClientError {
     /// The TLS set-up (CA bundle) is unusable.
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// The handshake signature is missing, does not verify with the pinned key, or is not
+    /// over this client's key, this `serverPublicKey`, this expiry and this channel: the
+    /// answer may not come from the gateway. No session key is derived.
+    #[error("handshake signature refused: {0}")]
+    Handshake(&'static str),
+    /// A sealed response without `typ` `response+jwe` (PROTOCOL §4.1).
+    #[error("sealed response is not typed response+jwe")]
+    ResponseType,
+}
+
+/// What the client knows of the gateway's keys (PROTOCOL §1.1).
+#[derive(Debug, Clone, Default)]
+pub struct GatewayTrust {
+    /// The gateway's `sig` key: when set, every token response's signature must verify with
+    /// it and name this client's key, the `serverPublicKey` received, the expiry and the
+    /// channel.
+    pub signing_key: Option<p256::PublicKey>,
+    /// The gateway's `enc` key and its `kid`: when set, the token request is sealed to it
+    /// (ECDH-ES), so no intermediary sees `secret`.
+    pub encryption_key: Option<(String, p256::PublicKey)>,
+}
+
+impl GatewayTrust {
+    /// From a JWK Set's JSON (`/.well-known/jwks.json`, or a pinned copy): the first `sig`
+    /// and the first `enc` key.
+    pub fn from_jwks(json: &[u8]) -> Result<Self, ClientError> {
+        let set: serde_json::Value = serde_json::from_slice(json)
+            .map_err(|_| ClientError::Handshake("the JWK Set is not JSON"))?;
+        let keys = set["keys"]
+            .as_array()
+            .ok_or(ClientError::Handshake("the JWK Set has no keys"))?;
+        let mut trust = GatewayTrust::default();
+        for key in keys {
+            let public = jwk::parse_public_p256(key.to_string().as_bytes())?;
+            match key["use"].as_str() {
+                Some("sig") if trust.signing_key.is_none() => trust.signing_key = Some(public),
+                Some("enc") if trust.encryption_key.is_none() => {
+                    let kid = key["kid"]
+                        .as_str()
+                        .ok_or(ClientError::Handshake("an enc key without kid"))?;
+                    trust.encryption_key = Some((kid.to_owned(), public));
+                }
+                _ => {}
+            }
+        }
+        Ok(trust)
+    }
+}
+
+/// Checks a token response's handshake signature (PROTOCOL §1.1) against the pinned `sig`
+/// key: ES256 with `typ` `handshake+jws`, over this client's key thumbprint, the
+/// `serverPublicKey` received, the expiry and the channel.
+pub fn verify_handshake(
+    response: &TokenResponse,
+    signing_key: &p256::PublicKey,
+    client_public: &p256::PublicKey,
+    channel: &str,
+) -> Result<(), ClientError> {
+    let jws = response
+        .signature
+        .as_deref()
+        .ok_or(ClientError::Handshake("no signature"))?;
+    let (_, payload) =
+        crate::token::gateway_keys::verify_compact(jws, signing_key, "handshake+jws")
+            .map_err(|_| ClientError::Handshake("does not verify with the gateway's key"))?;
+    let claims: serde_json::Value = serde_json::from_slice(&payload)
+        .map_err(|_| ClientError::Handshake("payload is not JSON"))?;
+    let same = claims["cpk"] == jwk::thumbprint(client_public).as_str()
+        && claims["spk"] == response.server_public_key.as_str()
+        && claims["exp"] == response.expiry
+        && claims["chn"] == channel;
+    if same {
+        Ok(())
+    } else {
+        Err(ClientError::Handshake(
+            "signed for another key, server key, expiry or channel",
+        ))
+    }
+}
+
+/// Seals a token request body to the gateway's `enc` key (PROTOCOL §1.1): a compact JWE,
+/// `ECDH-ES` + `A256GCM`, with a fresh ephemeral key as `epk`.
+pub fn seal_token_request(
+    plaintext: &[u8],
+    kid: &str,
+    gateway: &p256::PublicKey,
+) -> Result<String, ClientError> {
+    let ephemeral = EphemeralKeyPair::generate().map_err(|_| ClientError::Random)?;
+    let z = ephemeral.agree(gateway);
+    let mut cek = [0u8; 32];
+    crate::crypto::kdf::concat_kdf_sha256(
+        z.expose(),
+        crate::crypto::kdf::CONCAT_KDF_ALGORITHM_ID,
+        &[],
+        &[],
+        &mut cek,
+    );
+    let key = Key32::from_bytes(cek);
+    zeroize::Zeroize::zeroize(&mut cek);
+    let header = format!(
+        r#"{{"alg":"ECDH-ES","enc":"A256GCM","kid":{},"epk":{}}}"#,
+        serde_json::to_string(kid).unwrap_or_default(),
+        jwk::public_to_json(&ephemeral.public_key())
+    );
+    Ok(jwe::seal_with_protected(plaintext, &key, &header)?)
 }
 
 /// The token request body for `api_key`/`secret` with the client's public key.
@@ -98,6 +203,9 @@ pub struct TokenResponse {
     /// The server's public JWK, base64url.
     #[serde(rename = "serverPublicKey")]
     pub server_public_key: String,
+    /// The handshake signature (PROTOCOL §1.1), when the gateway sent one.
+    #[serde(default)]
+    pub signature: Option<String>,
 }
 
 /// A live session: the token and `K`.
@@ -135,6 +243,9 @@ pub struct ClientConfig {
     pub kdf: Kdf,
     /// CA bundle (PEM) to verify an `https://` gateway instead of the webpki roots.
     pub ca_file: Option<std::path::PathBuf>,
+    /// The gateway's keys, when pinned or fetched: the token response's signature is then
+    /// required and checked, and the token request sealed.
+    pub trust: GatewayTrust,
 }
 
 /// A response, opened if it was sealed.
@@ -208,13 +319,48 @@ impl Client {
         Ok((parts.status, parts.headers, body))
     }
 
-    /// Asks for a new token; returns the response and the derived session.
+    /// Fetches the gateway's JWK Set and trusts it from now on (trust on first use; pin a
+    /// copy instead to trust nothing fetched).
+    pub async fn fetch_jwks(&mut self) -> Result<(), ClientError> {
+        let url = self.url(crate::handshake::JWKS_PATH)?;
+        self.fetch_jwks_from(url).await
+    }
+
+    /// Fetches a JWK Set from `url` and trusts it from now on.
+    pub async fn fetch_jwks_from(&mut self, url: Uri) -> Result<(), ClientError> {
+        let request = Request::get(url)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let (status, _, body) = self.exchange(request).await?;
+        if status != StatusCode::OK {
+            return Err(ClientError::Handshake(
+                "no JWK Set at /.well-known/jwks.json",
+            ));
+        }
+        self.config.trust = GatewayTrust::from_jwks(&body)?;
+        Ok(())
+    }
+
+    /// Asks for a new token; returns the response and the derived session. With a pinned
+    /// `sig` key the signature must verify before `K` is derived; with an `enc` key the
+    /// request is sealed.
     pub async fn request_token(&self) -> Result<(TokenResponse, Session), ClientError> {
         let pair = EphemeralKeyPair::generate().map_err(|_| ClientError::Random)?;
-        let body = token_request_body(&self.config.api_key, &self.config.secret, &pair);
+        let body = zeroize::Zeroizing::new(token_request_body(
+            &self.config.api_key,
+            &self.config.secret,
+            &pair,
+        ));
+        let (content_type, body) = match &self.config.trust.encryption_key {
+            Some((kid, gateway)) => (
+                "application/jose",
+                seal_token_request(body.as_bytes(), kid, gateway)?,
+            ),
+            None => ("application/json", body.to_string()),
+        };
         let request = Request::post(self.url(&self.config.token_path)?)
             .header("x-api-key", &self.config.channel)
-            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_TYPE, content_type)
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| ClientError::Http(e.to_string()))?;
         let (status, _, body) = self.exchange(request).await?;
@@ -229,6 +375,14 @@ impl Client {
         }
         let response: TokenResponse = serde_json::from_slice(&body)
             .map_err(|_| ClientError::BadTokenResponse("not the documented JSON"))?;
+        if let Some(signing_key) = &self.config.trust.signing_key {
+            verify_handshake(
+                &response,
+                signing_key,
+                &pair.public_key(),
+                &self.config.channel,
+            )?;
+        }
         let key = session_key(&response.server_public_key, &pair, self.config.kdf)?;
         let session = Session {
             token: response.token.clone(),
@@ -252,7 +406,9 @@ impl Client {
         Ok(session)
     }
 
-    /// Sends `body` sealed (with `cty`) to `path_and_query` and opens a sealed response.
+    /// Sends `body` sealed (with `cty`) to `path_and_query`, bound to the method and the
+    /// target (`htm`, `htp`); a request without a body carries the same binding in
+    /// `X-Request-Seal`. Opens a sealed response, refusing one not typed `response+jwe`.
     pub async fn call(
         &self,
         method: Method,
@@ -261,24 +417,29 @@ impl Client {
         cty: Option<&str>,
     ) -> Result<Reply, ClientError> {
         let session = self.session().await?;
-        let sealed = if body.is_empty() {
-            String::new()
-        } else {
-            jwe::seal(
-                body,
-                &session.key,
-                &Header {
-                    kid: None,
-                    cty: cty.map(str::to_owned),
-                    ..Default::default()
-                },
-            )?
+        let bound = Header {
+            typ: Some(jwe::TYP_REQUEST.to_owned()),
+            htm: Some(method.as_str().to_owned()),
+            htp: Some(path_and_query.to_owned()),
+            ..Header::default()
         };
-        let request = Request::builder()
+        let mut builder = Request::builder()
             .method(method)
             .uri(self.url(path_and_query)?)
-            .header(AUTHORIZATION, format!("Bearer {}", session.token))
-            .header(CONTENT_TYPE, "application/jose")
+            .header(AUTHORIZATION, format!("Bearer {}", session.token));
+        let sealed = if body.is_empty() {
+            let seal = jwe::seal(b"", &session.key, &bound)?;
+            builder = builder.header("x-request-seal", seal);
+            String::new()
+        } else {
+            builder = builder.header(CONTENT_TYPE, "application/jose");
+            let header = Header {
+                cty: cty.map(str::to_owned),
+                ..bound
+            };
+            jwe::seal(body, &session.key, &header)?
+        };
+        let request = builder
             .body(Full::new(Bytes::from(sealed)))
             .map_err(|e| ClientError::Http(e.to_string()))?;
         let (status, headers, body) = self.exchange(request).await?;
@@ -295,6 +456,9 @@ impl Client {
             });
         }
         let (header, plaintext) = jwe::open(&body, &session.key, usize::MAX)?;
+        if header.typ.as_deref() != Some(jwe::TYP_RESPONSE) {
+            return Err(ClientError::ResponseType);
+        }
         Ok(Reply {
             status,
             headers,

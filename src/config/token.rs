@@ -11,10 +11,10 @@ use serde::Deserialize;
 
 use super::{ConfigError, SubjectName, exactly_one, invalid, millis, positive};
 use crate::crypto::Key32;
+use crate::crypto::ecdh::EphemeralKeyPair;
 use crate::crypto::kdf::Kdf;
 use crate::jose::b64;
 use crate::token::credentials::SecretVerifier;
-use crate::crypto::ecdh::EphemeralKeyPair;
 use crate::token::gateway_keys::{GatewayKey, GatewayKeys, KeyUse};
 use crate::token::keys::{KeyRing, Kid, TokenKey};
 
@@ -491,7 +491,10 @@ pub(super) fn validate_gateway_keys(
             .ok_or_else(|| invalid(format!("{key}.use"), "is required: \"sig\" or \"enc\""))?;
         let scalar = token_key_material(&key, k.key, k.key_env, k.key_file, base, env)?;
         let pair = EphemeralKeyPair::from_scalar_bytes(scalar.expose()).ok_or_else(|| {
-            invalid(&key, "not a P-256 private key (see `sealgate gen-gateway-key`)")
+            invalid(
+                &key,
+                "not a P-256 private key (see `sealgate gen-gateway-key`)",
+            )
         })?;
         keys.push(GatewayKey { kid, usage, pair });
     }

@@ -37,6 +37,11 @@ impl EphemeralKeyPair {
             .map(|secret| Self { secret })
     }
 
+    /// The private scalar, 32 bytes big-endian (zeroized on drop), for `gen-gateway-key`.
+    pub fn secret_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.secret.to_bytes().into())
+    }
+
     /// The public half.
     pub fn public_key(&self) -> PublicKey {
         self.secret.public_key()

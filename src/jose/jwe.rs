@@ -337,14 +337,27 @@ pub fn seal_with_iv(
     header: &Header,
     iv: &[u8; IV_LEN],
 ) -> Result<String, JweError> {
-    let header_segment = b64::encode(header_json(header).as_bytes());
+    seal_segment(
+        plaintext,
+        key,
+        &b64::encode(header_json(header).as_bytes()),
+        iv,
+    )
+}
+
+fn seal_segment(
+    plaintext: &[u8],
+    key: &Key32,
+    header_segment: &str,
+    iv: &[u8; IV_LEN],
+) -> Result<String, JweError> {
     let cipher = Aes256Gcm::new(key.expose().into());
     let mut buffer = plaintext.to_vec();
     let tag = cipher
         .encrypt_in_place_detached(&Nonce::from(*iv), header_segment.as_bytes(), &mut buffer)
         .map_err(|_| JweError::TooLong)?;
     let mut out = String::with_capacity(header_segment.len() + (buffer.len() + 40) * 4 / 3);
-    out.push_str(&header_segment);
+    out.push_str(header_segment);
     out.push_str("..");
     b64::encode_into(iv, &mut out);
     out.push('.');
@@ -352,6 +365,17 @@ pub fn seal_with_iv(
     out.push('.');
     b64::encode_into(&tag, &mut out);
     Ok(out)
+}
+
+/// Seals under `key` with a protected header given as JSON text (for the ECDH-ES token
+/// request, whose header carries `epk`): a fresh random IV, AAD the encoded header.
+pub fn seal_with_protected(
+    plaintext: &[u8],
+    key: &Key32,
+    protected_json: &str,
+) -> Result<String, JweError> {
+    let iv = random::public_bytes::<IV_LEN>()?;
+    seal_segment(plaintext, key, &b64::encode(protected_json.as_bytes()), &iv)
 }
 
 /// The protected header JSON text: `{"alg":"dir","enc":"A256GCM"}` then `kid`, `cty`,

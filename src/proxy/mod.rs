@@ -341,7 +341,11 @@ fn check_binding(
     binding: &Binding<'_>,
     must_bind: bool,
 ) -> Result<(), BodyError> {
-    if header.typ.as_deref().is_some_and(|typ| typ != jwe::TYP_REQUEST) {
+    if header
+        .typ
+        .as_deref()
+        .is_some_and(|typ| typ != jwe::TYP_REQUEST)
+    {
         return Err(BodyError::WrongType);
     }
     if (must_bind || binding.required) && (header.htm.is_none() || header.htp.is_none()) {

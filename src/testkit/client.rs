@@ -68,6 +68,7 @@ pub async fn handshake(
         secret: secret.to_owned(),
         kdf,
         ca_file: None,
+        trust: Default::default(),
     })
     .unwrap();
     let (response, session) = client

@@ -88,7 +88,10 @@ impl GatewayKeys {
             })
         };
         Ok(GatewayKeys {
-            keys: vec![key("ephemeral-sig", KeyUse::Sig)?, key("ephemeral-enc", KeyUse::Enc)?],
+            keys: vec![
+                key("ephemeral-sig", KeyUse::Sig)?,
+                key("ephemeral-enc", KeyUse::Enc)?,
+            ],
             ephemeral: true,
         })
     }
@@ -177,8 +180,7 @@ pub fn verify_compact(
     let header_json = decode(header)?;
     let object = crate::jose::json::StrictObject::parse(&header_json)
         .map_err(|_| SignatureError::Malformed)?;
-    if object.str_member("alg") != Ok(Some("ES256")) || object.str_member("typ") != Ok(Some(typ))
-    {
+    if object.str_member("alg") != Ok(Some("ES256")) || object.str_member("typ") != Ok(Some(typ)) {
         return Err(SignatureError::Malformed);
     }
     if object.has("crit") || object.has("jwk") || object.has("jku") || object.has("x5u") {

@@ -13,6 +13,7 @@
 )]
 
 mod attacks;
+mod binding;
 mod codec;
 mod layers;
 mod ops;

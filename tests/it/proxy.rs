@@ -520,6 +520,8 @@ async fn the_library_client_round_trips_and_renews_a_short_token() {
         secret: "TEST123".to_owned(),
         kdf: Kdf::HkdfSha256,
         ca_file: None,
+
+        trust: Default::default(),
     })
     .unwrap();
     let reply = client

@@ -614,6 +614,8 @@ async fn the_library_client_calls_an_https_gateway_trusting_a_given_ca() {
         secret: "BankeZy123".to_owned(),
         kdf: Kdf::HkdfSha256,
         ca_file: Some(pki.path("ca.pem")),
+
+        trust: Default::default(),
     })
     .unwrap();
     let reply = client
