@@ -11,6 +11,7 @@
 //!   (e) nginx `proxy_pass`, when `nginx` is on the PATH;
 //!   (f) as (d) on the Redis backend (a second sealgate process and a `redis-server` on
 //!       CPU 0), when `redis-server` is on the PATH: what shared state costs;
+//!   (g) as (d), each body bound to its request (`typ`, `htm`, `htp`): what binding costs;
 //! and (a) is the upstream called directly. Pinning (2 cores here): the proxy under test on
 //! CPU 1, the load generator and the upstream on CPU 0, with `taskset`. The variants run
 //! interleaved over the rounds; the table gives medians. Latency is recorded in an
@@ -384,6 +385,9 @@ fn peak_rss_mib(pid: u32) -> f64 {
 enum Kind {
     Plain,
     Encrypted,
+    /// As `Encrypted`, each body also bound to its request (`typ`, `htm`, `htp`: PROTOCOL
+    /// §4.1): what binding costs.
+    Bound,
 }
 
 struct Round {
@@ -443,7 +447,7 @@ async fn drive(
     let mut clients = Vec::new();
     for _ in 0..conns {
         let mut sender = connect(addr).await;
-        let session = if kind == Kind::Encrypted {
+        let session = if kind != Kind::Plain {
             Some(token(&mut sender).await)
         } else {
             None
@@ -457,6 +461,7 @@ async fn drive(
     let gap = rate.map(|rate| Duration::from_secs_f64(conns as f64 / rate));
     for (i, (mut sender, session)) in clients.into_iter().enumerate() {
         let (stop, plaintext) = (Arc::clone(&stop), plaintext.clone());
+        let bind = kind == Kind::Bound;
         tasks.push(tokio::spawn(async move {
             let mut histogram =
                 hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
@@ -479,7 +484,9 @@ async fn drive(
                             &jwe::Header {
                                 kid: None,
                                 cty: Some("application/json".into()),
-                                ..Default::default()
+                                typ: bind.then(|| jwe::TYP_REQUEST.to_owned()),
+                                htm: bind.then(|| "POST".to_owned()),
+                                htp: bind.then(|| "/api/x".to_owned()),
                             },
                         )
                         .unwrap();
@@ -685,6 +692,12 @@ fn harness() {
             Kind::Encrypted,
             gate.child.id(),
         ),
+        (
+            "g sealgate encrypted, bound",
+            gate.addr,
+            Kind::Bound,
+            gate.child.id(),
+        ),
     ];
     match &nginx {
         Some(Nginx(child, addr)) => {
@@ -756,6 +769,13 @@ fn harness() {
         println!("ratio {name} / b bare proxy: {:.2}", m / b);
     }
     println!("p99 ratio d / b: {:.2}", rps[3].2 as f64 / rps[1].2 as f64);
+    let find = |prefix: &str| rps.iter().find(|(name, ..)| name.starts_with(prefix));
+    if let (Some(d), Some(g)) = (find("d "), find("g ")) {
+        println!(
+            "ratio g bound / d unbound (what binding costs): {:.2}",
+            g.1 / d.1
+        );
+    }
     // Latency at one fixed load that every variant carries, so that it is not the
     // queueing of a saturated server (which, at a fixed number of connections, is just the
     // inverse of its throughput).

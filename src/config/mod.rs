@@ -296,6 +296,8 @@ mod tests {
         let env = |name: &str| match name {
             "SEALGATE_TOKEN_KEY_2026_11" => Some(b64::encode(&[1; 32])),
             "SEALGATE_SECRET_PARTNER" => Some("partner-secret".to_owned()),
+            "SEALGATE_GATEWAY_SIG_KEY" => Some(b64::encode(&[2; 32])),
+            "SEALGATE_GATEWAY_ENC_KEY" => Some(b64::encode(&[3; 32])),
             _ => None,
         };
         Config::parse(text, Path::new("x"), Path::new("."), &env).unwrap();

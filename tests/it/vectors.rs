@@ -208,3 +208,104 @@ fn wycheproof_aes_256_gcm_through_our_codec_primitive() {
     );
     assert!(passed > 20 && refused_iv > 0);
 }
+
+#[test]
+fn the_published_handshake_and_binding_vectors_hold_for_our_code() {
+    use sealgate::client::{TokenResponse, verify_handshake};
+    use sealgate::crypto::Key32;
+    use sealgate::jose::jwe;
+
+    let v: serde_json::Value =
+        serde_json::from_str(include_str!("../../examples/clients/test-vectors.json")).unwrap();
+    let text = |path: &[&str]| -> String {
+        let mut node = &v;
+        for p in path {
+            node = &node[*p];
+        }
+        node.as_str()
+            .unwrap_or_else(|| panic!("{path:?}"))
+            .to_owned()
+    };
+    let pair = |path: &[&str]| {
+        EphemeralKeyPair::from_scalar_bytes(&hex::decode(text(path)).unwrap()).unwrap()
+    };
+    let client_public = jwk::parse_public_p256(text(&["client", "jwk"]).as_bytes()).unwrap();
+    // The RFC 7638 thumbprint.
+    assert_eq!(
+        jwk::thumbprint(&client_public),
+        text(&["handshake", "client_thumbprint"])
+    );
+    // The signed answer, made by Python `cryptography`, verifies with our code.
+    let sig = pair(&["handshake", "gateway_sig", "d"]);
+    let (kid, payload) = sealgate::token::gateway_keys::verify_compact(
+        &text(&["handshake", "signature"]),
+        &sig.public_key(),
+        "handshake+jws",
+    )
+    .unwrap();
+    assert_eq!(kid.as_deref(), Some("sig-1"));
+    assert_eq!(payload, text(&["handshake", "signed_payload"]).as_bytes());
+    let response = TokenResponse {
+        res_code: "TOK200".into(),
+        res_desc: "Success".into(),
+        token: "t".into(),
+        expiry: v["handshake"]["expiry"].as_i64().unwrap(),
+        server_public_key: text(&["server", "encoded"]),
+        signature: Some(text(&["handshake", "signature"])),
+    };
+    verify_handshake(&response, &sig.public_key(), &client_public, "MOB-APP-2001").unwrap();
+    // The sealed token request opens with our ECDH-ES.
+    let enc = pair(&["handshake", "gateway_enc", "d"]);
+    let sealed = text(&["handshake", "sealed_request", "jwe"]);
+    let parsed = jwe::parse_as(sealed.as_bytes(), 1 << 16, jwe::Alg::EcdhEs).unwrap();
+    assert_eq!(parsed.header.kid.as_deref(), Some("enc-1"));
+    assert_eq!(
+        parsed.decrypt_ecdh_es(&enc).unwrap(),
+        text(&["handshake", "sealed_request", "plaintext"]).as_bytes()
+    );
+    // Bound messages: our header text, and so our AAD and ciphertext, are Python's.
+    let k = Key32::from_slice(&hex::decode(text(&["k", "hkdf-sha256"])).unwrap()).unwrap();
+    let iv = |path: &[&str]| -> [u8; 12] { hex::decode(text(path)).unwrap().try_into().unwrap() };
+    let body = jwe::Header {
+        cty: Some("application/json".into()),
+        typ: Some(jwe::TYP_REQUEST.into()),
+        htm: Some("POST".into()),
+        htp: Some("/api/transfer?from=1".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        jwe::header_json(&body),
+        text(&["binding", "body", "protected"])
+    );
+    assert_eq!(
+        jwe::seal_with_iv(
+            text(&["binding", "body", "plaintext"]).as_bytes(),
+            &k,
+            &body,
+            &iv(&["binding", "body", "iv"])
+        )
+        .unwrap(),
+        text(&["binding", "body", "jwe"])
+    );
+    let seal = jwe::Header {
+        typ: Some(jwe::TYP_REQUEST.into()),
+        htm: Some("GET".into()),
+        htp: Some("/api/account/7".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        jwe::seal_with_iv(b"", &k, &seal, &iv(&["binding", "seal", "iv"])).unwrap(),
+        text(&["binding", "seal", "jwe"])
+    );
+    let (header, plaintext) = jwe::open(
+        text(&["binding", "response", "jwe"]).as_bytes(),
+        &k,
+        1 << 16,
+    )
+    .unwrap();
+    assert_eq!(header.typ.as_deref(), Some(jwe::TYP_RESPONSE));
+    assert_eq!(
+        plaintext,
+        text(&["binding", "response", "plaintext"]).as_bytes()
+    );
+}

@@ -1,6 +1,10 @@
 // sealgate reference client for Java: the JDK 17 standard library only.
 //   java SealgateClient.java --vectors ../test-vectors.json
-//   java SealgateClient.java --url http://127.0.0.1:8080
+//   java SealgateClient.java --url http://127.0.0.1:8080 [--jwks pinned-jwks.json]
+// With the gateway's JWK Set (fetched, or pinned) the token request is sealed to its enc key
+// and the signed answer is checked before K is derived. Every call is bound (htm, htp); a
+// call without a body carries X-Request-Seal; a sealed response must be typed
+// response+jwe. The token is renewed a minute before it expires.
 import java.math.BigInteger;
 import java.net.URI;
 import java.net.http.*;
@@ -83,8 +87,18 @@ public class SealgateClient {
         }
     }
 
-    static String seal(byte[] key, byte[] plaintext, String cty, byte[] iv) throws Exception {
-        String header = "{\"alg\":\"dir\",\"enc\":\"A256GCM\"" + (cty == null ? "" : ",\"cty\":\"" + cty + "\"") + "}";
+    /** Seals under K; typ/htm/htp bind a request (PROTOCOL 4.1). The header text is the AAD,
+     *  its members in this order (the gateway writes the same order). */
+    static String seal(byte[] key, byte[] plaintext, String cty, byte[] iv, String typ, String htm, String htp) throws Exception {
+        StringBuilder header = new StringBuilder("{\"alg\":\"dir\",\"enc\":\"A256GCM\"");
+        String[][] members = {{"cty", cty}, {"typ", typ}, {"htm", htm}, {"htp", htp}};
+        for (String[] m : members) if (m[1] != null) header.append(",\"").append(m[0]).append("\":").append(Json.quote(m[1]));
+        return sealProtected(key, header.append("}").toString(), plaintext, iv);
+    }
+
+    static String seal(byte[] key, byte[] plaintext, String cty, byte[] iv) throws Exception { return seal(key, plaintext, cty, iv, null, null, null); }
+
+    static String sealProtected(byte[] key, String header, byte[] plaintext, byte[] iv) throws Exception {
         String protectedB64 = B64U.encodeToString(header.getBytes(StandardCharsets.UTF_8));
         Cipher cipher = Cipher.getInstance("AES/GCM/NoPadding");
         cipher.init(Cipher.ENCRYPT_MODE, new SecretKeySpec(key, "AES"), new GCMParameterSpec(128, iv));
@@ -94,11 +108,45 @@ public class SealgateClient {
         return protectedB64 + ".." + B64U.encodeToString(iv) + "." + B64U.encodeToString(ct) + "." + B64U.encodeToString(tag);
     }
 
-    static String[] open(byte[] key, String compact) throws Exception { // returns {cty, plaintext}
+    /** RFC 7638: SHA-256 of {"crv","kty","x","y"} in that order, no spaces. */
+    static String thumbprint(String jwkText) throws Exception {
+        Map<?, ?> j = (Map<?, ?>) Json.parse(jwkText);
+        String canonical = "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"" + j.get("x") + "\",\"y\":\"" + j.get("y") + "\"}";
+        return B64U.encodeToString(MessageDigest.getInstance("SHA-256").digest(canonical.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    /** PROTOCOL 1.1: ES256 (r || s) by the gateway's sig key, over this client's key, this
+     *  serverPublicKey, this expiry and this channel. */
+    static void verifyHandshake(Map<?, ?> answer, String sigJwk, String clientJwk, String channel) throws Exception {
+        String[] p = String.valueOf(answer.get("signature")).split("\\.", -1);
+        if (p.length != 3) throw new IllegalStateException("no handshake signature");
+        Map<?, ?> header = (Map<?, ?>) Json.parse(new String(B64U_DEC.decode(p[0]), StandardCharsets.UTF_8));
+        if (!"ES256".equals(header.get("alg")) || !"handshake+jws".equals(header.get("typ"))) throw new IllegalStateException("not an ES256 handshake+jws signature");
+        Signature verifier = Signature.getInstance("SHA256withECDSAinP1363Format");
+        verifier.initVerify(parsePublicJwk(sigJwk));
+        verifier.update((p[0] + "." + p[1]).getBytes(StandardCharsets.US_ASCII));
+        if (!verifier.verify(B64U_DEC.decode(p[2]))) throw new IllegalStateException("handshake signature does not verify");
+        Map<?, ?> claims = (Map<?, ?>) Json.parse(new String(B64U_DEC.decode(p[1]), StandardCharsets.UTF_8));
+        boolean same = thumbprint(clientJwk).equals(claims.get("cpk")) && answer.get("serverPublicKey").equals(claims.get("spk"))
+            && answer.get("expiry").equals(claims.get("exp")) && channel.equals(claims.get("chn"));
+        if (!same) throw new IllegalStateException("signed for another key, server key, expiry or channel");
+    }
+
+    /** PROTOCOL 1.1: the token request sealed ECDH-ES + A256GCM to the gateway's enc key. */
+    static String sealTokenRequest(byte[] plaintext, String kid, String encJwk, KeyPair epk, byte[] iv) throws Exception {
+        byte[] cek = derive("concat-kdf", agree(epk.getPrivate(), parsePublicJwk(encJwk)));
+        String header = "{\"alg\":\"ECDH-ES\",\"enc\":\"A256GCM\",\"kid\":" + Json.quote(kid) + ",\"epk\":" + publicJwk((ECPublicKey) epk.getPublic()) + "}";
+        return sealProtected(cek, header, plaintext, iv);
+    }
+
+    static String[] open(byte[] key, String compact) throws Exception { return open(key, compact, null); }
+
+    static String[] open(byte[] key, String compact, String wantTyp) throws Exception { // returns {cty, plaintext}
         String[] p = compact.split("\\.", -1);
         if (p.length != 5 || !p[1].isEmpty()) throw new IllegalArgumentException("not a dir compact JWE");
         Map<?, ?> header = (Map<?, ?>) Json.parse(new String(B64U_DEC.decode(p[0]), StandardCharsets.UTF_8));
         if (!"dir".equals(header.get("alg")) || !"A256GCM".equals(header.get("enc"))) throw new IllegalArgumentException("unexpected alg/enc");
+        if (wantTyp != null && !wantTyp.equals(header.get("typ"))) throw new IllegalArgumentException("sealed message is not typed " + wantTyp);
         byte[] iv = B64U_DEC.decode(p[2]), ct = B64U_DEC.decode(p[3]), tag = B64U_DEC.decode(p[4]);
         if (iv.length != 12 || tag.length != 16) throw new IllegalArgumentException("bad IV or tag length");
         Cipher cipher = Cipher.getInstance("AES/GCM/NoPadding");
@@ -130,34 +178,103 @@ public class SealgateClient {
         check(sealed.equals(req.get("jwe")), "request JWE");
         String[] opened = open(key, (String) resp.get("jwe"));
         check(opened[1].equals(resp.get("plaintext")) && opened[0].equals(resp.get("cty")), "response");
+        Map<?, ?> h = (Map<?, ?>) v.get("handshake");
+        check(thumbprint((String) client.get("jwk")).equals(h.get("client_thumbprint")), "thumbprint");
+        String sigJwk = (String) ((Map<?, ?>) h.get("gateway_sig")).get("jwk"), encJwk = (String) ((Map<?, ?>) h.get("gateway_enc")).get("jwk");
+        Map<String, Object> answer = new HashMap<>(Map.of("serverPublicKey", server.get("encoded"), "expiry", h.get("expiry"), "signature", h.get("signature")));
+        verifyHandshake(answer, sigJwk, (String) client.get("jwk"), (String) h.get("channel"));
+        boolean forged = false;
+        try { verifyHandshake(answer, sigJwk, (String) server.get("jwk"), (String) h.get("channel")); forged = true; } catch (IllegalStateException refused) { /* as it must be */ }
+        check(!forged, "a signature over another client's key was refused");
+        Map<?, ?> r = (Map<?, ?>) h.get("sealed_request"), epkOut = (Map<?, ?>) r.get("epk");
+        PrivateKey epkPrivate = KeyFactory.getInstance("EC").generatePrivate(new ECPrivateKeySpec(new BigInteger((String) epkOut.get("d"), 16), p256()));
+        KeyPair epk = new KeyPair(parsePublicJwk((String) epkOut.get("jwk")), epkPrivate);
+        check(sealTokenRequest(((String) r.get("plaintext")).getBytes(StandardCharsets.UTF_8), "enc-1", encJwk, epk, hex((String) r.get("iv"))).equals(r.get("jwe")), "sealed request");
+        Map<?, ?> b = (Map<?, ?>) v.get("binding"), body = (Map<?, ?>) b.get("body"), sealOnly = (Map<?, ?>) b.get("seal"), typed = (Map<?, ?>) b.get("response");
+        check(seal(key, ((String) body.get("plaintext")).getBytes(StandardCharsets.UTF_8), "application/json", hex((String) body.get("iv")), "request+jwe", "POST", "/api/transfer?from=1").equals(body.get("jwe")), "bound body");
+        check(seal(key, new byte[0], null, hex((String) sealOnly.get("iv")), "request+jwe", "GET", "/api/account/7").equals(sealOnly.get("jwe")), "seal");
+        check(open(key, (String) typed.get("jwe"), "response+jwe")[1].equals(typed.get("plaintext")), "typed response");
         System.out.println("java: test vectors OK");
     }
 
-    static void roundTrip(String base, String channel, String apiKey, String secret, String kdf) throws Exception {
-        KeyPairGenerator gen = KeyPairGenerator.getInstance("EC");
-        gen.initialize(new ECGenParameterSpec("secp256r1"));
-        KeyPair pair = gen.generateKeyPair();
-        String publicKey = B64U.encodeToString(publicJwk((ECPublicKey) pair.getPublic()).getBytes(StandardCharsets.UTF_8));
-        String body = "{\"apiKey\":" + Json.quote(apiKey) + ",\"secret\":" + Json.quote(secret) + ",\"publicKey\":\"" + publicKey + "\"}";
-        HttpClient http = HttpClient.newHttpClient();
-        HttpResponse<String> token = http.send(HttpRequest.newBuilder(URI.create(base + "/token-service/new/v2/token"))
-            .header("X-API-KEY", channel).header("Content-Type", "application/json")
-            .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
-        Map<?, ?> answer = (Map<?, ?>) Json.parse(token.body());
-        if (token.statusCode() != 200 || !"TOK200".equals(answer.get("resCode"))) throw new IllegalStateException("token refused: " + token.statusCode() + " " + token.body());
-        ECPublicKey server = parsePublicJwk(new String(B64U_DEC.decode((String) answer.get("serverPublicKey")), StandardCharsets.UTF_8));
-        byte[] key = derive(kdf, agree(pair.getPrivate(), server));
-        byte[] iv = new byte[12];
-        RANDOM.nextBytes(iv); // never reuse an IV with the same key
+    /** A token and K, renewed a minute before the token expires; every call bound. */
+    static final class Session {
+        final HttpClient http = HttpClient.newHttpClient();
+        final String base, channel, apiKey, secret, kdf;
+        final Map<?, ?> jwks;
+        String token; byte[] key; long expiry;
+
+        Session(String base, String channel, String apiKey, String secret, String kdf, Map<?, ?> jwks) {
+            this.base = base; this.channel = channel; this.apiKey = apiKey; this.secret = secret; this.kdf = kdf; this.jwks = jwks;
+        }
+
+        String jwk(String use) {
+            for (Object k : (List<?>) jwks.get("keys")) if (use.equals(((Map<?, ?>) k).get("use"))) return Json.write(k);
+            throw new IllegalStateException("no " + use + " key in the JWK Set");
+        }
+
+        void handshake() throws Exception {
+            KeyPairGenerator gen = KeyPairGenerator.getInstance("EC");
+            gen.initialize(new ECGenParameterSpec("secp256r1"));
+            KeyPair pair = gen.generateKeyPair();
+            String clientJwk = publicJwk((ECPublicKey) pair.getPublic());
+            String publicKey = B64U.encodeToString(clientJwk.getBytes(StandardCharsets.UTF_8));
+            String body = "{\"apiKey\":" + Json.quote(apiKey) + ",\"secret\":" + Json.quote(secret) + ",\"publicKey\":\"" + publicKey + "\"}";
+            String encJwk = jwk("enc");
+            String kid = (String) ((Map<?, ?>) Json.parse(encJwk)).get("kid");
+            byte[] iv = new byte[12];
+            RANDOM.nextBytes(iv);
+            KeyPairGenerator epkGen = KeyPairGenerator.getInstance("EC");
+            epkGen.initialize(new ECGenParameterSpec("secp256r1"));
+            String sealedBody = sealTokenRequest(body.getBytes(StandardCharsets.UTF_8), kid, encJwk, epkGen.generateKeyPair(), iv);
+            HttpResponse<String> response = http.send(HttpRequest.newBuilder(URI.create(base + "/token-service/new/v2/token"))
+                .header("X-API-KEY", channel).header("Content-Type", "application/jose")
+                .POST(HttpRequest.BodyPublishers.ofString(sealedBody)).build(), HttpResponse.BodyHandlers.ofString());
+            Map<?, ?> answer = (Map<?, ?>) Json.parse(response.body());
+            if (response.statusCode() != 200 || !"TOK200".equals(answer.get("resCode"))) throw new IllegalStateException("token refused: " + response.statusCode() + " " + response.body());
+            verifyHandshake(answer, jwk("sig"), clientJwk, channel); // before deriving K
+            ECPublicKey server = parsePublicJwk(new String(B64U_DEC.decode((String) answer.get("serverPublicKey")), StandardCharsets.UTF_8));
+            key = derive(kdf, agree(pair.getPrivate(), server));
+            token = (String) answer.get("token");
+            expiry = ((java.math.BigDecimal) answer.get("expiry")).longValue();
+        }
+
+        /** A bound call; without a body, bound by X-Request-Seal. Returns {status, plaintext}. */
+        String[] call(String method, String target, String body) throws Exception {
+            if (token == null || expiry - System.currentTimeMillis() < 60_000) handshake();
+            byte[] iv = new byte[12];
+            RANDOM.nextBytes(iv); // never reuse an IV with the same key
+            HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + target)).header("Authorization", "Bearer " + token);
+            if (body == null) {
+                request.header("X-Request-Seal", seal(key, new byte[0], null, iv, "request+jwe", method, target)).method(method, HttpRequest.BodyPublishers.noBody());
+            } else {
+                String sealed = seal(key, body.getBytes(StandardCharsets.UTF_8), "application/json", iv, "request+jwe", method, target);
+                request.header("Content-Type", "application/jose").method(method, HttpRequest.BodyPublishers.ofString(sealed));
+            }
+            HttpResponse<String> response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+            if (!response.headers().firstValue("content-type").orElse("").equals("application/jose")) return new String[] {String.valueOf(response.statusCode()), response.body()};
+            return new String[] {String.valueOf(response.statusCode()), open(key, response.body(), "response+jwe")[1]};
+        }
+    }
+
+    static void roundTrip(String base, String channel, String apiKey, String secret, String kdf, String jwksPath) throws Exception {
+        Map<?, ?> jwks;
+        if (jwksPath != null) {
+            jwks = (Map<?, ?>) Json.parse(Files.readString(Path.of(jwksPath)));
+        } else {
+            HttpResponse<String> fetched = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(base + "/.well-known/jwks.json")).build(), HttpResponse.BodyHandlers.ofString());
+            if (fetched.statusCode() != 200) throw new IllegalStateException("no JWK Set: " + fetched.statusCode());
+            jwks = (Map<?, ?>) Json.parse(fetched.body());
+        }
+        Session session = new Session(base, channel, apiKey, secret, kdf, jwks);
         String sent = "{\"amount\":100,\"from\":\"java\"}";
-        HttpResponse<String> call = http.send(HttpRequest.newBuilder(URI.create(base + "/api/echo"))
-            .header("Authorization", "Bearer " + answer.get("token")).header("Content-Type", "application/jose")
-            .POST(HttpRequest.BodyPublishers.ofString(seal(key, sent.getBytes(StandardCharsets.UTF_8), "application/json", iv))).build(),
-            HttpResponse.BodyHandlers.ofString());
-        if (call.statusCode() != 200 || !call.headers().firstValue("content-type").orElse("").equals("application/jose")) throw new IllegalStateException("call failed: " + call.statusCode());
-        Map<?, ?> echoed = (Map<?, ?>) Json.parse(open(key, call.body())[1]);
+        String[] reply = session.call("POST", "/api/echo?via=java", sent);
+        check(reply[0].equals("200"), "call status " + reply[0]);
+        Map<?, ?> echoed = (Map<?, ?>) Json.parse(reply[1]);
         check(echoed.get("body").equals(Json.parse(sent)), "echoed body");
-        System.out.println("java: round trip OK, the upstream received " + sent);
+        String[] got = session.call("GET", "/api/echo", null);
+        check(got[0].equals("200") && "GET".equals(((Map<?, ?>) Json.parse(got[1])).get("method")), "bodyless call " + got[0]);
+        System.out.println("java: authenticated handshake and bound round trips OK, the upstream received " + sent);
     }
 
     public static void main(String[] args) throws Exception {
@@ -165,7 +282,7 @@ public class SealgateClient {
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         String secret = a.getOrDefault("--secret", Optional.ofNullable(System.getenv("SEALGATE_CLIENT_SECRET")).orElse("TEST123"));
         if (a.containsKey("--vectors")) checkVectors(a.get("--vectors"));
-        if (a.containsKey("--url")) roundTrip(a.get("--url"), a.getOrDefault("--channel", "MOB-APP-2001"), a.getOrDefault("--api-key", "MOB-APP"), secret, a.getOrDefault("--kdf", "hkdf-sha256"));
+        if (a.containsKey("--url")) roundTrip(a.get("--url"), a.getOrDefault("--channel", "MOB-APP-2001"), a.getOrDefault("--api-key", "MOB-APP"), secret, a.getOrDefault("--kdf", "hkdf-sha256"), a.get("--jwks"));
         if (a.isEmpty()) { System.err.println("usage: --vectors FILE and/or --url BASE"); System.exit(2); }
     }
 
@@ -175,6 +292,14 @@ public class SealgateClient {
         private Json(String s) { this.s = s; }
         static Object parse(String text) { Json j = new Json(text); Object v = j.value(); j.ws(); if (j.i != text.length()) throw new IllegalArgumentException("trailing data"); return v; }
         static String quote(String v) { return "\"" + v.replace("\\", "\\\\").replace("\"", "\\\"") + "\""; }
+        /** Writes a parsed value back (objects keep their member order). */
+        static String write(Object v) {
+            if (v == null) return "null";
+            if (v instanceof String) return quote((String) v);
+            if (v instanceof Map) { StringJoiner j = new StringJoiner(",", "{", "}"); for (Map.Entry<?, ?> e : ((Map<?, ?>) v).entrySet()) j.add(quote((String) e.getKey()) + ":" + write(e.getValue())); return j.toString(); }
+            if (v instanceof List) { StringJoiner j = new StringJoiner(",", "[", "]"); for (Object o : (List<?>) v) j.add(write(o)); return j.toString(); }
+            return v.toString();
+        }
         private void ws() { while (i < s.length() && Character.isWhitespace(s.charAt(i))) i++; }
         private Object value() {
             ws();

@@ -1,14 +1,24 @@
 // sealgate reference client for JavaScript: WebCrypto and fetch only, so the same module
 // runs in Node >= 18 and in a browser.
 //   node sealgate-client.mjs --vectors ../test-vectors.json
-//   node sealgate-client.mjs --url http://127.0.0.1:8080
+//   node sealgate-client.mjs --url http://127.0.0.1:8080 [--jwks pinned-jwks.json]
+// With the gateway's JWK Set (fetched, or pinned) the token request is sealed to its enc key
+// and the signed answer is checked before K is derived. Every call is bound (htm, htp); a
+// call without a body carries X-Request-Seal; a sealed response must be typed
+// response+jwe. The token is renewed a minute before it expires.
 const subtle = globalThis.crypto.subtle;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const HKDF_INFO = enc.encode("token-service/v2 A256GCM");
 
-export const b64uEncode = (bytes) =>
-  btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+export const b64uEncode = (bytes) => {
+  // In chunks: spreading a whole body into String.fromCharCode overflows the call stack
+  // past about 150 KB.
+  const all = new Uint8Array(bytes);
+  let binary = "";
+  for (let at = 0; at < all.length; at += 0x8000) binary += String.fromCharCode(...all.subarray(at, at + 0x8000));
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+};
 export const b64uDecode = (text) => {
   const b64 = text.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(text.length / 4) * 4, "=");
   return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
@@ -57,19 +67,61 @@ export async function derive(kdf, z) {
   throw new Error(`unknown kdf ${kdf}`);
 }
 
-export async function seal(key, plaintext, cty, iv = globalThis.crypto.getRandomValues(new Uint8Array(12))) {
-  const header = `{"alg":"dir","enc":"A256GCM"${cty ? `,"cty":${JSON.stringify(cty)}` : ""}}`;
+export async function seal(key, plaintext, cty, iv = globalThis.crypto.getRandomValues(new Uint8Array(12)), bind = {}) {
+  // The header text is the AAD: members in this order (the gateway writes the same order).
+  let header = `{"alg":"dir","enc":"A256GCM"`;
+  for (const [name, value] of [["cty", cty], ["typ", bind.typ], ["htm", bind.htm], ["htp", bind.htp]]) {
+    if (value) header += `,"${name}":${JSON.stringify(value)}`;
+  }
+  return sealProtected(key, header + "}", plaintext, iv);
+}
+
+async function sealProtected(key, header, plaintext, iv = globalThis.crypto.getRandomValues(new Uint8Array(12))) {
   const protectedB64 = b64uEncode(enc.encode(header));
   const aes = await subtle.importKey("raw", key, "AES-GCM", false, ["encrypt"]);
   const sealed = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv, additionalData: enc.encode(protectedB64), tagLength: 128 }, aes, plaintext));
   return [protectedB64, "", b64uEncode(iv), b64uEncode(sealed.slice(0, -16)), b64uEncode(sealed.slice(-16))].join(".");
 }
 
-export async function open(key, compact) {
+/** RFC 7638: SHA-256 of {"crv","kty","x","y"} in that order, no spaces. */
+export async function thumbprint(jwkText) {
+  const { crv, kty, x, y } = JSON.parse(jwkText);
+  return b64uEncode(await subtle.digest("SHA-256", enc.encode(JSON.stringify({ crv, kty, x, y }))));
+}
+
+/** PROTOCOL 1.1: the signature verifies with the gateway's sig key (ES256, r || s) and is
+ * over this client's key, this serverPublicKey, this expiry and this channel. */
+export async function verifyHandshake(answer, sigJwkText, clientJwkText, channel) {
+  const parts = (answer.signature ?? "").split(".");
+  if (parts.length !== 3) throw new Error("no handshake signature");
+  const header = JSON.parse(dec.decode(b64uDecode(parts[0])));
+  if (header.alg !== "ES256" || header.typ !== "handshake+jws") throw new Error("not an ES256 handshake+jws signature");
+  const { x, y } = JSON.parse(sigJwkText);
+  const key = await subtle.importKey("jwk", { kty: "EC", crv: "P-256", x, y }, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+  const ok = await subtle.verify({ name: "ECDSA", hash: "SHA-256" }, key, b64uDecode(parts[2]), enc.encode(`${parts[0]}.${parts[1]}`));
+  if (!ok) throw new Error("handshake signature does not verify");
+  const claims = JSON.parse(dec.decode(b64uDecode(parts[1])));
+  const same = claims.cpk === (await thumbprint(clientJwkText)) && claims.spk === answer.serverPublicKey
+    && claims.exp === answer.expiry && claims.chn === channel;
+  if (!same) throw new Error("signed for another key, server key, expiry or channel");
+}
+
+/** PROTOCOL 1.1: the token request sealed ECDH-ES + A256GCM to the gateway's enc key. */
+export async function sealTokenRequest(plaintext, kid, encJwkText, epk, iv) {
+  epk = epk ?? (await subtle.generateKey(EC, true, ["deriveBits"])).privateKey;
+  const epkPublic = JSON.parse(await publicJwk(epk));
+  const z = await agree(epk, await importPublicJwk(encJwkText));
+  const cek = await derive("concat-kdf", z);
+  const header = JSON.stringify({ alg: "ECDH-ES", enc: "A256GCM", kid, epk: epkPublic });
+  return sealProtected(cek, header, plaintext, iv);
+}
+
+export async function open(key, compact, wantTyp) {
   const parts = compact.split(".");
   if (parts.length !== 5 || parts[1] !== "") throw new Error("not a dir compact JWE");
   const header = JSON.parse(dec.decode(b64uDecode(parts[0])));
   if (header.alg !== "dir" || header.enc !== "A256GCM") throw new Error("unexpected alg/enc");
+  if (wantTyp !== undefined && header.typ !== wantTyp) throw new Error(`sealed message is not typed ${wantTyp}`);
   const [iv, ciphertext, tag] = parts.slice(2).map(b64uDecode);
   if (iv.length !== 12 || tag.length !== 16) throw new Error("bad IV or tag length");
   const aes = await subtle.importKey("raw", key, "AES-GCM", false, ["decrypt"]);
@@ -78,18 +130,56 @@ export async function open(key, compact) {
   return { header, plaintext: new Uint8Array(plaintext) };
 }
 
-export async function handshake(base, { channel, apiKey, secret, kdf }) {
+export async function fetchJwks(base) {
+  const response = await fetch(`${base}/.well-known/jwks.json`);
+  if (response.status !== 200) throw new Error(`no JWK Set: ${response.status}`);
+  return response.json();
+}
+
+export async function handshake(base, { channel, apiKey, secret, kdf }, jwks) {
   const pair = await subtle.generateKey(EC, true, ["deriveBits"]);
-  const publicKey = b64uEncode(enc.encode(await publicJwk(pair.publicKey)));
-  const response = await fetch(`${base}/token-service/new/v2/token`, {
-    method: "POST",
-    headers: { "X-API-KEY": channel, "Content-Type": "application/json" },
-    body: JSON.stringify({ apiKey, secret, publicKey }),
-  });
+  const clientJwk = await publicJwk(pair.publicKey);
+  let body = JSON.stringify({ apiKey, secret, publicKey: b64uEncode(enc.encode(clientJwk)) });
+  const headers = { "X-API-KEY": channel, "Content-Type": "application/json" };
+  const sig = jwks?.keys.find((k) => k.use === "sig");
+  const encKey = jwks?.keys.find((k) => k.use === "enc");
+  if (encKey) {
+    body = await sealTokenRequest(enc.encode(body), encKey.kid, JSON.stringify(encKey));
+    headers["Content-Type"] = "application/jose";
+  }
+  const response = await fetch(`${base}/token-service/new/v2/token`, { method: "POST", headers, body });
   const answer = await response.json();
   if (response.status !== 200 || answer.resCode !== "TOK200") throw new Error(`token refused: ${response.status} ${JSON.stringify(answer)}`);
+  if (sig) await verifyHandshake(answer, JSON.stringify(sig), clientJwk, channel); // before deriving K
   const server = await importPublicJwk(dec.decode(b64uDecode(answer.serverPublicKey)));
-  return { token: answer.token, key: await derive(kdf, await agree(pair.privateKey, server)) };
+  return { token: answer.token, key: await derive(kdf, await agree(pair.privateKey, server)), expiry: answer.expiry };
+}
+
+/** A token and K, renewed a minute before the token expires; every call bound. */
+export class Session {
+  constructor(base, identity, jwks) { Object.assign(this, { base, identity, jwks, current: null }); }
+
+  async get() {
+    if (!this.current || this.current.expiry - Date.now() < 60_000) this.current = await handshake(this.base, this.identity, this.jwks);
+    return this.current;
+  }
+
+  async call(method, target, body, cty = "application/json") {
+    const { token, key } = await this.get();
+    const bind = { typ: "request+jwe", htm: method, htp: target };
+    const headers = { Authorization: `Bearer ${token}` };
+    let payload;
+    if (body && body.length) {
+      payload = await seal(key, body, cty, undefined, bind);
+      headers["Content-Type"] = "application/jose";
+    } else {
+      headers["X-Request-Seal"] = await seal(key, new Uint8Array(0), undefined, undefined, bind);
+    }
+    const response = await fetch(`${this.base}${target}`, { method, headers, body: payload });
+    if (response.headers.get("content-type") !== "application/jose") return { status: response.status, body: new Uint8Array(await response.arrayBuffer()) };
+    const { plaintext } = await open(key, await response.text(), "response+jwe");
+    return { status: response.status, body: plaintext };
+  }
 }
 
 async function checkVectors(path) {
@@ -108,21 +198,42 @@ async function checkVectors(path) {
   if (sealed !== v.request.jwe) throw new Error("request JWE");
   const { header, plaintext } = await open(key, v.response.jwe);
   if (dec.decode(plaintext) !== v.response.plaintext || header.cty !== v.response.cty) throw new Error("response");
+  const h = v.handshake;
+  if ((await thumbprint(v.client.jwk)) !== h.client_thumbprint) throw new Error("thumbprint");
+  const answer = { serverPublicKey: v.server.encoded, expiry: h.expiry, signature: h.signature };
+  await verifyHandshake(answer, h.gateway_sig.jwk, v.client.jwk, h.channel);
+  let forged = false;
+  try { await verifyHandshake(answer, h.gateway_sig.jwk, v.server.jwk, h.channel); forged = true; } catch { /* refused, as it must be */ }
+  if (forged) throw new Error("a signature over another client's key was accepted");
+  const r = h.sealed_request;
+  const epk = await subtle.importKey("jwk", { ...JSON.parse(r.epk.jwk), d: b64uEncode(fromHex(r.epk.d)) }, EC, true, ["deriveBits"]);
+  if ((await sealTokenRequest(enc.encode(r.plaintext), "enc-1", h.gateway_enc.jwk, epk, fromHex(r.iv))) !== r.jwe) throw new Error("sealed request");
+  const b = v.binding;
+  const bound = await seal(key, enc.encode(b.body.plaintext), "application/json", fromHex(b.body.iv), { typ: "request+jwe", htm: "POST", htp: "/api/transfer?from=1" });
+  if (bound !== b.body.jwe) throw new Error("bound body");
+  const sealOnly = await seal(key, new Uint8Array(0), undefined, fromHex(b.seal.iv), { typ: "request+jwe", htm: "GET", htp: "/api/account/7" });
+  if (sealOnly !== b.seal.jwe) throw new Error("seal");
+  const typed = await open(key, b.response.jwe, "response+jwe");
+  if (dec.decode(typed.plaintext) !== b.response.plaintext) throw new Error("typed response");
+  const big = new Uint8Array(1 << 20).fill(65);
+  if (b64uDecode(b64uEncode(big)).length !== big.length) throw new Error("large body base64");
   console.log("js: test vectors OK");
 }
 
-async function roundTrip(base, identity) {
-  const { token, key } = await handshake(base, identity);
+async function roundTrip(base, identity, jwksPath) {
+  const jwks = jwksPath ? JSON.parse(await (await import("node:fs/promises")).readFile(jwksPath, "utf8")) : await fetchJwks(base);
+  const session = new Session(base, identity, jwks);
   const sent = { amount: 100, from: "javascript" };
-  const response = await fetch(`${base}/api/echo`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/jose" },
-    body: await seal(key, enc.encode(JSON.stringify(sent)), "application/json"),
-  });
-  if (response.status !== 200 || response.headers.get("content-type") !== "application/jose") throw new Error(`call failed: ${response.status}`);
-  const echoed = JSON.parse(dec.decode((await open(key, await response.text())).plaintext));
+  const reply = await session.call("POST", "/api/echo?via=js", enc.encode(JSON.stringify(sent)));
+  if (reply.status !== 200) throw new Error(`call failed: ${reply.status}`);
+  const echoed = JSON.parse(dec.decode(reply.body));
   if (JSON.stringify(echoed.body) !== JSON.stringify(sent)) throw new Error(`echo differs: ${JSON.stringify(echoed.body)}`);
-  console.log(`js: round trip OK, the upstream received ${JSON.stringify(echoed.body)}`);
+  const large = "x".repeat(300_000);
+  const big = await session.call("POST", "/api/echo", enc.encode(JSON.stringify({ large })));
+  if (big.status !== 200 || JSON.parse(dec.decode(big.body)).body.large.length !== large.length) throw new Error(`a 300 KB body failed: ${big.status}`);
+  const got = await session.call("GET", "/api/echo");
+  if (got.status !== 200 || JSON.parse(dec.decode(got.body)).method !== "GET") throw new Error(`bodyless call failed: ${got.status}`);
+  console.log(`js: authenticated handshake and bound round trips OK, the upstream received ${JSON.stringify(echoed.body)}`);
 }
 
 const isMain = typeof process !== "undefined" && import.meta.url === `file://${process.argv[1]}`;
@@ -136,7 +247,7 @@ if (isMain) {
   };
   try {
     if (arg("--vectors")) await checkVectors(arg("--vectors"));
-    if (arg("--url")) await roundTrip(arg("--url"), identity);
+    if (arg("--url")) await roundTrip(arg("--url"), identity, arg("--jwks"));
     if (!arg("--vectors") && !arg("--url")) { console.error("usage: --vectors FILE and/or --url BASE"); process.exit(2); }
   } catch (error) {
     console.error(`js: FAILED: ${error.message}`);

@@ -8,6 +8,7 @@ import struct
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -53,8 +54,54 @@ response_header = '{"alg":"dir","enc":"A256GCM","cty":"application/json"}'
 response_plaintext = '{"status":"accepted","reference":"TX-7"}'
 response_iv = bytes.fromhex("f0e1d2c3b4a5968778695a4b")
 
+# PROTOCOL §1.1: the gateway's long-term keys, the signed answer, the sealed token request.
+gateway_sig, gateway_sig_out = key_pair("3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b")
+gateway_enc, gateway_enc_out = key_pair("4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c")
+epk, epk_out = key_pair("5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d")
+
+
+def thumbprint(jwk_text: str) -> str:
+    jwk = json.loads(jwk_text)
+    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"))
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(canonical.encode())
+    return b64u(digest.finalize())
+
+
+def jws_es256(private, kid: str, typ: str, payload: str) -> str:
+    header = json.dumps({"alg": "ES256", "kid": kid, "typ": typ}, separators=(",", ":"))
+    signing_input = b64u(header.encode()) + "." + b64u(payload.encode())
+    r, s = decode_dss_signature(private.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    return signing_input + "." + b64u(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+
+expiry = 1651216460918
+signed_payload = json.dumps(
+    {"cpk": thumbprint(client_out["jwk"]), "spk": server_out["encoded"], "exp": expiry, "chn": "MOB-APP-2001"},
+    separators=(",", ":"),
+)
+token_request_plaintext = json.dumps(
+    {"apiKey": "MOB-APP", "secret": "TEST123", "publicKey": client_out["encoded"]}, separators=(",", ":")
+)
+z_enc = epk.exchange(ec.ECDH(), gateway_enc.public_key())
+sealed_request_key = ConcatKDFHash(
+    algorithm=hashes.SHA256(),
+    length=32,
+    otherinfo=struct.pack(">I", 7) + b"A256GCM" + struct.pack(">I", 0) * 2 + struct.pack(">I", 256),
+).derive(z_enc)
+sealed_request_header = json.dumps(
+    {"alg": "ECDH-ES", "enc": "A256GCM", "kid": "enc-1", "epk": json.loads(epk_out["jwk"])}, separators=(",", ":")
+)
+sealed_request_iv = bytes.fromhex("a0a1a2a3a4a5a6a7a8a9aaab")
+bound_header = '{"alg":"dir","enc":"A256GCM","cty":"application/json","typ":"request+jwe","htm":"POST","htp":"/api/transfer?from=1"}'
+bound_iv = bytes.fromhex("b0b1b2b3b4b5b6b7b8b9babb")
+seal_header = '{"alg":"dir","enc":"A256GCM","typ":"request+jwe","htm":"GET","htp":"/api/account/7"}'
+seal_iv = bytes.fromhex("c0c1c2c3c4c5c6c7c8c9cacb")
+typed_response_header = '{"alg":"dir","enc":"A256GCM","cty":"application/json","typ":"response+jwe"}'
+typed_response_iv = bytes.fromhex("d0d1d2d3d4d5d6d7d8d9dadb")
+
 vectors = {
-    "description": "sealgate wire-contract test vectors: P-256 ECDH, the three KDFs, JWE dir/A256GCM",
+    "description": "sealgate wire-contract test vectors: P-256 ECDH, the three KDFs, JWE dir/A256GCM, the authenticated handshake and bound messages",
     "generator": "examples/clients/python/generate_vectors.py (Python cryptography)",
     "client": client_out,
     "server": server_out,
@@ -72,6 +119,44 @@ vectors = {
         "jwe": seal(k, response_iv, response_header, response_plaintext.encode()),
         "cty": "application/json",
         "plaintext": response_plaintext,
+    },
+    "handshake": {
+        "description": "PROTOCOL 1.1: the RFC 7638 thumbprint of the client key, a signed token answer, a sealed token request",
+        "gateway_sig": dict(gateway_sig_out, kid="sig-1"),
+        "gateway_enc": dict(gateway_enc_out, kid="enc-1"),
+        "client_thumbprint": thumbprint(client_out["jwk"]),
+        "expiry": expiry,
+        "channel": "MOB-APP-2001",
+        "signed_payload": signed_payload,
+        "signature": jws_es256(gateway_sig, "sig-1", "handshake+jws", signed_payload),
+        "sealed_request": {
+            "epk": epk_out,
+            "protected": sealed_request_header,
+            "cek": sealed_request_key.hex(),
+            "iv": sealed_request_iv.hex(),
+            "plaintext": token_request_plaintext,
+            "jwe": seal(sealed_request_key, sealed_request_iv, sealed_request_header, token_request_plaintext.encode()),
+        },
+    },
+    "binding": {
+        "description": "PROTOCOL 4.1 under K (hkdf-sha256): a bound body, an X-Request-Seal, a typed response",
+        "body": {
+            "protected": bound_header,
+            "iv": bound_iv.hex(),
+            "plaintext": request_plaintext,
+            "jwe": seal(k, bound_iv, bound_header, request_plaintext.encode()),
+        },
+        "seal": {
+            "protected": seal_header,
+            "iv": seal_iv.hex(),
+            "jwe": seal(k, seal_iv, seal_header, b""),
+        },
+        "response": {
+            "protected": typed_response_header,
+            "iv": typed_response_iv.hex(),
+            "plaintext": response_plaintext,
+            "jwe": seal(k, typed_response_iv, typed_response_header, response_plaintext.encode()),
+        },
     },
 }
 out = pathlib.Path(__file__).resolve().parent.parent / "test-vectors.json"

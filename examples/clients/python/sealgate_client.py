@@ -1,8 +1,14 @@
-"""sealgate reference client for Python: the handshake and an encrypted round trip.
+"""sealgate reference client for Python: the authenticated handshake and bound, encrypted calls.
 
 Depends on `cryptography` only (HTTP through the standard library).
   python3 sealgate_client.py --vectors ../test-vectors.json     # check the published vectors
-  python3 sealgate_client.py --url http://127.0.0.1:8080        # token + encrypted call to /api/echo
+  python3 sealgate_client.py --url http://127.0.0.1:8080        # token + bound calls to /api/echo
+
+With the gateway's JWK Set (fetched from /.well-known/jwks.json, or pinned with --jwks FILE)
+the token request is sealed to its enc key and the signed answer is checked before K is
+derived. Every call is bound to its method and target (htm, htp); a call without a body
+carries X-Request-Seal; a sealed response must be typed response+jwe. The token is renewed
+a minute before it expires.
 """
 
 import argparse
@@ -11,16 +17,21 @@ import json
 import os
 import struct
 import sys
+import time
 import urllib.error
 import urllib.request
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 HKDF_INFO = b"token-service/v2 A256GCM"
+CONCAT_OTHER_INFO = struct.pack(">I", 7) + b"A256GCM" + struct.pack(">I", 0) * 2 + struct.pack(">I", 256)
+RENEW_BEFORE_MS = 60_000
 
 
 def b64u_encode(data: bytes) -> str:
@@ -52,28 +63,79 @@ def derive(kdf: str, z: bytes) -> bytes:
     if kdf == "hkdf-sha256":
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_INFO).derive(z)
     if kdf == "concat-kdf":
-        other = struct.pack(">I", 7) + b"A256GCM" + struct.pack(">I", 0) * 2 + struct.pack(">I", 256)
-        return ConcatKDFHash(algorithm=hashes.SHA256(), length=32, otherinfo=other).derive(z)
+        return ConcatKDFHash(algorithm=hashes.SHA256(), length=32, otherinfo=CONCAT_OTHER_INFO).derive(z)
     if kdf == "raw":
         return z
     raise ValueError(f"unknown kdf {kdf}")
 
 
-def seal(key: bytes, plaintext: bytes, cty=None, iv=None) -> str:
-    header = '{"alg":"dir","enc":"A256GCM"' + (f',"cty":{json.dumps(cty)}' if cty else "") + "}"
+def seal(key: bytes, plaintext: bytes, cty=None, iv=None, typ=None, htm=None, htp=None) -> str:
+    # The header text is the AAD: members in this order (the gateway writes the same order).
+    header = '{"alg":"dir","enc":"A256GCM"'
+    for name, value in (("cty", cty), ("typ", typ), ("htm", htm), ("htp", htp)):
+        if value is not None:
+            header += f',"{name}":{json.dumps(value)}'
+    header += "}"
+    return seal_protected(key, header, plaintext, iv)
+
+
+def seal_protected(key: bytes, header: str, plaintext: bytes, iv=None) -> str:
     protected = b64u_encode(header.encode())
     iv = iv or os.urandom(12)  # never reuse an IV with the same key
     sealed = AESGCM(key).encrypt(iv, plaintext, protected.encode())  # AAD: the encoded header
     return ".".join([protected, "", b64u_encode(iv), b64u_encode(sealed[:-16]), b64u_encode(sealed[-16:])])
 
 
-def open_jwe(key: bytes, compact: str):
+def thumbprint(jwk_text: str) -> str:
+    """RFC 7638: SHA-256 of the required members only, in lexicographic order, no spaces."""
+    jwk = json.loads(jwk_text)
+    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"))
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(canonical.encode())
+    return b64u_encode(digest.finalize())
+
+
+def verify_handshake(answer: dict, sig_key, client_jwk: str, channel: str) -> None:
+    """PROTOCOL 1.1: the signature verifies with the gateway's sig key and is over this
+    client's key, this serverPublicKey, this expiry and this channel."""
+    parts = answer.get("signature", "").split(".")
+    if len(parts) != 3:
+        raise ValueError("no handshake signature")
+    header = json.loads(b64u_decode(parts[0]))
+    if header.get("alg") != "ES256" or header.get("typ") != "handshake+jws":
+        raise ValueError("not an ES256 handshake+jws signature")
+    raw = b64u_decode(parts[2])
+    if len(raw) != 64:
+        raise ValueError("ES256 signatures are r || s, 64 bytes")
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    try:
+        sig_key.verify(der, f"{parts[0]}.{parts[1]}".encode(), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise ValueError("handshake signature does not verify") from None
+    claims = json.loads(b64u_decode(parts[1]))
+    want = {"cpk": thumbprint(client_jwk), "spk": answer["serverPublicKey"], "exp": answer["expiry"], "chn": channel}
+    if any(claims.get(k) != v for k, v in want.items()):
+        raise ValueError("signed for another key, server key, expiry or channel")
+
+
+def seal_token_request(plaintext: bytes, kid: str, gateway_enc, epk=None, iv=None) -> str:
+    """PROTOCOL 1.1: ECDH-ES + A256GCM to the gateway's enc key (RFC 7518 4.6)."""
+    epk = epk or ec.generate_private_key(ec.SECP256R1())
+    z = epk.exchange(ec.ECDH(), gateway_enc)
+    cek = ConcatKDFHash(algorithm=hashes.SHA256(), length=32, otherinfo=CONCAT_OTHER_INFO).derive(z)
+    header = json.dumps({"alg": "ECDH-ES", "enc": "A256GCM", "kid": kid, "epk": json.loads(public_jwk(epk))}, separators=(",", ":"))
+    return seal_protected(cek, header, plaintext, iv)
+
+
+def open_jwe(key: bytes, compact: str, want_typ=None):
     parts = compact.split(".")
     if len(parts) != 5 or parts[1] != "":
         raise ValueError("not a dir compact JWE")
     header = json.loads(b64u_decode(parts[0]))
     if header.get("alg") != "dir" or header.get("enc") != "A256GCM":
         raise ValueError("unexpected alg/enc")
+    if want_typ is not None and header.get("typ") != want_typ:
+        raise ValueError(f"sealed message is not typed {want_typ}")
     iv, ciphertext, tag = (b64u_decode(p) for p in parts[2:])
     if len(iv) != 12 or len(tag) != 16:
         raise ValueError("bad IV or tag length")
@@ -81,25 +143,79 @@ def open_jwe(key: bytes, compact: str):
     return header, AESGCM(key).decrypt(iv, ciphertext + tag, parts[0].encode())
 
 
-def post(url: str, body: bytes, headers: dict):
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+def request(method: str, url: str, body, headers: dict):
+    req = urllib.request.Request(url, data=body, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(request) as response:
+        with urllib.request.urlopen(req) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read()
 
 
-def handshake(base: str, channel: str, api_key: str, secret: str, kdf: str):
+def post(url: str, body: bytes, headers: dict):
+    return request("POST", url, body, headers)
+
+
+def fetch_jwks(base: str) -> dict:
+    status, _, data = request("GET", base + "/.well-known/jwks.json", None, {})
+    if status != 200:
+        raise RuntimeError(f"no JWK Set: {status}")
+    return json.loads(data)
+
+
+def keys_of(jwks: dict):
+    sig = next(k for k in jwks["keys"] if k.get("use") == "sig")
+    enc = next(k for k in jwks["keys"] if k.get("use") == "enc")
+    return parse_public_jwk(json.dumps(sig)), (enc["kid"], parse_public_jwk(json.dumps(enc)))
+
+
+def handshake(base: str, channel: str, api_key: str, secret: str, kdf: str, jwks=None):
     private = ec.generate_private_key(ec.SECP256R1())
-    body = {"apiKey": api_key, "secret": secret, "publicKey": b64u_encode(public_jwk(private).encode())}
-    status, _, data = post(base + "/token-service/new/v2/token", json.dumps(body).encode(), {"X-API-KEY": channel, "Content-Type": "application/json"})
+    client_jwk = public_jwk(private)
+    body = json.dumps({"apiKey": api_key, "secret": secret, "publicKey": b64u_encode(client_jwk.encode())}).encode()
+    headers = {"X-API-KEY": channel, "Content-Type": "application/json"}
+    if jwks is not None:
+        sig_key, (kid, enc_key) = keys_of(jwks)
+        body = seal_token_request(body, kid, enc_key).encode()
+        headers["Content-Type"] = "application/jose"
+    status, _, data = post(base + "/token-service/new/v2/token", body, headers)
     answer = json.loads(data)
     if status != 200 or answer.get("resCode") != "TOK200":
         raise RuntimeError(f"token refused: {status} {answer}")
+    if jwks is not None:
+        verify_handshake(answer, sig_key, client_jwk, channel)  # before deriving K
     server = parse_public_jwk(b64u_decode(answer["serverPublicKey"]).decode())
     z = private.exchange(ec.ECDH(), server)  # 32-byte x-coordinate of the shared point
-    return answer["token"], derive(kdf, z)
+    return answer["token"], derive(kdf, z), answer["expiry"]
+
+
+class Session:
+    """A token and K, renewed a minute before the token expires."""
+
+    def __init__(self, args, jwks):
+        self.args, self.jwks, self.token, self.key, self.expiry = args, jwks, None, None, 0
+
+    def current(self):
+        if self.token is None or self.expiry - time.time() * 1000 < RENEW_BEFORE_MS:
+            a = self.args
+            self.token, self.key, self.expiry = handshake(a.url, a.channel, a.api_key, a.secret, a.kdf, self.jwks)
+        return self.token, self.key
+
+    def call(self, method: str, target: str, body: bytes = b"", cty="application/json"):
+        """A bound call (htm, htp); without a body, bound by X-Request-Seal."""
+        token, key = self.current()
+        headers = {"Authorization": f"Bearer {token}"}
+        if body:
+            data = seal(key, body, cty, typ="request+jwe", htm=method, htp=target).encode()
+            headers["Content-Type"] = "application/jose"
+        else:
+            data = None
+            headers["X-Request-Seal"] = seal(key, b"", typ="request+jwe", htm=method, htp=target)
+        status, response_headers, raw = request(method, self.args.url + target, data, headers)
+        if response_headers.get("Content-Type") != "application/jose":
+            return status, raw
+        _, plaintext = open_jwe(key, raw.decode(), want_typ="response+jwe")
+        return status, plaintext
 
 
 def check_vectors(path: str) -> None:
@@ -116,19 +232,41 @@ def check_vectors(path: str) -> None:
     assert seal(key, request["plaintext"].encode(), "application/json", bytes.fromhex(request["iv"])) == request["jwe"], "request JWE"
     header, plaintext = open_jwe(key, v["response"]["jwe"])
     assert plaintext.decode() == v["response"]["plaintext"] and header["cty"] == v["response"]["cty"], "response"
+    h = v["handshake"]
+    assert thumbprint(v["client"]["jwk"]) == h["client_thumbprint"], "thumbprint"
+    sig_key = parse_public_jwk(h["gateway_sig"]["jwk"])
+    answer = {"serverPublicKey": v["server"]["encoded"], "expiry": h["expiry"], "signature": h["signature"]}
+    verify_handshake(answer, sig_key, v["client"]["jwk"], h["channel"])
+    try:
+        verify_handshake(answer, sig_key, v["server"]["jwk"], h["channel"])
+        raise AssertionError("a signature over another client's key was accepted")
+    except ValueError:
+        pass
+    r = h["sealed_request"]
+    epk = ec.derive_private_key(int(r["epk"]["d"], 16), ec.SECP256R1())
+    enc_key = parse_public_jwk(h["gateway_enc"]["jwk"])
+    assert seal_token_request(r["plaintext"].encode(), "enc-1", enc_key, epk, bytes.fromhex(r["iv"])) == r["jwe"], "sealed request"
+    b = v["binding"]
+    bound = seal(key, b["body"]["plaintext"].encode(), "application/json", bytes.fromhex(b["body"]["iv"]), "request+jwe", "POST", "/api/transfer?from=1")
+    assert bound == b["body"]["jwe"], "bound body"
+    assert seal(key, b"", None, bytes.fromhex(b["seal"]["iv"]), "request+jwe", "GET", "/api/account/7") == b["seal"]["jwe"], "seal"
+    _, plaintext = open_jwe(key, b["response"]["jwe"], want_typ="response+jwe")
+    assert plaintext.decode() == b["response"]["plaintext"], "typed response"
     print("python: test vectors OK")
 
 
 def round_trip(args) -> None:
-    token, key = handshake(args.url, args.channel, args.api_key, args.secret, args.kdf)
+    jwks = json.load(open(args.jwks)) if args.jwks else fetch_jwks(args.url)
+    session = Session(args, jwks)
     sent = json.dumps({"amount": 100, "from": "python"}).encode()
-    status, headers, data = post(args.url + "/api/echo", seal(key, sent, "application/json").encode(), {"Authorization": f"Bearer {token}", "Content-Type": "application/jose"})
-    if status != 200 or headers.get("Content-Type") != "application/jose":
-        raise RuntimeError(f"call failed: {status} {data[:200]!r}")
-    _, plaintext = open_jwe(key, data.decode())
+    status, plaintext = session.call("POST", "/api/echo?via=python", sent)
+    if status != 200:
+        raise RuntimeError(f"call failed: {status} {plaintext[:200]!r}")
     echoed = json.loads(plaintext)
     assert echoed["body"] == json.loads(sent), echoed
-    print(f"python: round trip OK, the upstream received {json.dumps(echoed['body'])}")
+    status, plaintext = session.call("GET", "/api/echo")
+    assert status == 200 and json.loads(plaintext)["method"] == "GET", (status, plaintext)
+    print(f"python: authenticated handshake and bound round trips OK, the upstream received {json.dumps(echoed['body'])}")
 
 
 if __name__ == "__main__":
@@ -139,6 +277,7 @@ if __name__ == "__main__":
     parser.add_argument("--api-key", default="MOB-APP")
     parser.add_argument("--secret", default=os.environ.get("SEALGATE_CLIENT_SECRET", "TEST123"))
     parser.add_argument("--kdf", default="hkdf-sha256")
+    parser.add_argument("--jwks", help="a pinned JWK Set file (default: fetched from the gateway)")
     args = parser.parse_args()
     if args.vectors:
         check_vectors(args.vectors)
