@@ -167,6 +167,13 @@ fn run(path: &std::path::Path) -> ExitCode {
              for production (see `sealgate gen-key`)."
         );
     }
+    if config.gateway_keys.is_ephemeral() {
+        tracing::warn!(
+            "NO GATEWAY KEYS CONFIGURED: using a random signing and encryption key made at \
+             start. Clients cannot pin them, and they change on every restart. Configure \
+             [[gateway_keys]] for production (see `sealgate gen-gateway-key`)."
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

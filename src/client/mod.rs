@@ -75,17 +75,18 @@ pub enum ClientError {
 /// What the client knows of the gateway's keys (PROTOCOL §1.1).
 #[derive(Debug, Clone, Default)]
 pub struct GatewayTrust {
-    /// The gateway's `sig` key: when set, every token response's signature must verify with
-    /// it and name this client's key, the `serverPublicKey` received, the expiry and the
-    /// channel.
-    pub signing_key: Option<p256::PublicKey>,
+    /// The gateway's `sig` keys by `kid`, in the order listed: when any is set, every token
+    /// response's signature must verify with the one its header names and name this
+    /// client's key, the `serverPublicKey` received, the expiry and the channel. Keeping
+    /// every listed key lets the gateway move to a newer one without breaking clients.
+    pub signing_keys: Vec<(String, p256::PublicKey)>,
     /// The gateway's `enc` key and its `kid`: when set, the token request is sealed to it
     /// (ECDH-ES), so no intermediary sees `secret`.
     pub encryption_key: Option<(String, p256::PublicKey)>,
 }
 
 impl GatewayTrust {
-    /// From a JWK Set's JSON (`/.well-known/jwks.json`, or a pinned copy): the first `sig`
+    /// From a JWK Set's JSON (`/.well-known/jwks.json`, or a pinned copy): every `sig` key
     /// and the first `enc` key.
     pub fn from_jwks(json: &[u8]) -> Result<Self, ClientError> {
         let set: serde_json::Value = serde_json::from_slice(json)
@@ -97,7 +98,12 @@ impl GatewayTrust {
         for key in keys {
             let public = jwk::parse_public_p256(key.to_string().as_bytes())?;
             match key["use"].as_str() {
-                Some("sig") if trust.signing_key.is_none() => trust.signing_key = Some(public),
+                Some("sig") => {
+                    let kid = key["kid"]
+                        .as_str()
+                        .ok_or(ClientError::Handshake("a sig key without kid"))?;
+                    trust.signing_keys.push((kid.to_owned(), public));
+                }
                 Some("enc") if trust.encryption_key.is_none() => {
                     let kid = key["kid"]
                         .as_str()
@@ -112,11 +118,11 @@ impl GatewayTrust {
 }
 
 /// Checks a token response's handshake signature (PROTOCOL §1.1) against the pinned `sig`
-/// key: ES256 with `typ` `handshake+jws`, over this client's key thumbprint, the
-/// `serverPublicKey` received, the expiry and the channel.
+/// keys: ES256 with `typ` `handshake+jws` by the key its `kid` names, over this client's
+/// key thumbprint, the `serverPublicKey` received, the expiry and the channel.
 pub fn verify_handshake(
     response: &TokenResponse,
-    signing_key: &p256::PublicKey,
+    signing_keys: &[(String, p256::PublicKey)],
     client_public: &p256::PublicKey,
     channel: &str,
 ) -> Result<(), ClientError> {
@@ -124,6 +130,17 @@ pub fn verify_handshake(
         .signature
         .as_deref()
         .ok_or(ClientError::Handshake("no signature"))?;
+    let header = jws
+        .split('.')
+        .next()
+        .and_then(|h| b64::decode_strict(h.as_bytes()).ok())
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+        .ok_or(ClientError::Handshake("not a JWS"))?;
+    let kid = header["kid"].as_str().unwrap_or_default();
+    let (_, signing_key) = signing_keys
+        .iter()
+        .find(|(known, _)| known == kid)
+        .ok_or(ClientError::Handshake("signed by a key that is not pinned"))?;
     let (_, payload) =
         crate::token::gateway_keys::verify_compact(jws, signing_key, "handshake+jws")
             .map_err(|_| ClientError::Handshake("does not verify with the gateway's key"))?;
@@ -375,10 +392,10 @@ impl Client {
         }
         let response: TokenResponse = serde_json::from_slice(&body)
             .map_err(|_| ClientError::BadTokenResponse("not the documented JSON"))?;
-        if let Some(signing_key) = &self.config.trust.signing_key {
+        if !self.config.trust.signing_keys.is_empty() {
             verify_handshake(
                 &response,
-                signing_key,
+                &self.config.trust.signing_keys,
                 &pair.public_key(),
                 &self.config.channel,
             )?;

@@ -180,7 +180,7 @@ async fn a_signature_over_another_clients_key_is_refused() {
     let someone_else = client_key();
     let refused = sealgate::client::verify_handshake(
         &victim.response,
-        trust.signing_key.as_ref().unwrap(),
+        &trust.signing_keys,
         &someone_else.pair.public_key(),
         CHANNEL,
     );
@@ -194,7 +194,7 @@ async fn a_signature_over_another_clients_key_is_refused() {
         b64::encode(jwk::public_to_json(&someone_else.pair.public_key()).as_bytes());
     let refused = sealgate::client::verify_handshake(
         &swapped,
-        trust.signing_key.as_ref().unwrap(),
+        &trust.signing_keys,
         &someone_else.pair.public_key(),
         CHANNEL,
     );
@@ -412,4 +412,79 @@ async fn a_bodyless_request_is_sealed_by_x_request_seal_once_and_only_where_boun
 
 fn seal_unbound(s: &ClientSession) -> String {
     seal(s, b"{}", None)
+}
+
+#[tokio::test]
+async fn gateway_keys_rotate_by_reload_with_the_old_key_still_listed() {
+    use sealgate::config::GatewayKeyFile;
+    use sealgate::token::gateway_keys::KeyUse;
+    let key = |kid: &str, usage, byte: u8| GatewayKeyFile {
+        kid: Some(kid.to_owned()),
+        usage: Some(usage),
+        key: Some(b64::encode(&[byte; 32])),
+        ..Default::default()
+    };
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let old = || {
+        vec![
+            key("sig-old", KeyUse::Sig, 2),
+            key("enc-old", KeyUse::Enc, 3),
+        ]
+    };
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| f.gateway_keys = old())
+            .build(),
+    )
+    .await;
+    let before = jwks(&app).await;
+    let pinned = GatewayTrust::from_jwks(before.to_string().as_bytes()).unwrap();
+    // The new key goes first; the old one stays listed after it.
+    let mut rotated = vec![key("sig-new", KeyUse::Sig, 4)];
+    rotated.extend(old());
+    app.gateway
+        .reload(
+            ConfigBuilder::new(upstream.addr)
+                .with(|f| f.gateway_keys = rotated)
+                .build(),
+        )
+        .unwrap();
+    let after = jwks(&app).await;
+    let kids: Vec<&str> = after["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, ["sig-new", "sig-old", "enc-old"]);
+    let s = handshake(&app, CHANNEL, "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
+    let header = b64::decode_strict(
+        s.response
+            .signature
+            .as_deref()
+            .unwrap()
+            .split('.')
+            .next()
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert!(
+        String::from_utf8(header)
+            .unwrap()
+            .contains("\"kid\":\"sig-new\"")
+    );
+    // A client still pinned to the old set: its sealed request still opens (enc-old is
+    // listed), but the answer is signed by a key it does not know, so it refuses it.
+    let stale = client(&app, CHANNEL, pinned);
+    assert!(matches!(
+        stale.request_token().await,
+        Err(ClientError::Handshake(_))
+    ));
+    let fresh = client(
+        &app,
+        CHANNEL,
+        GatewayTrust::from_jwks(after.to_string().as_bytes()).unwrap(),
+    );
+    fresh.request_token().await.unwrap();
 }

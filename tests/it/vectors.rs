@@ -253,7 +253,13 @@ fn the_published_handshake_and_binding_vectors_hold_for_our_code() {
         server_public_key: text(&["server", "encoded"]),
         signature: Some(text(&["handshake", "signature"])),
     };
-    verify_handshake(&response, &sig.public_key(), &client_public, "MOB-APP-2001").unwrap();
+    verify_handshake(
+        &response,
+        &[("sig-1".to_owned(), sig.public_key())],
+        &client_public,
+        "MOB-APP-2001",
+    )
+    .unwrap();
     // The sealed token request opens with our ECDH-ES.
     let enc = pair(&["handshake", "gateway_enc", "d"]);
     let sealed = text(&["handshake", "sealed_request", "jwe"]);
