@@ -208,9 +208,14 @@ public class SealgateClient {
             this.base = base; this.channel = channel; this.apiKey = apiKey; this.secret = secret; this.kdf = kdf; this.jwks = jwks;
         }
 
-        String jwk(String use) {
-            for (Object k : (List<?>) jwks.get("keys")) if (use.equals(((Map<?, ?>) k).get("use"))) return Json.write(k);
-            throw new IllegalStateException("no " + use + " key in the JWK Set");
+        /** The first listed key of this use, or, with a kid, the listed one it names (every
+         *  listed sig key is trusted, so the gateway can move to a newer one). */
+        String jwk(String use, String kid) {
+            for (Object k : (List<?>) jwks.get("keys")) {
+                Map<?, ?> key = (Map<?, ?>) k;
+                if (use.equals(key.get("use")) && (kid == null || kid.equals(key.get("kid")))) return Json.write(k);
+            }
+            throw new IllegalStateException("no such " + use + " key in the JWK Set");
         }
 
         void handshake() throws Exception {
@@ -220,7 +225,7 @@ public class SealgateClient {
             String clientJwk = publicJwk((ECPublicKey) pair.getPublic());
             String publicKey = B64U.encodeToString(clientJwk.getBytes(StandardCharsets.UTF_8));
             String body = "{\"apiKey\":" + Json.quote(apiKey) + ",\"secret\":" + Json.quote(secret) + ",\"publicKey\":\"" + publicKey + "\"}";
-            String encJwk = jwk("enc");
+            String encJwk = jwk("enc", null);
             String kid = (String) ((Map<?, ?>) Json.parse(encJwk)).get("kid");
             byte[] iv = new byte[12];
             RANDOM.nextBytes(iv);
@@ -232,7 +237,9 @@ public class SealgateClient {
                 .POST(HttpRequest.BodyPublishers.ofString(sealedBody)).build(), HttpResponse.BodyHandlers.ofString());
             Map<?, ?> answer = (Map<?, ?>) Json.parse(response.body());
             if (response.statusCode() != 200 || !"TOK200".equals(answer.get("resCode"))) throw new IllegalStateException("token refused: " + response.statusCode() + " " + response.body());
-            verifyHandshake(answer, jwk("sig"), clientJwk, channel); // before deriving K
+            String signedHeader = new String(B64U_DEC.decode(String.valueOf(answer.get("signature")).split("\\.")[0]), StandardCharsets.UTF_8);
+            String sigKid = (String) ((Map<?, ?>) Json.parse(signedHeader)).get("kid");
+            verifyHandshake(answer, jwk("sig", sigKid), clientJwk, channel); // before deriving K
             ECPublicKey server = parsePublicJwk(new String(B64U_DEC.decode((String) answer.get("serverPublicKey")), StandardCharsets.UTF_8));
             key = derive(kdf, agree(pair.getPrivate(), server));
             token = (String) answer.get("token");

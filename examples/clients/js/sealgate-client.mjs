@@ -141,7 +141,6 @@ export async function handshake(base, { channel, apiKey, secret, kdf }, jwks) {
   const clientJwk = await publicJwk(pair.publicKey);
   let body = JSON.stringify({ apiKey, secret, publicKey: b64uEncode(enc.encode(clientJwk)) });
   const headers = { "X-API-KEY": channel, "Content-Type": "application/json" };
-  const sig = jwks?.keys.find((k) => k.use === "sig");
   const encKey = jwks?.keys.find((k) => k.use === "enc");
   if (encKey) {
     body = await sealTokenRequest(enc.encode(body), encKey.kid, JSON.stringify(encKey));
@@ -150,7 +149,13 @@ export async function handshake(base, { channel, apiKey, secret, kdf }, jwks) {
   const response = await fetch(`${base}/token-service/new/v2/token`, { method: "POST", headers, body });
   const answer = await response.json();
   if (response.status !== 200 || answer.resCode !== "TOK200") throw new Error(`token refused: ${response.status} ${JSON.stringify(answer)}`);
-  if (sig) await verifyHandshake(answer, JSON.stringify(sig), clientJwk, channel); // before deriving K
+  if (jwks) {
+    // Every listed sig key is trusted by kid, so the gateway can move to a newer one.
+    const kid = JSON.parse(dec.decode(b64uDecode((answer.signature ?? "e30").split(".")[0]))).kid;
+    const sig = jwks.keys.find((k) => k.use === "sig" && k.kid === kid);
+    if (!sig) throw new Error("signed by a key that is not pinned");
+    await verifyHandshake(answer, JSON.stringify(sig), clientJwk, channel); // before deriving K
+  }
   const server = await importPublicJwk(dec.decode(b64uDecode(answer.serverPublicKey)));
   return { token: answer.token, key: await derive(kdf, await agree(pair.privateKey, server)), expiry: answer.expiry };
 }

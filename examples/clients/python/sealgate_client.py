@@ -163,10 +163,19 @@ def fetch_jwks(base: str) -> dict:
     return json.loads(data)
 
 
-def keys_of(jwks: dict):
-    sig = next(k for k in jwks["keys"] if k.get("use") == "sig")
+def enc_key_of(jwks: dict):
     enc = next(k for k in jwks["keys"] if k.get("use") == "enc")
-    return parse_public_jwk(json.dumps(sig)), (enc["kid"], parse_public_jwk(json.dumps(enc)))
+    return enc["kid"], parse_public_jwk(json.dumps(enc))
+
+
+def sig_key_for(jwks: dict, answer: dict):
+    """The listed sig key the signature's header names: every listed key is trusted, so the
+    gateway can move to a newer one without breaking this client."""
+    kid = json.loads(b64u_decode(answer.get("signature", "").split(".")[0] or "e30")).get("kid")
+    for k in jwks["keys"]:
+        if k.get("use") == "sig" and k.get("kid") == kid:
+            return parse_public_jwk(json.dumps(k))
+    raise ValueError("signed by a key that is not pinned")
 
 
 def handshake(base: str, channel: str, api_key: str, secret: str, kdf: str, jwks=None):
@@ -175,7 +184,7 @@ def handshake(base: str, channel: str, api_key: str, secret: str, kdf: str, jwks
     body = json.dumps({"apiKey": api_key, "secret": secret, "publicKey": b64u_encode(client_jwk.encode())}).encode()
     headers = {"X-API-KEY": channel, "Content-Type": "application/json"}
     if jwks is not None:
-        sig_key, (kid, enc_key) = keys_of(jwks)
+        kid, enc_key = enc_key_of(jwks)
         body = seal_token_request(body, kid, enc_key).encode()
         headers["Content-Type"] = "application/jose"
     status, _, data = post(base + "/token-service/new/v2/token", body, headers)
@@ -183,7 +192,7 @@ def handshake(base: str, channel: str, api_key: str, secret: str, kdf: str, jwks
     if status != 200 or answer.get("resCode") != "TOK200":
         raise RuntimeError(f"token refused: {status} {answer}")
     if jwks is not None:
-        verify_handshake(answer, sig_key, client_jwk, channel)  # before deriving K
+        verify_handshake(answer, sig_key_for(jwks, answer), client_jwk, channel)  # before deriving K
     server = parse_public_jwk(b64u_decode(answer["serverPublicKey"]).decode())
     z = private.exchange(ec.ECDH(), server)  # 32-byte x-coordinate of the shared point
     return answer["token"], derive(kdf, z), answer["expiry"]
