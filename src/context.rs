@@ -3,8 +3,10 @@
 //! import: the facts of the connection a request came on ([`ConnInfo`]) and the state that
 //! outlives a configuration ([`AppState`]). Plain data; no behaviour lives here.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+
+use ipnet::IpNet;
 
 use crate::auth::cache::TokenCache;
 use crate::clock::Clock;
@@ -15,8 +17,13 @@ use crate::state::State;
 /// What the listener knows about the connection a request came on.
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
-    /// The client's address (the TCP peer).
+    /// The TCP peer.
     pub peer: SocketAddr,
+    /// The connection's source: the address a PROXY protocol header gave, else the peer's.
+    pub source: IpAddr,
+    /// The client's address for this request ([`client_address`]): what rate limits, logs
+    /// and the upstream's `X-Forwarded-For` use. The source until the lifecycle sets it.
+    pub client: IpAddr,
     /// `http` or `https`, for `X-Forwarded-Proto`.
     pub scheme: http::uri::Scheme,
     /// The subject of the verified TLS client certificate (mTLS listeners), and its
@@ -39,11 +46,52 @@ impl ConnInfo {
         });
         ConnInfo {
             peer,
+            source: peer.ip(),
+            client: peer.ip(),
             scheme,
             client_cert_subject,
             tokens: Arc::default(),
         }
     }
+}
+
+/// The client's address for everything the gateway decides and tells (rate limits, logs,
+/// metrics, the upstream's `X-Forwarded-For`): the connection's source (the TCP peer, or the
+/// address a PROXY protocol header gave), unless that source is a trusted proxy
+/// (`server.trusted_proxies`), in which case `X-Forwarded-For` is read from the right,
+/// skipping trusted hops: the right-most untrusted entry is the client (the entries to its
+/// left were written by the client itself and prove nothing). All hops trusted: the
+/// left-most. A malformed entry stops the walk at the last trusted hop, so a garbled header
+/// never yields an address the client chose.
+pub fn client_address(source: IpAddr, headers: &http::HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&source) {
+        return source;
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = source;
+    for entry in entries.iter().rev() {
+        match parse_forwarded_ip(entry) {
+            Some(ip) if is_trusted(&ip) => client = ip,
+            Some(ip) => return ip,
+            None => return client,
+        }
+    }
+    client
+}
+
+/// An `X-Forwarded-For` entry: an IP, possibly with a port (`1.2.3.4:5`, `[::1]:5`).
+fn parse_forwarded_ip(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse() {
+        return Some(ip);
+    }
+    entry.parse::<std::net::SocketAddr>().ok().map(|s| s.ip())
 }
 
 /// The application state shared by every request that outlives a configuration.
@@ -61,4 +109,48 @@ pub struct AppState {
     /// When this process's gateway was made (unix seconds): with the memory backend,
     /// tokens issued before it are refused (see `sessions.accept_tokens_from_before_start`).
     pub started_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_right_most_untrusted_hop_and_only_behind_a_trusted_proxy() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let lb: IpAddr = "10.0.0.5".parse().unwrap();
+        let outsider: IpAddr = "198.51.100.1".parse().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Behind the balancer: the right-most untrusted entry; what the client wrote to its
+        // left is ignored.
+        let h = headers(&["6.6.6.6, 203.0.113.7", "10.0.0.9"]);
+        assert_eq!(client_address(lb, &h, &trusted), ip("203.0.113.7"));
+        assert_eq!(
+            client_address(lb, &headers(&["[2001:db8::1]:443"]), &trusted),
+            ip("2001:db8::1")
+        );
+        // Every hop trusted: the left-most.
+        assert_eq!(
+            client_address(lb, &headers(&["10.1.1.1, 10.2.2.2"]), &trusted),
+            ip("10.1.1.1")
+        );
+        // Garbage stops the walk at the last trusted hop.
+        assert_eq!(
+            client_address(lb, &headers(&["203.0.113.7, nonsense"]), &trusted),
+            lb
+        );
+        // No header: the balancer itself.
+        assert_eq!(client_address(lb, &http::HeaderMap::new(), &trusted), lb);
+        // From anyone else the header proves nothing.
+        assert_eq!(client_address(outsider, &h, &trusted), outsider);
+        assert_eq!(client_address(lb, &h, &[]), lb);
+    }
 }

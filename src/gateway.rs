@@ -238,13 +238,18 @@ impl Gateway {
     }
 
     /// Handles one request; never fails (errors become responses).
-    pub async fn handle(&self, request: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+    pub async fn handle(&self, request: Request<Incoming>, mut conn: ConnInfo) -> Response<Body> {
         let started = Instant::now();
         let method = request.method().clone();
         // A cheap clone (shared bytes), kept for the access log.
         let uri = request.uri().clone();
         let request_id = request_id(request.headers().get(X_REQUEST_ID));
         let live = self.inner.live.load_full();
+        // Behind a trusted balancer, the client is who X-Forwarded-For says.
+        let trusted = &live.config.server.trusted_proxies;
+        if !trusted.is_empty() {
+            conn.client = crate::context::client_address(conn.source, request.headers(), trusted);
+        }
 
         let (result, route) = match self.admit() {
             Err(error) => (Err(Failure::from(error)), Arc::clone(&NO_ROUTE)),
@@ -279,6 +284,7 @@ impl Gateway {
             target: "sealgate::access",
             request_id = %request_id,
             peer = %conn.peer,
+            client = %conn.client,
             %method,
             path = uri.path(),
             status,

@@ -185,6 +185,13 @@ impl Config {
         let demo_upstream = raw.demo_upstream.map(|d| d.listen);
         let admin = admin::validate(raw.admin)?;
         let tls = tls::validate_listeners(raw.tls, base)?;
+        let proxied = server.proxy_protocol || tls.iter().any(|t| t.proxy_protocol);
+        if proxied && server.trusted_proxies.is_empty() {
+            return Err(invalid(
+                "server.trusted_proxies",
+                "the PROXY protocol is accepted only from trusted proxies: list them",
+            ));
+        }
         let upstream_tls = tls::validate_upstream(raw.upstream_tls, base)?;
         Ok(Config {
             server,

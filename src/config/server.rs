@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::{ConfigError, invalid, millis, positive};
@@ -56,6 +57,9 @@ pub struct ServerFile {
     pub http2_max_concurrent_streams: Option<u32>,
     pub http2_keepalive_interval_ms: Option<u64>,
     pub http2_keepalive_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    pub proxy_protocol: Option<bool>,
 }
 
 /// `[server]`, validated.
@@ -90,6 +94,13 @@ pub struct ServerConfig {
     pub http2_keepalive_interval: Duration,
     /// See [`DEFAULT_HTTP2_KEEPALIVE_TIMEOUT`].
     pub http2_keepalive_timeout: Duration,
+    /// The networks of the load balancers in front (CIDRs, or single addresses): from them
+    /// the client address is read from `X-Forwarded-For` (or the PROXY protocol); from
+    /// anyone else those headers prove nothing. Empty by default.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The plain listener expects a PROXY protocol header (v1 or v2) on every connection,
+    /// from a trusted proxy; a connection without one is closed. Default `false`.
+    pub proxy_protocol: bool,
 }
 
 impl ServerConfig {
@@ -172,7 +183,27 @@ pub(super) fn validate(s: ServerFile) -> Result<ServerConfig, ConfigError> {
             s.http2_keepalive_timeout_ms,
             DEFAULT_HTTP2_KEEPALIVE_TIMEOUT,
         )?,
+        trusted_proxies: trusted_proxies(&s.trusted_proxies)?,
+        proxy_protocol: s.proxy_protocol.unwrap_or(false),
     })
+}
+
+/// `server.trusted_proxies`: CIDRs (`10.0.0.0/8`) or single addresses (`10.1.2.3`).
+pub(super) fn trusted_proxies(raw: &[String]) -> Result<Vec<IpNet>, ConfigError> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, text)| {
+            text.parse::<IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    invalid(
+                        format!("server.trusted_proxies[{i}]"),
+                        format!("`{text}` is not a CIDR (10.0.0.0/8) or an IP address"),
+                    )
+                })
+        })
+        .collect()
 }
 
 fn forwarded_hosts(names: Vec<String>) -> Result<Vec<String>, ConfigError> {

@@ -31,6 +31,7 @@ pub struct TlsListenerFile {
     pub client_cert: Option<ClientCertMode>,
     pub handshake_timeout_ms: Option<u64>,
     pub reload_poll_ms: Option<u64>,
+    pub proxy_protocol: Option<bool>,
 }
 
 /// `[[tls.certificates]]` as written.
@@ -93,6 +94,8 @@ pub struct TlsListenerConfig {
     pub handshake_timeout: Duration,
     /// See [`DEFAULT_TLS_RELOAD_POLL`].
     pub reload_poll: Duration,
+    /// A PROXY protocol header (v1 or v2) precedes the TLS handshake on every connection.
+    pub proxy_protocol: bool,
 }
 
 /// `[upstream_tls]`, validated; all `None` means the webpki roots and no client certificate.
@@ -165,6 +168,7 @@ fn validate_listener(
             t.reload_poll_ms,
             DEFAULT_TLS_RELOAD_POLL,
         )?,
+        proxy_protocol: t.proxy_protocol.unwrap_or(false),
     })
 }
 

@@ -56,7 +56,7 @@ async fn issue_token(
         .ok_or(TokenError::UnknownChannel)?
         .clone();
     let now = app.clock.now_secs();
-    let address = conn.peer.ip().to_string();
+    let address = conn.client.to_string();
     let limit = config.token.rate_limit_per_address;
     if !app
         .state

@@ -137,7 +137,7 @@ pub async fn handle(
     };
     // 5. forward
     let fwd = headers::Forwarding {
-        client_ip: ctx.conn.peer.ip(),
+        client_ip: ctx.conn.client,
         proto: ctx.conn.scheme.as_str(),
         host: host.as_deref(),
         request_id: ctx.request_id,

@@ -10,6 +10,7 @@
 //! [`signals`].
 
 pub mod idle;
+pub mod proxy_protocol;
 pub mod signals;
 
 pub use signals::shutdown_signal;
@@ -181,6 +182,7 @@ impl Server {
         loops.spawn(accept_loop(
             plain,
             None,
+            server.proxy_protocol,
             Arc::clone(&shared),
             Arc::clone(&graceful),
             stop_rx.clone(),
@@ -201,6 +203,7 @@ impl Server {
             loops.spawn(accept_loop(
                 endpoint.listener,
                 handshake,
+                endpoint.config.proxy_protocol,
                 Arc::clone(&shared),
                 Arc::clone(&graceful),
                 stop_rx.clone(),
@@ -254,6 +257,7 @@ struct Connections {
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<(TlsAcceptor, Duration)>,
+    proxy_protocol: bool,
     shared: Arc<Connections>,
     graceful: Arc<GracefulShutdown>,
     mut stop: watch::Receiver<bool>,
@@ -285,25 +289,52 @@ async fn accept_loop(
         let shared = Arc::clone(&shared);
         let tls = tls.clone();
         tokio::spawn(async move {
+            let mut stream = stream;
+            // Behind a balancer speaking the PROXY protocol, the connection's source is the
+            // address its header names (read before TLS, as the balancer sends it).
+            let source = if proxy_protocol {
+                let trusted = &shared.gateway.config().server.trusted_proxies;
+                match proxy_protocol::read_source(&mut stream, peer, trusted, shared.idle_timeout)
+                    .await
+                {
+                    Ok(source) => source,
+                    Err(error) => {
+                        Metrics::count(&shared.gateway.metrics().rejected, "PROXY001");
+                        tracing::info!(%peer, %error, "connection refused");
+                        return;
+                    }
+                }
+            } else {
+                peer.ip()
+            };
             match tls {
                 None => {
-                    let info = ConnInfo::new(peer, http::uri::Scheme::HTTP, None);
+                    let mut info = ConnInfo::new(peer, http::uri::Scheme::HTTP, None);
+                    info.source = source;
+                    info.client = source;
                     serve(&shared, watcher, stream, info, permit).await;
                 }
                 Some((acceptor, timeout)) => {
-                    handshake_and_serve(&shared, watcher, stream, peer, acceptor, timeout, permit)
-                        .await
+                    handshake_and_serve(
+                        &shared, watcher, stream, peer, source, acceptor, timeout, permit,
+                    )
+                    .await
                 }
             }
         });
     }
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one connection's facts, passed once from the accept loop"
+)]
 async fn handshake_and_serve(
     shared: &Connections,
     watcher: Watcher,
     stream: TcpStream,
     peer: SocketAddr,
+    source: std::net::IpAddr,
     acceptor: TlsAcceptor,
     timeout: Duration,
     permit: OwnedSemaphorePermit,
@@ -324,7 +355,9 @@ async fn handshake_and_serve(
     };
     Metrics::count(handshakes, "ok");
     let subject = tls::peer_subject(stream.get_ref().1.peer_certificates());
-    let info = ConnInfo::new(peer, http::uri::Scheme::HTTPS, subject);
+    let mut info = ConnInfo::new(peer, http::uri::Scheme::HTTPS, subject);
+    info.source = source;
+    info.client = source;
     serve(shared, watcher, stream, info, permit).await;
 }
 

@@ -13,6 +13,7 @@
 )]
 
 mod attacks;
+mod balancer;
 mod binding;
 mod codec;
 mod layers;

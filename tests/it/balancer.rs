@@ -1,0 +1,194 @@
+//! Behind a real load balancer (issue #15), through real sockets: the client address from
+//! a trusted proxy's `X-Forwarded-For` or PROXY protocol header is what rate limits and
+//! the upstream see; from anyone else those headers prove nothing.
+
+use std::time::Duration;
+
+use sealgate::testkit::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CHANNEL: &str = "MOB-APP-2001";
+
+/// A token request as a balancer forwards it, with `X-Forwarded-For: xff`.
+async fn token_via(app: &TestApp, xff: &str) -> u16 {
+    let key = client_key();
+    post(
+        &app.url(TOKEN_PATH),
+        &[("x-api-key", CHANNEL), ("x-forwarded-for", xff)],
+        token_body("MOB-APP", "TEST123", &key.public_key_field),
+    )
+    .await
+    .status
+    .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_rate_limited_on_its_own_address() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| {
+                f.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+                f.token.rate_limit_per_address_per_minute = Some(2);
+            })
+            .build(),
+    )
+    .await;
+    // The client wrote its own entry first; the balancer appended the real address.
+    let a = "6.6.6.6, 203.0.113.7";
+    assert_eq!(
+        [
+            token_via(&app, a).await,
+            token_via(&app, a).await,
+            token_via(&app, a).await
+        ],
+        [200, 200, 429]
+    );
+    assert_eq!(
+        token_via(&app, "203.0.113.8").await,
+        200,
+        "another client is not throttled"
+    );
+    // And the upstream reads the client's address, not the balancer's.
+    post(
+        &app.url("/plain/x"),
+        &[("x-forwarded-for", "6.6.6.6, 203.0.113.9")],
+        "",
+    )
+    .await;
+    let seen = upstream.requests();
+    assert_eq!(
+        seen.last().unwrap().headers["x-forwarded-for"],
+        "203.0.113.9"
+    );
+}
+
+#[tokio::test]
+async fn forwarding_headers_from_an_untrusted_peer_prove_nothing() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| {
+                f.server.trusted_proxies = vec!["10.0.0.0/8".into()];
+                f.token.rate_limit_per_address_per_minute = Some(2);
+            })
+            .build(),
+    )
+    .await;
+    // Each request claims another address; all of them are 127.0.0.1's.
+    let statuses = [
+        token_via(&app, "203.0.113.1").await,
+        token_via(&app, "203.0.113.2").await,
+        token_via(&app, "203.0.113.3").await,
+    ];
+    assert_eq!(statuses, [200, 200, 429]);
+    post(
+        &app.url("/plain/x"),
+        &[("x-forwarded-for", "203.0.113.9")],
+        "",
+    )
+    .await;
+    assert_eq!(
+        upstream.requests()[0].headers["x-forwarded-for"],
+        "127.0.0.1"
+    );
+}
+
+/// Sends `prefix` then a plain GET on a new connection; the status, or `None` if the
+/// gateway closed the connection without answering.
+async fn raw(app: &TestApp, prefix: &[u8]) -> Option<u16> {
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream.write_all(prefix).await.unwrap();
+    stream
+        .write_all(b"GET /plain/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+}
+
+fn proxy_v2(source: [u8; 4]) -> Vec<u8> {
+    let mut header = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    header.extend([0x21, 0x11, 0, 12]); // v2 PROXY, TCP over IPv4, 12 address bytes
+    header.extend(source);
+    header.extend([10, 0, 0, 1]);
+    header.extend(5555u16.to_be_bytes());
+    header.extend(80u16.to_be_bytes());
+    header
+}
+
+#[tokio::test]
+async fn the_proxy_protocol_v1_and_v2_name_the_client_and_is_required() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| {
+                f.server.trusted_proxies = vec!["127.0.0.1".into()];
+                f.server.proxy_protocol = Some(true);
+            })
+            .build(),
+    )
+    .await;
+    assert_eq!(
+        raw(&app, b"PROXY TCP4 198.51.100.9 10.0.0.1 5555 80\r\n").await,
+        Some(200)
+    );
+    assert_eq!(raw(&app, &proxy_v2([198, 51, 100, 10])).await, Some(200));
+    assert_eq!(
+        raw(&app, b"PROXY UNKNOWN\r\n").await,
+        Some(200),
+        "a balancer's health check"
+    );
+    let seen: Vec<String> = upstream
+        .requests()
+        .iter()
+        .map(|r| r.headers["x-forwarded-for"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seen, ["198.51.100.9", "198.51.100.10", "127.0.0.1"]);
+    // Malformed, or missing: closed without an answer, and nothing reaches the upstream.
+    for bad in [
+        &b"PROXY TCP4 198.51.100.9 nonsense 5555 80\r\n"[..],
+        &b"PROXY TCP9 1.2.3.4 5.6.7.8 1 2\r\n"[..],
+        &b""[..],
+    ] {
+        assert_eq!(
+            raw(&app, bad).await,
+            None,
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    assert_eq!(upstream.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn the_proxy_protocol_is_refused_from_an_untrusted_peer() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| {
+                f.server.trusted_proxies = vec!["10.0.0.0/8".into()];
+                f.server.proxy_protocol = Some(true);
+            })
+            .build(),
+    )
+    .await;
+    assert_eq!(
+        raw(&app, b"PROXY TCP4 198.51.100.9 10.0.0.1 5555 80\r\n").await,
+        None
+    );
+    assert!(upstream.requests().is_empty());
+    let missing = ConfigBuilder::new(upstream.addr)
+        .with(|f| f.server.proxy_protocol = Some(true))
+        .try_build()
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("server.trusted_proxies"),
+        "{missing}"
+    );
+}
