@@ -327,7 +327,8 @@ impl Gateway {
             let outcome = crate::handshake::endpoint::handle(config, app, conn, request).await;
             return (outcome, Arc::clone(&TOKEN_ROUTE));
         }
-        let route = crate::proxy::route::select(&config.routes, &path);
+        let host = crate::proxy::route::request_host(request.uri(), request.headers());
+        let route = crate::proxy::route::select(&config.routes, host.as_deref(), &path);
         let label = route.map_or_else(|| Arc::clone(&NO_ROUTE), |r| Arc::clone(&r.label));
         let context = crate::proxy::Context {
             config,

@@ -32,6 +32,8 @@ pub struct RouteFile {
     pub upstream_timeout_ms: Option<u64>,
     #[serde(default)]
     pub sealed_response_headers: Vec<String>,
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 /// Whether a route requires a session token (`routes[].auth`).
@@ -56,11 +58,37 @@ pub struct Upstream {
     pub base_path: String,
 }
 
+/// A host a route serves: a name exactly, or every name under a suffix (`*.bank.example`
+/// matches `api.bank.example`, not `bank.example`). Lower case, no port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    /// This name.
+    Exact(String),
+    /// Any name ending with `.` and this suffix.
+    Suffix(String),
+}
+
+impl HostPattern {
+    /// How well `host` (lower case, no port) matches: `Some(u16::MAX)` exactly, the
+    /// suffix's length for a wildcard (longer is more specific), `None` not at all.
+    pub fn rank(&self, host: &str) -> Option<u16> {
+        match self {
+            HostPattern::Exact(name) => (name == host).then_some(u16::MAX),
+            HostPattern::Suffix(suffix) => host
+                .strip_suffix(suffix.as_str())
+                .is_some_and(|head| head.len() > 1 && head.ends_with('.'))
+                .then(|| u16::try_from(suffix.len()).unwrap_or(u16::MAX - 1)),
+        }
+    }
+}
+
 /// A proxied route.
 #[derive(Debug)]
 pub struct Route {
     /// Path prefix this route serves.
     pub prefix: String,
+    /// The hosts it serves (empty: any host); see [`HostPattern`].
+    pub hosts: Vec<HostPattern>,
     /// The prefix as a metrics label (shared, so labelling a request allocates nothing).
     pub label: Arc<String>,
     /// Whether the prefix is removed before forwarding.
@@ -108,7 +136,10 @@ pub(super) fn validate(
         )?));
     }
     for (i, a) in routes.iter().enumerate() {
-        if routes[..i].iter().any(|b| b.prefix == a.prefix) {
+        if routes[..i]
+            .iter()
+            .any(|b| b.prefix == a.prefix && b.hosts == a.hosts)
+        {
             return Err(invalid(
                 format!("routes[{i}].prefix"),
                 format!("`{}` is used twice", a.prefix),
@@ -155,9 +186,16 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
             "encryption needs a session: set auth = \"token\"",
         ));
     }
+    let hosts = r
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(j, text)| host_pattern(&format!("{key}.hosts[{j}]"), text))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Route {
         label: Arc::new(prefix.clone()),
         prefix,
+        hosts,
         strip_prefix: r.strip_prefix.unwrap_or(false),
         upstreams,
         auth,
@@ -187,6 +225,31 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
             })
             .collect::<Result<_, _>>()?,
         next_upstream: AtomicUsize::new(0),
+    })
+}
+
+fn host_pattern(key: &str, text: &str) -> Result<HostPattern, ConfigError> {
+    let lower = text.to_ascii_lowercase();
+    let (wildcard, name) = match lower.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, lower.as_str()),
+    };
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
+        && !name.starts_with('.')
+        && !name.ends_with('.');
+    if !valid {
+        return Err(invalid(
+            key,
+            format!("`{text}` is not a host name or `*.` and a domain (no port, no scheme)"),
+        ));
+    }
+    Ok(if wildcard {
+        HostPattern::Suffix(name.to_owned())
+    } else {
+        HostPattern::Exact(name.to_owned())
     })
 }
 

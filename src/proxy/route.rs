@@ -7,13 +7,54 @@ use std::sync::Arc;
 
 use crate::config::Route;
 
-/// The longest-prefix route for `path` (routes are stored longest first). A prefix without
-/// a trailing `/` matches whole segments only: `/api` matches `/api` and `/api/x`, not
-/// `/apix`.
-pub fn select<'r>(routes: &'r [Arc<Route>], path: &str) -> Option<&'r Arc<Route>> {
-    routes
-        .iter()
-        .find(|route| prefix_matches(&route.prefix, path))
+/// The route for `host` (lower case, no port; `None` when the request names none) and
+/// `path`, in this order (documented in the README):
+/// 1. a route listing `host` exactly, then one whose `*.suffix` matches it (the longest
+///    suffix first), then a route with no `hosts`;
+/// 2. among those, the longest matching prefix (routes are stored longest first). A prefix
+///    without a trailing `/` matches whole segments only: `/api` matches `/api` and
+///    `/api/x`, not `/apix`.
+pub fn select<'r>(
+    routes: &'r [Arc<Route>],
+    host: Option<&str>,
+    path: &str,
+) -> Option<&'r Arc<Route>> {
+    let mut best: Option<(u16, &'r Arc<Route>)> = None;
+    for route in routes {
+        if !prefix_matches(&route.prefix, path) {
+            continue;
+        }
+        let rank = if route.hosts.is_empty() {
+            0
+        } else {
+            match host.and_then(|h| route.hosts.iter().filter_map(|p| p.rank(h)).max()) {
+                // Above every host-less route.
+                Some(rank) => rank.saturating_add(1).max(1),
+                None => continue,
+            }
+        };
+        // Longest prefix first already: a later route wins only with a better host rank.
+        if best.is_none_or(|(best_rank, _)| rank > best_rank) {
+            best = Some((rank, route));
+        }
+    }
+    best.map(|(_, route)| route)
+}
+
+/// The request's host for routing: the authority (HTTP/2, absolute-form) or `Host`,
+/// without port, lower case.
+pub fn request_host(uri: &http::Uri, headers: &http::HeaderMap) -> Option<String> {
+    let raw = match uri.authority() {
+        Some(authority) => authority.host().to_owned(),
+        None => {
+            let value = headers.get(http::header::HOST)?.to_str().ok()?;
+            match value.rsplit_once(':') {
+                Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name.to_owned(),
+                _ => value.to_owned(),
+            }
+        }
+    };
+    Some(raw.to_ascii_lowercase())
 }
 
 fn prefix_matches(prefix: &str, path: &str) -> bool {
@@ -150,6 +191,56 @@ pub fn upstream_path(route: &Route, base_path: &str, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn route(prefix: &str, hosts: &[&str]) -> Arc<Route> {
+        let mut file = crate::config::RouteFile {
+            prefix: Some(prefix.into()),
+            upstreams: vec!["http://127.0.0.1:1".into()],
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            ..Default::default()
+        };
+        file.auth = Some(crate::config::RouteAuth::None);
+        let config = crate::config::Config::from_file(
+            crate::config::FileConfig {
+                routes: vec![file],
+                ..Default::default()
+            },
+            std::path::Path::new("."),
+            &|_| None,
+        )
+        .unwrap();
+        Arc::clone(&config.routes[0])
+    }
+
+    #[test]
+    fn hosts_rank_exact_then_longest_suffix_then_none_then_prefix_length() {
+        let routes = vec![
+            route("/api/v2/", &[]),
+            route("/api/", &["api.bank.example"]),
+            route("/api/", &["*.bank.example"]),
+            route("/api/", &["*.eu.bank.example"]),
+            route("/", &[]),
+        ];
+        let pick = |host: Option<&str>, path| {
+            let r = select(&routes, host, path).unwrap();
+            (r.prefix.clone(), r.hosts.clone())
+        };
+        assert_eq!(pick(Some("api.bank.example"), "/api/x").1, routes[1].hosts);
+        assert_eq!(pick(Some("x.eu.bank.example"), "/api/x").1, routes[3].hosts);
+        assert_eq!(pick(Some("web.bank.example"), "/api/x").1, routes[2].hosts);
+        // A host route outranks a longer host-less prefix.
+        assert_eq!(
+            pick(Some("api.bank.example"), "/api/v2/x").1,
+            routes[1].hosts
+        );
+        assert_eq!(pick(Some("other.example"), "/api/v2/x").0, "/api/v2/");
+        assert_eq!(
+            pick(Some("bank.example"), "/api/x").0,
+            "/",
+            "*.suffix needs a label"
+        );
+        assert_eq!(pick(None, "/api/x").0, "/");
+    }
 
     #[test]
     fn prefixes_match_whole_segments() {

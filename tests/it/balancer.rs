@@ -192,3 +192,47 @@ async fn the_proxy_protocol_is_refused_from_an_untrusted_peer() {
         "{missing}"
     );
 }
+
+#[tokio::test]
+async fn routes_match_a_host_before_a_longer_host_less_prefix() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let partner = spawn_upstream(Behaviour::Echo).await;
+    let partner_route = sealgate::config::RouteFile {
+        hosts: vec!["*.partner.example".into()],
+        auth: Some(sealgate::config::RouteAuth::None),
+        ..route_file("/", &format!("http://{}", partner.addr))
+    };
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .route(partner_route)
+            .build(),
+    )
+    .await;
+    let get = |host: &'static str| {
+        let url = app.url("/plain/x");
+        async move {
+            send(
+                http::Request::get(url)
+                    .header("host", host)
+                    .body(http_body_util::Full::new(bytes::Bytes::new()))
+                    .unwrap(),
+            )
+            .await
+            .status
+            .as_u16()
+        }
+    };
+    assert_eq!(get("api.partner.example:8080").await, 200);
+    assert_eq!(get("API.Partner.Example").await, 200);
+    assert_eq!(
+        partner.requests().len(),
+        2,
+        "the host route, over the longer /plain/ prefix"
+    );
+    assert_eq!(get("partner.example").await, 200);
+    assert_eq!(
+        upstream.requests().len(),
+        1,
+        "the bare domain is not under *.partner.example"
+    );
+}
