@@ -324,7 +324,11 @@ impl Gateway {
             return (outcome.map_err(Failure::from), Arc::clone(&TOKEN_ROUTE));
         }
         if path == config.token.path {
-            let outcome = crate::handshake::endpoint::handle(config, app, conn, request).await;
+            let outcome = self
+                .with_cors(config.token.cors.as_ref(), request, request_id, |request| {
+                    crate::handshake::endpoint::handle(config, app, conn, request)
+                })
+                .await;
             return (outcome, Arc::clone(&TOKEN_ROUTE));
         }
         let host = crate::proxy::route::request_host(request.uri(), request.headers());
@@ -340,8 +344,57 @@ impl Gateway {
             path: &path,
             route,
         };
-        let outcome = crate::proxy::handle(&context, request).await;
-        (outcome.map_err(Failure::from), label)
+        let cors = route.and_then(|r| r.cors.as_ref());
+        let outcome = self
+            .with_cors(cors, request, request_id, |request| async {
+                crate::proxy::handle(&context, request)
+                    .await
+                    .map_err(Failure::from)
+            })
+            .await;
+        (outcome, label)
+    }
+
+    /// Runs `handler` behind tower-http's CORS layer when the target allows cross-origin
+    /// requests: a preflight is answered by the layer (no token, no upstream), an actual
+    /// request gets the CORS response headers. A failure inside is logged and counted here
+    /// ([`Failure::observe`]) since the layer needs a response.
+    async fn with_cors<F, Fut>(
+        &self,
+        cors: Option<&tower_http::cors::CorsLayer>,
+        request: Request<Incoming>,
+        request_id: &str,
+        handler: F,
+    ) -> Result<Response<Body>, Failure>
+    where
+        F: FnOnce(Request<Incoming>) -> Fut,
+        Fut: std::future::Future<Output = Result<Response<Body>, Failure>>,
+    {
+        let Some(cors) = cors else {
+            return handler(request).await;
+        };
+        use tower::{Layer as _, ServiceExt as _};
+        let metrics = &self.inner.app.metrics;
+        let mut handler = Some(handler);
+        let inner = tower::service_fn(|request: Request<Incoming>| {
+            let handler = handler.take();
+            async move {
+                let outcome = match handler {
+                    Some(handler) => handler(request).await,
+                    None => Err(Failure::Route(GatewayError::Internal(
+                        "handler called twice",
+                    ))),
+                };
+                Ok::<_, std::convert::Infallible>(outcome.unwrap_or_else(|failure| {
+                    failure.observe(metrics, request_id);
+                    failure.into_response()
+                }))
+            }
+        });
+        match cors.layer(inner).oneshot(request).await {
+            Ok(response) => Ok(response),
+            Err(never) => match never {},
+        }
     }
 }
 

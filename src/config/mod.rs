@@ -12,6 +12,7 @@
 //! types from here, never the other way round.
 
 pub mod admin;
+pub mod cors;
 pub mod routes;
 pub mod server;
 pub mod sessions;
@@ -29,6 +30,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 pub use admin::*;
+pub use cors::*;
 pub use routes::*;
 pub use server::*;
 pub use sessions::*;

@@ -34,6 +34,7 @@ pub struct RouteFile {
     pub sealed_response_headers: Vec<String>,
     #[serde(default)]
     pub hosts: Vec<String>,
+    pub cors: Option<super::CorsFile>,
 }
 
 /// Whether a route requires a session token (`routes[].auth`).
@@ -89,6 +90,8 @@ pub struct Route {
     pub prefix: String,
     /// The hosts it serves (empty: any host); see [`HostPattern`].
     pub hosts: Vec<HostPattern>,
+    /// Cross-origin requests from browsers, when allowed (`[routes.cors]`).
+    pub cors: Option<tower_http::cors::CorsLayer>,
     /// The prefix as a metrics label (shared, so labelling a request allocates nothing).
     pub label: Arc<String>,
     /// Whether the prefix is removed before forwarding.
@@ -192,10 +195,15 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
         .enumerate()
         .map(|(j, text)| host_pattern(&format!("{key}.hosts[{j}]"), text))
         .collect::<Result<Vec<_>, _>>()?;
+    let cors = match r.cors {
+        None => None,
+        Some(c) => Some(super::cors::validate(&format!("{key}.cors"), c)?),
+    };
     Ok(Route {
         label: Arc::new(prefix.clone()),
         prefix,
         hosts,
+        cors,
         strip_prefix: r.strip_prefix.unwrap_or(false),
         upstreams,
         auth,

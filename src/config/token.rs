@@ -80,6 +80,7 @@ pub struct TokenFile {
     pub rate_limit_per_client_per_minute: Option<u32>,
     pub rate_limit_per_address_per_minute: Option<u32>,
     pub max_concurrent_secret_checks: Option<usize>,
+    pub cors: Option<super::CorsFile>,
     #[serde(default)]
     pub keys: Vec<TokenKeyFile>,
 }
@@ -244,6 +245,8 @@ pub struct TokenConfig {
     pub rate_limit_per_address: u32,
     /// See [`DEFAULT_MAX_CONCURRENT_SECRET_CHECKS`] (read at start only).
     pub max_concurrent_secret_checks: usize,
+    /// Cross-origin token requests from browsers, when allowed (`[token.cors]`).
+    pub cors: Option<tower_http::cors::CorsLayer>,
     /// The token keys: the first issues, all verify.
     pub keys: KeyRing,
 }
@@ -388,6 +391,10 @@ pub(super) fn validate(
             t.max_concurrent_secret_checks,
             DEFAULT_MAX_CONCURRENT_SECRET_CHECKS,
         )?,
+        cors: match t.cors {
+            None => None,
+            Some(c) => Some(super::cors::validate("token.cors", c)?),
+        },
         keys,
     })
 }

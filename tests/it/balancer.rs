@@ -236,3 +236,101 @@ async fn routes_match_a_host_before_a_longer_host_less_prefix() {
         "the bare domain is not under *.partner.example"
     );
 }
+
+fn web_cors() -> sealgate::config::CorsFile {
+    sealgate::config::CorsFile {
+        allowed_origins: vec!["https://app.bank.example".into()],
+        allow_credentials: Some(true),
+        ..Default::default()
+    }
+}
+
+async fn preflight(app: &TestApp, path: &str, origin: &str, method: &str) -> Reply {
+    send(
+        http::Request::builder()
+            .method("OPTIONS")
+            .uri(app.url(path))
+            .header("origin", origin)
+            .header("access-control-request-method", method)
+            .header(
+                "access-control-request-headers",
+                "authorization, x-request-seal",
+            )
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_browser_preflight_is_answered_by_the_gateway_for_allowed_origins_only() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| {
+                f.token.cors = Some(web_cors());
+                for route in &mut f.routes {
+                    route.cors = Some(web_cors());
+                }
+            })
+            .build(),
+    )
+    .await;
+    for path in [TOKEN_PATH, "/api/transfer"] {
+        let allowed = preflight(&app, path, "https://app.bank.example", "POST").await;
+        assert!(allowed.status.is_success(), "{path}: {}", allowed.status);
+        let h = &allowed.headers;
+        assert_eq!(
+            h["access-control-allow-origin"], "https://app.bank.example",
+            "{path}"
+        );
+        assert_eq!(h["access-control-allow-credentials"], "true");
+        let allowed_headers = h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for name in ["authorization", "x-api-key", "x-request-seal"] {
+            assert!(allowed_headers.contains(name), "{path}: {allowed_headers}");
+        }
+        let refused = preflight(&app, path, "https://evil.example", "POST").await;
+        assert!(
+            !refused.headers.contains_key("access-control-allow-origin"),
+            "{path}: another origin is not allowed"
+        );
+    }
+    assert!(
+        upstream.requests().is_empty(),
+        "preflights never reach the upstream"
+    );
+    // An actual cross-origin call carries the headers too, and still needs its token.
+    let reply = send(
+        http::Request::post(app.url("/api/transfer"))
+            .header("origin", "https://app.bank.example")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(
+        reply.headers["access-control-allow-origin"],
+        "https://app.bank.example"
+    );
+    assert_eq!(
+        reply.headers["access-control-expose-headers"],
+        "x-request-id"
+    );
+}
+
+#[test]
+fn a_wildcard_origin_is_refused_with_credentials() {
+    let mut cors = web_cors();
+    cors.allowed_origins = vec!["*".into()];
+    let error = ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+        .with(|f| f.token.cors = Some(cors))
+        .try_build()
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("token.cors.allowed_origins"),
+        "{error}"
+    );
+}
