@@ -265,6 +265,9 @@ pub enum GatewayError {
     /// The gateway is at its concurrency limit or shutting down.
     #[error("overloaded")]
     Overloaded,
+    /// The route is at its own limit of requests in flight (`routes[].max_in_flight`).
+    #[error("route at its limit of requests in flight")]
+    RouteBusy,
     /// The shared session state (Redis) could not be consulted, and the policy is to refuse
     /// rather than serve without the replay and revocation checks.
     #[error("session state unavailable")]
@@ -376,6 +379,7 @@ impl GatewayError {
             GatewayError::Overloaded => {
                 (S::SERVICE_UNAVAILABLE, "GATEWAY503", "Service unavailable")
             }
+            GatewayError::RouteBusy => (S::SERVICE_UNAVAILABLE, "ROUTE004", "Route busy"),
             GatewayError::StateUnavailable => (
                 S::SERVICE_UNAVAILABLE,
                 "STATE001",
@@ -539,6 +543,7 @@ mod tests {
             GatewayError::Upstream(UpstreamError::TooLarge),
             GatewayError::Upstream(UpstreamError::Timeout),
             GatewayError::Overloaded,
+            GatewayError::RouteBusy,
             GatewayError::StateUnavailable,
             GatewayError::Internal(""),
         ];

@@ -34,6 +34,9 @@ use crate::state::{State, StateError};
 use crate::tls::TlsError;
 use crate::wire::{Body, X_REQUEST_ID};
 
+/// How often the upstream health checker looks for probes that are due.
+const HEALTH_TICK: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// How often the Redis backend is health-checked for `/readyz`.
 const STATE_HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -213,11 +216,82 @@ impl Gateway {
     pub fn spawn_background(&self) -> tokio::task::JoinSet<()> {
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(self.clone().sweep_sessions());
+        tasks.spawn(self.clone().check_upstreams());
         let gateway = self.clone();
         tasks.spawn(async move {
             gateway.inner.app.state.watch(STATE_HEALTH_INTERVAL).await;
         });
         tasks
+    }
+
+    /// Probes every instance of every route with a health check, each at its route's
+    /// interval, with the upstream client of the configuration in force (so a reload takes
+    /// effect at the next probe).
+    async fn check_upstreams(self) {
+        let mut tick = tokio::time::interval(HEALTH_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let live = self.inner.live.load_full();
+            let now_ms = u64::try_from(self.inner.app.clock.now_ms()).unwrap_or_default();
+            for route in &live.config.routes {
+                let Some(check) = &route.health_check else {
+                    continue;
+                };
+                for upstream in &route.upstreams {
+                    if !upstream.health.probe_due(now_ms, check.interval) {
+                        continue;
+                    }
+                    let (gateway, live, route) =
+                        (self.clone(), Arc::clone(&live), Arc::clone(route));
+                    let upstream = upstream.clone();
+                    tokio::spawn(async move { gateway.probe(&live, &route, &upstream).await });
+                }
+            }
+        }
+    }
+
+    async fn probe(
+        &self,
+        live: &Live,
+        route: &crate::config::Route,
+        upstream: &crate::config::Upstream,
+    ) {
+        let Some(check) = &route.health_check else {
+            return;
+        };
+        let uri = http::Uri::builder()
+            .scheme(upstream.scheme.clone())
+            .authority(upstream.authority.clone())
+            .path_and_query(format!("{}{}", upstream.base_path, check.path))
+            .build();
+        let passed = match uri {
+            Ok(uri) => {
+                let mut request = Request::new(crate::wire::full(bytes::Bytes::new()));
+                *request.uri_mut() = uri;
+                matches!(
+                    tokio::time::timeout(check.timeout, live.forwarder.send(request)).await,
+                    Ok(Ok(response)) if response.status().is_success()
+                )
+            }
+            Err(_) => false,
+        };
+        let health = &upstream.health;
+        if let Some(up) = health.probe(passed, check.healthy_threshold, check.unhealthy_threshold) {
+            if up {
+                tracing::info!(route = %route.prefix, upstream = %upstream.label, "upstream instance passes its health check again");
+            } else {
+                tracing::warn!(route = %route.prefix, upstream = %upstream.label, "upstream instance fails its health check: out of rotation");
+            }
+        }
+        let now_ms = u64::try_from(self.inner.app.clock.now_ms()).unwrap_or_default();
+        self.metrics()
+            .upstream_instance_up
+            .get_or_create(&crate::metrics::InstanceLabel {
+                route: Arc::clone(&route.label),
+                upstream: Arc::clone(&upstream.label),
+            })
+            .set(i64::from(health.available(now_ms)));
     }
 
     async fn sweep_sessions(self) {

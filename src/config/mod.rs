@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod cors;
+pub mod health;
 pub mod routes;
 pub mod server;
 pub mod sessions;

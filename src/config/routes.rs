@@ -8,6 +8,23 @@ use serde::Deserialize;
 
 use super::{ConfigError, invalid, millis, positive};
 
+/// Consecutive failures (connect errors, resets, 5xx) after which an upstream instance is
+/// ejected from its route's rotation.
+pub const DEFAULT_EJECT_AFTER_FAILURES: u32 = 5;
+/// How long a first ejection lasts; each ejection in a row doubles it, up to
+/// [`MAX_EJECTION`].
+pub const DEFAULT_EJECTION: Duration = Duration::from_secs(10);
+/// The longest an instance stays ejected.
+pub const MAX_EJECTION: Duration = Duration::from_secs(300);
+/// How often an active health check probes each instance.
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a probe may take.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Probes in a row that mark an instance up again.
+pub const DEFAULT_HEALTHY_THRESHOLD: u32 = 2;
+/// Probes in a row that mark an instance down.
+pub const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 3;
+
 /// Largest request (and encrypted response) body on a route.
 pub const DEFAULT_ROUTE_MAX_BODY: usize = 1024 * 1024;
 /// Time for the upstream to answer with a response head.
@@ -24,7 +41,7 @@ pub struct RouteFile {
     pub prefix: Option<String>,
     pub strip_prefix: Option<bool>,
     #[serde(default)]
-    pub upstreams: Vec<String>,
+    pub upstreams: Vec<UpstreamFile>,
     pub auth: Option<RouteAuth>,
     pub encrypted_request: Option<bool>,
     pub encrypted_response: Option<bool>,
@@ -35,6 +52,65 @@ pub struct RouteFile {
     #[serde(default)]
     pub hosts: Vec<String>,
     pub cors: Option<super::CorsFile>,
+    pub max_in_flight: Option<usize>,
+    pub eject_after_failures: Option<u32>,
+    pub ejection_ms: Option<u64>,
+    pub health_check: Option<HealthCheckFile>,
+}
+
+/// One `routes[].upstreams` entry as written: a URL, or `{ url, weight }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+#[allow(
+    missing_docs,
+    reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
+)]
+pub enum UpstreamFile {
+    Url(String),
+    Weighted { url: String, weight: Option<u32> },
+}
+
+impl From<&str> for UpstreamFile {
+    fn from(url: &str) -> Self {
+        UpstreamFile::Url(url.to_owned())
+    }
+}
+
+impl From<String> for UpstreamFile {
+    fn from(url: String) -> Self {
+        UpstreamFile::Url(url)
+    }
+}
+
+/// `[routes.health_check]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    missing_docs,
+    reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
+)]
+pub struct HealthCheckFile {
+    pub path: Option<String>,
+    pub interval_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub healthy_threshold: Option<u32>,
+    pub unhealthy_threshold: Option<u32>,
+}
+
+/// `[routes.health_check]`, validated: a `GET path` to every instance every `interval`;
+/// a 2xx within `timeout` is a pass.
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    /// The path probed (on each instance's base path).
+    pub path: String,
+    /// See [`DEFAULT_HEALTH_INTERVAL`].
+    pub interval: Duration,
+    /// See [`DEFAULT_HEALTH_TIMEOUT`].
+    pub timeout: Duration,
+    /// See [`DEFAULT_HEALTHY_THRESHOLD`].
+    pub healthy_threshold: u32,
+    /// See [`DEFAULT_UNHEALTHY_THRESHOLD`].
+    pub unhealthy_threshold: u32,
 }
 
 /// Whether a route requires a session token (`routes[].auth`).
@@ -48,7 +124,7 @@ pub enum RouteAuth {
     None,
 }
 
-/// One upstream base URL.
+/// One upstream instance.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     /// `http` or `https`.
@@ -57,6 +133,12 @@ pub struct Upstream {
     pub authority: http::uri::Authority,
     /// A path prefixed to every forwarded path (no trailing `/`), often empty.
     pub base_path: String,
+    /// Its share of the route's requests, against the others' (default 1).
+    pub weight: u32,
+    /// `scheme://authority`: its metrics label (shared, so labelling allocates nothing).
+    pub label: Arc<String>,
+    /// Whether it is in rotation: what health checks and failures have said of it.
+    pub health: Arc<super::health::Health>,
 }
 
 /// A host a route serves: a name exactly, or every name under a suffix (`*.bank.example`
@@ -111,16 +193,43 @@ pub struct Route {
     /// The upstream response headers passed beside a sealed response (none by default:
     /// `ETag`, `Digest`, `Set-Cookie`, `Location` and the like can describe the plaintext).
     pub sealed_response_headers: Vec<http::HeaderName>,
-    /// Round-robin cursor over `upstreams`: the one mutable field, atomic so the validated
-    /// configuration can be shared by every request.
+    /// Weighted round-robin order: each instance's index, repeated by its weight.
+    pub rotation: Vec<usize>,
+    /// Round-robin cursor over `rotation`: atomic so the validated configuration can be
+    /// shared by every request.
     pub next_upstream: AtomicUsize,
+    /// Requests in flight to this route at most; past it, 503 `ROUTE004` with `Retry-After`
+    /// (circuit breaking). `None`: only the server-wide limit.
+    pub in_flight: Option<tokio::sync::Semaphore>,
+    /// See [`DEFAULT_EJECT_AFTER_FAILURES`] (0 never ejects).
+    pub eject_after_failures: u32,
+    /// See [`DEFAULT_EJECTION`].
+    pub ejection: Duration,
+    /// The active health check, if configured.
+    pub health_check: Option<HealthCheck>,
 }
 
 impl Route {
-    /// The next upstream in round-robin order.
-    pub fn pick_upstream(&self) -> &Upstream {
-        let i = self.next_upstream.fetch_add(1, Ordering::Relaxed);
-        &self.upstreams[i % self.upstreams.len()]
+    /// The next instance in weighted round-robin order, skipping those ejected or marked
+    /// down at `now_ms`, and `not` (the one a retry must avoid); when every instance is out,
+    /// any of them (never all ejected: an outage of the checks must not become an outage of
+    /// the route).
+    pub fn pick_upstream(&self, now_ms: u64, not: Option<usize>) -> (usize, &Upstream) {
+        let n = self.rotation.len();
+        let start = self.next_upstream.fetch_add(1, Ordering::Relaxed);
+        let mut fallback = None;
+        for step in 0..n {
+            let i = self.rotation[(start + step) % n];
+            if Some(i) == not && self.upstreams.len() > 1 {
+                continue;
+            }
+            if self.upstreams[i].health.available(now_ms) {
+                return (i, &self.upstreams[i]);
+            }
+            fallback.get_or_insert(i);
+        }
+        let i = fallback.unwrap_or(self.rotation[start % n]);
+        (i, &self.upstreams[i])
     }
 }
 
@@ -176,8 +285,18 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
         ));
     }
     let mut upstreams = Vec::new();
+    let mut rotation = Vec::new();
     for (j, u) in r.upstreams.iter().enumerate() {
-        upstreams.push(parse_upstream(&format!("{key}.upstreams[{j}]"), u)?);
+        let key = format!("{key}.upstreams[{j}]");
+        let (url, weight) = match u {
+            UpstreamFile::Url(url) => (url, 1),
+            UpstreamFile::Weighted { url, weight } => (url, weight.unwrap_or(1)),
+        };
+        if !(1..=100).contains(&weight) {
+            return Err(invalid(format!("{key}.weight"), "must be 1 to 100"));
+        }
+        upstreams.push(parse_upstream(&key, url, weight)?);
+        rotation.extend(std::iter::repeat_n(j, weight as usize));
     }
     let auth = r.auth.unwrap_or_default();
     let with_token = auth == RouteAuth::Token;
@@ -219,6 +338,28 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
             r.upstream_timeout_ms,
             DEFAULT_UPSTREAM_TIMEOUT,
         )?,
+        rotation,
+        in_flight: match r.max_in_flight {
+            Some(0) => {
+                return Err(invalid(
+                    format!("{key}.max_in_flight"),
+                    "must be at least 1",
+                ));
+            }
+            other => other.map(tokio::sync::Semaphore::new),
+        },
+        eject_after_failures: r
+            .eject_after_failures
+            .unwrap_or(DEFAULT_EJECT_AFTER_FAILURES),
+        ejection: millis(
+            &format!("{key}.ejection_ms"),
+            r.ejection_ms,
+            DEFAULT_EJECTION,
+        )?,
+        health_check: match r.health_check {
+            None => None,
+            Some(h) => Some(health_check(&format!("{key}.health_check"), h)?),
+        },
         sealed_response_headers: r
             .sealed_response_headers
             .iter()
@@ -261,7 +402,41 @@ fn host_pattern(key: &str, text: &str) -> Result<HostPattern, ConfigError> {
     })
 }
 
-fn parse_upstream(key: &str, text: &str) -> Result<Upstream, ConfigError> {
+fn health_check(key: &str, h: HealthCheckFile) -> Result<HealthCheck, ConfigError> {
+    let path = h.path.unwrap_or_else(|| "/".to_owned());
+    if !path.starts_with('/') {
+        return Err(invalid(format!("{key}.path"), "must start with /"));
+    }
+    let threshold = |name: &str, value: Option<u32>, default: u32| match value {
+        Some(0) => Err(invalid(format!("{key}.{name}"), "must be at least 1")),
+        other => Ok(other.unwrap_or(default)),
+    };
+    Ok(HealthCheck {
+        path,
+        interval: millis(
+            &format!("{key}.interval_ms"),
+            h.interval_ms,
+            DEFAULT_HEALTH_INTERVAL,
+        )?,
+        timeout: millis(
+            &format!("{key}.timeout_ms"),
+            h.timeout_ms,
+            DEFAULT_HEALTH_TIMEOUT,
+        )?,
+        healthy_threshold: threshold(
+            "healthy_threshold",
+            h.healthy_threshold,
+            DEFAULT_HEALTHY_THRESHOLD,
+        )?,
+        unhealthy_threshold: threshold(
+            "unhealthy_threshold",
+            h.unhealthy_threshold,
+            DEFAULT_UNHEALTHY_THRESHOLD,
+        )?,
+    })
+}
+
+fn parse_upstream(key: &str, text: &str, weight: u32) -> Result<Upstream, ConfigError> {
     let uri: http::Uri = text
         .parse()
         .map_err(|_| invalid(key, format!("`{text}` is not a URL")))?;
@@ -284,8 +459,11 @@ fn parse_upstream(key: &str, text: &str) -> Result<Upstream, ConfigError> {
     }
     let base_path = uri.path().trim_end_matches('/').to_owned();
     Ok(Upstream {
+        label: Arc::new(format!("{scheme}://{authority}")),
         scheme,
         authority,
         base_path,
+        weight,
+        health: Arc::default(),
     })
 }

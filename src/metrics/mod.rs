@@ -36,6 +36,26 @@ pub struct RouteLabel {
     pub route: Arc<String>,
 }
 
+/// One upstream instance of one route.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InstanceLabel {
+    /// The route's prefix.
+    pub route: Arc<String>,
+    /// `scheme://host:port`.
+    pub upstream: Arc<String>,
+}
+
+/// One upstream instance of one route, with an outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InstanceOutcomeLabel {
+    /// The route's prefix.
+    pub route: Arc<String>,
+    /// `scheme://host:port`.
+    pub upstream: Arc<String>,
+    /// `ok`, `5xx`, or the failure's kind.
+    pub outcome: &'static str,
+}
+
 /// A stable code (`resCode`, error kind or outcome).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CodeLabel {
@@ -86,6 +106,14 @@ pub struct Metrics {
     pub revocations: Counter,
     /// See [`names::TOKEN_KEY_SEALS`].
     pub token_key_seals: Family<CodeLabel, Counter>,
+    /// See [`names::UPSTREAM_INSTANCE_REQUESTS`].
+    pub upstream_instance_requests: Family<InstanceOutcomeLabel, Counter>,
+    /// See [`names::UPSTREAM_INSTANCE_UP`].
+    pub upstream_instance_up: Family<InstanceLabel, Gauge>,
+    /// See [`names::UPSTREAM_EJECTIONS`].
+    pub upstream_ejections: Family<InstanceLabel, Counter>,
+    /// See [`names::UPSTREAM_INSTANCE_DURATION`].
+    pub upstream_instance_duration: Histograms<InstanceLabel>,
     /// See [`names::REDIS_DURATION`].
     pub redis_duration: Histograms<OpLabel>,
     /// See [`names::REDIS_ERRORS`].
@@ -124,6 +152,12 @@ impl Metrics {
             config_reloads: Family::default(),
             revocations: Counter::default(),
             token_key_seals: Family::default(),
+            upstream_instance_requests: Family::default(),
+            upstream_instance_up: Family::default(),
+            upstream_ejections: Family::default(),
+            upstream_instance_duration: Family::new_with_constructor(
+                latency_histogram as fn() -> Histogram,
+            ),
             redis_duration: Family::new_with_constructor(redis_histogram as fn() -> Histogram),
             redis_errors: Family::default(),
             state_degraded: Family::default(),
@@ -182,6 +216,26 @@ impl Metrics {
             m.config_reloads.clone(),
         );
         registry.register(REVOCATIONS, "Sessions revoked", m.revocations.clone());
+        registry.register(
+            UPSTREAM_INSTANCE_REQUESTS,
+            "Requests to each upstream instance, by route, upstream and outcome",
+            m.upstream_instance_requests.clone(),
+        );
+        registry.register(
+            UPSTREAM_INSTANCE_UP,
+            "1 when an upstream instance is in rotation, 0 when ejected or down",
+            m.upstream_instance_up.clone(),
+        );
+        registry.register(
+            UPSTREAM_EJECTIONS,
+            "Ejections of upstream instances after failures in a row",
+            m.upstream_ejections.clone(),
+        );
+        registry.register(
+            UPSTREAM_INSTANCE_DURATION,
+            "Time to each upstream instance's response head in seconds",
+            m.upstream_instance_duration.clone(),
+        );
         registry.register(
             TOKEN_KEY_SEALS,
             "Messages sealed under each token key by this process, by kid",

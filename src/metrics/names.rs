@@ -37,3 +37,13 @@ pub const REDIS_ERRORS: &str = "sealgate_redis_errors";
 pub const STATE_DEGRADED: &str = "sealgate_state_degraded";
 /// Gauge: 1 when the last Redis health check succeeded.
 pub const REDIS_UP: &str = "sealgate_redis_up";
+/// Counter: requests to each upstream instance, by `route`, `upstream` and `outcome`
+/// (`ok`, `5xx`, or the failure: `unreachable`, `invalid`, `too_large`, `timeout`).
+pub const UPSTREAM_INSTANCE_REQUESTS: &str = "sealgate_upstream_instance_requests";
+/// Gauge: 1 when an upstream instance is in its route's rotation, 0 when ejected or
+/// marked down by its health check, by `route` and `upstream`.
+pub const UPSTREAM_INSTANCE_UP: &str = "sealgate_upstream_instance_up";
+/// Counter: ejections of an upstream instance after failures in a row.
+pub const UPSTREAM_EJECTIONS: &str = "sealgate_upstream_ejections";
+/// Histogram: time to an upstream instance's response head, by `route` and `upstream`.
+pub const UPSTREAM_INSTANCE_DURATION: &str = "sealgate_upstream_instance_duration_seconds";

@@ -55,12 +55,31 @@ impl Forwarder {
     /// sent twice.
     /// The failure's cause goes to the log here, at debug level (the one `warn` line for
     /// the failed request is the lifecycle's).
-    pub async fn send(&self, request: Request<Body>) -> Result<Response<Incoming>, UpstreamError> {
+    pub async fn send(&self, request: Request<Body>) -> Result<Response<Incoming>, SendError> {
         self.client.request(request).await.map_err(|error| {
             let kind = classify(&error);
             tracing::debug!(error = %error_chain(&error), kind = kind.label(), "upstream request failed");
-            kind
+            SendError {
+                kind,
+                nothing_sent: error.is_connect(),
+            }
         })
+    }
+}
+
+/// Why a request to an upstream failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendError {
+    /// What the client is told.
+    pub kind: UpstreamError,
+    /// The connection failed before any byte of the request was written, so sending it
+    /// to another instance cannot deliver it twice.
+    pub nothing_sent: bool,
+}
+
+impl From<SendError> for UpstreamError {
+    fn from(error: SendError) -> Self {
+        error.kind
     }
 }
 

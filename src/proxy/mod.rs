@@ -28,11 +28,11 @@ use crate::config::{Config, Route, RouteAuth};
 use crate::context::{AppState, ConnInfo};
 use crate::error::{BodyError, GatewayError, UpstreamError};
 use crate::jose::jwe::{self, Header};
-use crate::metrics::RouteLabel;
+use crate::metrics::{InstanceLabel, InstanceOutcomeLabel, RouteLabel};
 use crate::session::Session;
 use crate::wire::{self as h, APPLICATION_JOSE, Body};
 
-pub use forward::Forwarder;
+pub use forward::{Forwarder, SendError};
 
 /// The upstream `Content-Type` when the JWE header has no `cty`.
 pub const DEFAULT_PLAINTEXT_TYPE: &str = "application/json";
@@ -71,6 +71,12 @@ pub async fn handle(
     }
     // 2. route
     let route = Arc::clone(ctx.route.ok_or(GatewayError::NoRoute)?);
+    // Circuit breaking: a route at its own limit sheds load rather than queue behind a
+    // slow upstream.
+    let _route_slot = match &route.in_flight {
+        Some(slots) => Some(slots.try_acquire().map_err(|_| GatewayError::RouteBusy)?),
+        None => None,
+    };
     // 3. authenticate
     let now = ctx.app.clock.now_secs();
     let session = match route.auth {
@@ -92,7 +98,9 @@ pub async fn handle(
         })
         .filter(|host| ctx.config.server.is_forwarded_host(host));
     let seal = parts.headers.get(headers::X_REQUEST_SEAL).cloned();
-    let body = match (&session, route.encrypted_request) {
+    // The body, and (when it is buffered) a copy to send again if the first instance could
+    // not be connected to.
+    let (body, replay): (Body, Option<Bytes>) = match (&session, route.encrypted_request) {
         (Some(session), true) => {
             let binding = binding_for(ctx, session, &parts.method, &parts.uri);
             let length = h::content_length(&parts.headers);
@@ -110,9 +118,11 @@ pub async fn handle(
                 parts.headers.remove(header::CONTENT_TYPE);
                 parts.headers.remove(header::CONTENT_LENGTH);
                 parts.headers.remove(header::CONTENT_ENCODING);
-                h::full(Bytes::new())
+                (h::full(Bytes::new()), Some(Bytes::new()))
             } else {
-                open_body(ctx, session, &sealed, &mut parts.headers, &binding, now).await?
+                let plaintext =
+                    open_body(ctx, session, &sealed, &mut parts.headers, &binding, now).await?;
+                (h::full(plaintext.clone()), Some(plaintext))
             }
         }
         (session, _) => {
@@ -132,7 +142,11 @@ pub async fn handle(
                     admit(ctx, session, None, now).await?;
                 }
             }
-            http_body_util::Limited::new(body, route.max_body_bytes).boxed_unsync()
+            let replay = http_body::Body::is_end_stream(&body).then(Bytes::new);
+            (
+                http_body_util::Limited::new(body, route.max_body_bytes).boxed_unsync(),
+                replay,
+            )
         }
     };
     // 5. forward
@@ -158,22 +172,36 @@ pub async fn handle(
         // The body will be sealed; ask for it uncompressed so `cty` describes it exactly.
         parts.headers.remove(header::ACCEPT_ENCODING);
     }
-    parts.uri = upstream_uri(&route, ctx.path, parts.uri.query())?;
-    tracing::trace!(request_id = ctx.request_id, route = %route.prefix, upstream = %parts.uri, "forwarding");
     parts.version = http::Version::HTTP_11;
-    let upstream_request = Request::from_parts(parts, body);
-    let sent = std::time::Instant::now();
-    let response =
-        tokio::time::timeout(route.upstream_timeout, ctx.forwarder.send(upstream_request))
-            .await
-            .map_err(|_| UpstreamError::Timeout)??;
-    ctx.app
-        .metrics
-        .upstream_duration
-        .get_or_create(&RouteLabel {
-            route: Arc::clone(&route.label),
-        })
-        .observe(sent.elapsed().as_secs_f64());
+    let query = parts.uri.query().map(str::to_owned);
+    let now_ms = u64::try_from(ctx.app.clock.now_ms()).unwrap_or_default();
+    let (first, upstream) = route.pick_upstream(now_ms, None);
+    parts.uri = upstream_uri(&route, upstream, ctx.path, query.as_deref())?;
+    tracing::trace!(request_id = ctx.request_id, route = %route.prefix, upstream = %parts.uri, "forwarding");
+    // A request whose body is buffered can go to another instance when the first could not
+    // even be connected to (nothing was sent, so nothing can arrive twice); a streamed body
+    // cannot.
+    let retry = replay
+        .filter(|_| route.upstreams.len() > 1)
+        .map(|body| (parts.method.clone(), parts.headers.clone(), body));
+    let response = match send_to(ctx, &route, first, Request::from_parts(parts, body)).await {
+        Err(error) if error.nothing_sent && retry.is_some() => {
+            let Some((method, headers, body)) = retry else {
+                return Err(error.kind.into());
+            };
+            let (second, upstream) = route.pick_upstream(now_ms, Some(first));
+            let mut request = Request::new(h::full(body));
+            *request.method_mut() = method;
+            *request.uri_mut() = upstream_uri(&route, upstream, ctx.path, query.as_deref())?;
+            *request.headers_mut() = headers;
+            *request.version_mut() = http::Version::HTTP_11;
+            tracing::debug!(request_id = ctx.request_id, route = %route.prefix, "retrying on another instance");
+            send_to(ctx, &route, second, request)
+                .await
+                .map_err(UpstreamError::from)?
+        }
+        other => other.map_err(UpstreamError::from)?,
+    };
     // 6. seal or stream back
     match (&session, route.encrypted_response) {
         (Some(session), true) => seal_response(&route, session, response).await,
@@ -248,7 +276,7 @@ async fn open_body(
     headers: &mut http::HeaderMap,
     binding: &Binding<'_>,
     now: i64,
-) -> Result<Body, GatewayError> {
+) -> Result<Bytes, GatewayError> {
     headers.remove(header::CONTENT_ENCODING);
     let parsed = jwe::parse(sealed, usize::MAX).map_err(BodyError::Malformed)?;
     let header = parsed.header.clone();
@@ -262,12 +290,79 @@ async fn open_body(
     // Only an authentic body may consume an IV slot.
     admit(ctx, session, Some(&iv), now).await?;
     let content_type = header.cty;
+    let plaintext = Bytes::from(plaintext);
     let content_type = content_type.as_deref().unwrap_or(DEFAULT_PLAINTEXT_TYPE);
     let content_type = HeaderValue::from_str(content_type)
         .map_err(|_| BodyError::Malformed(jwe::JweError::MemberType("cty")))?;
     headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(plaintext.len()));
-    Ok(h::full(plaintext))
+    Ok(plaintext)
+}
+
+/// Sends one request to instance `index` of `route` under the route's timeout, and tells
+/// the instance's health and metrics how it went: a failure or a 5xx counts towards
+/// ejecting it, anything else resets the count.
+async fn send_to(
+    ctx: &Context<'_>,
+    route: &Route,
+    index: usize,
+    request: Request<Body>,
+) -> Result<Response<Incoming>, SendError> {
+    let upstream = &route.upstreams[index];
+    let sent = std::time::Instant::now();
+    let result = tokio::time::timeout(route.upstream_timeout, ctx.forwarder.send(request))
+        .await
+        .unwrap_or(Err(SendError {
+            kind: UpstreamError::Timeout,
+            nothing_sent: false,
+        }));
+    let metrics = &ctx.app.metrics;
+    let instance = InstanceLabel {
+        route: Arc::clone(&route.label),
+        upstream: Arc::clone(&upstream.label),
+    };
+    let outcome = match &result {
+        Ok(response) if response.status().is_server_error() => "5xx",
+        Ok(_) => "ok",
+        Err(error) => error.kind.label(),
+    };
+    let now_ms = u64::try_from(ctx.app.clock.now_ms()).unwrap_or_default();
+    if outcome == "ok" {
+        upstream.health.success();
+    } else if let Some(length) =
+        upstream
+            .health
+            .failure(now_ms, route.eject_after_failures, route.ejection)
+    {
+        metrics.upstream_ejections.get_or_create(&instance).inc();
+        tracing::warn!(route = %route.prefix, upstream = %upstream.label, seconds = length.as_secs(), "upstream instance ejected after failures in a row");
+    }
+    metrics
+        .upstream_instance_up
+        .get_or_create(&instance)
+        .set(i64::from(upstream.health.available(now_ms)));
+    if result.is_ok() {
+        let seconds = sent.elapsed().as_secs_f64();
+        metrics
+            .upstream_instance_duration
+            .get_or_create(&instance)
+            .observe(seconds);
+        metrics
+            .upstream_duration
+            .get_or_create(&RouteLabel {
+                route: Arc::clone(&route.label),
+            })
+            .observe(seconds);
+    }
+    metrics
+        .upstream_instance_requests
+        .get_or_create(&InstanceOutcomeLabel {
+            route: instance.route,
+            upstream: instance.upstream,
+            outcome,
+        })
+        .inc();
+    result
 }
 
 /// What a sealed message of this request must be bound to (PROTOCOL §4.1).
@@ -371,8 +466,12 @@ fn check_binding(
     Ok(())
 }
 
-fn upstream_uri(route: &Route, path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
-    let upstream = route.pick_upstream();
+fn upstream_uri(
+    route: &Route,
+    upstream: &crate::config::Upstream,
+    path: &str,
+    query: Option<&str>,
+) -> Result<Uri, GatewayError> {
     let mut path = route::upstream_path(route, &upstream.base_path, path);
     if let Some(query) = query {
         path.push('?');

@@ -164,7 +164,7 @@ impl ConfigBuilder {
 pub fn route_file(prefix: &str, upstream_url: &str) -> RouteFile {
     RouteFile {
         prefix: Some(prefix.to_owned()),
-        upstreams: vec![upstream_url.to_owned()],
+        upstreams: vec![upstream_url.into()],
         ..Default::default()
     }
 }

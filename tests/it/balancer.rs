@@ -334,3 +334,205 @@ fn a_wildcard_origin_is_refused_with_credentials() {
         "{error}"
     );
 }
+
+/// An upstream that can be killed (listener and every open connection) and started again
+/// on the same port; answers 200 `ok` to everything and counts requests.
+struct Killable {
+    addr: std::net::SocketAddr,
+    served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Killable {
+    async fn start(addr: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = std::sync::Arc::clone(&served);
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let count = std::sync::Arc::clone(&count);
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |_request| {
+                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        async {
+                            Ok::<_, std::convert::Infallible>(http::Response::new(
+                                http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
+                            ))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Killable {
+            addr,
+            served,
+            task: Some(task),
+        }
+    }
+
+    fn kill(&mut self) {
+        // Dropping the task drops its listener and its JoinSet, which aborts every
+        // connection: the port refuses, and pooled connections die.
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    fn served(&self) -> usize {
+        self.served.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn pool_route(upstreams: Vec<sealgate::config::UpstreamFile>) -> sealgate::config::RouteFile {
+    sealgate::config::RouteFile {
+        prefix: Some("/pool/".into()),
+        upstreams,
+        auth: Some(sealgate::config::RouteAuth::None),
+        ..Default::default()
+    }
+}
+
+fn url(addr: std::net::SocketAddr) -> sealgate::config::UpstreamFile {
+    format!("http://{addr}").into()
+}
+
+/// A POST with a streamed body: never retried, so a dead instance shows as a 502.
+async fn post_pool(app: &TestApp) -> u16 {
+    post(&app.url("/pool/x"), &[], "payload")
+        .await
+        .status
+        .as_u16()
+}
+
+#[tokio::test]
+async fn an_instance_killed_under_traffic_is_ejected_then_used_again_once_it_answers_its_check() {
+    let a = Killable::start("127.0.0.1:0".parse().unwrap()).await;
+    let mut b = Killable::start("127.0.0.1:0".parse().unwrap()).await;
+    let mut route = pool_route(vec![url(a.addr), url(b.addr)]);
+    route.eject_after_failures = Some(2);
+    route.ejection_ms = Some(600_000);
+    route.health_check = Some(sealgate::config::HealthCheckFile {
+        path: Some("/health".into()),
+        interval_ms: Some(100),
+        healthy_threshold: Some(1),
+        unhealthy_threshold: Some(3),
+        ..Default::default()
+    });
+    let app = spawn_app(ConfigBuilder::new(a.addr).route(route).build()).await;
+    for _ in 0..4 {
+        assert_eq!(post_pool(&app).await, 200);
+    }
+    assert!(b.served() > 0, "both instances in rotation");
+    b.kill();
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(post_pool(&app).await);
+    }
+    let failed = statuses.iter().filter(|s| **s == 502).count();
+    assert!(
+        failed <= 2,
+        "at most the ejection threshold failed: {statuses:?}"
+    );
+    assert!(
+        statuses[statuses.len() - 20..].iter().all(|s| *s == 200),
+        "{statuses:?}"
+    );
+    let text = metrics_text(&app).await;
+    assert!(
+        text.contains("sealgate_upstream_ejections_total"),
+        "the ejection is counted"
+    );
+    // Back on the same port: its health check brings it back well before the ejection ends.
+    let b = Killable::start(b.addr).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while b.served() < 2 && std::time::Instant::now() < deadline {
+        assert_eq!(post_pool(&app).await, 200);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        b.served() >= 2,
+        "the instance is used again once it answers its check"
+    );
+}
+
+#[tokio::test]
+async fn a_connect_failure_is_retried_once_on_another_instance_and_counted_once() {
+    let a = Killable::start("127.0.0.1:0".parse().unwrap()).await;
+    // Bound, not listening: connections are refused, and no other test can take the port.
+    let dead = tokio::net::TcpSocket::new_v4().unwrap();
+    dead.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    let mut route = pool_route(vec![url(dead_addr), url(a.addr)]);
+    route.eject_after_failures = Some(0);
+    let app = spawn_app(ConfigBuilder::new(a.addr).route(route).build()).await;
+    for _ in 0..6 {
+        let reply = send(
+            http::Request::get(app.url("/pool/x"))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, 200);
+    }
+    assert_eq!(a.served(), 6, "each request reached the live instance once");
+    let text = metrics_text(&app).await;
+    let total = metric(
+        &text,
+        "sealgate_requests_total{route=\"/pool/\",method=\"GET\",status=\"200\"}",
+    );
+    assert_eq!(total, 6.0, "a retried request is counted once");
+    let refused = metric(
+        &text,
+        &format!(
+            "sealgate_upstream_instance_requests_total{{route=\"/pool/\",upstream=\"http://{dead_addr}\",outcome=\"unreachable\"}}"
+        ),
+    );
+    assert!(
+        refused >= 3.0,
+        "the dead instance's refusals are counted: {refused}"
+    );
+}
+
+#[tokio::test]
+async fn weights_share_the_requests_in_proportion() {
+    let a = Killable::start("127.0.0.1:0".parse().unwrap()).await;
+    let b = Killable::start("127.0.0.1:0".parse().unwrap()).await;
+    let heavy = sealgate::config::UpstreamFile::Weighted {
+        url: format!("http://{}", a.addr),
+        weight: Some(3),
+    };
+    let app = spawn_app(
+        ConfigBuilder::new(a.addr)
+            .route(pool_route(vec![heavy, url(b.addr)]))
+            .build(),
+    )
+    .await;
+    for _ in 0..8 {
+        assert_eq!(post_pool(&app).await, 200);
+    }
+    assert_eq!((a.served(), b.served()), (6, 2));
+}
+
+#[tokio::test]
+async fn a_route_at_its_limit_of_requests_in_flight_answers_503() {
+    let slow = spawn_upstream(Behaviour::Slow(400)).await;
+    let mut route = pool_route(vec![url(slow.addr)]);
+    route.max_in_flight = Some(1);
+    let app = spawn_app(ConfigBuilder::new(slow.addr).route(route).build()).await;
+    let (first, second) = tokio::join!(post_pool(&app), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        post(&app.url("/pool/y"), &[], "").await
+    });
+    assert_eq!(first, 200);
+    assert_eq!(second.status, 503);
+    assert_eq!(second.codes().0, "ROUTE004");
+    assert!(second.headers.contains_key("retry-after"));
+}
