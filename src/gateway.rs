@@ -95,6 +95,7 @@ impl Gateway {
 
     /// [`Gateway::new`] reading time from `clock` (tests move it instead of sleeping).
     pub fn with_clock(config: Arc<Config>, clock: Clock) -> Result<Self, StartError> {
+        crate::tls::install_default_provider();
         let forwarder =
             Forwarder::new(config.server.upstream_connect_timeout, &config.upstream_tls)?;
         let metrics = Metrics::new();

@@ -179,7 +179,7 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let server = server::validate(raw.server)?;
         let replay = sessions::validate_replay(&raw.sessions)?;
-        let state = sessions::validate(raw.sessions, env)?;
+        let state = sessions::validate(raw.sessions, base, env)?;
         let token = token::validate(raw.token, base, env)?;
         let channels = token::validate_channels(raw.channels)?;
         let gateway_keys = Arc::new(token::validate_gateway_keys(raw.gateway_keys, base, env)?);

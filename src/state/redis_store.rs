@@ -145,6 +145,32 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// The CA bundle and client certificate for `rediss://`, read from their files; `None`
+/// when neither is configured (the webpki roots then verify the servers). The TLS itself is
+/// rustls with the process's provider (`ring`), as everywhere in the gateway.
+fn tls_certificates(config: &RedisConfig) -> Result<Option<redis::TlsCertificates>, StateError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|error| {
+            tracing::error!(path = %path.display(), %error, "cannot read a Redis TLS file");
+            StateError
+        })
+    };
+    let root_cert = config.tls.ca_file.as_deref().map(read).transpose()?;
+    let client_tls = match &config.tls.client {
+        Some((cert, key)) => Some(redis::ClientTlsConfig {
+            client_cert: read(cert)?,
+            client_key: read(key)?,
+        }),
+        None => None,
+    };
+    Ok(
+        (root_cert.is_some() || client_tls.is_some()).then_some(redis::TlsCertificates {
+            client_tls,
+            root_cert,
+        }),
+    )
+}
+
 impl RedisStore {
     /// A store over the configured deployment; no connection is opened yet.
     pub fn new(config: &RedisConfig, metrics: &Metrics) -> Result<Self, StateError> {
@@ -153,9 +179,16 @@ impl RedisStore {
             tracing::error!(kind = ?error.kind(), "redis client could not be configured");
             StateError
         };
+        let tls = tls_certificates(config)?;
         let connector = match &config.target {
             RedisTarget::Standalone(url) => {
-                let client = redis::Client::open(url.as_str()).map_err(refused)?;
+                let client = match &tls {
+                    Some(tls) if url.starts_with("rediss://") => {
+                        redis::Client::build_with_tls(url.as_str(), tls.clone())
+                    }
+                    _ => redis::Client::open(url.as_str()),
+                }
+                .map_err(refused)?;
                 let manager_config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(config.connect_timeout))
                     .set_response_timeout(Some(config.timeout))
@@ -167,7 +200,11 @@ impl RedisStore {
                 )
             }
             RedisTarget::Cluster(nodes) => {
-                let client = ClusterClient::builder(nodes.iter().map(String::as_str))
+                let mut builder = ClusterClient::builder(nodes.iter().map(String::as_str));
+                if let Some(tls) = &tls {
+                    builder = builder.certs(tls.clone());
+                }
+                let client = builder
                     .connection_timeout(config.connect_timeout)
                     .response_timeout(config.timeout)
                     .retries(2)

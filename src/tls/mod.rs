@@ -50,6 +50,13 @@ fn file_error(path: &Path, problem: impl std::fmt::Display) -> TlsError {
     }
 }
 
+/// Makes `ring` the process's default rustls provider, for libraries that build their own
+/// rustls configuration (the Redis client's `rediss://`), so every TLS connection of the
+/// gateway uses one provider. Harmless when already installed.
+pub fn install_default_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The crypto provider every TLS context here uses.
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

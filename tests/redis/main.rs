@@ -51,6 +51,10 @@ fn main() -> ExitCode {
     }
     let trials = vec![
         trial(
+            "three_instances_share_state_over_rediss",
+            shared::three_instances_share_state_over_rediss,
+        ),
+        trial(
             "a_body_accepted_before_redis_went_away_is_refused_while_degraded",
             shared::a_body_accepted_before_redis_went_away_is_refused_while_degraded,
         ),

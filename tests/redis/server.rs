@@ -34,29 +34,72 @@ pub struct RedisServer {
     pub port: u16,
     dir: tempfile::TempDir,
     cluster: bool,
+    /// TLS only (`--port 0 --tls-port`), with a certificate made by the test.
+    tls: bool,
     child: Option<Child>,
 }
 
 impl RedisServer {
     /// A standalone server with nothing persisted.
     pub fn start() -> Self {
-        Self::spawn(free_port(false), false)
+        Self::spawn(free_port(false), false, false)
     }
 
-    fn spawn(port: u16, cluster: bool) -> Self {
+    /// A standalone server speaking TLS only, with a self-signed certificate for
+    /// `127.0.0.1` at [`RedisServer::ca_file`].
+    pub fn start_tls() -> Self {
+        Self::spawn(free_port(false), false, true)
+    }
+
+    fn spawn(port: u16, cluster: bool, tls: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        if tls {
+            let certified = rcgen::generate_simple_self_signed(vec![
+                "127.0.0.1".to_owned(),
+                "localhost".to_owned(),
+            ])
+            .unwrap();
+            std::fs::write(dir.path().join("cert.pem"), certified.cert.pem()).unwrap();
+            std::fs::write(
+                dir.path().join("key.pem"),
+                certified.key_pair.serialize_pem(),
+            )
+            .unwrap();
+        }
         let mut server = RedisServer {
             port,
-            dir: tempfile::tempdir().unwrap(),
+            dir,
             cluster,
+            tls,
             child: None,
         };
         server.restart();
         server
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>`, or `rediss://` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The TLS server's certificate, to trust as a CA.
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    fn client(&self) -> redis::RedisResult<redis::Client> {
+        if self.tls {
+            redis::Client::build_with_tls(
+                self.url(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(std::fs::read(self.ca_file()).unwrap()),
+                },
+            )
+        } else {
+            redis::Client::open(self.url())
+        }
     }
 
     /// Kills the server (as a crash would: nothing is saved).
@@ -72,8 +115,27 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.stop();
         let mut command = Command::new("redis-server");
+        if self.tls {
+            let path = |name: &str| self.dir.path().join(name).display().to_string();
+            command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .args([
+                    "--tls-cert-file",
+                    &path("cert.pem"),
+                    "--tls-key-file",
+                    &path("key.pem"),
+                ])
+                .args([
+                    "--tls-ca-cert-file",
+                    &path("cert.pem"),
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .args(["--bind", "127.0.0.1"]);
+        } else {
+            command.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"]);
+        }
         command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
             .arg("--dir")
             .arg(self.dir.path())
@@ -92,14 +154,14 @@ impl RedisServer {
 
     /// A synchronous connection, for the tests' own look at what is stored.
     pub fn connection(&self) -> redis::Connection {
-        redis::Client::open(self.url())
+        self.client()
             .unwrap()
             .get_connection_with_timeout(Duration::from_secs(2))
             .unwrap()
     }
 
     fn ping(&self) -> redis::RedisResult<()> {
-        redis::cmd("PING").query(&mut redis::Client::open(self.url())?.get_connection()?)
+        redis::cmd("PING").query(&mut self.client()?.get_connection()?)
     }
 }
 
@@ -117,7 +179,7 @@ pub struct RedisCluster {
 impl RedisCluster {
     pub fn start() -> Self {
         let nodes: Vec<_> = (0..3)
-            .map(|_| RedisServer::spawn(free_port(true), true))
+            .map(|_| RedisServer::spawn(free_port(true), true, false))
             .collect();
         let addresses: Vec<_> = nodes
             .iter()

@@ -467,6 +467,43 @@ pub async fn a_session_record_from_redis_is_not_a_bearer_token() {
     );
 }
 
+/// Managed Redis requires TLS: three instances share sessions, replays and revocations
+/// over `rediss://`, trusting the server's certificate from `ca_file`.
+pub async fn three_instances_share_state_over_rediss() {
+    let redis = RedisServer::start_tls();
+    let upstream = spawn_demo_upstream().await;
+    let tls = || RedisFile {
+        url: Some(redis.url()),
+        ca_file: Some(redis.ca_file().display().to_string()),
+        ..Default::default()
+    };
+    let [a, b, c] = three(|| config(upstream, tls())).await;
+    let s = session(&a).await;
+    let sealed = seal(&s, b"over tls", None);
+    assert_eq!(call(&b, &s, "/api/x", &sealed).await.status, StatusCode::OK);
+    assert_eq!(
+        outcome(&call(&c, &s, "/api/x", &sealed).await),
+        (StatusCode::UNAUTHORIZED, "AUTH008".to_owned()),
+        "the replay is seen across instances through Redis over TLS"
+    );
+    assert_eq!(revoke(&c, &s).await.status, StatusCode::OK);
+    assert_eq!(
+        outcome(&call(&a, &s, "/api/x", &seal(&s, b"after", None)).await),
+        (StatusCode::UNAUTHORIZED, "AUTH007".to_owned())
+    );
+    let keys: Vec<String> = redis.connection().keys("t:*").unwrap();
+    assert!(keys.iter().any(|k| k.ends_with(":ivs")), "{keys:?}");
+    // Without the CA, the server's certificate is not trusted: the policy applies.
+    let untrusted = spawn_app(config(upstream, standalone(&redis)).build()).await;
+    let reply = token_request(&untrusted).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        reply.codes()
+    );
+}
+
 pub async fn an_unreachable_redis_at_start_does_not_stop_the_gateway() {
     let mut redis = RedisServer::start();
     let url = redis.url();
