@@ -12,6 +12,8 @@
 //!   (f) as (d) on the Redis backend (a second sealgate process and a `redis-server` on
 //!       CPU 0), when `redis-server` is on the PATH: what shared state costs;
 //!   (g) as (d), each body bound to its request (`typ`, `htm`, `htp`): what binding costs;
+//!   (h) as (c) behind a trusted proxy (each request's `X-Forwarded-For` parsed) with an
+//!       active health check on the route: what the balancer features cost;
 //! and (a) is the upstream called directly. Pinning (2 cores here): the proxy under test on
 //! CPU 1, the load generator and the upstream on CPU 0, with `taskset`. The variants run
 //! interleaved over the rounds; the table gives medians. Latency is recorded in an
@@ -193,6 +195,23 @@ upstreams = ["http://{upstream}"]
 auth = "none"
 "#
     )
+}
+
+/// As [`sealgate_config`], behind a balancer: the loopback network is a trusted proxy (so
+/// `X-Forwarded-For` is parsed on every request) and the plain route's upstream is
+/// health-checked every second.
+fn sealgate_balanced_config(upstream: SocketAddr) -> String {
+    let text = sealgate_config(upstream)
+        .replace(
+            "[server]\n",
+            "[server]\ntrusted_proxies = [\"127.0.0.0/8\"]\n",
+        )
+        .replace(
+            "auth = \"none\"\n",
+            "auth = \"none\"\n[routes.health_check]\npath = \"/\"\ninterval_ms = 1000\n",
+        );
+    assert!(text.contains("trusted_proxies") && text.contains("health_check"));
+    text
 }
 
 struct Proc {
@@ -388,6 +407,8 @@ enum Kind {
     /// As `Encrypted`, each body also bound to its request (`typ`, `htm`, `htp`: PROTOCOL
     /// §4.1): what binding costs.
     Bound,
+    /// As `Plain`, each request carrying `X-Forwarded-For` as a balancer writes it.
+    Forwarded,
 }
 
 struct Round {
@@ -447,7 +468,7 @@ async fn drive(
     let mut clients = Vec::new();
     for _ in 0..conns {
         let mut sender = connect(addr).await;
-        let session = if kind != Kind::Plain {
+        let session = if matches!(kind, Kind::Encrypted | Kind::Bound) {
             Some(token(&mut sender).await)
         } else {
             None
@@ -472,6 +493,11 @@ async fn drive(
                     *at += gap;
                 }
                 let request = match &session {
+                    None if kind == Kind::Forwarded => Request::post("/plain/x")
+                        .header("host", "bench")
+                        .header("content-type", "application/json")
+                        .header("x-forwarded-for", "198.51.100.7, 203.0.113.9")
+                        .body(Full::new(plaintext.clone())),
                     None => Request::post("/plain/x")
                         .header("host", "bench")
                         .header("content-type", "application/json")
@@ -660,6 +686,11 @@ fn harness() {
     let upstream = spawn_role("upstream", 0, &[]);
     let bare = spawn_role("bare", 1, &[("UPSTREAM", upstream.addr.to_string())]);
     let gate = spawn_role("sealgate", 1, &[("CONFIG", sealgate_config(upstream.addr))]);
+    let balanced = spawn_role(
+        "sealgate",
+        1,
+        &[("CONFIG", sealgate_balanced_config(upstream.addr))],
+    );
     let nginx_dir = tempfile::tempdir().unwrap();
     let nginx = spawn_nginx(upstream.addr, nginx_dir.path());
     let redis = spawn_redis(0);
@@ -691,6 +722,12 @@ fn harness() {
             gate.addr,
             Kind::Encrypted,
             gate.child.id(),
+        ),
+        (
+            "h sealgate plain, behind a trusted proxy, health-checked",
+            balanced.addr,
+            Kind::Forwarded,
+            balanced.child.id(),
         ),
         (
             "g sealgate encrypted, bound",
