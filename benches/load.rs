@@ -813,6 +813,12 @@ fn harness() {
             g.1 / d.1
         );
     }
+    if let (Some(c), Some(h)) = (find("c "), find("h ")) {
+        println!(
+            "ratio h balanced / c plain (trusted-proxy parse and health checks): {:.2}",
+            h.1 / c.1
+        );
+    }
     // Latency at one fixed load that every variant carries, so that it is not the
     // queueing of a saturated server (which, at a fixed number of connections, is just the
     // inverse of its throughput).

@@ -85,7 +85,7 @@ pub fn answer(gateway: &Gateway, request: &Request<Incoming>) -> Response<Body> 
             response
         }
         "/healthz" => plain(StatusCode::OK, "ok\n"),
-        "/readyz" if gateway.is_draining() => plain(StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
+        "/readyz" if gateway.is_unready() => plain(StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
         "/readyz" if !gateway.state_ready() => plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "session state unavailable\n",

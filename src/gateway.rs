@@ -75,6 +75,8 @@ struct Inner {
     /// queueing without limit. Sized at start; not changed by reload.
     in_flight: Semaphore,
     draining: AtomicBool,
+    /// `/readyz` fails: set at the shutdown signal, before `draining`.
+    unready: AtomicBool,
 }
 
 /// Why a reload was refused (the old configuration stays in force).
@@ -136,6 +138,7 @@ impl Gateway {
                 app,
                 in_flight,
                 draining: AtomicBool::new(false),
+                unready: AtomicBool::new(false),
             }),
         })
     }
@@ -182,6 +185,12 @@ impl Gateway {
         if config.state != old.state {
             tracing::warn!("[sessions] changed: the session-state backend changes on restart only");
         }
+        for key in restart_only_changes(&old, &config) {
+            tracing::warn!(
+                key,
+                "changed in the file, but read at start only: restart to apply"
+            );
+        }
         let forwarder =
             match Forwarder::new(config.server.upstream_connect_timeout, &config.upstream_tls) {
                 Ok(forwarder) => forwarder,
@@ -203,7 +212,19 @@ impl Gateway {
     /// Marks the gateway as shutting down: new requests are refused with 503 and `/readyz`
     /// fails.
     pub fn begin_draining(&self) {
+        self.inner.unready.store(true, Ordering::SeqCst);
         self.inner.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Makes `/readyz` fail while requests are still served: the first step of a shutdown,
+    /// so a balancer stops sending before connections are refused.
+    pub fn mark_unready(&self) {
+        self.inner.unready.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether `/readyz` should fail for shutdown (from the shutdown signal on).
+    pub fn is_unready(&self) -> bool {
+        self.inner.unready.load(Ordering::SeqCst)
     }
 
     /// Whether shutdown has begun.
@@ -473,6 +494,73 @@ impl Gateway {
     }
 }
 
+/// The keys read at start only whose values differ between `old` and `new` (the README's
+/// reload table): a reload cannot apply them, so it says so.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (&old.server, &new.server);
+    let mut changed = Vec::new();
+    let mut check = |key, differs: bool| {
+        if differs {
+            changed.push(key);
+        }
+    };
+    check("server.listen", a.listen != b.listen);
+    check(
+        "server.max_connections",
+        a.max_connections != b.max_connections,
+    );
+    check("server.max_in_flight", a.max_in_flight != b.max_in_flight);
+    check(
+        "server.header_read_timeout_ms",
+        a.header_read_timeout != b.header_read_timeout,
+    );
+    check("server.max_headers", a.max_headers != b.max_headers);
+    check(
+        "server.max_header_bytes",
+        a.max_header_bytes != b.max_header_bytes,
+    );
+    check(
+        "server.http2_*",
+        a.http2_max_concurrent_streams != b.http2_max_concurrent_streams
+            || a.http2_keepalive_interval != b.http2_keepalive_interval
+            || a.http2_keepalive_timeout != b.http2_keepalive_timeout,
+    );
+    check(
+        "server.proxy_protocol",
+        a.proxy_protocol != b.proxy_protocol,
+    );
+    check(
+        "server.shutdown_grace_ms",
+        a.shutdown_grace != b.shutdown_grace,
+    );
+    check("server.drain_delay_ms", a.drain_delay != b.drain_delay);
+    let listeners = |c: &Config| {
+        c.tls
+            .iter()
+            .map(|t| {
+                (
+                    t.listen,
+                    t.client_cert,
+                    t.proxy_protocol,
+                    t.handshake_timeout,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    check("tls", listeners(old) != listeners(new));
+    check("admin", old.admin != new.admin);
+    check(
+        "token.max_sessions",
+        old.token.max_sessions != new.token.max_sessions,
+    );
+    check(
+        "token.max_concurrent_secret_checks",
+        old.token.max_concurrent_secret_checks != new.token.max_concurrent_secret_checks,
+    );
+    check("sessions", old.replay != new.replay);
+    changed
+}
+
 /// Request ids made here: a random per-process prefix and a counter. Unique and cheap (no
 /// system call per request); not secret, so predictability does not matter.
 static REQUEST_IDS: std::sync::LazyLock<(String, std::sync::atomic::AtomicU64)> =
@@ -504,6 +592,30 @@ pub fn request_id(incoming: Option<&HeaderValue>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(text: &str) -> Config {
+        Config::parse(
+            text,
+            std::path::Path::new("t"),
+            std::path::Path::new("."),
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_reload_names_the_keys_it_cannot_apply() {
+        let old = config("[server]\nlisten = \"127.0.0.1:1\"\n");
+        let new = config(
+            "[server]\nlisten = \"127.0.0.1:2\"\nmax_in_flight = 3\nbody_read_timeout_ms = 5\n",
+        );
+        assert_eq!(
+            restart_only_changes(&old, &new),
+            ["server.listen", "server.max_in_flight"],
+            "body_read_timeout_ms applies on reload"
+        );
+        assert!(restart_only_changes(&old, &old).is_empty());
+    }
 
     #[test]
     fn request_ids_are_kept_only_when_plain() {

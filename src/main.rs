@@ -22,8 +22,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// The configuration file.
-    #[arg(long, short, global = true, default_value = DEFAULT_CONFIG_PATH)]
+    /// The configuration file (or the environment's SEALGATE_CONFIG).
+    #[arg(long, short, global = true, env = "SEALGATE_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
     config: PathBuf,
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -60,8 +60,9 @@ enum Command {
         /// Folder to write `cert.pem` and `key.pem` into.
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
-        /// DNS names and IP addresses the certificate is for.
-        #[arg(long = "name", default_values_t = ["localhost".to_owned(), "127.0.0.1".to_owned()])]
+        /// DNS names and IP addresses the certificate is for (`--name a b` or `--name a
+        /// --name b`).
+        #[arg(long = "name", num_args = 1.., default_values_t = ["localhost".to_owned(), "127.0.0.1".to_owned()])]
         names: Vec<String>,
     },
     /// Talk to a gateway as a client: get a token, or make an encrypted call.

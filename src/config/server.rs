@@ -35,6 +35,10 @@ pub const DEFAULT_HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a ping may go unanswered before the HTTP/2 connection is closed.
 pub const DEFAULT_HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long listeners keep accepting after SIGTERM while `/readyz` already fails, so the
+/// balancer in front notices before connections are refused. 0 by default (no balancer).
+pub const DEFAULT_DRAIN_DELAY: Duration = Duration::ZERO;
+
 /// `[server]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +64,7 @@ pub struct ServerFile {
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
     pub proxy_protocol: Option<bool>,
+    pub drain_delay_ms: Option<u64>,
 }
 
 /// `[server]`, validated.
@@ -101,6 +106,8 @@ pub struct ServerConfig {
     /// The plain listener expects a PROXY protocol header (v1 or v2) on every connection,
     /// from a trusted proxy; a connection without one is closed. Default `false`.
     pub proxy_protocol: bool,
+    /// See [`DEFAULT_DRAIN_DELAY`].
+    pub drain_delay: Duration,
 }
 
 impl ServerConfig {
@@ -185,6 +192,9 @@ pub(super) fn validate(s: ServerFile) -> Result<ServerConfig, ConfigError> {
         )?,
         trusted_proxies: trusted_proxies(&s.trusted_proxies)?,
         proxy_protocol: s.proxy_protocol.unwrap_or(false),
+        drain_delay: s
+            .drain_delay_ms
+            .map_or(DEFAULT_DRAIN_DELAY, Duration::from_millis),
     })
 }
 

@@ -223,6 +223,13 @@ impl Server {
         }
 
         shutdown.await;
+        // First tell the balancer (`/readyz` fails at once) and keep accepting for the drain
+        // delay, so it stops sending before connections are refused; then stop accepting.
+        gateway.mark_unready();
+        if !server.drain_delay.is_zero() {
+            tracing::info!(delay = ?server.drain_delay, "shutting down: /readyz fails; still accepting for the drain delay");
+            tokio::time::sleep(server.drain_delay).await;
+        }
         let _ = stop_tx.send(true);
         while loops.join_next().await.is_some() {}
         gateway.begin_draining();

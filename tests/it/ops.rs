@@ -598,3 +598,82 @@ async fn idle_keep_alive_and_trickled_heads_are_cut_at_the_header_deadline() {
             .all(|r| r.uri.path() != "/plain/b")
     );
 }
+
+#[tokio::test]
+async fn on_shutdown_readyz_fails_at_once_while_connections_are_still_accepted_for_the_drain_delay()
+{
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let mut app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| f.server.drain_delay_ms = Some(700))
+            .build(),
+    )
+    .await;
+    assert_eq!(admin_get(&app, "/readyz").await.status, 200);
+    app.begin_shutdown();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        admin_get(&app, "/readyz").await.status,
+        503,
+        "the balancer is told first"
+    );
+    // A new connection, during the delay, is still served.
+    let reply = post(&app.url("/plain/x"), &[], "still open").await;
+    assert_eq!(reply.status, 200);
+    // After the delay the listener is closed.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert!(
+        tokio::net::TcpStream::connect(app.addr).await.is_err(),
+        "connections are refused once the drain delay is over"
+    );
+}
+
+#[test]
+fn gen_cert_takes_several_names_after_one_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .args(["gen-cert", "--dir"])
+        .arg(dir.path())
+        .args(["--name", "api.bank.example", "127.0.0.2"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pem = std::fs::read(dir.path().join("cert.pem")).unwrap();
+    let chain = sealgate::tls::read_certs(&dir.path().join("cert.pem")).unwrap();
+    assert!(!pem.is_empty() && chain.len() == 1);
+    let (_, cert) = x509_parser::parse_x509_certificate(chain[0].as_ref()).unwrap();
+    let names = format!(
+        "{:?}",
+        cert.subject_alternative_name().unwrap().unwrap().value
+    );
+    assert!(
+        names.contains("api.bank.example") && names.contains("IPAddress([127, 0, 0, 2])"),
+        "{names}"
+    );
+}
+
+#[test]
+fn the_configuration_file_may_come_from_sealgate_config() {
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/gateway.toml");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .arg("check-config")
+        .env("SEALGATE_CONFIG", &config)
+        .current_dir(std::env::temp_dir())
+        .status()
+        .unwrap();
+    assert!(status.success(), "check-config read SEALGATE_CONFIG");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .arg("check-config")
+        .env("SEALGATE_CONFIG", "/nonexistent/gateway.toml")
+        .current_dir(std::env::temp_dir())
+        .status()
+        .unwrap();
+    assert!(
+        !status.success(),
+        "a missing file named by SEALGATE_CONFIG fails"
+    );
+}
