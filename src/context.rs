@@ -68,16 +68,18 @@ pub fn client_address(source: IpAddr, headers: &http::HeaderMap, trusted: &[IpNe
     if !is_trusted(&source) {
         return source;
     }
-    let entries: Vec<&str> = headers
+    // Entries from the bytes, not `to_str`: a non-ASCII byte a client put in its own
+    // entry must spoil that entry only, not drop the balancer's entries on the same line.
+    let entries: Vec<&[u8]> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
         .collect();
     let mut client = source;
     for entry in entries.iter().rev() {
-        match parse_forwarded_ip(entry) {
+        let parsed = std::str::from_utf8(entry).ok().and_then(parse_forwarded_ip);
+        match parsed {
             Some(ip) if is_trusted(&ip) => client = ip,
             Some(ip) => return ip,
             None => return client,

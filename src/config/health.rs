@@ -71,10 +71,12 @@ impl Health {
                 .is_ok()
     }
 
-    /// A request it answered well.
-    pub fn success(&self) {
+    /// A request it answered well at `now_ms`: the failure count starts again, and once an
+    /// ejection is over, so does the doubling.
+    pub fn success(&self, now_ms: u64) {
         self.failures.store(0, Ordering::Relaxed);
-        if self.ejected_until_ms.load(Ordering::Relaxed) == 0 {
+        if !self.is_ejected(now_ms) {
+            self.ejected_until_ms.store(0, Ordering::Relaxed);
             self.ejections.store(0, Ordering::Relaxed);
         }
     }
@@ -138,7 +140,7 @@ mod tests {
         let h = Health::default();
         let base = Duration::from_secs(10);
         assert_eq!(h.failure(0, 3, base), None);
-        h.success();
+        h.success(0);
         assert_eq!(h.failure(0, 3, base), None);
         assert_eq!(h.failure(0, 3, base), None);
         assert_eq!(h.failure(0, 3, base), Some(base));

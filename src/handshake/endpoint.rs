@@ -56,7 +56,7 @@ async fn issue_token(
         .ok_or(TokenError::UnknownChannel)?
         .clone();
     let now = app.clock.now_secs();
-    let address = conn.client.to_string();
+    let address = limit_key(conn.client);
     let limit = config.token.rate_limit_per_address;
     if !app
         .state
@@ -181,6 +181,22 @@ async fn issue_token(
     Ok(h::json(StatusCode::OK, &issued.response))
 }
 
+/// The key a source address is counted under: the address for IPv4, the /64 for IPv6 (one
+/// subscriber gets a whole /64, so counting single IPv6 addresses would let one client
+/// rotate past any limit).
+fn limit_key(address: std::net::IpAddr) -> String {
+    match address {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// Opens a sealed token request (PROTOCOL §1.1): a compact JWE, `ECDH-ES` + `A256GCM`,
 /// to the gateway `enc` key its `kid` names, with the strictness of the session codec.
 /// The plaintext (which holds `secret`) is zeroized on drop.
@@ -288,4 +304,24 @@ async fn read(body: Incoming, length: Option<u64>, config: &Config) -> Result<By
         BodyReadError::Timeout => TokenError::BodyTimeout,
         BodyReadError::Read => TokenError::BodyRead,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_addresses_are_counted_by_their_64() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(limit_key(ip("203.0.113.7")), "203.0.113.7");
+        assert_eq!(
+            limit_key(ip("2001:db8:1:2:aaaa::1")),
+            limit_key(ip("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(
+            limit_key(ip("2001:db8:1:2::1")),
+            limit_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(limit_key(ip("::ffff:203.0.113.7")), "203.0.113.7");
+    }
 }

@@ -41,10 +41,29 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// Headers that name the client's address in some stack or other (nginx's `X-Real-IP`,
 /// Akamai's and Cloudflare's `True-Client-IP`, `Client-IP`): a client sends them to be
 /// taken for someone else, so they never pass from a client (PROTOCOL §4.2).
-pub const CLIENT_ADDRESS_ALIASES: [HeaderName; 3] = [
+pub const CLIENT_ADDRESS_ALIASES: [HeaderName; 11] = [
     HeaderName::from_static("x-real-ip"),
     HeaderName::from_static("client-ip"),
     HeaderName::from_static("true-client-ip"),
+    HeaderName::from_static("x-client-ip"),
+    HeaderName::from_static("cf-connecting-ip"),
+    HeaderName::from_static("x-cluster-client-ip"),
+    HeaderName::from_static("fastly-client-ip"),
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-prefix"),
+    HeaderName::from_static("x-forwarded-server"),
+    HeaderName::from_static("x-original-forwarded-for"),
+];
+
+/// Headers some frameworks read to change the method or target of a request (Spring's
+/// and Rails' method override, IIS's and Symfony's URL rewrites): a bound request's method
+/// and target are the ones the gateway checked, so these never pass.
+pub const OVERRIDE_HEADERS: [HeaderName; 5] = [
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
 ];
 
 /// Whether two header names are the same once `_` is read as `-` (case is already folded:
@@ -129,12 +148,23 @@ pub fn to_upstream(headers: &mut HeaderMap, token_header: &HeaderName, fwd: &For
             &fwd.identity_headers.channel,
             &X_CLIENT_CERT_SUBJECT,
             &request_id,
-            &CLIENT_ADDRESS_ALIASES[0],
-            &CLIENT_ADDRESS_ALIASES[1],
-            &CLIENT_ADDRESS_ALIASES[2],
             &X_REQUEST_SEAL,
         ],
     );
+    // The aliases and overrides are few and mostly absent: one pass over what is present.
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            CLIENT_ADDRESS_ALIASES
+                .iter()
+                .chain(OVERRIDE_HEADERS.iter())
+                .any(|known| same_folded(known.as_str(), name.as_str()))
+        })
+        .cloned()
+        .collect();
+    for name in &doomed {
+        headers.remove(name);
+    }
     // The edge is the first proxy: a client-sent X-Forwarded-For is not trusted, so it is
     // replaced rather than appended to.
     set(headers, X_FORWARDED_FOR, &fwd.client_ip.to_string());
@@ -283,6 +313,23 @@ mod tests {
             );
         }
         for gone in ["x-real-ip", "client-ip", "true-client-ip", "x-request-seal"] {
+            assert!(!h.contains_key(gone), "{gone}");
+        }
+        let mut h = map(&[
+            ("x-client-ip", "6.6.6.6"),
+            ("cf-connecting-ip", "6.6.6.6"),
+            ("x-http-method-override", "DELETE"),
+            ("x_original_url", "/admin"),
+            ("x-forwarded-prefix", "/evil"),
+        ]);
+        to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
+        for gone in [
+            "x-client-ip",
+            "cf-connecting-ip",
+            "x-http-method-override",
+            "x_original_url",
+            "x-forwarded-prefix",
+        ] {
             assert!(!h.contains_key(gone), "{gone}");
         }
     }

@@ -134,9 +134,12 @@ pub async fn handle(
             if let Some(session) = session {
                 // A token route whose bodies are not sealed: the revocation check, and the
                 // seal when one is sent (or required of a bodyless request).
+                // Where binding is required, every request here carries a seal: whether a
+                // request has a body cannot be told from its head (an empty chunked body, an
+                // HTTP/2 stream ended by an empty DATA frame), and its plain body is not
+                // bound by anything else.
                 let binding = binding_for(ctx, session, &parts.method, &parts.uri);
-                let bodyless = http_body::Body::is_end_stream(&body);
-                if seal.is_some() || (binding.required && bodyless) {
+                if seal.is_some() || binding.required {
                     check_seal(ctx, session, seal.as_ref(), &binding, now).await?;
                 } else {
                     admit(ctx, session, None, now).await?;
@@ -181,10 +184,19 @@ pub async fn handle(
     // A request whose body is buffered can go to another instance when the first could not
     // even be connected to (nothing was sent, so nothing can arrive twice); a streamed body
     // cannot.
+    let buffered = replay.is_some();
     let retry = replay
         .filter(|_| route.upstreams.len() > 1)
         .map(|body| (parts.method.clone(), parts.headers.clone(), body));
-    let response = match send_to(ctx, &route, first, Request::from_parts(parts, body)).await {
+    let response = match send_to(
+        ctx,
+        &route,
+        first,
+        Request::from_parts(parts, body),
+        buffered,
+    )
+    .await
+    {
         Err(error) if error.nothing_sent && retry.is_some() => {
             let Some((method, headers, body)) = retry else {
                 return Err(error.kind.into());
@@ -196,7 +208,7 @@ pub async fn handle(
             *request.headers_mut() = headers;
             *request.version_mut() = http::Version::HTTP_11;
             tracing::debug!(request_id = ctx.request_id, route = %route.prefix, "retrying on another instance");
-            send_to(ctx, &route, second, request)
+            send_to(ctx, &route, second, request, true)
                 .await
                 .map_err(UpstreamError::from)?
         }
@@ -307,6 +319,7 @@ async fn send_to(
     route: &Route,
     index: usize,
     request: Request<Body>,
+    buffered: bool,
 ) -> Result<Response<Incoming>, SendError> {
     let upstream = &route.upstreams[index];
     let sent = std::time::Instant::now();
@@ -326,9 +339,18 @@ async fn send_to(
         Ok(_) => "ok",
         Err(error) => error.kind.label(),
     };
+    // With a streamed body, a failure after the connection was made may be the client's
+    // own doing (an upload over the limit, or abandoned): it must not let clients eject
+    // instances. Connect failures, timeouts and 5xx are the instance's.
+    let instance_at_fault = match &result {
+        Ok(_) => outcome == "5xx",
+        Err(error) => buffered || error.nothing_sent || error.kind == UpstreamError::Timeout,
+    };
     let now_ms = u64::try_from(ctx.app.clock.now_ms()).unwrap_or_default();
     if outcome == "ok" {
-        upstream.health.success();
+        upstream.health.success(now_ms);
+    } else if !instance_at_fault {
+        // Counted in the metrics below, not towards an ejection.
     } else if let Some(length) =
         upstream
             .health

@@ -73,9 +73,13 @@ pub enum PathError {
     /// An encoded `/` or `\`, a raw `\`, or an encoded NUL.
     #[error("encoded separator or NUL")]
     Separator,
-    /// A `%` not followed by two hex digits.
-    #[error("malformed percent-encoding")]
+    /// A `%` not followed by two hex digits, or an encoded `%` followed by two (a second
+    /// layer of encoding).
+    #[error("malformed or double percent-encoding")]
     BadEscape,
+    /// A `;` segment parameter.
+    #[error("segment parameters")]
+    Parameters,
 }
 
 /// The path as the upstream will understand it (PROTOCOL §4.2): runs of `/` merged into
@@ -94,10 +98,18 @@ pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
     while i < bytes.len() {
         match bytes[i] {
             b'\\' | 0 => return Err(PathError::Separator),
+            // Segment parameters (`/api;x/secret`) are stripped by some servlet containers
+            // after we route: `/api;x/` would be routed as a catch-all and served as `/api/`.
+            b';' => return Err(PathError::Parameters),
             b'%' => {
                 let value = hex_pair(bytes.get(i + 1..i + 3)).ok_or(PathError::BadEscape)?;
-                if matches!(value, b'/' | b'\\' | 0) {
+                if matches!(value, b'/' | b'\\' | 0 | b';') {
                     return Err(PathError::Separator);
+                }
+                // `%25` and two hex digits: a second encoding layer, which an upstream that
+                // decodes twice would read as the character we never saw (`%252e%252e`).
+                if value == b'%' && hex_pair(bytes.get(i + 3..i + 5)).is_some() {
+                    return Err(PathError::BadEscape);
                 }
                 changed |= is_unreserved(value);
                 i += 3;
@@ -280,14 +292,23 @@ mod tests {
             "/a/%2e%2E/b",
             "/a/.%2e/b",
             "/..",
+            "//..//api",
+        ] {
+            assert_eq!(normalize(bad), Err(PathError::DotSegment), "{bad}");
+        }
+        for bad in [
             "/x/..;/api/echo",
             "/x/.;a=b/api",
             "/x/%2e%2e;/api",
-            "//..//api",
-            "/x/..%3b/api",
-            "/x/.%3Bjsessionid=1/api",
+            "/api;x/secret",
         ] {
-            assert_eq!(normalize(bad), Err(PathError::DotSegment), "{bad}");
+            assert_eq!(normalize(bad), Err(PathError::Parameters), "{bad}");
+        }
+        for bad in ["/x/..%3b/api", "/x/.%3Bjsessionid=1/api"] {
+            assert_eq!(normalize(bad), Err(PathError::Separator), "{bad}");
+        }
+        for bad in ["/x/%252e%252e/api", "/a%2541"] {
+            assert_eq!(normalize(bad), Err(PathError::BadEscape), "{bad}");
         }
         for bad in ["/a%2fb", "/a%5Cb", "/a\\b", "/a%00b"] {
             assert_eq!(normalize(bad), Err(PathError::Separator), "{bad}");

@@ -536,3 +536,28 @@ async fn a_route_at_its_limit_of_requests_in_flight_answers_503() {
     assert_eq!(second.codes().0, "ROUTE004");
     assert!(second.headers.contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn a_client_cannot_eject_an_instance_with_its_own_oversized_uploads() {
+    let a = Killable::start("127.0.0.1:0".parse().unwrap()).await;
+    let mut route = pool_route(vec![url(a.addr)]);
+    route.eject_after_failures = Some(1);
+    route.max_body_bytes = Some(16);
+    let app = spawn_app(ConfigBuilder::new(a.addr).route(route).build()).await;
+    for _ in 0..3 {
+        // Chunked, so no Content-Length to refuse up front: the limit trips mid-stream.
+        let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        stream
+            .write_all(b"POST /pool/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n40\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n0\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    }
+    assert_eq!(post(&app.url("/pool/y"), &[], "ok").await.status, 200);
+    let text = metrics_text(&app).await;
+    assert!(
+        !text.contains("sealgate_upstream_ejections_total{"),
+        "a client's own oversized uploads ejected the instance"
+    );
+}

@@ -488,3 +488,41 @@ async fn gateway_keys_rotate_by_reload_with_the_old_key_still_listed() {
     );
     fresh.request_token().await.unwrap();
 }
+
+#[tokio::test]
+async fn where_binding_is_required_a_plain_token_route_needs_a_seal_even_with_an_empty_chunked_body()
+ {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| {
+                f.channels
+                    .get_mut("CH-HKDF")
+                    .unwrap()
+                    .require_request_binding = Some(true)
+            })
+            .build(),
+    )
+    .await;
+    let strict = handshake(&app, "CH-HKDF", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "GET /token-plain/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n",
+        strict.token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("BODY008"), "{text}");
+    assert!(upstream.requests().is_empty());
+    let seal = bound(&strict, b"", "GET", "/token-plain/x");
+    assert_eq!(
+        sealed_get(&app, &strict, "/token-plain/x", Some(&seal))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
