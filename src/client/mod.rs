@@ -167,17 +167,8 @@ pub fn seal_token_request(
     gateway: &p256::PublicKey,
 ) -> Result<String, ClientError> {
     let ephemeral = EphemeralKeyPair::generate().map_err(|_| ClientError::Random)?;
-    let z = ephemeral.agree(gateway);
-    let mut cek = [0u8; 32];
-    crate::crypto::kdf::concat_kdf_sha256(
-        z.expose(),
-        crate::crypto::kdf::CONCAT_KDF_ALGORITHM_ID,
-        &[],
-        &[],
-        &mut cek,
-    );
-    let key = Key32::from_bytes(cek);
-    zeroize::Zeroize::zeroize(&mut cek);
+    // RFC 7518 §4.6.2 for direct key agreement with A256GCM is the channels' `concat-kdf`.
+    let key = Kdf::ConcatKdf.derive(&ephemeral.agree(gateway));
     let header = format!(
         r#"{{"alg":"ECDH-ES","enc":"A256GCM","kid":{},"epk":{}}}"#,
         serde_json::to_string(kid).unwrap_or_default(),

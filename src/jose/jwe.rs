@@ -261,17 +261,9 @@ impl Parsed<'_> {
         ours: &crate::crypto::ecdh::EphemeralKeyPair,
     ) -> Result<Vec<u8>, JweError> {
         let epk = self.epk.ok_or(JweError::Algorithm)?;
-        let z = ours.agree(&epk);
-        let mut cek = [0u8; 32];
-        crate::crypto::kdf::concat_kdf_sha256(
-            z.expose(),
-            crate::crypto::kdf::CONCAT_KDF_ALGORITHM_ID,
-            &[],
-            &[],
-            &mut cek,
-        );
-        let key = Key32::from_bytes(cek);
-        zeroize::Zeroize::zeroize(&mut cek);
+        // RFC 7518 §4.6.2 for direct key agreement with A256GCM is the channels'
+        // `concat-kdf`: one definition for both.
+        let key = crate::crypto::kdf::Kdf::ConcatKdf.derive(&ours.agree(&epk));
         self.decrypt(&key)
     }
 
