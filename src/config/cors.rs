@@ -78,27 +78,22 @@ pub(super) fn validate(key: &str, c: CorsFile) -> Result<CorsLayer, ConfigError>
         }
         AllowOrigin::list(origins)
     };
-    let list = |field: &str, given: Option<Vec<String>>, default: &[&str]| -> Vec<String> {
-        let _ = field;
+    let list = |given: Option<Vec<String>>, default: &[&str]| -> Vec<String> {
         given.unwrap_or_else(|| default.iter().map(|s| (*s).to_owned()).collect())
     };
-    let methods = list(
-        "allowed_methods",
-        c.allowed_methods,
-        &DEFAULT_CORS_ALLOWED_METHODS,
-    )
-    .iter()
-    .map(|m| {
-        Method::from_bytes(m.as_bytes()).map_err(|_| {
-            invalid(
-                format!("{key}.allowed_methods"),
-                format!("`{m}` is not a method"),
-            )
+    let methods = list(c.allowed_methods, &DEFAULT_CORS_ALLOWED_METHODS)
+        .iter()
+        .map(|m| {
+            Method::from_bytes(m.as_bytes()).map_err(|_| {
+                invalid(
+                    format!("{key}.allowed_methods"),
+                    format!("`{m}` is not a method"),
+                )
+            })
         })
-    })
-    .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let names = |field: &str, given: Option<Vec<String>>, default: &[&str]| {
-        list(field, given, default)
+        list(given, default)
             .iter()
             .map(|h| {
                 HeaderName::from_bytes(h.as_bytes()).map_err(|_| {

@@ -21,7 +21,7 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 /// Hop-by-hop fields (RFC 9110 §7.6.1, plus the obsolete `Keep-Alive` and
 /// `Proxy-Connection` that old clients still send): they describe one connection and must
 /// not be forwarded.
-const HOP_BY_HOP: [HeaderName; 9] = [
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -35,7 +35,7 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 
 /// Removes the hop-by-hop fields and every field named in `Connection` (RFC 9110 §7.6.1).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    strip(headers, &[]);
+    strip(headers, &[], &[]);
 }
 
 /// Headers that name the client's address in some stack or other (nginx's `X-Real-IP`,
@@ -74,11 +74,11 @@ pub fn same_folded(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
 }
 
-/// Removes the hop-by-hop fields, those named in `Connection`, and those in `also`, each
-/// also under any alias that differs only by `_` for `-` ([`same_folded`]). Each name
-/// present is looked at once, and only names present are removed: looking up every
-/// candidate (about twenty, mostly absent) cost more than the rest of the rewriting.
-fn strip(headers: &mut HeaderMap, also: &[&HeaderName]) {
+/// Removes the hop-by-hop fields, those named in `Connection`, those in `also` and in the
+/// `lists`, each also under any alias that differs only by `_` for `-` ([`same_folded`]).
+/// Each name present is looked at once, and only names present are removed: looking up
+/// every candidate (about thirty, mostly absent) cost more than the rest of the rewriting.
+fn strip(headers: &mut HeaderMap, also: &[&HeaderName], lists: &[&[HeaderName]]) {
     let nominated: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -86,20 +86,21 @@ fn strip(headers: &mut HeaderMap, also: &[&HeaderName]) {
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    let listed = |name: &HeaderName| {
-        HOP_BY_HOP.contains(name) || nominated.contains(name) || also.contains(&name)
-    };
-    let alias = |name: &HeaderName| {
-        name.as_str().contains('_')
-            && HOP_BY_HOP
-                .iter()
-                .chain(nominated.iter())
-                .chain(also.iter().copied())
-                .any(|known| same_folded(known.as_str(), name.as_str()))
+    let known = || {
+        HOP_BY_HOP
+            .iter()
+            .chain(nominated.iter())
+            .chain(also.iter().copied())
+            .chain(lists.iter().flat_map(|list| list.iter()))
     };
     let doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| listed(name) || alias(name))
+        .filter(|name| {
+            // Exact names first (the common case); `_` spellings only for names that have one.
+            known().any(|k| k == *name)
+                || (name.as_str().contains('_')
+                    && known().any(|k| same_folded(k.as_str(), name.as_str())))
+        })
         .cloned()
         .collect();
     for name in &doomed {
@@ -150,21 +151,8 @@ pub fn to_upstream(headers: &mut HeaderMap, token_header: &HeaderName, fwd: &For
             &request_id,
             &X_REQUEST_SEAL,
         ],
+        &[&CLIENT_ADDRESS_ALIASES, &OVERRIDE_HEADERS],
     );
-    // The aliases and overrides are few and mostly absent: one pass over what is present.
-    let doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| {
-            CLIENT_ADDRESS_ALIASES
-                .iter()
-                .chain(OVERRIDE_HEADERS.iter())
-                .any(|known| same_folded(known.as_str(), name.as_str()))
-        })
-        .cloned()
-        .collect();
-    for name in &doomed {
-        headers.remove(name);
-    }
     // The edge is the first proxy: a client-sent X-Forwarded-For is not trusted, so it is
     // replaced rather than appended to.
     set(headers, X_FORWARDED_FOR, &fwd.client_ip.to_string());

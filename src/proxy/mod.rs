@@ -349,12 +349,11 @@ async fn send_to(
     let now_ms = u64::try_from(ctx.app.clock.now_ms()).unwrap_or_default();
     if outcome == "ok" {
         upstream.health.success(now_ms);
-    } else if !instance_at_fault {
-        // Counted in the metrics below, not towards an ejection.
-    } else if let Some(length) =
-        upstream
-            .health
-            .failure(now_ms, route.eject_after_failures, route.ejection)
+    } else if instance_at_fault
+        && let Some(length) =
+            upstream
+                .health
+                .failure(now_ms, route.eject_after_failures, route.ejection)
     {
         metrics.upstream_ejections.get_or_create(&instance).inc();
         tracing::warn!(route = %route.prefix, upstream = %upstream.label, seconds = length.as_secs(), "upstream instance ejected after failures in a row");

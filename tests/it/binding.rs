@@ -351,17 +351,7 @@ async fn a_bound_body_is_refused_on_another_method_path_or_query() {
 #[tokio::test]
 async fn a_bodyless_request_is_sealed_by_x_request_seal_once_and_only_where_bound() {
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let app = spawn_app(
-        ConfigBuilder::new(upstream.addr)
-            .with(|f| {
-                f.channels
-                    .get_mut("CH-HKDF")
-                    .unwrap()
-                    .require_request_binding = Some(true)
-            })
-            .build(),
-    )
-    .await;
+    let app = spawn_app(binding_required_on_ch_hkdf(upstream.addr)).await;
     let s = handshake(&app, CHANNEL, "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
     let seal = bound(&s, b"", "GET", "/api/account/7");
     let reply = sealed_get(&app, &s, "/api/account/7", Some(&seal)).await;
@@ -408,6 +398,18 @@ async fn a_bodyless_request_is_sealed_by_x_request_seal_once_and_only_where_boun
     )
     .await;
     assert_eq!(ok.status, StatusCode::OK);
+}
+
+/// The test configuration with `require_request_binding` on the `CH-HKDF` channel.
+fn binding_required_on_ch_hkdf(upstream: std::net::SocketAddr) -> sealgate::config::Config {
+    ConfigBuilder::new(upstream)
+        .with(|f| {
+            f.channels
+                .get_mut("CH-HKDF")
+                .unwrap()
+                .require_request_binding = Some(true)
+        })
+        .build()
 }
 
 fn seal_unbound(s: &ClientSession) -> String {
@@ -493,17 +495,7 @@ async fn gateway_keys_rotate_by_reload_with_the_old_key_still_listed() {
 async fn where_binding_is_required_a_plain_token_route_needs_a_seal_even_with_an_empty_chunked_body()
  {
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let app = spawn_app(
-        ConfigBuilder::new(upstream.addr)
-            .with(|f| {
-                f.channels
-                    .get_mut("CH-HKDF")
-                    .unwrap()
-                    .require_request_binding = Some(true)
-            })
-            .build(),
-    )
-    .await;
+    let app = spawn_app(binding_required_on_ch_hkdf(upstream.addr)).await;
     let strict = handshake(&app, "CH-HKDF", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
     let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

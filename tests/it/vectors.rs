@@ -104,6 +104,27 @@ fn wycheproof_hkdf_sha256_through_our_kdf_function() {
     assert!(checked > 50, "{checked}");
 }
 
+/// The published wire-contract vectors (made with Python `cryptography`).
+fn published_vectors() -> serde_json::Value {
+    serde_json::from_str(include_str!("../../examples/clients/test-vectors.json")).unwrap()
+}
+
+/// The string at `path` in the vectors.
+fn vector_text(v: &serde_json::Value, path: &[&str]) -> String {
+    let mut node = v;
+    for p in path {
+        node = &node[*p];
+    }
+    node.as_str()
+        .unwrap_or_else(|| panic!("{path:?}"))
+        .to_owned()
+}
+
+/// The key pair whose private scalar (hex) is at `path` in the vectors.
+fn vector_pair(v: &serde_json::Value, path: &[&str]) -> EphemeralKeyPair {
+    EphemeralKeyPair::from_scalar_bytes(&hex::decode(vector_text(v, path)).unwrap()).unwrap()
+}
+
 /// The published wire-contract vectors (made with Python `cryptography`), which every
 /// reference client also checks.
 #[test]
@@ -112,20 +133,9 @@ fn the_published_protocol_vectors_hold_for_our_code() {
     use sealgate::crypto::kdf::Kdf;
     use sealgate::jose::jwe;
 
-    let v: serde_json::Value =
-        serde_json::from_str(include_str!("../../examples/clients/test-vectors.json")).unwrap();
-    let text = |path: &[&str]| -> String {
-        let mut node = &v;
-        for p in path {
-            node = &node[*p];
-        }
-        node.as_str()
-            .unwrap_or_else(|| panic!("{path:?}"))
-            .to_owned()
-    };
-    let pair = |who: &str| {
-        EphemeralKeyPair::from_scalar_bytes(&hex::decode(text(&[who, "d"])).unwrap()).unwrap()
-    };
+    let v = published_vectors();
+    let text = |path: &[&str]| vector_text(&v, path);
+    let pair = |who: &str| vector_pair(&v, &[who, "d"]);
     let (client, server) = (pair("client"), pair("server"));
     for (who, p) in [("client", &client), ("server", &server)] {
         let json = jwk::public_to_json(&p.public_key());
@@ -215,20 +225,9 @@ fn the_published_handshake_and_binding_vectors_hold_for_our_code() {
     use sealgate::crypto::Key32;
     use sealgate::jose::jwe;
 
-    let v: serde_json::Value =
-        serde_json::from_str(include_str!("../../examples/clients/test-vectors.json")).unwrap();
-    let text = |path: &[&str]| -> String {
-        let mut node = &v;
-        for p in path {
-            node = &node[*p];
-        }
-        node.as_str()
-            .unwrap_or_else(|| panic!("{path:?}"))
-            .to_owned()
-    };
-    let pair = |path: &[&str]| {
-        EphemeralKeyPair::from_scalar_bytes(&hex::decode(text(path)).unwrap()).unwrap()
-    };
+    let v = published_vectors();
+    let text = |path: &[&str]| vector_text(&v, path);
+    let pair = |path: &[&str]| vector_pair(&v, path);
     let client_public = jwk::parse_public_p256(text(&["client", "jwk"]).as_bytes()).unwrap();
     // The RFC 7638 thumbprint.
     assert_eq!(
