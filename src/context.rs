@@ -12,6 +12,8 @@ use crate::auth::cache::TokenCache;
 use crate::clock::Clock;
 use crate::config::SubjectName;
 use crate::metrics::Metrics;
+use crate::observe::access::AccessLog;
+use crate::observe::trace::Tracing;
 use crate::state::State;
 
 /// What the listener knows about the connection a request came on.
@@ -31,6 +33,8 @@ pub struct ConnInfo {
     pub client_cert_subject: Option<Arc<(SubjectName, String)>>,
     /// The last token verified on this connection.
     pub tokens: Arc<TokenCache>,
+    /// The TLS version (`TLSv1.2`, `TLSv1.3`) on an HTTPS listener.
+    pub tls: Option<&'static str>,
 }
 
 impl ConnInfo {
@@ -51,6 +55,7 @@ impl ConnInfo {
             scheme,
             client_cert_subject,
             tokens: Arc::default(),
+            tls: None,
         }
     }
 }
@@ -111,6 +116,10 @@ pub struct AppState {
     /// When this process's gateway was made (unix seconds): with the memory backend,
     /// tokens issued before it are refused (see `sessions.accept_tokens_from_before_start`).
     pub started_at: i64,
+    /// The access line's writer (read at start only).
+    pub access: Arc<AccessLog>,
+    /// The tracer (read at start only).
+    pub tracing: Tracing,
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@ use serde::Serialize;
 
 use crate::auth::AuthError;
 use crate::jose::jwe::JweError;
-use crate::metrics::Metrics;
+use std::sync::Arc;
+
+use crate::metrics::{Metrics, RefusalLabel, UpstreamErrorLabel};
 use crate::session::ReplayError;
 use crate::state::{Refusal, StateError};
 use crate::token::request::PublicKeyError;
@@ -439,18 +441,28 @@ impl Failure {
     }
 
     /// The one place a failure is logged and counted: token refusals in
-    /// `sealgate_tokens_total{code}`, upstream failures in
-    /// `sealgate_upstream_errors_total{kind}`, every other refusal in
-    /// `sealgate_rejected_total{code}`. 5xx are logged at `warn` with their cause, refusals
-    /// at `info`. Never a header value, a body, a token or a key.
-    pub fn observe(&self, metrics: &Metrics, request_id: &str) {
+    /// `sealgate_tokens_total{res_code}`, upstream failures in
+    /// `sealgate_upstream_errors_total{route,kind}`, every other refusal in
+    /// `sealgate_rejected_total{route,res_code}`. 5xx are logged at `warn` with their cause,
+    /// refusals at `info`. Never a header value, a body, a token or a key.
+    pub fn observe(&self, metrics: &Metrics, route: &Arc<String>, request_id: &str) {
         let (status, code, _) = self.parts();
         match self {
-            Failure::Token(_) => Metrics::count(&metrics.tokens, code),
+            Failure::Token(_) => metrics.count_token(code),
             Failure::Route(GatewayError::Upstream(upstream)) => {
-                Metrics::count(&metrics.upstream_errors, upstream.label())
+                let label = UpstreamErrorLabel {
+                    route: Arc::clone(route),
+                    kind: upstream.label(),
+                };
+                metrics.upstream_errors.get_or_create(&label).inc();
             }
-            Failure::Route(_) => Metrics::count(&metrics.rejected, code),
+            Failure::Route(_) => {
+                let label = RefusalLabel {
+                    route: Arc::clone(route),
+                    res_code: code,
+                };
+                metrics.rejected.get_or_create(&label).inc();
+            }
         }
         if status.is_server_error() {
             tracing::warn!(request_id, error = %self, code, status = status.as_u16(), "request failed");

@@ -28,11 +28,15 @@ use crate::config::Config;
 use crate::context::{AppState, ConnInfo};
 use crate::error::{Failure, GatewayError};
 use crate::metrics::{Metrics, NO_ROUTE, RequestLabels, RouteLabel, TOKEN_ROUTE};
+use crate::observe::Trail;
+use crate::observe::access::{AccessLog, Logged, Pending, Record};
+use crate::observe::trace::{RequestTrace, Tracing};
 use crate::proxy::Forwarder;
 use crate::session::SessionStore;
 use crate::state::{State, StateError};
 use crate::tls::TlsError;
 use crate::wire::{Body, X_REQUEST_ID};
+use http_body_util::BodyExt as _;
 
 /// How often the upstream health checker looks for probes that are due.
 const HEALTH_TICK: std::time::Duration = std::time::Duration::from_millis(200);
@@ -60,6 +64,12 @@ pub enum StartError {
     /// The session-state backend could not be set up.
     #[error("session state backend: {0}")]
     State(#[from] StateError),
+    /// The access log's file could not be opened.
+    #[error("access log: {0}")]
+    AccessLog(#[from] std::io::Error),
+    /// The trace exporter could not be set up.
+    #[error("{0}")]
+    Tracing(#[from] crate::observe::trace::TracingError),
 }
 
 /// The gateway's state and its request handler.
@@ -100,7 +110,7 @@ impl Gateway {
         crate::tls::install_default_provider();
         let forwarder =
             Forwarder::new(config.server.upstream_connect_timeout, &config.upstream_tls)?;
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(longest_timeout(&config));
         let state = State::new(
             &config.state,
             config.token.max_sessions,
@@ -120,12 +130,30 @@ impl Gateway {
             );
         }
         let started_at = clock.now_secs();
+        let access = match &config.access_log {
+            Some(log) => AccessLog::start(
+                log.sink.clone(),
+                log.format,
+                log.queue_lines,
+                metrics.access_log_dropped.clone(),
+            )?,
+            None => AccessLog::disabled(),
+        };
+        let tracing = match &config.tracing {
+            Some(settings) => {
+                tracing::info!(endpoint = %settings.endpoint, "exporting traces over OTLP/HTTP");
+                Tracing::otlp(settings, metrics.trace_spans_dropped.clone())?
+            }
+            None => Tracing::disabled(),
+        };
         let app = AppState {
             state,
             metrics,
             clock,
             secret_checks: Semaphore::new(config.token.max_concurrent_secret_checks),
             started_at,
+            access: Arc::new(access),
+            tracing,
         };
         let in_flight = Semaphore::new(config.server.max_in_flight);
         Ok(Gateway {
@@ -169,6 +197,50 @@ impl Gateway {
         &self.inner.app.metrics
     }
 
+    /// Writes what the access log and the trace exporter still hold (at shutdown).
+    pub async fn close(&self) {
+        let gateway = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            gateway
+                .inner
+                .app
+                .access
+                .flush(std::time::Duration::from_secs(5));
+            gateway.inner.app.tracing.shutdown();
+        })
+        .await;
+    }
+
+    /// Writes the access line of a request hyper refused before the gateway saw it (a
+    /// malformed or oversized head): what is known is the connection and the status.
+    pub fn log_refused_request(&self, conn: &ConnInfo, status: u16) {
+        let access = &self.inner.app.access;
+        if !access.enabled() {
+            return;
+        }
+        access.write(Record {
+            time: std::time::SystemTime::now(),
+            request_id: request_id(None),
+            peer: conn.peer,
+            client: conn.client,
+            method: http::Method::from_bytes(b"-").unwrap_or_default(),
+            uri: None,
+            version: http::Version::default(),
+            tls: conn.tls,
+            route: Arc::clone(&NO_ROUTE),
+            upstream: None,
+            status,
+            res_code: None,
+            identity: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            duration: std::time::Duration::ZERO,
+            upstream_time: None,
+            trace_id: None,
+            complete: true,
+        });
+    }
+
     /// Puts a new configuration in force for new requests; requests already running finish
     /// with the one they started with. Sessions, revocations and counters carry over. If the
     /// new configuration has no token keys and the old one made a random key, that key is
@@ -182,6 +254,8 @@ impl Gateway {
         if config.gateway_keys.is_ephemeral() && old.gateway_keys.is_ephemeral() {
             config.gateway_keys = Arc::clone(&old.gateway_keys);
         }
+        // Log rotation: `postrotate` sends SIGHUP, the writer reopens its file.
+        self.inner.app.access.reopen();
         if config.state != old.state {
             tracing::warn!("[sessions] changed: the session-state backend changes on restart only");
         }
@@ -336,10 +410,14 @@ impl Gateway {
     /// Handles one request; never fails (errors become responses).
     pub async fn handle(&self, request: Request<Incoming>, mut conn: ConnInfo) -> Response<Body> {
         let started = Instant::now();
+        let app = &self.inner.app;
         let method = request.method().clone();
-        // A cheap clone (shared bytes), kept for the access log.
-        let uri = request.uri().clone();
+        let version = request.version();
+        // A cheap clone (shared bytes), kept for the access line.
+        let uri = app.access.enabled().then(|| request.uri().clone());
         let request_id = request_id(request.headers().get(X_REQUEST_ID));
+        let trace = app.tracing.start(&method, request.headers());
+        let trail = Arc::new(Trail::default());
         let live = self.inner.live.load_full();
         // Behind a trusted balancer, the client is who X-Forwarded-For says.
         let trusted = &live.config.server.trusted_proxies;
@@ -349,44 +427,68 @@ impl Gateway {
 
         let (result, route) = match self.admit() {
             Err(error) => (Err(Failure::from(error)), Arc::clone(&NO_ROUTE)),
-            Ok(_permit) => self.dispatch(&live, request, &conn, &request_id).await,
+            Ok(_permit) => {
+                let request_facts = RequestFacts {
+                    conn: &conn,
+                    request_id: &request_id,
+                    trail: &trail,
+                    trace: &trace,
+                };
+                self.dispatch(&live, request, &request_facts).await
+            }
         };
-        let metrics = &self.inner.app.metrics;
+        let metrics = &app.metrics;
         let mut response = result.unwrap_or_else(|failure| {
-            failure.observe(metrics, &request_id);
+            failure.observe(metrics, &route, &request_id);
+            trail.set_res_code(failure.parts().1);
             failure.into_response()
         });
 
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(X_REQUEST_ID, value);
         }
-        let elapsed = started.elapsed();
         let status = response.status().as_u16();
         metrics
             .request_duration
             .get_or_create(&RouteLabel {
                 route: Arc::clone(&route),
             })
-            .observe(elapsed.as_secs_f64());
+            .observe(started.elapsed().as_secs_f64());
         metrics
             .requests
             .get_or_create(&RequestLabels {
-                route,
+                route: Arc::clone(&route),
                 method: crate::metrics::method_label(&method),
-                status,
+                code: status,
             })
             .inc();
-        tracing::info!(
-            target: "sealgate::access",
-            request_id = %request_id,
-            peer = %conn.peer,
-            client = %conn.client,
-            %method,
-            path = uri.path(),
+        trace.finish(&route, status, trail.facts().res_code);
+        if !app.access.enabled() {
+            return response;
+        }
+        let record = Record {
+            time: std::time::SystemTime::now(),
+            request_id,
+            peer: conn.peer,
+            client: conn.client,
+            method,
+            uri,
+            version,
+            tls: conn.tls,
+            route,
+            upstream: None,
             status,
-            micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-        );
-        response
+            res_code: None,
+            identity: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            duration: std::time::Duration::ZERO,
+            upstream_time: None,
+            trace_id: trace.trace_id().map(str::to_owned),
+            complete: false,
+        };
+        let pending = Pending::new(Arc::clone(&app.access), record, trail, started);
+        response.map(|body| Logged::new(body, pending).boxed_unsync())
     }
 
     fn admit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, GatewayError> {
@@ -404,11 +506,11 @@ impl Gateway {
         &self,
         live: &Live,
         request: Request<Incoming>,
-        conn: &ConnInfo,
-        request_id: &str,
+        facts: &RequestFacts<'_>,
     ) -> (Result<Response<Body>, Failure>, Arc<String>) {
         let config = &live.config;
         let app = &self.inner.app;
+        let (conn, request_id) = (facts.conn, facts.request_id);
         // Route on the path as the upstream will read it, and forward exactly that path
         // (PROTOCOL §4.2): `//api` or `/x/..;/api` cannot reach a route as another.
         let path = match crate::proxy::route::normalize(request.uri().path()) {
@@ -421,9 +523,22 @@ impl Gateway {
         }
         if path == config.token.path {
             let outcome = self
-                .with_cors(config.token.cors.as_ref(), request, request_id, |request| {
-                    crate::handshake::endpoint::handle(config, app, conn, request)
-                })
+                .with_cors(
+                    config.token.cors.as_ref(),
+                    request,
+                    facts,
+                    &TOKEN_ROUTE,
+                    |request| {
+                        crate::handshake::endpoint::handle(
+                            config,
+                            app,
+                            conn,
+                            facts.trail,
+                            facts.trace,
+                            request,
+                        )
+                    },
+                )
                 .await;
             return (outcome, Arc::clone(&TOKEN_ROUTE));
         }
@@ -439,10 +554,12 @@ impl Gateway {
             request_id,
             path: &path,
             route,
+            trail: facts.trail,
+            trace: facts.trace,
         };
         let cors = route.and_then(|r| r.cors.as_ref());
         let outcome = self
-            .with_cors(cors, request, request_id, |request| async {
+            .with_cors(cors, request, facts, &label, |request| async {
                 crate::proxy::handle(&context, request)
                     .await
                     .map_err(Failure::from)
@@ -459,7 +576,8 @@ impl Gateway {
         &self,
         cors: Option<&tower_http::cors::CorsLayer>,
         request: Request<Incoming>,
-        request_id: &str,
+        facts: &RequestFacts<'_>,
+        route: &Arc<String>,
         handler: F,
     ) -> Result<Response<Body>, Failure>
     where
@@ -482,7 +600,8 @@ impl Gateway {
                     ))),
                 };
                 Ok::<_, std::convert::Infallible>(outcome.unwrap_or_else(|failure| {
-                    failure.observe(metrics, request_id);
+                    failure.observe(metrics, route, facts.request_id);
+                    facts.trail.set_res_code(failure.parts().1);
                     failure.into_response()
                 }))
             }
@@ -492,6 +611,28 @@ impl Gateway {
             Err(never) => match never {},
         }
     }
+}
+
+/// What [`Gateway::handle`] knows of a request that its handlers are given.
+struct RequestFacts<'a> {
+    conn: &'a ConnInfo,
+    request_id: &'a str,
+    trail: &'a Arc<Trail>,
+    trace: &'a RequestTrace,
+}
+
+/// The longest timeout a request can run into: the latency histograms reach it.
+fn longest_timeout(config: &Config) -> std::time::Duration {
+    config
+        .routes
+        .iter()
+        .map(|route| route.upstream_timeout)
+        .chain([
+            config.server.body_read_timeout,
+            config.server.upstream_connect_timeout,
+        ])
+        .max()
+        .unwrap_or_default()
 }
 
 /// The keys read at start only whose values differ between `old` and `new` (the README's
@@ -558,6 +699,8 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         old.token.max_concurrent_secret_checks != new.token.max_concurrent_secret_checks,
     );
     check("sessions", old.replay != new.replay);
+    check("access_log", old.access_log != new.access_log);
+    check("tracing", old.tracing != new.tracing);
     changed
 }
 

@@ -28,7 +28,7 @@
 //! | formats | [`token`] | the token contract's formats: request body, claims, keys, client credentials |
 //! | | [`jose`] | strict base64url/JSON, P-256 JWK, the one JWE codec (pure) |
 //! | | [`crypto`] | zeroizing keys, ECDH, the three KDFs |
-//! | facts | [`wire`], [`metrics`], [`clock`] | HTTP plumbing and header names; metric names and registry; the injectable clock |
+//! | facts | [`wire`], [`metrics`], [`observe`], [`clock`] | HTTP plumbing and header names; metric names and registry; the access line and W3C/OpenTelemetry tracing, both off the request path; the injectable clock |
 //!
 //! ## A request's life
 //!
@@ -77,6 +77,7 @@ pub mod handshake;
 pub mod jose;
 pub mod limit;
 pub mod metrics;
+pub mod observe;
 pub mod proxy;
 pub mod server;
 pub mod session;

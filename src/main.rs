@@ -196,7 +196,7 @@ fn run(path: &std::path::Path) -> ExitCode {
             Ok(gateway) => gateway,
             Err(error) => return fail(&error),
         };
-        let server = match Server::bind(gateway).await {
+        let server = match Server::bind(gateway.clone()).await {
             Ok(server) => server.reload_config_from(path.to_owned()),
             Err(error) => return fail(&error),
         };
@@ -206,7 +206,10 @@ fn run(path: &std::path::Path) -> ExitCode {
         for addr in server.tls_addrs() {
             tracing::info!(%addr, "sealgate listening (https)");
         }
-        match server.run(server::shutdown_signal()).await {
+        let outcome = server.run(server::shutdown_signal()).await;
+        // The access lines and spans of the last requests are written before exiting.
+        gateway.close().await;
+        match outcome {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(&error),
         }

@@ -4,7 +4,7 @@
 //!
 //! One file per section, each holding its raw struct, its typed struct, its defaults
 //! (`DEFAULT_*`) and its validation: [`server`], [`token`] (with channels and clients),
-//! [`routes`], [`tls`], [`sessions`], [`admin`]. Errors name the dotted key
+//! [`routes`], [`tls`], [`sessions`], [`admin`], [`observe`]. Errors name the dotted key
 //! (`clients.A.channels`) and never quote the file's text, which may hold a secret.
 //!
 //! Owns: what a valid configuration is. Imports only the formats it builds values of
@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod cors;
 pub mod health;
+pub mod observe;
 pub mod routes;
 pub mod server;
 pub mod sessions;
@@ -32,6 +33,7 @@ use thiserror::Error;
 
 pub use admin::*;
 pub use cors::*;
+pub use observe::*;
 pub use routes::*;
 pub use server::*;
 pub use sessions::*;
@@ -115,6 +117,12 @@ pub struct FileConfig {
     /// Where revocations, replay memory and rate-limit counters live.
     #[serde(default)]
     pub sessions: SessionsFile,
+    /// The access line.
+    #[serde(default)]
+    pub access_log: AccessLogFile,
+    /// Trace export.
+    #[serde(default)]
+    pub tracing: TracingFile,
 }
 
 /// The validated configuration.
@@ -144,6 +152,10 @@ pub struct Config {
     pub replay: ReplayConfig,
     /// The gateway's long-term keys (`[[gateway_keys]]`; random ones when none).
     pub gateway_keys: Arc<crate::token::gateway_keys::GatewayKeys>,
+    /// The access line, if enabled (read at start only).
+    pub access_log: Option<AccessLogConfig>,
+    /// Trace export, if configured (read at start only).
+    pub tracing: Option<crate::observe::trace::ExportSettings>,
 }
 
 impl Config {
@@ -196,6 +208,8 @@ impl Config {
             ));
         }
         let upstream_tls = tls::validate_upstream(raw.upstream_tls, base)?;
+        let access_log = observe::validate_access_log(raw.access_log, base)?;
+        let tracing = observe::validate_tracing(raw.tracing)?;
         Ok(Config {
             server,
             token,
@@ -209,6 +223,8 @@ impl Config {
             state,
             replay,
             gateway_keys,
+            access_log,
+            tracing,
         })
     }
 }

@@ -8,10 +8,13 @@ use hyper::body::Incoming;
 
 use super::issue::{handshake_signature, issue};
 use crate::config::{Config, SECRET_CHECK_WAIT, SessionMode};
+use std::sync::Arc;
+
 use crate::context::{AppState, ConnInfo};
 use crate::error::{ErrorBody, Failure, GatewayError, TokenError};
 use crate::jose::jwe;
-use crate::metrics::Metrics;
+use crate::observe::Trail;
+use crate::observe::trace::RequestTrace;
 use crate::state::{InsertError, LimitKind};
 use crate::token::gateway_keys::GatewayKeys;
 use crate::token::request::TokenRequest;
@@ -23,13 +26,21 @@ pub async fn handle(
     config: &Config,
     app: &AppState,
     conn: &ConnInfo,
+    trail: &Arc<Trail>,
+    trace: &RequestTrace,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Failure> {
     if request.method() == Method::DELETE && config.token.revocation {
         return revoke(config, app, &request).await.map_err(Failure::from);
     }
-    let response = issue_token(config, app, conn, request).await?;
-    Metrics::count(&app.metrics.tokens, "TOK200");
+    let mut span = trace.child("token.issue");
+    let outcome = issue_token(config, app, conn, trail, request).await;
+    if let Err(error) = &outcome {
+        span.fail(error.parts().1);
+    }
+    let response = outcome?;
+    app.metrics.count_token("TOK200");
+    trail.set_res_code("TOK200");
     Ok(response)
 }
 
@@ -37,6 +48,7 @@ async fn issue_token(
     config: &Config,
     app: &AppState,
     conn: &ConnInfo,
+    trail: &Arc<Trail>,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, TokenError> {
     if request.method() != Method::POST {
@@ -70,6 +82,7 @@ async fn issue_token(
     // plain JSON, whatever its Content-Type says (PROTOCOL §1).
     let sealed = h::is_media_type(request.headers(), APPLICATION_JOSE);
     let body = read(request.into_body(), length, config).await?;
+    trail.add_bytes_in(body.len() as u64);
     if !sealed && channel.require_sealed_token_request {
         return Err(TokenError::SealRequired);
     }
@@ -178,6 +191,7 @@ async fn issue_token(
         Err(InsertError::Full(_)) => return Err(TokenError::StoreFull),
     }
     tracing::info!(client = %client.id, channel = %channel.id, "token issued");
+    trail.set_identity(Arc::clone(&client.id), Arc::clone(&channel.id));
     Ok(h::json(StatusCode::OK, &issued.response))
 }
 
@@ -252,8 +266,8 @@ fn count_seals(app: &AppState, config: &Config, seals: u64) {
     let counter = app
         .metrics
         .token_key_seals
-        .get_or_create(&crate::metrics::CodeLabel {
-            code: key.kid.as_str().to_owned(),
+        .get_or_create(&crate::metrics::KidLabel {
+            kid: key.kid.as_str().to_owned(),
         });
     let before = counter.inc_by(seals);
     let after = before.saturating_add(seals);

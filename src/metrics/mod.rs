@@ -3,12 +3,14 @@
 //! admin listener's `/metrics`.
 
 pub mod names;
+mod process;
 
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -20,8 +22,8 @@ pub struct RequestLabels {
     pub route: Arc<String>,
     /// The method, or `OTHER` for extension methods (bounded cardinality).
     pub method: &'static str,
-    /// HTTP status.
-    pub status: u16,
+    /// The HTTP status code (named `code`, as Prometheus' own HTTP instrumentation does).
+    pub code: u16,
 }
 
 /// The route label of the token endpoint.
@@ -56,11 +58,49 @@ pub struct InstanceOutcomeLabel {
     pub outcome: &'static str,
 }
 
-/// A stable code (`resCode`, error kind or outcome).
+/// A refusal on a proxied route: the gateway's `resCode`, apart from the HTTP status.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CodeLabel {
-    /// The code.
-    pub code: String,
+pub struct RefusalLabel {
+    /// As in [`RequestLabels::route`].
+    pub route: Arc<String>,
+    /// `AUTH004`, `BODY002`, …
+    pub res_code: &'static str,
+}
+
+/// An answer of the token endpoint.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResCodeLabel {
+    /// `TOK200`, `TOK002`, …
+    pub res_code: &'static str,
+}
+
+/// An upstream failure on a route.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamErrorLabel {
+    /// As in [`RequestLabels::route`].
+    pub route: Arc<String>,
+    /// `unreachable`, `invalid`, `too_large`, `timeout`.
+    pub kind: &'static str,
+}
+
+/// How something went (`ok`, `refused`, `failed`, `timeout`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// The outcome.
+    pub outcome: &'static str,
+}
+
+/// A token key, by its `kid`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KidLabel {
+    /// The key's id.
+    pub kid: String,
+}
+
+/// The build, for `sealgate_build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
 }
 
 /// A Redis operation (`admit`, `revoke`, `rate_limit`, `session_store`, `session_load`,
@@ -71,11 +111,19 @@ pub struct OpLabel {
     pub op: &'static str,
 }
 
-type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+type Histograms<L> = Family<L, Histogram, Latency>;
 
-fn latency_histogram() -> Histogram {
-    // 100 µs to ~6.5 s in 17 doubling buckets.
-    Histogram::new(exponential_buckets(0.0001, 2.0, 17))
+/// Doubling latency buckets from 100 µs up to at least `longest` (the longest configured
+/// timeout, so a request that ran into it still lands in a finite bucket), and at least to
+/// ~6.5 s.
+pub fn latency_buckets(longest: Duration) -> Vec<f64> {
+    let mut buckets: Vec<f64> = exponential_buckets(0.0001, 2.0, 17).collect();
+    let longest = longest.as_secs_f64();
+    while buckets.last().is_some_and(|last| *last < longest) && buckets.len() < 40 {
+        let next = buckets.last().map_or(0.0001, |last| last * 2.0);
+        buckets.push(next);
+    }
+    buckets
 }
 
 /// Every metric the gateway exports.
@@ -89,23 +137,23 @@ pub struct Metrics {
     /// See [`names::UPSTREAM_DURATION`].
     pub upstream_duration: Histograms<RouteLabel>,
     /// See [`names::TOKENS`].
-    pub tokens: Family<CodeLabel, Counter>,
+    pub tokens: Family<ResCodeLabel, Counter>,
     /// See [`names::REJECTED`].
-    pub rejected: Family<CodeLabel, Counter>,
+    pub rejected: Family<RefusalLabel, Counter>,
     /// See [`names::UPSTREAM_ERRORS`].
-    pub upstream_errors: Family<CodeLabel, Counter>,
+    pub upstream_errors: Family<UpstreamErrorLabel, Counter>,
     /// See [`names::SESSIONS_LIVE`].
     pub sessions_live: Gauge,
     /// See [`names::CONNECTIONS_OPEN`].
     pub connections_open: Gauge,
     /// See [`names::TLS_HANDSHAKES`].
-    pub tls_handshakes: Family<CodeLabel, Counter>,
+    pub tls_handshakes: Family<OutcomeLabel, Counter>,
     /// See [`names::CONFIG_RELOADS`].
-    pub config_reloads: Family<CodeLabel, Counter>,
+    pub config_reloads: Family<OutcomeLabel, Counter>,
     /// See [`names::REVOCATIONS`].
     pub revocations: Counter,
     /// See [`names::TOKEN_KEY_SEALS`].
-    pub token_key_seals: Family<CodeLabel, Counter>,
+    pub token_key_seals: Family<KidLabel, Counter>,
     /// See [`names::UPSTREAM_INSTANCE_REQUESTS`].
     pub upstream_instance_requests: Family<InstanceOutcomeLabel, Counter>,
     /// See [`names::UPSTREAM_INSTANCE_UP`].
@@ -115,13 +163,17 @@ pub struct Metrics {
     /// See [`names::UPSTREAM_INSTANCE_DURATION`].
     pub upstream_instance_duration: Histograms<InstanceLabel>,
     /// See [`names::REDIS_DURATION`].
-    pub redis_duration: Histograms<OpLabel>,
+    pub redis_duration: Family<OpLabel, Histogram, fn() -> Histogram>,
     /// See [`names::REDIS_ERRORS`].
     pub redis_errors: Family<OpLabel, Counter>,
     /// See [`names::STATE_DEGRADED`].
     pub state_degraded: Family<OpLabel, Counter>,
     /// See [`names::REDIS_UP`].
     pub redis_up: Gauge,
+    /// See [`names::ACCESS_LOG_DROPPED`].
+    pub access_log_dropped: Counter,
+    /// See [`names::TRACE_SPANS_DROPPED`].
+    pub trace_spans_dropped: Counter,
 }
 
 fn redis_histogram() -> Histogram {
@@ -131,18 +183,29 @@ fn redis_histogram() -> Histogram {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self::new()
+        Self::new(Duration::ZERO)
+    }
+}
+
+/// Makes latency histograms with the buckets chosen at start.
+#[derive(Clone, Debug)]
+pub struct Latency(Arc<[f64]>);
+
+impl MetricConstructor<Histogram> for Latency {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(self.0.iter().copied())
     }
 }
 
 impl Metrics {
-    /// Registers every metric.
-    pub fn new() -> Self {
+    /// Registers every metric. Latency histograms reach at least `longest_timeout`.
+    pub fn new(longest_timeout: Duration) -> Self {
+        let latency = Latency(latency_buckets(longest_timeout).into());
         let mut registry = Registry::default();
         let m = Metrics {
             requests: Family::default(),
-            request_duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
-            upstream_duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            request_duration: Family::new_with_constructor(latency.clone()),
+            upstream_duration: Family::new_with_constructor(latency.clone()),
             tokens: Family::default(),
             rejected: Family::default(),
             upstream_errors: Family::default(),
@@ -155,19 +218,31 @@ impl Metrics {
             upstream_instance_requests: Family::default(),
             upstream_instance_up: Family::default(),
             upstream_ejections: Family::default(),
-            upstream_instance_duration: Family::new_with_constructor(
-                latency_histogram as fn() -> Histogram,
-            ),
+            upstream_instance_duration: Family::new_with_constructor(latency),
             redis_duration: Family::new_with_constructor(redis_histogram as fn() -> Histogram),
             redis_errors: Family::default(),
             state_degraded: Family::default(),
             redis_up: Gauge::default(),
+            access_log_dropped: Counter::default(),
+            trace_spans_dropped: Counter::default(),
             registry: Registry::default(),
         };
         use names::*;
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register(
+            BUILD_INFO,
+            "The running build, by version (always 1)",
+            build,
+        );
+        registry.register_collector(Box::new(process::Process));
         registry.register(
             REQUESTS,
-            "Requests answered, by route, method and status",
+            "Requests answered, by route, method and HTTP status code",
             m.requests.clone(),
         );
         registry.register(
@@ -182,17 +257,17 @@ impl Metrics {
         );
         registry.register(
             TOKENS,
-            "Token endpoint answers, by resCode",
+            "Token endpoint answers, by res_code",
             m.tokens.clone(),
         );
         registry.register(
             REJECTED,
-            "Requests refused on proxied routes, by gateway resCode",
+            "Requests refused on proxied routes, by route and the gateway's res_code",
             m.rejected.clone(),
         );
         registry.register(
             UPSTREAM_ERRORS,
-            "Upstream failures, by kind",
+            "Upstream failures, by route and kind",
             m.upstream_errors.clone(),
         );
         registry.register(
@@ -261,16 +336,27 @@ impl Metrics {
             "1 when the last Redis health check succeeded (redis backend only)",
             m.redis_up.clone(),
         );
+        registry.register(
+            ACCESS_LOG_DROPPED,
+            "Access lines dropped because the writer's queue was full",
+            m.access_log_dropped.clone(),
+        );
+        registry.register(
+            TRACE_SPANS_DROPPED,
+            "Spans dropped because the export queue was full",
+            m.trace_spans_dropped.clone(),
+        );
         Metrics { registry, ..m }
     }
 
-    /// Counts one occurrence of `code` in `family`.
-    pub fn count(family: &Family<CodeLabel, Counter>, code: &str) {
-        family
-            .get_or_create(&CodeLabel {
-                code: code.to_owned(),
-            })
-            .inc();
+    /// Counts one `outcome` in `family`.
+    pub fn count(family: &Family<OutcomeLabel, Counter>, outcome: &'static str) {
+        family.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// Counts one token endpoint answer.
+    pub fn count_token(&self, res_code: &'static str) {
+        self.tokens.get_or_create(&ResCodeLabel { res_code }).inc();
     }
 
     /// The Prometheus text exposition of every metric.

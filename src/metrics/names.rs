@@ -1,30 +1,33 @@
 //! Metric names, in one place (the README's metrics table lists the same). The registry
 //! appends `_total` to counters in the exposition.
 
-/// Counter: requests answered, labels `route`, `method`, `status`.
+/// Gauge: 1, label `version`: the running build.
+pub const BUILD_INFO: &str = "sealgate_build_info";
+/// Counter: requests answered, labels `route`, `method`, `code` (the HTTP status).
 pub const REQUESTS: &str = "sealgate_requests";
 /// Histogram: whole-request latency in seconds, label `route`.
 pub const REQUEST_DURATION: &str = "sealgate_request_duration_seconds";
 /// Histogram: time until the upstream's response head, label `route`.
 pub const UPSTREAM_DURATION: &str = "sealgate_upstream_duration_seconds";
-/// Counter: token endpoint answers, label `code` (`TOK200`, `TOK002`, …).
+/// Counter: token endpoint answers, label `res_code` (`TOK200`, `TOK002`, …).
 pub const TOKENS: &str = "sealgate_tokens";
 /// Counter: proxied requests refused by the gateway (verify and decrypt failures and the
-/// rest), label `code` (`AUTH004`, `BODY002`, …).
+/// rest), labels `route` and `res_code` (`AUTH004`, `BODY002`, …).
 pub const REJECTED: &str = "sealgate_rejected";
-/// Counter: upstream failures, label `code` (`unreachable`, `invalid`, `too_large`, `timeout`).
+/// Counter: upstream failures, labels `route` and `kind` (`unreachable`, `invalid`,
+/// `too_large`, `timeout`).
 pub const UPSTREAM_ERRORS: &str = "sealgate_upstream_errors";
 /// Gauge: sessions held in memory.
 pub const SESSIONS_LIVE: &str = "sealgate_sessions_live";
 /// Gauge: client connections open.
 pub const CONNECTIONS_OPEN: &str = "sealgate_connections_open";
-/// Counter: TLS handshakes, label `code` (`ok`, `failed`, `timeout`).
+/// Counter: TLS handshakes, label `outcome` (`ok`, `failed`, `timeout`).
 pub const TLS_HANDSHAKES: &str = "sealgate_tls_handshakes";
-/// Counter: configuration reloads, label `code` (`ok`, `refused`).
+/// Counter: configuration reloads, label `outcome` (`ok`, `refused`).
 pub const CONFIG_RELOADS: &str = "sealgate_config_reloads";
 /// Counter: sessions revoked.
 pub const REVOCATIONS: &str = "sealgate_revocations";
-/// Counter: messages sealed under each token key by this process, by `code` = kid (tokens
+/// Counter: messages sealed under each token key by this process, by `kid` (tokens
 /// and session records). AES-GCM with random 96-bit IVs allows 2^32 per key (NIST SP
 /// 800-38D §8.3); a warning is logged from 2^30 on.
 pub const TOKEN_KEY_SEALS: &str = "sealgate_token_key_seals";
@@ -47,3 +50,7 @@ pub const UPSTREAM_INSTANCE_UP: &str = "sealgate_upstream_instance_up";
 pub const UPSTREAM_EJECTIONS: &str = "sealgate_upstream_ejections";
 /// Histogram: time to an upstream instance's response head, by `route` and `upstream`.
 pub const UPSTREAM_INSTANCE_DURATION: &str = "sealgate_upstream_instance_duration_seconds";
+/// Counter: access lines dropped because the writer's queue was full.
+pub const ACCESS_LOG_DROPPED: &str = "sealgate_access_log_dropped";
+/// Counter: spans dropped because the export queue was full.
+pub const TRACE_SPANS_DROPPED: &str = "sealgate_trace_spans_dropped";

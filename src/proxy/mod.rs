@@ -29,6 +29,8 @@ use crate::context::{AppState, ConnInfo};
 use crate::error::{BodyError, GatewayError, UpstreamError};
 use crate::jose::jwe::{self, Header};
 use crate::metrics::{InstanceLabel, InstanceOutcomeLabel, RouteLabel};
+use crate::observe::trace::RequestTrace;
+use crate::observe::{CountIn, Trail};
 use crate::session::Session;
 use crate::wire::{self as h, APPLICATION_JOSE, Body};
 
@@ -57,6 +59,10 @@ pub struct Context<'a> {
     /// The longest-prefix route for the path ([`route::select`]), chosen once by the caller,
     /// which also labels its metrics with it.
     pub route: Option<&'a Arc<Route>>,
+    /// What the access line will say of this request, filled in here.
+    pub trail: &'a Arc<Trail>,
+    /// The request's trace: child spans for each phase.
+    pub trace: &'a RequestTrace,
 }
 
 /// Serves one request on a proxied route. A failure is returned, not answered: the
@@ -81,8 +87,17 @@ pub async fn handle(
     let now = ctx.app.clock.now_secs();
     let session = match route.auth {
         RouteAuth::None => None,
-        RouteAuth::Token => Some(authenticate(ctx, request.headers(), now).await?),
+        RouteAuth::Token => {
+            let mut span = ctx.trace.child("token.verify");
+            let session = authenticate(ctx, request.headers(), now)
+                .await
+                .inspect_err(|error| span.fail(error.parts().1))?;
+            ctx.trail
+                .set_identity(Arc::clone(&session.client), Arc::clone(&session.channel));
+            Some(session)
+        }
     };
+    let open_span = session.as_ref().map(|_| ctx.trace.child("body.open"));
     // 4. open: the sealed body, or the seal of a bodyless request (PROTOCOL §4.1)
     let (mut parts, body) = request.into_parts();
     let host = parts
@@ -112,6 +127,7 @@ pub async fn handle(
             )
             .await
             .map_err(BodyError::from)?;
+            ctx.trail.add_bytes_in(sealed.len() as u64);
             if sealed.is_empty() {
                 check_seal(ctx, session, seal.as_ref(), &binding, now).await?;
                 // "A request body, when there is one": no body is forwarded as no body.
@@ -146,12 +162,14 @@ pub async fn handle(
                 }
             }
             let replay = http_body::Body::is_end_stream(&body).then(Bytes::new);
+            let body = CountIn::new(body, Arc::clone(ctx.trail));
             (
                 http_body_util::Limited::new(body, route.max_body_bytes).boxed_unsync(),
                 replay,
             )
         }
     };
+    drop(open_span);
     // 5. forward
     let fwd = headers::Forwarding {
         client_ip: ctx.conn.client,
@@ -216,7 +234,10 @@ pub async fn handle(
     };
     // 6. seal or stream back
     match (&session, route.encrypted_response) {
-        (Some(session), true) => seal_response(&route, session, response).await,
+        (Some(session), true) => {
+            let _span = ctx.trace.child("body.seal");
+            seal_response(&route, session, response).await
+        }
         _ => {
             let (mut parts, body) = response.into_parts();
             headers::to_client(&mut parts.headers);
@@ -322,6 +343,11 @@ async fn send_to(
     buffered: bool,
 ) -> Result<Response<Incoming>, SendError> {
     let upstream = &route.upstreams[index];
+    let mut request = request;
+    let mut span = ctx
+        .trace
+        .upstream_call(&upstream.label, request.headers_mut());
+    ctx.trail.set_upstream(&upstream.label);
     let sent = std::time::Instant::now();
     let result = tokio::time::timeout(route.upstream_timeout, ctx.forwarder.send(request))
         .await
@@ -362,7 +388,13 @@ async fn send_to(
         .upstream_instance_up
         .get_or_create(&instance)
         .set(i64::from(upstream.health.available(now_ms)));
+    if let Err(error) = &result {
+        span.fail(error.kind.label());
+    } else if outcome == "5xx" {
+        span.fail("5xx");
+    }
     if result.is_ok() {
+        ctx.trail.set_upstream_time(sent.elapsed());
         let seconds = sent.elapsed().as_secs_f64();
         metrics
             .upstream_instance_duration

@@ -306,7 +306,15 @@ async fn accept_loop(
                 {
                     Ok(source) => source,
                     Err(error) => {
-                        Metrics::count(&shared.gateway.metrics().rejected, "PROXY001");
+                        shared
+                            .gateway
+                            .metrics()
+                            .rejected
+                            .get_or_create(&crate::metrics::RefusalLabel {
+                                route: std::sync::Arc::clone(&crate::metrics::NO_ROUTE),
+                                res_code: "PROXY001",
+                            })
+                            .inc();
                         tracing::info!(%peer, %error, "connection refused");
                         return;
                     }
@@ -361,11 +369,31 @@ async fn handshake_and_serve(
         }
     };
     Metrics::count(handshakes, "ok");
-    let subject = tls::peer_subject(stream.get_ref().1.peer_certificates());
+    let connection = stream.get_ref().1;
+    let subject = tls::peer_subject(connection.peer_certificates());
+    let version = connection.protocol_version();
     let mut info = ConnInfo::new(peer, http::uri::Scheme::HTTPS, subject);
+    info.tls = match version {
+        Some(rustls::ProtocolVersion::TLSv1_3) => Some("TLSv1.3"),
+        Some(rustls::ProtocolVersion::TLSv1_2) => Some("TLSv1.2"),
+        _ => Some("TLS"),
+    };
     info.source = source;
     info.client = source;
     serve(shared, watcher, stream, info, permit).await;
+}
+
+/// The status hyper answered a connection's unreadable request head with, if that is how
+/// the connection ended.
+fn refused_status(error: &(dyn std::error::Error + 'static)) -> Option<u16> {
+    let hyper = error.downcast_ref::<hyper::Error>()?;
+    if hyper.is_parse_too_large() {
+        Some(431)
+    } else if hyper.is_parse() {
+        Some(400)
+    } else {
+        None
+    }
 }
 
 async fn serve<I>(
@@ -378,6 +406,7 @@ async fn serve<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer = info.peer;
+    let refused_info = info.clone();
     let gateway = shared.gateway.clone();
     let activity = idle::Activity::new();
     let service = {
@@ -403,6 +432,11 @@ async fn serve<I>(
     tokio::select! {
         result = watcher.watch(connection) => {
             if let Err(error) = result {
+                // hyper answers a head it cannot parse itself (400, or 431 when too large):
+                // the request never reached the gateway, so its access line is written here.
+                if let Some(status) = refused_status(&*error) {
+                    shared.gateway.log_refused_request(&refused_info, status);
+                }
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
         }

@@ -318,7 +318,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_memory_backend_refuses_revoked_sessions_and_replayed_ivs() {
-        let state = State::new(&StateBackend::Memory, 10, 10, &Metrics::new()).unwrap();
+        let state = State::new(&StateBackend::Memory, 10, 10, &Metrics::default()).unwrap();
         assert!(state.is_ready() && !state.is_shared());
         let s = session();
         assert_eq!(state.admit(&s, Some(&[1; 12]), 2, 160, 50).await, Ok(()));
@@ -338,7 +338,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_rate_limits_count_per_kind_and_key() {
-        let state = State::new(&StateBackend::Memory, 10, 10, &Metrics::new()).unwrap();
+        let state = State::new(&StateBackend::Memory, 10, 10, &Metrics::default()).unwrap();
         for expected in [true, true, false] {
             assert_eq!(
                 state.allow(LimitKind::Address, "1.2.3.4", 2, 0).await,

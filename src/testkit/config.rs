@@ -58,6 +58,11 @@ impl ConfigBuilder {
                 listen: Some(any_port),
                 ..Default::default()
             },
+            // Off unless a test turns it on (to a file): stdout is the test harness's.
+            access_log: crate::config::AccessLogFile {
+                enabled: Some(false),
+                ..Default::default()
+            },
             token: TokenFile {
                 max_requests_per_session: Some(1000),
                 revocation: Some(true),

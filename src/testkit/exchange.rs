@@ -71,7 +71,7 @@ pub async fn admin_get(app: &TestApp, path: &str) -> Reply {
     send(Request::get(url).body(Full::new(Bytes::new())).unwrap()).await
 }
 
-/// The value of one exposition line, e.g. `sealgate_tokens_total{code="TOK200"}` (0 if
+/// The value of one exposition line, e.g. `sealgate_tokens_total{res_code="TOK200"}` (0 if
 /// absent).
 pub fn metric(text: &str, series: &str) -> f64 {
     text.lines()

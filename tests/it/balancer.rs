@@ -486,7 +486,7 @@ async fn a_connect_failure_is_retried_once_on_another_instance_and_counted_once(
     let text = metrics_text(&app).await;
     let total = metric(
         &text,
-        "sealgate_requests_total{route=\"/pool/\",method=\"GET\",status=\"200\"}",
+        "sealgate_requests_total{route=\"/pool/\",method=\"GET\",code=\"200\"}",
     );
     assert_eq!(total, 6.0, "a retried request is counted once");
     let refused = metric(

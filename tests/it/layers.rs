@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// Layers from the bottom up. Modules on one line are peers and may not use each other.
 const LAYERS: &[&[&str]] = &[
     // Facts everyone may know: the clock, metric names, HTTP plumbing and header names.
-    &["clock", "metrics", "wire"],
+    &["clock", "metrics", "observe", "wire"],
     &["crypto"],
     &["jose"],
     // The token contract's formats: request body, claims, keys, client credentials.

@@ -17,6 +17,7 @@ mod balancer;
 mod binding;
 mod codec;
 mod layers;
+mod observe;
 mod ops;
 mod promises;
 mod props;

@@ -20,7 +20,7 @@ async fn metrics_change_as_requests_pass() {
     let app = spawn_app(ConfigBuilder::new(upstream).build()).await;
     let before = metrics_text(&app).await;
     assert_eq!(
-        metric(&before, "sealgate_tokens_total{code=\"TOK200\"}"),
+        metric(&before, "sealgate_tokens_total{res_code=\"TOK200\"}"),
         0.0
     );
 
@@ -45,30 +45,33 @@ async fn metrics_change_as_requests_pass() {
     );
     let after = String::from_utf8(reply.body.to_vec()).unwrap();
     assert_eq!(
-        metric(&after, "sealgate_tokens_total{code=\"TOK200\"}"),
+        metric(&after, "sealgate_tokens_total{res_code=\"TOK200\"}"),
         1.0,
         "{after}"
     );
     assert_eq!(
-        metric(&after, "sealgate_tokens_total{code=\"TOK002\"}"),
+        metric(&after, "sealgate_tokens_total{res_code=\"TOK002\"}"),
         1.0
     );
     assert_eq!(
         metric(
             &after,
-            "sealgate_requests_total{route=\"/api/\",method=\"POST\",status=\"200\"}"
+            "sealgate_requests_total{route=\"/api/\",method=\"POST\",code=\"200\"}"
         ),
         1.0
     );
     assert_eq!(
         metric(
             &after,
-            "sealgate_requests_total{route=\"/api/\",method=\"POST\",status=\"401\"}"
+            "sealgate_requests_total{route=\"/api/\",method=\"POST\",code=\"401\"}"
         ),
         1.0
     );
     assert_eq!(
-        metric(&after, "sealgate_rejected_total{code=\"AUTH001\"}"),
+        metric(
+            &after,
+            "sealgate_rejected_total{route=\"/api/\",res_code=\"AUTH001\"}"
+        ),
         1.0
     );
     assert_eq!(metric(&after, "sealgate_sessions_live"), 1.0);
@@ -215,7 +218,7 @@ async fn a_reload_switches_a_route_and_adds_a_client_under_traffic_with_no_faile
     );
     let metrics = metrics_text(&app).await;
     assert_eq!(
-        metric(&metrics, "sealgate_config_reloads_total{code=\"ok\"}"),
+        metric(&metrics, "sealgate_config_reloads_total{outcome=\"ok\"}"),
         1.0
     );
 }
@@ -387,9 +390,16 @@ async fn no_secret_token_key_or_body_reaches_the_logs_even_at_trace() {
 
     const SECRET: &str = "CANARY-SECRET-4471";
     let upstream = spawn_demo_upstream().await;
-    let config = ConfigBuilder::new(upstream)
-        .client("CANARY", client_file(SECRET, &["MOB-APP-2001"]))
-        .build();
+    // The access line (JSON, to a file) and span export on too: their fields are checked
+    // for the same canaries.
+    let dir = tempfile::tempdir().unwrap();
+    let access = dir.path().join("access.log");
+    let collector = crate::observe::spawn_collector(false).await;
+    let builder =
+        ConfigBuilder::new(upstream).client("CANARY", client_file(SECRET, &["MOB-APP-2001"]));
+    let builder =
+        crate::observe::with_access_log(builder, &access, sealgate::config::AccessFormat::Json);
+    let config = crate::observe::with_tracing(builder, collector.addr, 1024).build();
     let app = spawn_app(config).await;
     let s = handshake(&app, "MOB-APP-2001", "CANARY", SECRET, Kdf::HkdfSha256).await;
     let body = br#"{"card":"CANARY-BODY-9932"}"#;
@@ -417,6 +427,16 @@ async fn no_secret_token_key_or_body_reaches_the_logs_even_at_trace() {
         sealed.clone(),
     )
     .await;
+    // Token, call, wrong secret, tampered token: four access lines.
+    let access_lines = crate::observe::lines(&access, 4).await.join("\n");
+    for _ in 0..200 {
+        if collector.raw.lock().unwrap().len() > 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let spans = String::from_utf8_lossy(&collector.raw.lock().unwrap()).into_owned();
+    assert!(spans.contains("token.issue"), "the collector saw the run");
     drop(app);
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
@@ -436,6 +456,11 @@ async fn no_secret_token_key_or_body_reaches_the_logs_even_at_trace() {
         &sealed[sealed.len() - 30..],
     ] {
         assert!(!logs.contains(canary), "`{canary}` reached the logs");
+        assert!(
+            !access_lines.contains(canary),
+            "`{canary}` reached the access log"
+        );
+        assert!(!spans.contains(canary), "`{canary}` reached a span");
     }
 }
 

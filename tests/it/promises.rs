@@ -495,7 +495,7 @@ async fn seals_under_each_token_key_are_counted() {
     session(&app).await;
     let text = metrics_text(&app).await;
     assert_eq!(
-        metric(&text, "sealgate_token_key_seals_total{code=\"test-1\"}"),
+        metric(&text, "sealgate_token_key_seals_total{kid=\"test-1\"}"),
         2.0
     );
 }

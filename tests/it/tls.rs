@@ -171,7 +171,11 @@ async fn the_token_and_an_encrypted_round_trip_work_over_https_with_h2_and_http1
     let pki = Pki::new();
     let (cert, key) = pki.issue("server", &["localhost"], "localhost", false);
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let app = spawn_app(with_listener(upstream.addr, tls_listener(&cert, &key)).build()).await;
+    let access = pki.path("access.log");
+    let builder = with_listener(upstream.addr, tls_listener(&cert, &key));
+    let builder =
+        crate::observe::with_access_log(builder, &access, sealgate::config::AccessFormat::Json);
+    let app = spawn_app(builder.build()).await;
     let port = app.tls_addrs[0].port();
     for version in [Version::HTTP_2, Version::HTTP_11] {
         let client = https_client(pki.client_config(None, &[]), version);
@@ -217,6 +221,13 @@ async fn the_token_and_an_encrypted_round_trip_work_over_https_with_h2_and_http1
         seen.iter()
             .all(|r| r.headers["x-forwarded-proto"] == "https" && r.version == Version::HTTP_11)
     );
+    // The access lines name the TLS version and the client's HTTP version.
+    let lines = crate::observe::lines(&access, 4).await;
+    for line in &lines {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(line["tls"], "TLSv1.3", "{line}");
+    }
+    assert_eq!(lines.iter().filter(|l| l.contains("\"HTTP/2\"")).count(), 2);
 }
 
 fn openssl_handshake(addr: std::net::SocketAddr, version_flag: &str) -> (bool, String) {

@@ -1,0 +1,597 @@
+//! The access line: one per request, written after its response body has gone (or was
+//! abandoned), by a writer thread fed through a bounded queue — a slow disk or a full pipe
+//! never holds a request up. When the queue is full the line is dropped and counted
+//! (`sealgate_access_log_dropped_total`).
+//!
+//! A line has the request's facts an auditor asks for and nothing a client sent as a
+//! secret: route, upstream instance, status, the gateway's `resCode`, client id and
+//! channel once known, bytes in and out, total and upstream time, trace id, TLS version.
+//! Never a header value, the query string, a body, a token or a key.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+
+use prometheus_client::metrics::counter::Counter;
+use serde::Serialize;
+
+use super::Trail;
+
+/// Where the lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    /// Standard output.
+    Stdout,
+    /// A file, appended to (created 0640 if missing) and reopened on request (log rotation).
+    File(PathBuf),
+}
+
+/// How a line is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// `key=value` pairs after an RFC 3339 time, one line per request.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// One request's access line.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// When the response ended.
+    pub time: SystemTime,
+    /// The request id (`X-Request-Id`).
+    pub request_id: String,
+    /// The TCP peer.
+    pub peer: SocketAddr,
+    /// The client's address (after PROXY protocol and trusted `X-Forwarded-For`).
+    pub client: IpAddr,
+    /// The method, `-` when hyper refused the request before it could be read.
+    pub method: http::Method,
+    /// The request target, of which only the path is written (never the query); none when
+    /// hyper refused the request before it could be read.
+    pub uri: Option<http::Uri>,
+    /// HTTP version.
+    pub version: http::Version,
+    /// `TLSv1.2`, `TLSv1.3`, or none on a plain listener.
+    pub tls: Option<&'static str>,
+    /// The route label (`token`, a prefix, `none`).
+    pub route: Arc<String>,
+    /// The upstream instance, when one was tried.
+    pub upstream: Option<Arc<String>>,
+    /// The HTTP status.
+    pub status: u16,
+    /// The gateway's `resCode`, when the gateway answered.
+    pub res_code: Option<&'static str>,
+    /// The client id and channel, when known.
+    pub identity: Option<(Arc<str>, Arc<str>)>,
+    /// Request body bytes read.
+    pub bytes_in: u64,
+    /// Response body bytes sent.
+    pub bytes_out: u64,
+    /// From the request head to the end of the response body.
+    pub duration: Duration,
+    /// To the upstream's response head.
+    pub upstream_time: Option<Duration>,
+    /// The W3C trace id (32 hex digits), when the request is traced or carried one.
+    pub trace_id: Option<String>,
+    /// False when the client went away before the whole response was sent.
+    pub complete: bool,
+}
+
+/// A record waiting for its response body to end: [`Logged`] completes it with the bytes
+/// sent and the time taken, and the [`Trail`] with what the handler learned.
+#[derive(Debug)]
+pub struct Pending {
+    log: Arc<AccessLog>,
+    record: Record,
+    trail: Arc<Trail>,
+    started: Instant,
+}
+
+impl Pending {
+    /// `record`'s trail fields are filled in from `trail` when the line is written.
+    pub fn new(log: Arc<AccessLog>, record: Record, trail: Arc<Trail>, started: Instant) -> Self {
+        Pending {
+            log,
+            record,
+            trail,
+            started,
+        }
+    }
+
+    fn finish(self, bytes_out: u64, complete: bool) {
+        let Pending {
+            log,
+            mut record,
+            trail,
+            started,
+        } = self;
+        let facts = trail.facts();
+        record.time = SystemTime::now();
+        record.duration = started.elapsed();
+        record.bytes_in = trail.bytes_in();
+        record.bytes_out = bytes_out;
+        record.upstream_time = trail.upstream_time();
+        record.upstream = facts.upstream;
+        record.identity = facts.identity;
+        record.res_code = record.res_code.or(facts.res_code);
+        record.complete = complete;
+        log.write(record);
+    }
+}
+
+/// A response body that writes the request's access line when it ends or is dropped.
+#[derive(Debug)]
+pub struct Logged<B> {
+    body: B,
+    bytes_out: u64,
+    ended: bool,
+    pending: Option<Pending>,
+}
+
+impl<B: http_body::Body> Logged<B> {
+    /// Wraps `body`.
+    pub fn new(body: B, pending: Pending) -> Self {
+        Logged {
+            ended: body.is_end_stream(),
+            body,
+            bytes_out: 0,
+            pending: Some(pending),
+        }
+    }
+}
+
+impl<B> http_body::Body for Logged<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, B::Error>>> {
+        let this = &mut *self;
+        let poll = std::pin::Pin::new(&mut this.body).poll_frame(cx);
+        match &poll {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.bytes_out += data.len() as u64;
+                }
+                this.ended = this.body.is_end_stream();
+            }
+            std::task::Poll::Ready(None) => this.ended = true,
+            _ => {}
+        }
+        poll
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl<B> Drop for Logged<B> {
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            pending.finish(self.bytes_out, self.ended);
+        }
+    }
+}
+
+enum Message {
+    Line(Box<Record>),
+    /// Write everything queued before, then answer.
+    Flush(SyncSender<()>),
+}
+
+/// The access log's sending side. Cheap to share; `write` never blocks.
+#[derive(Debug)]
+pub struct AccessLog {
+    sender: Option<SyncSender<Message>>,
+    dropped: Counter,
+    reopen: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Message")
+    }
+}
+
+impl AccessLog {
+    /// No access log.
+    pub fn disabled() -> Self {
+        AccessLog {
+            sender: None,
+            dropped: Counter::default(),
+            reopen: Arc::default(),
+        }
+    }
+
+    /// Starts the writer thread. `capacity` lines may wait; more are dropped and counted in
+    /// `dropped`. Fails when the file cannot be opened.
+    pub fn start(
+        sink: Sink,
+        format: Format,
+        capacity: usize,
+        dropped: Counter,
+    ) -> io::Result<Self> {
+        let out = Output::open(&sink)?;
+        let (sender, receiver) = mpsc::sync_channel(capacity.max(1));
+        let reopen = Arc::new(AtomicBool::new(false));
+        let writer = Writer {
+            sink,
+            format,
+            out,
+            reopen: Arc::clone(&reopen),
+        };
+        std::thread::Builder::new()
+            .name("sealgate-access-log".into())
+            .spawn(move || writer.run(receiver))?;
+        Ok(AccessLog {
+            sender: Some(sender),
+            dropped,
+            reopen,
+        })
+    }
+
+    /// Whether lines are written at all (callers skip building records otherwise).
+    pub fn enabled(&self) -> bool {
+        self.sender.is_some()
+    }
+
+    /// Queues one line, or drops and counts it when the queue is full.
+    pub fn write(&self, record: Record) {
+        let Some(sender) = &self.sender else { return };
+        match sender.try_send(Message::Line(Box::new(record))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.dropped.inc();
+            }
+        }
+    }
+
+    /// Asks the writer to reopen its file before the next line (after log rotation).
+    pub fn reopen(&self) {
+        self.reopen.store(true, Ordering::Relaxed);
+    }
+
+    /// Waits (up to `timeout`) until every line queued so far is written: at shutdown.
+    pub fn flush(&self, timeout: Duration) {
+        let Some(sender) = &self.sender else { return };
+        let (done, wait) = mpsc::sync_channel(1);
+        if sender.send(Message::Flush(done)).is_ok() {
+            let _ = wait.recv_timeout(timeout);
+        }
+    }
+}
+
+enum Output {
+    Stdout(BufWriter<io::Stdout>),
+    File(BufWriter<File>),
+}
+
+impl Output {
+    fn open(sink: &Sink) -> io::Result<Self> {
+        Ok(match sink {
+            Sink::Stdout => Output::Stdout(BufWriter::with_capacity(64 * 1024, io::stdout())),
+            Sink::File(path) => {
+                let mut options = OpenOptions::new();
+                options.create(true).append(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o640);
+                Output::File(BufWriter::with_capacity(64 * 1024, options.open(path)?))
+            }
+        })
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Output::Stdout(w) => w,
+            Output::File(w) => w,
+        }
+    }
+}
+
+struct Writer {
+    sink: Sink,
+    format: Format,
+    out: Output,
+    reopen: Arc<AtomicBool>,
+}
+
+impl Writer {
+    fn run(mut self, receiver: Receiver<Message>) {
+        let mut line = Vec::with_capacity(512);
+        loop {
+            // Write in batches: flush only when nothing more is waiting.
+            let message = match receiver.try_recv() {
+                Ok(message) => message,
+                Err(TryRecvError::Empty) => {
+                    self.flush();
+                    match receiver.recv() {
+                        Ok(message) => message,
+                        Err(_) => break,
+                    }
+                }
+                Err(TryRecvError::Disconnected) => break,
+            };
+            match message {
+                Message::Line(record) => {
+                    if self.reopen.swap(false, Ordering::Relaxed) {
+                        self.flush();
+                        match Output::open(&self.sink) {
+                            Ok(out) => self.out = out,
+                            Err(error) => {
+                                tracing::error!(%error, "access log: cannot reopen the file; writing to the old one")
+                            }
+                        }
+                    }
+                    line.clear();
+                    format(&record, self.format, &mut line);
+                    if let Err(error) = self.out.writer().write_all(&line) {
+                        tracing::error!(%error, "access log: write failed; line lost");
+                    }
+                }
+                Message::Flush(done) => {
+                    self.flush();
+                    let _ = done.try_send(());
+                }
+            }
+        }
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        if let Err(error) = self.out.writer().flush() {
+            tracing::error!(%error, "access log: flush failed");
+        }
+    }
+}
+
+/// Writes `record` as one line (ending in `\n`) in `format`.
+pub fn format(record: &Record, format: Format, out: &mut Vec<u8>) {
+    let time = time::OffsetDateTime::from(record.time)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "-".to_owned());
+    let version = version_str(record.version);
+    let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    let (client_id, channel) = match &record.identity {
+        Some((client, channel)) => (Some(&**client), Some(&**channel)),
+        None => (None, None),
+    };
+    match format {
+        Format::Json => {
+            let line = JsonLine {
+                time: &time,
+                request_id: &record.request_id,
+                peer: record.peer,
+                client: record.client,
+                method: record.method.as_str(),
+                path: record.uri.as_ref().map_or("-", http::Uri::path),
+                version,
+                tls: record.tls,
+                route: &record.route,
+                upstream: record.upstream.as_deref().map(String::as_str),
+                status: record.status,
+                res_code: record.res_code,
+                client_id,
+                channel,
+                bytes_in: record.bytes_in,
+                bytes_out: record.bytes_out,
+                duration_us: micros(record.duration),
+                upstream_us: record.upstream_time.map(micros),
+                trace_id: record.trace_id.as_deref(),
+                complete: record.complete,
+            };
+            // Serializing plain fields into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, &line);
+        }
+        Format::Text => {
+            let _ = write!(
+                out,
+                "{time} request_id={} peer={} client={} method={} path=",
+                record.request_id,
+                record.peer,
+                record.client,
+                record.method.as_str(),
+            );
+            escaped(record.uri.as_ref().map_or("-", http::Uri::path), out);
+            let _ = write!(
+                out,
+                " version={version} tls={} route=",
+                record.tls.unwrap_or("-")
+            );
+            escaped(&record.route, out);
+            out.extend_from_slice(b" upstream=");
+            escaped(record.upstream.as_deref().map_or("-", String::as_str), out);
+            let _ = write!(
+                out,
+                " status={} res_code={} client_id=",
+                record.status,
+                record.res_code.unwrap_or("-"),
+            );
+            escaped(client_id.unwrap_or("-"), out);
+            out.extend_from_slice(b" channel=");
+            escaped(channel.unwrap_or("-"), out);
+            let _ = write!(
+                out,
+                " bytes_in={} bytes_out={} duration_us={} upstream_us={} trace_id={} complete={}",
+                record.bytes_in,
+                record.bytes_out,
+                micros(record.duration),
+                record
+                    .upstream_time
+                    .map_or_else(|| "-".to_owned(), |d| micros(d).to_string()),
+                record.trace_id.as_deref().unwrap_or("-"),
+                record.complete,
+            );
+        }
+    }
+    out.push(b'\n');
+}
+
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    time: &'a str,
+    request_id: &'a str,
+    peer: SocketAddr,
+    client: IpAddr,
+    method: &'a str,
+    path: &'a str,
+    version: &'a str,
+    tls: Option<&'a str>,
+    route: &'a str,
+    upstream: Option<&'a str>,
+    status: u16,
+    res_code: Option<&'a str>,
+    client_id: Option<&'a str>,
+    channel: Option<&'a str>,
+    bytes_in: u64,
+    bytes_out: u64,
+    duration_us: u64,
+    upstream_us: Option<u64>,
+    trace_id: Option<&'a str>,
+    complete: bool,
+}
+
+/// A value in a text line: printable ASCII other than space, `"` and `\` as is; anything
+/// else as `\xHH`, so a value can neither split a line nor forge a field.
+fn escaped(value: &str, out: &mut Vec<u8>) {
+    if value.is_empty() {
+        out.push(b'-');
+        return;
+    }
+    for &b in value.as_bytes() {
+        if b.is_ascii_graphic() && b != b'"' && b != b'\\' {
+            out.push(b);
+        } else {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+}
+
+fn version_str(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_11 => "HTTP/1.1",
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_3 => "HTTP/3",
+        _ => "-",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            request_id: "rid-1".into(),
+            peer: "127.0.0.1:5000".parse().unwrap(),
+            client: "10.0.0.9".parse().unwrap(),
+            method: http::Method::POST,
+            uri: Some(http::Uri::from_static(
+                "/api/pay%20me%0a%20status=200?secret=1",
+            )),
+            version: http::Version::HTTP_11,
+            tls: Some("TLSv1.3"),
+            route: Arc::new("/api/".into()),
+            upstream: Some(Arc::new("http://10.1.1.1:80".into())),
+            status: 401,
+            res_code: Some("AUTH004"),
+            identity: Some((Arc::from("MOB-APP"), Arc::from("MOB-APP-2001"))),
+            bytes_in: 12,
+            bytes_out: 34,
+            duration: Duration::from_micros(1500),
+            upstream_time: None,
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            complete: true,
+        }
+    }
+
+    #[test]
+    fn a_text_line_is_one_line_whose_values_cannot_forge_fields() {
+        let mut out = Vec::new();
+        format(&record(), Format::Text, &mut out);
+        let line = String::from_utf8(out).unwrap();
+        assert_eq!(line.matches('\n').count(), 1, "{line}");
+        assert!(line.starts_with("2023-11-14T22:13:20Z "), "{line}");
+        assert!(
+            line.contains("path=/api/pay%20me%0a%20status=200 "),
+            "{line}"
+        );
+        assert!(
+            !line.contains("secret"),
+            "the query is never written: {line}"
+        );
+        assert_eq!(line.matches(" status=").count(), 1, "{line}");
+        for field in [
+            "route=/api/ ",
+            "upstream=http://10.1.1.1:80 ",
+            "status=401 res_code=AUTH004 client_id=MOB-APP channel=MOB-APP-2001 ",
+            "bytes_in=12 bytes_out=34 duration_us=1500 upstream_us=- ",
+            "tls=TLSv1.3",
+            "trace_id=4bf92f3577b34da6a3ce929d0e0e4736",
+        ] {
+            assert!(line.contains(field), "{field} in {line}");
+        }
+    }
+
+    #[test]
+    fn a_json_line_parses_and_has_every_field() {
+        let mut out = Vec::new();
+        format(&record(), Format::Json, &mut out);
+        assert_eq!(out.last(), Some(&b'\n'));
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value["status"], 401);
+        assert_eq!(value["res_code"], "AUTH004");
+        assert_eq!(value["client_id"], "MOB-APP");
+        assert_eq!(value["upstream"], "http://10.1.1.1:80");
+        assert_eq!(value["path"], "/api/pay%20me%0a%20status=200");
+        assert_eq!(value["upstream_us"], serde_json::Value::Null);
+        assert_eq!(value["tls"], "TLSv1.3");
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        // A writer that cannot keep up: its file is a pipe nobody reads would block; a
+        // capacity of 1 and a burst shows the drop path without depending on timing.
+        let dir = tempfile::tempdir().unwrap();
+        let dropped = Counter::default();
+        let log = AccessLog::start(
+            Sink::File(dir.path().join("access.log")),
+            Format::Text,
+            1,
+            dropped.clone(),
+        )
+        .unwrap();
+        for _ in 0..10_000 {
+            log.write(record());
+        }
+        log.flush(Duration::from_secs(10));
+        let written = std::fs::read_to_string(dir.path().join("access.log"))
+            .unwrap()
+            .lines()
+            .count() as u64;
+        assert_eq!(written + dropped.get(), 10_000);
+        assert!(dropped.get() > 0, "a queue of one line dropped nothing");
+    }
+}
