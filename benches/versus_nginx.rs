@@ -1,0 +1,457 @@
+//! CPU time per request of the shipped `sealgate` binary against nginx on the same work,
+//! with `wrk` (C) as the load generator.
+//!
+//! `cargo bench --bench versus_nginx` (needs `nginx`, `wrk` and `taskset` on the PATH;
+//! Debian: `apt-get install nginx-light wrk util-linux`). Options through env:
+//! `VS_SECS` per run (default 4), `VS_ROUNDS` (default 3, interleaved; medians reported),
+//! `VS_CONNS` (default 32).
+//!
+//! Layout on this 2-core machine: the proxy under test alone on CPU 1 (nginx with one
+//! worker, or sealgate with one tokio worker: `TOKIO_WORKER_THREADS=1`); wrk (one thread)
+//! and the upstream (nginx answering a fixed 1 KiB JSON body) on CPU 0. The primary column
+//! is the proxy process's CPU time (utime + stime, workers included) divided by the
+//! requests wrk counted. The "proxy busy" column shows whether the proxy was the
+//! bottleneck: near 100 % of its core means it was saturated, so the load generator kept
+//! up.
+//!
+//! Variants, access logs on for both (to a file, each server's default line format):
+//!   nginx GET  — `proxy_pass`, GET, keep-alive to the upstream;
+//!   sealgate plain GET — the shipped binary, a route with `auth = "none"`;
+//!   sealgate plain GET, no access log — what the line costs;
+//!   nginx POST — `proxy_pass` of a sealed body (~1.4 KB), the same bodies as below;
+//!   sealgate sealed POST — token route: the bearer token checked, the 1 KiB body opened,
+//!     replay-checked, forwarded, and the 1 KiB response sealed. Every request carries a
+//!     distinct pre-sealed body (a Lua script feeds them), so the replay memory accepts
+//!     each once: a non-2xx count above 0 would mean the bodies ran out.
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "bench harness"
+)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sealgate::client::{Client, ClientConfig};
+use sealgate::crypto::kdf::Kdf;
+use sealgate::jose::jwe;
+
+const BODIES: usize = 200_000;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn which(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server process killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_listening(addr: SocketAddr) {
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on {addr}");
+}
+
+fn pinned(cpu: usize, program: &str) -> Command {
+    let mut command = Command::new("taskset");
+    command.args(["-c", &cpu.to_string(), program]);
+    command
+}
+
+/// nginx with one worker on `cpu`, serving `server_block`.
+fn nginx(dir: &Path, name: &str, cpu: usize, server_block: &str) -> Server {
+    let port = free_port();
+    let dir = dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = format!(
+        "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{ access_log {d}/access.log; client_body_temp_path {d}; proxy_temp_path {d};\n\
+           keepalive_requests 100000000; keepalive_timeout 300s;\n\
+           {block}\n\
+           server {{ listen 127.0.0.1:{port}; include_body; }} }}\n",
+        d = dir.display(),
+        block = server_block,
+    )
+    .replace("include_body;", "");
+    let conf = conf.replace("LISTEN_PORT", &port.to_string());
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let child = pinned(cpu, "nginx")
+        .args(["-c", &dir.join("nginx.conf").display().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx starts");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_listening(addr);
+    Server { child, addr }
+}
+
+/// The upstream: nginx answering every request with 1 KiB of JSON.
+fn upstream(dir: &Path) -> Server {
+    let body = format!("{{\"data\":\"{}\"}}", "x".repeat(1024 - 11));
+    let mut server = nginx(
+        dir,
+        "upstream",
+        0,
+        &format!(
+            "server {{ listen 127.0.0.1:UPSTREAM_PORT; access_log off; default_type application/json; \
+             location / {{ return 200 '{body}'; }} }}"
+        ),
+    );
+    // The block above declared the real listener; `nginx()` adds an unused one. Find ours.
+    let _ = &mut server;
+    server
+}
+
+fn sealgate(dir: &Path, name: &str, upstream: SocketAddr, access_log: bool) -> Server {
+    let port = free_port();
+    let path = dir.join(format!("{name}.toml"));
+    let log = dir.join(format!("{name}-access.log"));
+    let access = if access_log {
+        format!("[access_log]\npath = \"{}\"\n", log.display())
+    } else {
+        "[access_log]\nenabled = false\n".to_owned()
+    };
+    std::fs::write(
+        &path,
+        format!(
+            r#"[server]
+listen = "127.0.0.1:{port}"
+[admin]
+enabled = false
+{access}
+[token]
+max_requests_per_session = 100000000
+rate_limit_per_address_per_minute = 0
+[[token.keys]]
+kid = "bench"
+key = "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo"
+[channels.C]
+[clients.A]
+secret = "s"
+channels = ["C"]
+[[routes]]
+prefix = "/api/"
+upstreams = ["http://{upstream}"]
+[[routes]]
+prefix = "/plain/"
+upstreams = ["http://{upstream}"]
+auth = "none"
+"#
+        ),
+    )
+    .unwrap();
+    let stderr = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let child = pinned(1, env!("CARGO_BIN_EXE_sealgate"))
+        .args(["--config", &path.display().to_string()])
+        .env("TOKIO_WORKER_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("sealgate starts");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_listening(addr);
+    Server { child, addr }
+}
+
+/// utime + stime of `pid` and its children (nginx's worker), in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let mut total = own_cpu_seconds(pid);
+    if let Ok(children) =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+    {
+        for child in children.split_whitespace() {
+            total += own_cpu_seconds(child.parse().unwrap());
+        }
+    }
+    total
+}
+
+fn own_cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// CPU 0's busy share over a run, from /proc/stat.
+fn cpu0_ticks() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let line = stat.lines().find(|l| l.starts_with("cpu0 ")).unwrap();
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let idle = v[3] + v[4];
+    (v.iter().sum::<f64>() - idle, v.iter().sum())
+}
+
+struct Run {
+    rps: f64,
+    cpu_us_per_request: f64,
+    proxy_busy: f64,
+    cpu0_busy: f64,
+    non_2xx: u64,
+}
+
+fn wrk(url: &str, script: Option<&Path>, secs: u64, conns: u64, pid: u32) -> Run {
+    let mut command = pinned(0, "wrk");
+    command.args([
+        "-t1",
+        &format!("-c{conns}"),
+        &format!("-d{secs}s"),
+        "--timeout",
+        "5s",
+    ]);
+    if let Some(script) = script {
+        command.args(["-s", &script.display().to_string()]);
+    }
+    command.arg(url);
+    let cpu_before = cpu_seconds(pid);
+    let cpu0_before = cpu0_ticks();
+    let output = command.output().expect("wrk runs");
+    let cpu = cpu_seconds(pid) - cpu_before;
+    let cpu0_after = cpu0_ticks();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let requests: f64 = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("wrk output:\n{text}"));
+    let rps: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    let non_2xx = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    let wall = requests / rps;
+    Run {
+        rps,
+        cpu_us_per_request: cpu * 1e6 / requests,
+        proxy_busy: cpu / wall,
+        cpu0_busy: (cpu0_after.0 - cpu0_before.0) / (cpu0_after.1 - cpu0_before.1),
+        non_2xx,
+    }
+}
+
+/// A session on the running gateway and `n` distinct sealed 1 KiB bodies for it, written
+/// with a Lua script that sends each once.
+fn sealed_script(dir: &Path, gateway: SocketAddr, n: usize) -> PathBuf {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = Client::new(ClientConfig {
+        base: format!("http://{gateway}").parse().unwrap(),
+        token_path: sealgate::config::DEFAULT_TOKEN_PATH.to_owned(),
+        channel: "C".into(),
+        api_key: "A".into(),
+        secret: "s".into(),
+        kdf: Kdf::HkdfSha256,
+        ca_file: None,
+        trust: Default::default(),
+    })
+    .unwrap();
+    let (_, session) = runtime.block_on(client.request_token()).unwrap();
+    let plaintext = format!("{{\"data\":\"{}\"}}", "y".repeat(1024 - 11));
+    let bodies = dir.join("bodies.txt");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&bodies).unwrap());
+    for _ in 0..n {
+        let sealed = jwe::seal(
+            plaintext.as_bytes(),
+            &session.key,
+            &jwe::Header {
+                cty: Some("application/json".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        std::io::Write::write_all(&mut out, sealed.as_bytes()).unwrap();
+        std::io::Write::write_all(&mut out, b"\n").unwrap();
+    }
+    drop(out);
+    let script = dir.join("sealed.lua");
+    std::fs::write(
+        &script,
+        format!(
+            r#"local bodies = {{}}
+local n = 0
+for line in io.lines("{bodies}") do n = n + 1; bodies[n] = line end
+local i = 0
+local headers = {{ ["Authorization"] = "Bearer {token}", ["Content-Type"] = "application/jose" }}
+request = function()
+  i = i + 1
+  if i > n then i = 1 end
+  return wrk.format("POST", "/api/x", headers, bodies[i])
+end
+"#,
+            bodies = bodies.display(),
+            token = session.token,
+        ),
+    )
+    .unwrap();
+    script
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return; // `cargo bench --no-run` / `cargo test --benches`
+    }
+    for tool in ["nginx", "wrk", "taskset"] {
+        if !which(tool) {
+            println!("({tool} not found: nothing measured; see the header of benches/versus_nginx.rs)");
+            return;
+        }
+    }
+    let (secs, rounds, conns) = (
+        env_or("VS_SECS", 4),
+        env_or("VS_ROUNDS", 3),
+        env_or("VS_CONNS", 32),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstream(dir.path());
+    let proxy_block = |upstream: SocketAddr| {
+        format!(
+            "upstream up {{ server {upstream}; keepalive 64; }}\n\
+             server {{ listen 127.0.0.1:LISTEN_PORT; location / {{ proxy_pass http://up; \
+             proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }}"
+        )
+    };
+    let nginx_proxy = nginx(dir.path(), "proxy", 1, &proxy_block(up.addr));
+    let gate = sealgate(dir.path(), "sealgate", up.addr, true);
+    let gate_quiet = sealgate(dir.path(), "sealgate-nolog", up.addr, false);
+    // One body per request of every sealed round, with room to spare.
+    let script = sealed_script(dir.path(), gate.addr, BODIES);
+    // The POST variants of nginx send the same sealed bodies (nginx forwards them).
+
+    type Variant<'a> = (&'a str, String, Option<&'a Path>, u32);
+    let variants: Vec<Variant<'_>> = vec![
+        (
+            "nginx proxy_pass, GET",
+            format!("http://{}/plain/x", nginx_proxy.addr),
+            None,
+            nginx_proxy.child.id(),
+        ),
+        (
+            "sealgate plain route, GET",
+            format!("http://{}/plain/x", gate.addr),
+            None,
+            gate.child.id(),
+        ),
+        (
+            "sealgate plain route, GET, access log off",
+            format!("http://{}/plain/x", gate_quiet.addr),
+            None,
+            gate_quiet.child.id(),
+        ),
+        (
+            "nginx proxy_pass, POST 1.4 KB",
+            format!("http://{}/api/x", nginx_proxy.addr),
+            Some(&script),
+            nginx_proxy.child.id(),
+        ),
+        (
+            "sealgate sealed route, 1 KiB both ways",
+            format!("http://{}/api/x", gate.addr),
+            Some(&script),
+            gate.child.id(),
+        ),
+    ];
+    println!(
+        "wrk -t1 -c{conns}, {rounds} interleaved rounds of {secs} s; proxy on CPU 1, wrk and the upstream on CPU 0\n"
+    );
+    let mut results: Vec<Vec<Run>> = variants.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for (i, (name, url, script, pid)) in variants.iter().enumerate() {
+            if script.is_some() && name.starts_with("sealgate") && round > 0 {
+                // Each sealed body is accepted once: a new session and new bodies per round.
+                let fresh = sealed_script(dir.path(), gate.addr, BODIES);
+                assert_eq!(&fresh, script.unwrap());
+            }
+            let run = wrk(url, *script, secs, conns, *pid);
+            eprintln!(
+                "round {} {name}: {:.0} req/s, {:.1} µs CPU/req",
+                round + 1,
+                run.rps,
+                run.cpu_us_per_request
+            );
+            results[i].push(run);
+        }
+    }
+    println!("| variant | req/s | proxy CPU µs/req | proxy busy | CPU 0 busy (wrk + upstream) | non-2xx |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let mut cpu = Vec::new();
+    for ((name, ..), runs) in variants.iter().zip(&results) {
+        let per = median(runs.iter().map(|r| r.cpu_us_per_request).collect());
+        println!(
+            "| {name} | {:.0} | {per:.1} | {:.0} % | {:.0} % | {} |",
+            median(runs.iter().map(|r| r.rps).collect()),
+            median(runs.iter().map(|r| r.proxy_busy).collect()) * 100.0,
+            median(runs.iter().map(|r| r.cpu0_busy).collect()) * 100.0,
+            runs.iter().map(|r| r.non_2xx).sum::<u64>(),
+        );
+        cpu.push(per);
+    }
+    println!();
+    println!(
+        "CPU per request, sealgate plain / nginx GET: {:.2} (target ≤ 1.6)",
+        cpu[1] / cpu[0]
+    );
+    println!(
+        "CPU per request, sealgate plain without access log / nginx GET: {:.2}",
+        cpu[2] / cpu[0]
+    );
+    println!(
+        "CPU per request, sealgate sealed / nginx POST: {:.2} (target ≤ 2.0)",
+        cpu[4] / cpu[3]
+    );
+}
