@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, SubjectName, exactly_one, invalid, millis, positive};
+use super::env::{SecretUse, Secrets};
+use super::{ConfigError, Secret, SubjectName, exactly_one, invalid, millis, positive};
 use crate::crypto::Key32;
 use crate::crypto::ecdh::EphemeralKeyPair;
 use crate::crypto::kdf::Kdf;
@@ -58,7 +59,7 @@ pub const X_CLIENT_ID: HeaderName = HeaderName::from_static("x-client-id");
 pub const X_CHANNEL: HeaderName = HeaderName::from_static("x-channel");
 
 /// `[token]` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -86,7 +87,7 @@ pub struct TokenFile {
 }
 
 /// `[[token.keys]]` as written: one token key; exactly one of `key`, `key_env`, `key_file`.
-#[derive(Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -94,26 +95,15 @@ pub struct TokenFile {
 )]
 pub struct TokenKeyFile {
     pub kid: Option<String>,
-    pub key: Option<String>,
+    pub key: Option<Secret>,
     pub key_env: Option<String>,
     pub key_file: Option<String>,
-}
-
-impl std::fmt::Debug for TokenKeyFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // `key` is the key itself.
-        f.debug_struct("TokenKeyFile")
-            .field("kid", &self.kid)
-            .field("key_env", &self.key_env)
-            .field("key_file", &self.key_file)
-            .finish_non_exhaustive()
-    }
 }
 
 /// `[[gateway_keys]]` as written: one long-term P-256 key of the gateway; exactly one of
 /// `key`, `key_env`, `key_file` (the private scalar, 32 bytes base64url:
 /// `sealgate gen-gateway-key`).
-#[derive(Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -123,25 +113,13 @@ pub struct GatewayKeyFile {
     pub kid: Option<String>,
     #[serde(rename = "use")]
     pub usage: Option<KeyUse>,
-    pub key: Option<String>,
+    pub key: Option<Secret>,
     pub key_env: Option<String>,
     pub key_file: Option<String>,
 }
 
-impl std::fmt::Debug for GatewayKeyFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // `key` is the private key itself.
-        f.debug_struct("GatewayKeyFile")
-            .field("kid", &self.kid)
-            .field("usage", &self.usage)
-            .field("key_env", &self.key_env)
-            .field("key_file", &self.key_file)
-            .finish_non_exhaustive()
-    }
-}
-
 /// `[channels."X-API-KEY value"]` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -155,15 +133,15 @@ pub struct ChannelFile {
 }
 
 /// `[clients."apiKey"]` as written: exactly one of `secret`, `secret_hash`, `secret_env`.
-#[derive(Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
     reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
 )]
 pub struct ClientFile {
-    pub secret: Option<String>,
-    pub secret_hash: Option<String>,
+    pub secret: Option<Secret>,
+    pub secret_hash: Option<Secret>,
     pub secret_env: Option<String>,
     pub enabled: Option<bool>,
     #[serde(default)]
@@ -171,20 +149,8 @@ pub struct ClientFile {
     pub cert_subject: Option<String>,
 }
 
-impl std::fmt::Debug for ClientFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // `secret` is the secret itself.
-        f.debug_struct("ClientFile")
-            .field("secret_env", &self.secret_env)
-            .field("enabled", &self.enabled)
-            .field("channels", &self.channels)
-            .field("cert_subject", &self.cert_subject)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Whether the session key travels inside the token (`token.sessions`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionMode {
     /// The token carries `K` (encrypted under a token key), so any instance holding the same
@@ -312,7 +278,7 @@ fn header_name(
 pub(super) fn validate(
     t: TokenFile,
     base: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &Secrets<'_>,
 ) -> Result<TokenConfig, ConfigError> {
     let path = t.path.unwrap_or_else(|| DEFAULT_TOKEN_PATH.to_owned());
     if !path.starts_with('/') || path.contains(['?', '#']) {
@@ -339,7 +305,15 @@ pub(super) fn validate(
                 format!("`{kid_text}` is used twice"),
             ));
         }
-        let material = token_key_material(&key, k.key, k.key_env, k.key_file, base, env)?;
+        let material = key_material(
+            &key,
+            k.key,
+            k.key_env,
+            k.key_file,
+            base,
+            secrets,
+            SecretUse::TokenKey,
+        )?;
         keys.push(TokenKey { kid, key: material });
     }
     let keys = if keys.is_empty() {
@@ -435,7 +409,7 @@ pub(super) fn validate_channels(
 pub(super) fn validate_clients(
     raw: BTreeMap<String, ClientFile>,
     channels: &HashMap<String, Arc<Channel>>,
-    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &Secrets<'_>,
 ) -> Result<HashMap<String, Arc<Client>>, ConfigError> {
     let mut clients = HashMap::new();
     for (id, c) in raw {
@@ -443,7 +417,7 @@ pub(super) fn validate_clients(
         if id.is_empty() {
             return Err(invalid(key, "a client apiKey must be non-empty"));
         }
-        let secret = client_secret(&key, c.secret, c.secret_hash, c.secret_env, env)?;
+        let secret = client_secret(&key, c.secret, c.secret_hash, c.secret_env, secrets)?;
         let mut allowed = HashSet::new();
         for ch in c.channels {
             let channel = channels.get(&ch).ok_or_else(|| {
@@ -475,7 +449,7 @@ pub(super) fn validate_clients(
 pub(super) fn validate_gateway_keys(
     raw: Vec<GatewayKeyFile>,
     base: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &Secrets<'_>,
 ) -> Result<GatewayKeys, ConfigError> {
     if raw.is_empty() {
         return GatewayKeys::ephemeral().map_err(|e| invalid("gateway_keys", e.to_string()));
@@ -496,7 +470,15 @@ pub(super) fn validate_gateway_keys(
         let usage = k
             .usage
             .ok_or_else(|| invalid(format!("{key}.use"), "is required: \"sig\" or \"enc\""))?;
-        let scalar = token_key_material(&key, k.key, k.key_env, k.key_file, base, env)?;
+        let scalar = key_material(
+            &key,
+            k.key,
+            k.key_env,
+            k.key_file,
+            base,
+            secrets,
+            SecretUse::GatewayKey,
+        )?;
         let pair = EphemeralKeyPair::from_scalar_bytes(scalar.expose()).ok_or_else(|| {
             invalid(
                 &key,
@@ -508,33 +490,32 @@ pub(super) fn validate_gateway_keys(
     Ok(GatewayKeys::new(keys))
 }
 
-fn token_key_material(
+/// A 32-byte key from exactly one of `key` (inline), `key_env` and `key_file`, base64url
+/// without padding.
+fn key_material(
     key: &str,
-    inline: Option<String>,
+    inline: Option<Secret>,
     from_env: Option<String>,
     from_file: Option<String>,
     base: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &Secrets<'_>,
+    usage: SecretUse,
 ) -> Result<Key32, ConfigError> {
     let (source, value) = exactly_one(
         key,
         [
-            ("key", inline),
+            ("key", inline.map(|k| k.expose().to_owned())),
             ("key_env", from_env),
             ("key_file", from_file),
         ],
     )?;
+    let value = zeroize::Zeroizing::new(value);
     let field = format!("{key}.{source}");
-    let text = zeroize::Zeroizing::new(match source {
-        "key_env" => env(&value)
-            .ok_or_else(|| invalid(&field, format!("environment variable `{value}` is not set")))?,
-        "key_file" => {
-            let path = base.join(&value);
-            std::fs::read_to_string(&path)
-                .map_err(|e| invalid(&field, format!("cannot read {}: {e}", path.display())))?
-        }
+    let text = match source {
+        "key_env" => secrets.var(&field, &value, usage)?,
+        "key_file" => secrets.file(&field, &base.join(&*value), usage)?,
         _ => value,
-    });
+    };
     let bytes =
         zeroize::Zeroizing::new(b64::decode_strict(text.trim().as_bytes()).map_err(|_| {
             invalid(
@@ -548,16 +529,16 @@ fn token_key_material(
 
 fn client_secret(
     key: &str,
-    plain: Option<String>,
-    hash: Option<String>,
+    plain: Option<Secret>,
+    hash: Option<Secret>,
     from_env: Option<String>,
-    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &Secrets<'_>,
 ) -> Result<SecretVerifier, ConfigError> {
     let (source, value) = exactly_one(
         key,
         [
-            ("secret", plain),
-            ("secret_hash", hash),
+            ("secret", plain.map(|s| s.expose().to_owned())),
+            ("secret_hash", hash.map(|s| s.expose().to_owned())),
             ("secret_env", from_env),
         ],
     )?;
@@ -566,12 +547,7 @@ fn client_secret(
     match source {
         "secret_hash" => SecretVerifier::from_hash(&value).map_err(|e| invalid(field, e)),
         "secret_env" => {
-            let secret = zeroize::Zeroizing::new(env(&value).ok_or_else(|| {
-                invalid(
-                    &field,
-                    format!("environment variable `{}` is not set", &*value),
-                )
-            })?);
+            let secret = secrets.var(&field, &value, SecretUse::ClientSecret)?;
             Ok(SecretVerifier::from_plaintext(secret.as_bytes()))
         }
         _ => {

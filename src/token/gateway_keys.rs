@@ -15,7 +15,7 @@ use crate::crypto::random::RandomError;
 use crate::jose::{b64, jwk};
 
 /// What a gateway key is for (the JWK `use`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyUse {
     /// Signs token responses: `alg` `ES256`.
