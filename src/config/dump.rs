@@ -54,6 +54,9 @@ pub fn effective(mut file: FileConfig) -> FileConfig {
     admin
         .header_read_timeout_ms
         .get_or_insert(ms(DEFAULT_ADMIN_HEADER_READ_TIMEOUT));
+    for key in &mut file.gateway_keys {
+        key.issue.get_or_insert(true);
+    }
     sessions(&mut file.sessions);
     file
 }
@@ -116,6 +119,9 @@ fn token(t: &mut TokenFile) {
         .get_or_insert(DEFAULT_MAX_CONCURRENT_SECRET_CHECKS);
     if let Some(c) = &mut t.cors {
         cors(c);
+    }
+    for key in &mut t.keys {
+        key.issue.get_or_insert(true);
     }
 }
 
@@ -238,6 +244,7 @@ kid = "CANARY-KID"
 key = "SECRET-CANARY-TOKEN-KEY"
 key_env = "CANARY_TOKEN_KEY_ENV"
 key_file = "CANARY-TOKEN-KEY-FILE"
+issue = true
 
 [channels.CANARY-CHANNEL]
 kdf = "raw"
@@ -315,6 +322,7 @@ use = "sig"
 key = "SECRET-CANARY-GATEWAY-KEY"
 key_env = "CANARY_GATEWAY_KEY_ENV"
 key_file = "CANARY-GATEWAY-KEY-FILE"
+issue = true
 
 [sessions]
 backend = "redis"
@@ -482,6 +490,7 @@ key_env = "TOKEN_KEY"
 [[token.keys]]
 kid = "new"
 key_env = "TOKEN_KEY"
+issue = false
 [channels.C]
 kdf = "concat-kdf"
 [clients.A]

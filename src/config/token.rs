@@ -87,6 +87,9 @@ pub struct TokenFile {
 }
 
 /// `[[token.keys]]` as written: one token key; exactly one of `key`, `key_env`, `key_file`.
+/// `issue = false`: the key verifies tokens but does not seal new ones yet (the first key
+/// with `issue = true`, the default, does), so it can be added on every instance before any
+/// instance issues with it.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
@@ -98,11 +101,14 @@ pub struct TokenKeyFile {
     pub key: Option<Secret>,
     pub key_env: Option<String>,
     pub key_file: Option<String>,
+    pub issue: Option<bool>,
 }
 
 /// `[[gateway_keys]]` as written: one long-term P-256 key of the gateway; exactly one of
 /// `key`, `key_env`, `key_file` (the private scalar, 32 bytes base64url:
-/// `sealgate gen-gateway-key`).
+/// `sealgate gen-gateway-key`). `issue = false`: listed in the JWK Set (after the keys in
+/// force) and, for `enc`, still opening, but never the one in force: not signing (`sig`),
+/// not the one clients take first (`enc`).
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
@@ -116,6 +122,7 @@ pub struct GatewayKeyFile {
     pub key: Option<Secret>,
     pub key_env: Option<String>,
     pub key_file: Option<String>,
+    pub issue: Option<bool>,
 }
 
 /// `[channels."X-API-KEY value"]` as written.
@@ -213,7 +220,7 @@ pub struct TokenConfig {
     pub max_concurrent_secret_checks: usize,
     /// Cross-origin token requests from browsers, when allowed (`[token.cors]`).
     pub cors: Option<tower_http::cors::CorsLayer>,
-    /// The token keys: the first issues, all verify.
+    /// The token keys: the first with `issue = true` issues, all verify.
     pub keys: KeyRing,
 }
 
@@ -293,6 +300,7 @@ pub(super) fn validate(
     let authorization_header = HeaderName::from_bytes(header_text.as_bytes())
         .map_err(|_| invalid("token.authorization_header", "not a valid header name"))?;
     let mut keys = Vec::new();
+    let mut issuing = None;
     for (i, k) in t.keys.into_iter().enumerate() {
         let key = format!("token.keys[{i}]");
         let kid_text = k
@@ -314,12 +322,26 @@ pub(super) fn validate(
             secrets,
             SecretUse::TokenKey,
         )?;
+        if issuing.is_none() && k.issue.unwrap_or(true) {
+            issuing = Some(i);
+        }
         keys.push(TokenKey { kid, key: material });
     }
-    let keys = if keys.is_empty() {
-        KeyRing::ephemeral().map_err(|e| invalid("token.keys", e.to_string()))?
-    } else {
-        KeyRing::new(keys)
+    let keys = match issuing {
+        _ if keys.is_empty() => {
+            KeyRing::ephemeral().map_err(|e| invalid("token.keys", e.to_string()))?
+        }
+        Some(issuing) => KeyRing::with_issuing(keys, issuing),
+        None => {
+            return Err(invalid(
+                "token.keys",
+                format!(
+                    "every key has issue = false ({}): one must seal new tokens; set issue = \
+                     true (the default) on the key in force",
+                    kid_list(keys.iter().map(|k| &k.kid))
+                ),
+            ));
+        }
     };
     Ok(TokenConfig {
         path,
@@ -445,7 +467,8 @@ pub(super) fn validate_clients(
     Ok(clients)
 }
 
-/// Validates `[[gateway_keys]]`; with none, one random key of each use.
+/// Validates `[[gateway_keys]]`; with none, one random key of each use. Of each use that
+/// has keys, at least one must be in force (`issue`, true by default).
 pub(super) fn validate_gateway_keys(
     raw: Vec<GatewayKeyFile>,
     base: &Path,
@@ -485,9 +508,35 @@ pub(super) fn validate_gateway_keys(
                 "not a P-256 private key (see `sealgate gen-gateway-key`)",
             )
         })?;
-        keys.push(GatewayKey { kid, usage, pair });
+        keys.push(GatewayKey {
+            kid,
+            usage,
+            pair,
+            issue: k.issue.unwrap_or(true),
+        });
+    }
+    for usage in [KeyUse::Sig, KeyUse::Enc] {
+        let mut of_use = keys.iter().filter(|k| k.usage == usage).peekable();
+        if of_use.peek().is_some() && !keys.iter().any(|k| k.usage == usage && k.issue) {
+            return Err(invalid(
+                "gateway_keys",
+                format!(
+                    "every `{}` key has issue = false ({}): one must be in force; set issue = \
+                     true (the default) on it",
+                    usage.as_str(),
+                    kid_list(of_use.map(|k| &k.kid))
+                ),
+            ));
+        }
     }
     Ok(GatewayKeys::new(keys))
+}
+
+/// `` `a`, `b` ``: key ids for a message.
+fn kid_list<'a>(kids: impl Iterator<Item = &'a Kid>) -> String {
+    kids.map(|kid| format!("`{}`", kid.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A 32-byte key from exactly one of `key` (inline), `key_env` and `key_file`, base64url
@@ -556,5 +605,73 @@ fn client_secret(
             }
             Ok(SecretVerifier::from_plaintext(value.as_bytes()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let env = |name: &str| (name == "KEY").then(|| b64::encode(&[7; 32]));
+        Config::parse(text, Path::new("t"), Path::new("."), &env)
+    }
+
+    #[test]
+    fn the_first_token_key_that_issues_seals_and_every_key_verifies() {
+        let config = parse(
+            "[[token.keys]]\nkid = \"new\"\nkey_env = \"KEY\"\nissue = false\n\
+             [[token.keys]]\nkid = \"old\"\nkey_env = \"KEY\"\n\
+             [[token.keys]]\nkid = \"older\"\nkey_env = \"KEY\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.token.keys.issuing().unwrap().kid.as_str(), "old");
+        assert!(config.token.keys.find("new").is_some());
+    }
+
+    #[test]
+    fn a_ring_where_no_key_issues_is_refused_naming_the_keys() {
+        let err = parse(
+            "[[token.keys]]\nkid = \"new\"\nkey_env = \"KEY\"\nissue = false\n\
+             [[token.keys]]\nkid = \"old\"\nkey_env = \"KEY\"\nissue = false\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("token.keys") && err.contains("`new`") && err.contains("`old`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn each_gateway_key_use_needs_a_key_in_force() {
+        let key = |kid: &str, usage: &str, issue: bool| {
+            format!(
+                "[[gateway_keys]]\nkid = \"{kid}\"\nuse = \"{usage}\"\nkey_env = \"KEY\"\nissue = {issue}\n"
+            )
+        };
+        let config = parse(&format!(
+            "{}{}{}",
+            key("sig-new", "sig", false),
+            key("sig-old", "sig", true),
+            key("enc-new", "enc", true)
+        ))
+        .unwrap();
+        assert_eq!(
+            config.gateway_keys.signing().unwrap().kid.as_str(),
+            "sig-old"
+        );
+        let err = parse(&format!(
+            "{}{}",
+            key("sig-new", "sig", true),
+            key("enc-new", "enc", false)
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("gateway_keys") && err.contains("`enc`") && err.contains("`enc-new`"),
+            "{err}"
+        );
     }
 }

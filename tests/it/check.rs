@@ -295,6 +295,7 @@ url = "redis://:CANARY-REDIS-PASSWORD@127.0.0.1:6379/0"
         parsed["token"]["keys"][0]["key"].as_str(),
         Some("<redacted>")
     );
+    assert_eq!(parsed["token"]["keys"][0]["issue"].as_bool(), Some(true));
     assert_eq!(
         parsed["clients"]["A"]["secret"].as_str(),
         Some("<redacted>")
