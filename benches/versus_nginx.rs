@@ -196,9 +196,7 @@ auth = "none"
 /// utime + stime of `pid` and its children (nginx's worker), in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
     let mut total = own_cpu_seconds(pid);
-    if let Ok(children) =
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-    {
+    if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
         for child in children.split_whitespace() {
             total += own_cpu_seconds(child.parse().unwrap());
         }
@@ -348,7 +346,9 @@ fn main() {
     }
     for tool in ["nginx", "wrk", "taskset"] {
         if !which(tool) {
-            println!("({tool} not found: nothing measured; see the header of benches/versus_nginx.rs)");
+            println!(
+                "({tool} not found: nothing measured; see the header of benches/versus_nginx.rs)"
+            );
             return;
         }
     }
@@ -427,7 +427,9 @@ fn main() {
             results[i].push(run);
         }
     }
-    println!("| variant | req/s | proxy CPU µs/req | proxy busy | CPU 0 busy (wrk + upstream) | non-2xx |");
+    println!(
+        "| variant | req/s | proxy CPU µs/req | proxy busy | CPU 0 busy (wrk + upstream) | non-2xx |"
+    );
     println!("| --- | --- | --- | --- | --- | --- |");
     let mut cpu = Vec::new();
     for ((name, ..), runs) in variants.iter().zip(&results) {

@@ -42,8 +42,23 @@ enum LogFormat {
 enum Command {
     /// Run the gateway (the default).
     Run,
-    /// Validate the configuration and exit.
-    CheckConfig,
+    /// Check the configuration as the gateway would load it at start (certificate and key
+    /// files included), warn about what is unsafe in production, and exit: 0 valid, 1
+    /// invalid, 2 warnings under --strict.
+    CheckConfig {
+        /// Fail (exit 2) when there is any warning.
+        #[arg(long)]
+        strict: bool,
+        /// The production secrets are not on this machine (CI): `*_env` variables that are
+        /// not set and token or gateway key files that do not exist are listed by name, not
+        /// an error; everything else is checked.
+        #[arg(long)]
+        without_secrets: bool,
+        /// Print the effective configuration (every default filled in, every secret
+        /// redacted) as TOML on standard output.
+        #[arg(long)]
+        dump: bool,
+    },
     /// Read a client secret on standard input and print the value for `secret_hash`.
     HashSecret {
         /// Use argon2id (for human-chosen secrets) instead of salted SHA-256.
@@ -138,13 +153,11 @@ fn main() -> ExitCode {
     init_logging(args.log_format);
     match args.command.unwrap_or(Command::Run) {
         Command::Run => run(&args.config),
-        Command::CheckConfig => match Config::load(&args.config) {
-            Ok(_) => {
-                tracing::info!(path = %args.config.display(), "configuration is valid");
-                ExitCode::SUCCESS
-            }
-            Err(error) => fail(&error),
-        },
+        Command::CheckConfig {
+            strict,
+            without_secrets,
+            dump,
+        } => check_config(&args.config, strict, without_secrets, dump),
         Command::HashSecret { argon2 } => hash_secret(argon2),
         Command::Client { action, identity } => client(action, *identity),
         Command::GenCert { dir, names } => gen_cert(&dir, names),
@@ -214,6 +227,114 @@ fn run(path: &std::path::Path) -> ExitCode {
             Err(error) => fail(&error),
         }
     })
+}
+
+/// Exit status of `check-config --strict` when the configuration is valid but has warnings.
+const EXIT_WARNINGS: u8 = 2;
+
+#[allow(
+    clippy::print_stderr,
+    reason = "warnings and missing secrets are the command's report, one plain line each"
+)]
+fn check_config(
+    path: &std::path::Path,
+    strict: bool,
+    without_secrets: bool,
+    dump: bool,
+) -> ExitCode {
+    let checked = match sealgate::config::check::load(path, without_secrets) {
+        Ok(checked) => checked,
+        Err(error) => return fail(&error),
+    };
+    let problems = load_files(&checked.config);
+    for problem in &problems {
+        tracing::error!("{problem}");
+    }
+    for warning in &checked.warnings {
+        eprintln!("{warning}");
+    }
+    for missing in &checked.missing {
+        eprintln!("missing: {missing}");
+    }
+    if dump {
+        match sealgate::config::dump::dump(checked.file) {
+            Ok(text) => {
+                output(text.trim_end());
+            }
+            Err(error) => return fail(&error),
+        }
+    }
+    if !problems.is_empty() {
+        return ExitCode::FAILURE;
+    }
+    tracing::info!(
+        path = %path.display(),
+        warnings = checked.warnings.len(),
+        missing_secrets = checked.missing.len(),
+        "configuration is valid"
+    );
+    if strict && !checked.warnings.is_empty() {
+        return ExitCode::from(EXIT_WARNINGS);
+    }
+    ExitCode::SUCCESS
+}
+
+/// Loads every certificate and key file `config` names with the functions the gateway uses
+/// at start (listener certificates and client CA as `Server::bind` does, upstream TLS as
+/// `Gateway::new` does, the Redis client as `State::new` does), so a bad file fails here
+/// rather than at start. Returns what failed, naming the section.
+fn load_files(config: &Config) -> Vec<String> {
+    use sealgate::config::{StateBackend, UpstreamTlsConfig};
+    use sealgate::tls;
+    tls::install_default_provider();
+    let mut problems = Vec::new();
+    for (i, listener) in config.tls.iter().enumerate() {
+        let loaded = tls::CertStore::load(listener.certificates.clone())
+            .and_then(|store| tls::server_config(listener, Arc::new(store)));
+        if let Err(error) = loaded {
+            problems.push(format!("config key `tls[{i}]`: {error}"));
+        }
+    }
+    if let Err(error) = tls::upstream_client_config(&config.upstream_tls) {
+        problems.push(format!("config key `upstream_tls`: {error}"));
+    }
+    if let StateBackend::Redis(redis) = &config.state {
+        // The Redis client sets up its (lazy) connection task on the runtime it is made in;
+        // none is ever driven here, so nothing connects.
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                problems.push(format!("cannot start a runtime: {error}"));
+                return problems;
+            }
+        };
+        let _in_runtime = runtime.enter();
+        let metrics = sealgate::metrics::Metrics::default();
+        if sealgate::state::State::new(&config.state, 1, 1, &metrics).is_err() {
+            problems.push(
+                "config key `sessions.redis`: the Redis client cannot be configured (the cause                  is logged above)"
+                    .to_owned(),
+            );
+        }
+        // The Redis client builds its rustls configuration from these files only when it
+        // connects: build the same one now, so a bad CA or a key that does not match its
+        // certificate is found here.
+        let (client_cert_file, client_key_file) = redis.tls.client.clone().unzip();
+        let files = UpstreamTlsConfig {
+            ca_file: redis.tls.ca_file.clone(),
+            client_cert_file,
+            client_key_file,
+        };
+        if (files.ca_file.is_some() || files.client_cert_file.is_some())
+            && let Err(error) = tls::upstream_client_config(&files)
+        {
+            problems.push(format!("config key `sessions.redis`: {error}"));
+        }
+    }
+    problems
 }
 
 fn client(action: ClientAction, identity: ClientIdentity) -> ExitCode {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::{ConfigError, invalid};
@@ -25,7 +25,7 @@ pub const DEFAULT_CORS_EXPOSED_HEADERS: [&str; 1] = ["x-request-id"];
 pub const DEFAULT_CORS_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// `cors` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,

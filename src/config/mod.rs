@@ -7,15 +7,24 @@
 //! [`routes`], [`tls`], [`sessions`], [`admin`], [`observe`]. Errors name the dotted key
 //! (`clients.A.channels`) and never quote the file's text, which may hold a secret.
 //!
+//! Around it, for `check-config`: secrets held in types that never show them ([`secret`]),
+//! secrets from outside the file that may be missing ([`env`](mod@env)), the effective configuration
+//! with every secret redacted ([`dump`]), and what is valid but unsafe in production
+//! ([`check`]).
+//!
 //! Owns: what a valid configuration is. Imports only the formats it builds values of
 //! ([`crate::token`], [`crate::crypto`], [`crate::jose`]); every other module imports its
 //! types from here, never the other way round.
 
 pub mod admin;
+pub mod check;
 pub mod cors;
+pub mod dump;
+pub mod env;
 pub mod health;
 pub mod observe;
 pub mod routes;
+pub mod secret;
 pub mod server;
 pub mod sessions;
 pub mod subject;
@@ -28,13 +37,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use admin::*;
 pub use cors::*;
+pub use env::{MissingSecret, SecretSource, SecretUse};
 pub use observe::*;
 pub use routes::*;
+pub use secret::{Secret, SecretUrl};
 pub use server::*;
 pub use sessions::*;
 pub use subject::{SubjectError, SubjectName};
@@ -72,6 +83,10 @@ pub enum ConfigError {
         /// What is wrong with it.
         problem: String,
     },
+    /// Secrets the file names (`*_env` variables, key files) that are not there; all of
+    /// them, not only the first.
+    #[error("secrets not found: {}", env::describe(.0))]
+    SecretsNotFound(Vec<MissingSecret>),
 }
 
 /// A [`ConfigError::Invalid`] for `key`.
@@ -82,8 +97,9 @@ pub(crate) fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Con
     }
 }
 
-/// The whole TOML file, as written.
-#[derive(Debug, Default, Deserialize)]
+/// The whole TOML file, as written. `Serialize` is for `check-config --dump`: secrets are
+/// held in [`Secret`] and [`SecretUrl`], which write `<redacted>`.
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// `[server]`.
@@ -183,19 +199,40 @@ impl Config {
         Self::from_file(parse_file(text, path)?, base, env)
     }
 
-    /// The one validation step from the raw file to the typed configuration.
+    /// The one validation step from the raw file to the typed configuration. Secrets that
+    /// are not there are all named in one [`ConfigError::SecretsNotFound`].
     pub fn from_file(
         raw: FileConfig,
         base: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
+        let secrets = env::Secrets::new(env);
+        let config = Self::build(raw, base, &secrets)?;
+        let missing = secrets.into_missing();
+        if missing.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::SecretsNotFound(missing))
+        }
+    }
+
+    /// Validation, with every secret taken from `secrets` (a missing one stood in for).
+    pub(crate) fn build(
+        raw: FileConfig,
+        base: &Path,
+        secrets: &env::Secrets<'_>,
+    ) -> Result<Self, ConfigError> {
         let server = server::validate(raw.server)?;
         let replay = sessions::validate_replay(&raw.sessions)?;
-        let state = sessions::validate(raw.sessions, base, env)?;
-        let token = token::validate(raw.token, base, env)?;
+        let state = sessions::validate(raw.sessions, base, secrets)?;
+        let token = token::validate(raw.token, base, secrets)?;
         let channels = token::validate_channels(raw.channels)?;
-        let gateway_keys = Arc::new(token::validate_gateway_keys(raw.gateway_keys, base, env)?);
-        let clients = token::validate_clients(raw.clients, &channels, env)?;
+        let gateway_keys = Arc::new(token::validate_gateway_keys(
+            raw.gateway_keys,
+            base,
+            secrets,
+        )?);
+        let clients = token::validate_clients(raw.clients, &channels, secrets)?;
         let routes = routes::validate(raw.routes, &token.path)?;
         let demo_upstream = raw.demo_upstream.map(|d| d.listen);
         let admin = admin::validate(raw.admin)?;

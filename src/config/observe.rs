@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, invalid, millis, positive};
 pub use crate::observe::access::Format as AccessFormat;
@@ -22,7 +22,7 @@ pub const DEFAULT_TRACE_EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_TRACE_EXPORT_INTERVAL: Duration = Duration::from_millis(1000);
 
 /// `[access_log]` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -47,14 +47,15 @@ pub struct AccessLogConfig {
 }
 
 /// `[tracing]` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
     reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
 )]
 pub struct TracingFile {
-    pub otlp_endpoint: Option<String>,
+    /// May carry credentials (`http://user:pass@host`): redacted in a dump.
+    pub otlp_endpoint: Option<super::SecretUrl>,
     pub service_name: Option<String>,
     pub sample_ratio: Option<f64>,
     pub queue_spans: Option<usize>,
@@ -91,6 +92,7 @@ pub(super) fn validate_tracing(t: TracingFile) -> Result<Option<ExportSettings>,
     let Some(endpoint) = t.otlp_endpoint else {
         return Ok(None);
     };
+    let endpoint = endpoint.expose().to_owned();
     let uri: http::Uri = endpoint
         .parse()
         .map_err(|_| invalid("tracing.otlp_endpoint", "is not a URL"))?;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, invalid, millis, positive};
 
@@ -31,7 +31,7 @@ pub const DEFAULT_ROUTE_MAX_BODY: usize = 1024 * 1024;
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `[[routes]]` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -59,8 +59,8 @@ pub struct RouteFile {
 }
 
 /// One `routes[].upstreams` entry as written: a URL, or `{ url, weight }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged, deny_unknown_fields)]
 #[allow(
     missing_docs,
     reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
@@ -83,7 +83,7 @@ impl From<String> for UpstreamFile {
 }
 
 /// `[routes.health_check]` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -114,7 +114,7 @@ pub struct HealthCheck {
 }
 
 /// Whether a route requires a session token (`routes[].auth`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RouteAuth {
     /// A valid bearer token is required. The default.

@@ -5,9 +5,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, invalid, millis, positive};
+use super::env::{SecretUse, Secrets};
+use super::{ConfigError, SecretUrl, invalid, millis, positive};
 
 /// Sessions whose replay memory (the IVs they have had accepted) is kept at most. Past it,
 /// a session not yet remembered is refused with 503 `STATE002` until entries expire:
@@ -22,7 +23,7 @@ pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(100);
 pub const DEFAULT_REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `[sessions]` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -36,7 +37,7 @@ pub struct SessionsFile {
 }
 
 /// `sessions.backend` as written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// This process's memory (the default).
@@ -47,17 +48,18 @@ pub enum BackendKind {
 }
 
 /// `[sessions.redis]` as written: exactly one of `url` (standalone) and `cluster_nodes`.
-#[derive(Default, Deserialize)]
+/// URLs may carry a password: [`SecretUrl`] never shows it.
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
     reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
 )]
 pub struct RedisFile {
-    pub url: Option<String>,
+    pub url: Option<SecretUrl>,
     pub url_env: Option<String>,
     #[serde(default)]
-    pub cluster_nodes: Vec<String>,
+    pub cluster_nodes: Vec<SecretUrl>,
     pub key_prefix: Option<String>,
     pub timeout_ms: Option<u64>,
     pub connect_timeout_ms: Option<u64>,
@@ -65,13 +67,6 @@ pub struct RedisFile {
     pub ca_file: Option<String>,
     pub client_cert_file: Option<String>,
     pub client_key_file: Option<String>,
-}
-
-impl fmt::Debug for RedisFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // URLs may carry a password.
-        f.debug_struct("RedisFile").finish_non_exhaustive()
-    }
 }
 
 /// `sessions.backend`, validated: where the state that must hold across instances lives.
@@ -104,7 +99,7 @@ impl fmt::Debug for RedisTarget {
 }
 
 /// What to do when Redis cannot be reached in time (`sessions.redis.on_unavailable`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Unavailable {
     /// Answer 503 (`STATE001` / `TOK003`) and fail `/readyz`: no request is served without
@@ -171,7 +166,7 @@ pub(super) fn validate_replay(s: &SessionsFile) -> Result<ReplayConfig, ConfigEr
 pub(super) fn validate(
     s: SessionsFile,
     base: &std::path::Path,
-    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &Secrets<'_>,
 ) -> Result<StateBackend, ConfigError> {
     match (s.backend.unwrap_or_default(), s.redis) {
         (BackendKind::Memory, None) => Ok(StateBackend::Memory),
@@ -183,26 +178,26 @@ pub(super) fn validate(
             "sessions.redis",
             "sessions.backend = \"redis\" needs a [sessions.redis] table",
         )),
-        (BackendKind::Redis, Some(r)) => validate_redis(r, base, env).map(StateBackend::Redis),
+        (BackendKind::Redis, Some(r)) => validate_redis(r, base, secrets).map(StateBackend::Redis),
     }
 }
 
 fn validate_redis(
     r: RedisFile,
     base: &std::path::Path,
-    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &Secrets<'_>,
 ) -> Result<RedisConfig, ConfigError> {
+    let tls = r.ca_file.is_some() || r.client_cert_file.is_some();
     let url = match (r.url, r.url_env) {
         (Some(_), Some(_)) => {
             return Err(invalid("sessions.redis", "set url or url_env, not both"));
         }
-        (Some(url), None) => Some(url),
-        (None, Some(name)) => Some(env(&name).ok_or_else(|| {
-            invalid(
-                "sessions.redis.url_env",
-                format!("environment variable `{name}` is not set"),
-            )
-        })?),
+        (Some(url), None) => Some(url.expose().to_owned()),
+        (None, Some(name)) => Some(
+            secrets
+                .var("sessions.redis.url_env", &name, SecretUse::RedisUrl { tls })?
+                .to_string(),
+        ),
         (None, None) => None,
     };
     // The client library's own parser decides; its message is not shown because a URL may
@@ -219,16 +214,21 @@ fn validate_redis(
         }
         (None, false) => {
             for node in &r.cluster_nodes {
-                check("sessions.redis.cluster_nodes", node)?;
+                check("sessions.redis.cluster_nodes", node.expose())?;
             }
-            redis::cluster::ClusterClient::new(r.cluster_nodes.iter().map(String::as_str))
+            redis::cluster::ClusterClient::new(r.cluster_nodes.iter().map(SecretUrl::expose))
                 .map_err(|_| {
                     invalid(
                         "sessions.redis.cluster_nodes",
                         "the nodes must share one username and password",
                     )
                 })?;
-            RedisTarget::Cluster(r.cluster_nodes)
+            RedisTarget::Cluster(
+                r.cluster_nodes
+                    .iter()
+                    .map(|node| node.expose().to_owned())
+                    .collect(),
+            )
         }
         _ => {
             return Err(invalid(

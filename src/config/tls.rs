@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, invalid, millis};
 
@@ -17,7 +17,7 @@ pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_TLS_RELOAD_POLL: Duration = Duration::from_secs(5);
 
 /// `[[tls]]` as written: one HTTPS listener.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -35,7 +35,7 @@ pub struct TlsListenerFile {
 }
 
 /// `[[tls.certificates]]` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -47,7 +47,7 @@ pub struct CertFile {
 }
 
 /// `[upstream_tls]` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -60,7 +60,7 @@ pub struct UpstreamTlsFile {
 }
 
 /// Whether an mTLS listener requires a client certificate (`tls[].client_cert`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientCertMode {
     /// The handshake fails without a certificate signed by the client CA. The default.

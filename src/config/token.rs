@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, SubjectName, exactly_one, invalid, millis, positive};
+use super::env::{SecretUse, Secrets};
+use super::{ConfigError, Secret, SubjectName, exactly_one, invalid, millis, positive};
 use crate::crypto::Key32;
 use crate::crypto::ecdh::EphemeralKeyPair;
 use crate::crypto::kdf::Kdf;
@@ -58,7 +59,7 @@ pub const X_CLIENT_ID: HeaderName = HeaderName::from_static("x-client-id");
 pub const X_CHANNEL: HeaderName = HeaderName::from_static("x-channel");
 
 /// `[token]` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -86,7 +87,10 @@ pub struct TokenFile {
 }
 
 /// `[[token.keys]]` as written: one token key; exactly one of `key`, `key_env`, `key_file`.
-#[derive(Default, Deserialize)]
+/// `issue = false`: the key verifies tokens but does not seal new ones yet (the first key
+/// with `issue = true`, the default, does), so it can be added on every instance before any
+/// instance issues with it.
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -94,26 +98,18 @@ pub struct TokenFile {
 )]
 pub struct TokenKeyFile {
     pub kid: Option<String>,
-    pub key: Option<String>,
+    pub key: Option<Secret>,
     pub key_env: Option<String>,
     pub key_file: Option<String>,
-}
-
-impl std::fmt::Debug for TokenKeyFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // `key` is the key itself.
-        f.debug_struct("TokenKeyFile")
-            .field("kid", &self.kid)
-            .field("key_env", &self.key_env)
-            .field("key_file", &self.key_file)
-            .finish_non_exhaustive()
-    }
+    pub issue: Option<bool>,
 }
 
 /// `[[gateway_keys]]` as written: one long-term P-256 key of the gateway; exactly one of
 /// `key`, `key_env`, `key_file` (the private scalar, 32 bytes base64url:
-/// `sealgate gen-gateway-key`).
-#[derive(Default, Deserialize)]
+/// `sealgate gen-gateway-key`). `issue = false`: listed in the JWK Set (after the keys in
+/// force) and, for `enc`, still opening, but never the one in force: not signing (`sig`),
+/// not the one clients take first (`enc`).
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -123,25 +119,14 @@ pub struct GatewayKeyFile {
     pub kid: Option<String>,
     #[serde(rename = "use")]
     pub usage: Option<KeyUse>,
-    pub key: Option<String>,
+    pub key: Option<Secret>,
     pub key_env: Option<String>,
     pub key_file: Option<String>,
-}
-
-impl std::fmt::Debug for GatewayKeyFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // `key` is the private key itself.
-        f.debug_struct("GatewayKeyFile")
-            .field("kid", &self.kid)
-            .field("usage", &self.usage)
-            .field("key_env", &self.key_env)
-            .field("key_file", &self.key_file)
-            .finish_non_exhaustive()
-    }
+    pub issue: Option<bool>,
 }
 
 /// `[channels."X-API-KEY value"]` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
@@ -155,15 +140,15 @@ pub struct ChannelFile {
 }
 
 /// `[clients."apiKey"]` as written: exactly one of `secret`, `secret_hash`, `secret_env`.
-#[derive(Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(
     missing_docs,
     reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
 )]
 pub struct ClientFile {
-    pub secret: Option<String>,
-    pub secret_hash: Option<String>,
+    pub secret: Option<Secret>,
+    pub secret_hash: Option<Secret>,
     pub secret_env: Option<String>,
     pub enabled: Option<bool>,
     #[serde(default)]
@@ -171,20 +156,8 @@ pub struct ClientFile {
     pub cert_subject: Option<String>,
 }
 
-impl std::fmt::Debug for ClientFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // `secret` is the secret itself.
-        f.debug_struct("ClientFile")
-            .field("secret_env", &self.secret_env)
-            .field("enabled", &self.enabled)
-            .field("channels", &self.channels)
-            .field("cert_subject", &self.cert_subject)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Whether the session key travels inside the token (`token.sessions`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionMode {
     /// The token carries `K` (encrypted under a token key), so any instance holding the same
@@ -247,7 +220,7 @@ pub struct TokenConfig {
     pub max_concurrent_secret_checks: usize,
     /// Cross-origin token requests from browsers, when allowed (`[token.cors]`).
     pub cors: Option<tower_http::cors::CorsLayer>,
-    /// The token keys: the first issues, all verify.
+    /// The token keys: the first with `issue = true` issues, all verify.
     pub keys: KeyRing,
 }
 
@@ -312,7 +285,7 @@ fn header_name(
 pub(super) fn validate(
     t: TokenFile,
     base: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &Secrets<'_>,
 ) -> Result<TokenConfig, ConfigError> {
     let path = t.path.unwrap_or_else(|| DEFAULT_TOKEN_PATH.to_owned());
     if !path.starts_with('/') || path.contains(['?', '#']) {
@@ -327,6 +300,7 @@ pub(super) fn validate(
     let authorization_header = HeaderName::from_bytes(header_text.as_bytes())
         .map_err(|_| invalid("token.authorization_header", "not a valid header name"))?;
     let mut keys = Vec::new();
+    let mut issuing = None;
     for (i, k) in t.keys.into_iter().enumerate() {
         let key = format!("token.keys[{i}]");
         let kid_text = k
@@ -339,13 +313,35 @@ pub(super) fn validate(
                 format!("`{kid_text}` is used twice"),
             ));
         }
-        let material = token_key_material(&key, k.key, k.key_env, k.key_file, base, env)?;
+        let material = key_material(
+            &key,
+            k.key,
+            k.key_env,
+            k.key_file,
+            base,
+            secrets,
+            SecretUse::TokenKey,
+        )?;
+        if issuing.is_none() && k.issue.unwrap_or(true) {
+            issuing = Some(i);
+        }
         keys.push(TokenKey { kid, key: material });
     }
-    let keys = if keys.is_empty() {
-        KeyRing::ephemeral().map_err(|e| invalid("token.keys", e.to_string()))?
-    } else {
-        KeyRing::new(keys)
+    let keys = match issuing {
+        _ if keys.is_empty() => {
+            KeyRing::ephemeral().map_err(|e| invalid("token.keys", e.to_string()))?
+        }
+        Some(issuing) => KeyRing::with_issuing(keys, issuing),
+        None => {
+            return Err(invalid(
+                "token.keys",
+                format!(
+                    "every key has issue = false ({}): one must seal new tokens; set issue = \
+                     true (the default) on the key in force",
+                    kid_list(keys.iter().map(|k| &k.kid))
+                ),
+            ));
+        }
     };
     Ok(TokenConfig {
         path,
@@ -435,7 +431,7 @@ pub(super) fn validate_channels(
 pub(super) fn validate_clients(
     raw: BTreeMap<String, ClientFile>,
     channels: &HashMap<String, Arc<Channel>>,
-    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &Secrets<'_>,
 ) -> Result<HashMap<String, Arc<Client>>, ConfigError> {
     let mut clients = HashMap::new();
     for (id, c) in raw {
@@ -443,7 +439,7 @@ pub(super) fn validate_clients(
         if id.is_empty() {
             return Err(invalid(key, "a client apiKey must be non-empty"));
         }
-        let secret = client_secret(&key, c.secret, c.secret_hash, c.secret_env, env)?;
+        let secret = client_secret(&key, c.secret, c.secret_hash, c.secret_env, secrets)?;
         let mut allowed = HashSet::new();
         for ch in c.channels {
             let channel = channels.get(&ch).ok_or_else(|| {
@@ -471,11 +467,12 @@ pub(super) fn validate_clients(
     Ok(clients)
 }
 
-/// Validates `[[gateway_keys]]`; with none, one random key of each use.
+/// Validates `[[gateway_keys]]`; with none, one random key of each use. Of each use that
+/// has keys, at least one must be in force (`issue`, true by default).
 pub(super) fn validate_gateway_keys(
     raw: Vec<GatewayKeyFile>,
     base: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &Secrets<'_>,
 ) -> Result<GatewayKeys, ConfigError> {
     if raw.is_empty() {
         return GatewayKeys::ephemeral().map_err(|e| invalid("gateway_keys", e.to_string()));
@@ -496,45 +493,78 @@ pub(super) fn validate_gateway_keys(
         let usage = k
             .usage
             .ok_or_else(|| invalid(format!("{key}.use"), "is required: \"sig\" or \"enc\""))?;
-        let scalar = token_key_material(&key, k.key, k.key_env, k.key_file, base, env)?;
+        let scalar = key_material(
+            &key,
+            k.key,
+            k.key_env,
+            k.key_file,
+            base,
+            secrets,
+            SecretUse::GatewayKey,
+        )?;
         let pair = EphemeralKeyPair::from_scalar_bytes(scalar.expose()).ok_or_else(|| {
             invalid(
                 &key,
                 "not a P-256 private key (see `sealgate gen-gateway-key`)",
             )
         })?;
-        keys.push(GatewayKey { kid, usage, pair });
+        keys.push(GatewayKey {
+            kid,
+            usage,
+            pair,
+            issue: k.issue.unwrap_or(true),
+        });
+    }
+    for usage in [KeyUse::Sig, KeyUse::Enc] {
+        let mut of_use = keys.iter().filter(|k| k.usage == usage).peekable();
+        if of_use.peek().is_some() && !keys.iter().any(|k| k.usage == usage && k.issue) {
+            return Err(invalid(
+                "gateway_keys",
+                format!(
+                    "every `{}` key has issue = false ({}): one must be in force; set issue = \
+                     true (the default) on it",
+                    usage.as_str(),
+                    kid_list(of_use.map(|k| &k.kid))
+                ),
+            ));
+        }
     }
     Ok(GatewayKeys::new(keys))
 }
 
-fn token_key_material(
+/// `` `a`, `b` ``: key ids for a message.
+fn kid_list<'a>(kids: impl Iterator<Item = &'a Kid>) -> String {
+    kids.map(|kid| format!("`{}`", kid.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A 32-byte key from exactly one of `key` (inline), `key_env` and `key_file`, base64url
+/// without padding.
+fn key_material(
     key: &str,
-    inline: Option<String>,
+    inline: Option<Secret>,
     from_env: Option<String>,
     from_file: Option<String>,
     base: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &Secrets<'_>,
+    usage: SecretUse,
 ) -> Result<Key32, ConfigError> {
     let (source, value) = exactly_one(
         key,
         [
-            ("key", inline),
+            ("key", inline.map(|k| k.expose().to_owned())),
             ("key_env", from_env),
             ("key_file", from_file),
         ],
     )?;
+    let value = zeroize::Zeroizing::new(value);
     let field = format!("{key}.{source}");
-    let text = zeroize::Zeroizing::new(match source {
-        "key_env" => env(&value)
-            .ok_or_else(|| invalid(&field, format!("environment variable `{value}` is not set")))?,
-        "key_file" => {
-            let path = base.join(&value);
-            std::fs::read_to_string(&path)
-                .map_err(|e| invalid(&field, format!("cannot read {}: {e}", path.display())))?
-        }
+    let text = match source {
+        "key_env" => secrets.var(&field, &value, usage)?,
+        "key_file" => secrets.file(&field, &base.join(&*value), usage)?,
         _ => value,
-    });
+    };
     let bytes =
         zeroize::Zeroizing::new(b64::decode_strict(text.trim().as_bytes()).map_err(|_| {
             invalid(
@@ -548,16 +578,16 @@ fn token_key_material(
 
 fn client_secret(
     key: &str,
-    plain: Option<String>,
-    hash: Option<String>,
+    plain: Option<Secret>,
+    hash: Option<Secret>,
     from_env: Option<String>,
-    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &Secrets<'_>,
 ) -> Result<SecretVerifier, ConfigError> {
     let (source, value) = exactly_one(
         key,
         [
-            ("secret", plain),
-            ("secret_hash", hash),
+            ("secret", plain.map(|s| s.expose().to_owned())),
+            ("secret_hash", hash.map(|s| s.expose().to_owned())),
             ("secret_env", from_env),
         ],
     )?;
@@ -566,12 +596,7 @@ fn client_secret(
     match source {
         "secret_hash" => SecretVerifier::from_hash(&value).map_err(|e| invalid(field, e)),
         "secret_env" => {
-            let secret = zeroize::Zeroizing::new(env(&value).ok_or_else(|| {
-                invalid(
-                    &field,
-                    format!("environment variable `{}` is not set", &*value),
-                )
-            })?);
+            let secret = secrets.var(&field, &value, SecretUse::ClientSecret)?;
             Ok(SecretVerifier::from_plaintext(secret.as_bytes()))
         }
         _ => {
@@ -580,5 +605,73 @@ fn client_secret(
             }
             Ok(SecretVerifier::from_plaintext(value.as_bytes()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let env = |name: &str| (name == "KEY").then(|| b64::encode(&[7; 32]));
+        Config::parse(text, Path::new("t"), Path::new("."), &env)
+    }
+
+    #[test]
+    fn the_first_token_key_that_issues_seals_and_every_key_verifies() {
+        let config = parse(
+            "[[token.keys]]\nkid = \"new\"\nkey_env = \"KEY\"\nissue = false\n\
+             [[token.keys]]\nkid = \"old\"\nkey_env = \"KEY\"\n\
+             [[token.keys]]\nkid = \"older\"\nkey_env = \"KEY\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.token.keys.issuing().unwrap().kid.as_str(), "old");
+        assert!(config.token.keys.find("new").is_some());
+    }
+
+    #[test]
+    fn a_ring_where_no_key_issues_is_refused_naming_the_keys() {
+        let err = parse(
+            "[[token.keys]]\nkid = \"new\"\nkey_env = \"KEY\"\nissue = false\n\
+             [[token.keys]]\nkid = \"old\"\nkey_env = \"KEY\"\nissue = false\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("token.keys") && err.contains("`new`") && err.contains("`old`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn each_gateway_key_use_needs_a_key_in_force() {
+        let key = |kid: &str, usage: &str, issue: bool| {
+            format!(
+                "[[gateway_keys]]\nkid = \"{kid}\"\nuse = \"{usage}\"\nkey_env = \"KEY\"\nissue = {issue}\n"
+            )
+        };
+        let config = parse(&format!(
+            "{}{}{}",
+            key("sig-new", "sig", false),
+            key("sig-old", "sig", true),
+            key("enc-new", "enc", true)
+        ))
+        .unwrap();
+        assert_eq!(
+            config.gateway_keys.signing().unwrap().kid.as_str(),
+            "sig-old"
+        );
+        let err = parse(&format!(
+            "{}{}",
+            key("sig-new", "sig", true),
+            key("enc-new", "enc", false)
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("gateway_keys") && err.contains("`enc`") && err.contains("`enc-new`"),
+            "{err}"
+        );
     }
 }

@@ -17,7 +17,9 @@ pub const HKDF_INFO: &[u8; 24] = b"token-service/v2 A256GCM";
 pub const CONCAT_KDF_ALGORITHM_ID: &[u8] = b"A256GCM";
 
 /// How a channel turns `Z` into `K` (the configuration names it `kdf`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize, serde::Serialize,
+)]
 pub enum Kdf {
     /// HKDF-SHA256 (RFC 5869), empty salt, info [`HKDF_INFO`], 32 bytes. The default.
     #[default]

@@ -177,7 +177,7 @@ pub fn route_file(prefix: &str, upstream_url: &str) -> RouteFile {
 /// `[clients.X]` with a plain `secret` and its `channels`; every other key unset.
 pub fn client_file(secret: &str, channels: &[&str]) -> ClientFile {
     ClientFile {
-        secret: Some(secret.to_owned()),
+        secret: Some(secret.into()),
         channels: channels.iter().map(|c| (*c).to_owned()).collect(),
         ..Default::default()
     }
@@ -187,7 +187,7 @@ pub fn client_file(secret: &str, channels: &[&str]) -> ClientFile {
 pub fn token_key_file(kid: &str, key: &[u8; 32]) -> TokenKeyFile {
     TokenKeyFile {
         kid: Some(kid.to_owned()),
-        key: Some(b64::encode(key)),
+        key: Some(b64::encode(key).into()),
         ..Default::default()
     }
 }

@@ -157,9 +157,14 @@ pub fn upstream_client_config(upstream: &UpstreamTlsConfig) -> Result<ClientConf
     // ALPN is left empty: hyper-rustls sets it from the HTTP versions the connector enables.
     Ok(
         match (&upstream.client_cert_file, &upstream.client_key_file) {
-            (Some(cert), Some(key)) => {
-                builder.with_client_auth_cert(read_certs(cert)?, read_key(key)?)?
-            }
+            (Some(cert), Some(key)) => builder
+                .with_client_auth_cert(read_certs(cert)?, read_key(key)?)
+                .map_err(|e| {
+                    file_error(
+                        key,
+                        format!("unusable with certificate {}: {e}", cert.display()),
+                    )
+                })?,
             _ => builder.with_no_client_auth(),
         },
     )

@@ -1,7 +1,9 @@
 //! The gateway's long-term P-256 keys for the authenticated handshake (PROTOCOL §1.1): `sig`
 //! keys sign token responses (ES256), `enc` keys open sealed token requests (ECDH-ES). All
-//! of them are published at `/.well-known/jwks.json`; the first of each use is the one in
-//! force, the others stay listed (and an old `enc` key still opens) until clients have moved.
+//! of them are published at `/.well-known/jwks.json`; the first of each use that issues is
+//! the one in force, the others stay listed (and every `enc` key opens) until clients have
+//! moved. A key that does not issue yet is listed after those that do, so a client taking
+//! the first `enc` key of the set never takes it.
 //!
 //! Keys are zeroized on drop (by `p256`) and never printed by `Debug`.
 
@@ -15,7 +17,7 @@ use crate::crypto::random::RandomError;
 use crate::jose::{b64, jwk};
 
 /// What a gateway key is for (the JWK `use`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyUse {
     /// Signs token responses: `alg` `ES256`.
@@ -50,6 +52,10 @@ pub struct GatewayKey {
     pub usage: KeyUse,
     /// The key pair.
     pub pair: EphemeralKeyPair,
+    /// Whether it may be the key in force (`issue`): false while it is being rolled out, so
+    /// every instance lists it (and opens with it) before any signs with it or offers it
+    /// first.
+    pub issue: bool,
 }
 
 impl fmt::Debug for GatewayKey {
@@ -57,6 +63,7 @@ impl fmt::Debug for GatewayKey {
         f.debug_struct("GatewayKey")
             .field("kid", &self.kid)
             .field("usage", &self.usage)
+            .field("issue", &self.issue)
             .finish_non_exhaustive()
     }
 }
@@ -69,8 +76,10 @@ pub struct GatewayKeys {
 }
 
 impl GatewayKeys {
-    /// The configured keys (in configuration order: the first of each use is in force).
-    pub fn new(keys: Vec<GatewayKey>) -> Self {
+    /// The configured keys. In force: the first of each use with `issue`. Listed: those
+    /// with `issue` first, each group in configuration order.
+    pub fn new(mut keys: Vec<GatewayKey>) -> Self {
+        keys.sort_by_key(|k| !k.issue);
         GatewayKeys {
             keys,
             ephemeral: false,
@@ -85,6 +94,7 @@ impl GatewayKeys {
                 kid: Kid::parse(kid).map_err(|_| RandomError)?,
                 usage,
                 pair: EphemeralKeyPair::generate()?,
+                issue: true,
             })
         };
         Ok(GatewayKeys {
@@ -103,7 +113,7 @@ impl GatewayKeys {
 
     /// The key that signs token responses, if any.
     pub fn signing(&self) -> Option<&GatewayKey> {
-        self.keys.iter().find(|k| k.usage == KeyUse::Sig)
+        self.keys.iter().find(|k| k.usage == KeyUse::Sig && k.issue)
     }
 
     /// The `enc` key named `kid`.
@@ -113,7 +123,8 @@ impl GatewayKeys {
             .find(|k| k.usage == KeyUse::Enc && k.kid.as_str() == kid)
     }
 
-    /// The JWK Set (RFC 7517 §5) of every key's public half, with `kid`, `use` and `alg`.
+    /// The JWK Set (RFC 7517 §5) of every key's public half, with `kid`, `use` and `alg`:
+    /// the keys that issue first.
     pub fn jwks_json(&self) -> String {
         let keys: Vec<String> = self
             .keys
@@ -232,6 +243,35 @@ mod tests {
             verify_compact(&parts.join("."), &public, "handshake+jws"),
             Err(SignatureError::Invalid)
         );
+    }
+
+    #[test]
+    fn a_key_that_does_not_issue_is_listed_after_those_that_do_and_never_signs() {
+        let key = |kid: &str, usage, issue| GatewayKey {
+            kid: Kid::parse(kid).unwrap(),
+            usage,
+            pair: EphemeralKeyPair::generate().unwrap(),
+            issue,
+        };
+        let keys = GatewayKeys::new(vec![
+            key("sig-new", KeyUse::Sig, false),
+            key("enc-new", KeyUse::Enc, false),
+            key("sig-old", KeyUse::Sig, true),
+            key("enc-old", KeyUse::Enc, true),
+        ]);
+        assert_eq!(keys.signing().unwrap().kid.as_str(), "sig-old");
+        assert!(
+            keys.encryption("enc-new").is_some(),
+            "it opens all the same"
+        );
+        let set: serde_json::Value = serde_json::from_str(&keys.jwks_json()).unwrap();
+        let kids: Vec<&str> = set["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(kids, ["sig-old", "enc-old", "sig-new", "enc-new"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Token keys: the gateway's own AES-256 keys that seal tokens, named by `kid` so they can be
-//! rotated. The first key in the ring issues; every key verifies.
+//! rotated. One key of the ring issues (the first, unless the configuration says another:
+//! a new key can verify everywhere before it issues anywhere); every key verifies.
 
 use std::fmt;
 
@@ -49,14 +50,24 @@ pub struct TokenKey {
 #[derive(Debug, Clone)]
 pub struct KeyRing {
     keys: Vec<TokenKey>,
+    /// The index of the key that seals new tokens.
+    issuing: usize,
     ephemeral: bool,
 }
 
 impl KeyRing {
     /// A ring from configured keys; the first issues. Callers guarantee it is non-empty.
     pub fn new(keys: Vec<TokenKey>) -> Self {
+        Self::with_issuing(keys, 0)
+    }
+
+    /// A ring from configured keys in which `keys[issuing]` issues and the others only
+    /// verify (`issue = false` on the keys before it). Callers guarantee the index is in
+    /// range.
+    pub fn with_issuing(keys: Vec<TokenKey>, issuing: usize) -> Self {
         KeyRing {
             keys,
+            issuing,
             ephemeral: false,
         }
     }
@@ -69,6 +80,7 @@ impl KeyRing {
         };
         Ok(KeyRing {
             keys: vec![key],
+            issuing: 0,
             ephemeral: true,
         })
     }
@@ -80,7 +92,7 @@ impl KeyRing {
 
     /// The key that seals new tokens.
     pub fn issuing(&self) -> Option<&TokenKey> {
-        self.keys.first()
+        self.keys.get(self.issuing)
     }
 
     /// The key named `kid`, if configured.
@@ -110,6 +122,7 @@ impl KeyRing {
             .collect();
         KeyRing {
             keys,
+            issuing: self.issuing,
             ephemeral: self.ephemeral,
         }
     }
@@ -121,6 +134,21 @@ pub const SESSION_RECORD_PURPOSE: &[u8] = b"sealgate session record v1";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_issuing_key_may_be_any_key_of_the_ring_and_every_key_verifies() {
+        let key = |kid: &str, byte| TokenKey {
+            kid: Kid::parse(kid).unwrap(),
+            key: Key32::from_bytes([byte; 32]),
+        };
+        let ring = KeyRing::new(vec![key("a", 1), key("b", 2)]);
+        assert_eq!(ring.issuing().unwrap().kid.as_str(), "a");
+        let ring = KeyRing::with_issuing(vec![key("new", 2), key("old", 1)], 1);
+        assert_eq!(ring.issuing().unwrap().kid.as_str(), "old");
+        assert!(ring.find("new").is_some() && ring.find("old").is_some());
+        let derived = ring.derive(SESSION_RECORD_PURPOSE);
+        assert_eq!(derived.issuing().unwrap().kid.as_str(), "old");
+    }
 
     #[test]
     fn a_derived_ring_keeps_the_kids_and_changes_every_key() {

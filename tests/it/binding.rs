@@ -423,7 +423,7 @@ async fn gateway_keys_rotate_by_reload_with_the_old_key_still_listed() {
     let key = |kid: &str, usage, byte: u8| GatewayKeyFile {
         kid: Some(kid.to_owned()),
         usage: Some(usage),
-        key: Some(b64::encode(&[byte; 32])),
+        key: Some(b64::encode(&[byte; 32]).into()),
         ..Default::default()
     };
     let upstream = spawn_upstream(Behaviour::Echo).await;

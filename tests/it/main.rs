@@ -15,6 +15,7 @@
 mod attacks;
 mod balancer;
 mod binding;
+mod check;
 mod codec;
 mod layers;
 mod observe;

@@ -238,7 +238,7 @@ pub(crate) fn with_tracing(
 ) -> ConfigBuilder {
     builder.with(move |f| {
         f.tracing = TracingFile {
-            otlp_endpoint: Some(format!("http://{collector}/v1/traces")),
+            otlp_endpoint: Some(format!("http://{collector}/v1/traces").into()),
             export_interval_ms: Some(50),
             export_timeout_ms: Some(2000),
             queue_spans: Some(queue),

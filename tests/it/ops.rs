@@ -281,6 +281,135 @@ async fn token_keys_rotate_with_no_failed_request() {
     );
 }
 
+/// The test configuration with this token key ring: (kid, key byte, issue).
+fn with_ring(upstream: std::net::SocketAddr, keys: &[(&str, u8, bool)]) -> Config {
+    ConfigBuilder::new(upstream)
+        .with(|f| {
+            f.token.keys = keys
+                .iter()
+                .map(|(kid, byte, issue)| sealgate::config::TokenKeyFile {
+                    issue: Some(*issue),
+                    ..token_key_file(kid, &[*byte; 32])
+                })
+                .collect();
+        })
+        .build()
+}
+
+/// A fresh token from `app`, and the status another instance answers a sealed call with.
+async fn issued_by(app: &TestApp) -> ClientSession {
+    handshake(app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await
+}
+
+async fn served_by(app: &TestApp, s: &ClientSession) -> (StatusCode, String) {
+    let reply = call(app, s, "/api/x", &seal(s, b"{}", None)).await;
+    let code = if reply.status == StatusCode::OK {
+        String::new()
+    } else {
+        reply.codes().0
+    };
+    (reply.status, code)
+}
+
+#[tokio::test]
+async fn a_key_with_issue_false_rolls_out_over_two_instances_with_no_refused_token() {
+    let upstream = spawn_demo_upstream().await;
+    let old = ("old", 1, true);
+    // Two instances behind one balancer, both on the old key.
+    let a = spawn_app(with_ring(upstream, &[old])).await;
+    let b = spawn_app(with_ring(upstream, &[old])).await;
+
+    // Rollout, step 1: the new key is added with issue = false on A first (even listed
+    // first). A still issues with the old key, so B, not yet reloaded, serves its tokens.
+    a.gateway
+        .reload(with_ring(upstream, &[("new", 2, false), old]))
+        .unwrap();
+    let during = issued_by(&a).await;
+    assert_eq!(kid_of(&during.token), "old");
+    assert_eq!(
+        served_by(&b, &during).await,
+        (StatusCode::OK, String::new())
+    );
+    assert_eq!(
+        served_by(&a, &during).await,
+        (StatusCode::OK, String::new())
+    );
+    b.gateway
+        .reload(with_ring(upstream, &[("new", 2, false), old]))
+        .unwrap();
+
+    // Step 2, once every instance has it: the new key issues (issue = true, or just moved
+    // first), on A before B. A's tokens now carry the new kid, and B verifies them.
+    a.gateway
+        .reload(with_ring(upstream, &[("new", 2, true), old]))
+        .unwrap();
+    let after = issued_by(&a).await;
+    assert_eq!(kid_of(&after.token), "new");
+    assert_eq!(served_by(&b, &after).await, (StatusCode::OK, String::new()));
+    assert_eq!(served_by(&a, &after).await, (StatusCode::OK, String::new()));
+    // B still issues with the old key until its own reload, and A serves those too.
+    let from_b = issued_by(&b).await;
+    assert_eq!(kid_of(&from_b.token), "old");
+    assert_eq!(
+        served_by(&a, &from_b).await,
+        (StatusCode::OK, String::new())
+    );
+    b.gateway
+        .reload(with_ring(upstream, &[("new", 2, true), old]))
+        .unwrap();
+    assert_eq!(kid_of(&issued_by(&b).await.token), "new");
+    // Tokens issued during the rollout are still served everywhere.
+    assert_eq!(
+        served_by(&b, &during).await,
+        (StatusCode::OK, String::new())
+    );
+
+    // What issue = false prevents: a key put in force on one instance before the others
+    // have it makes tokens they refuse.
+    let c = spawn_app(with_ring(upstream, &[old])).await;
+    assert_eq!(
+        served_by(&c, &issued_by(&a).await).await,
+        (StatusCode::UNAUTHORIZED, "AUTH003".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_key_with_issue_false_is_listed_after_the_key_in_force_and_does_not_sign() {
+    use sealgate::config::GatewayKeyFile;
+    use sealgate::token::gateway_keys::KeyUse;
+    let key = |kid: &str, byte: u8, issue: bool| GatewayKeyFile {
+        kid: Some(kid.to_owned()),
+        usage: Some(KeyUse::Sig),
+        key: Some(b64::encode(&[byte; 32]).into()),
+        issue: Some(issue),
+        ..Default::default()
+    };
+    let upstream = spawn_demo_upstream().await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream)
+            .with(|f| f.gateway_keys = vec![key("sig-new", 4, false), key("sig-old", 2, true)])
+            .build(),
+    )
+    .await;
+    let jwks = send(
+        http::Request::get(app.url("/.well-known/jwks.json"))
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await
+    .json();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, ["sig-old", "sig-new"]);
+    let s = issued_by(&app).await;
+    let signature = s.response.signature.as_deref().unwrap();
+    assert_eq!(kid_of(signature), "sig-old");
+}
+
 #[tokio::test]
 async fn a_revoked_token_is_refused_even_though_its_ticket_is_valid() {
     let upstream = spawn_demo_upstream().await;

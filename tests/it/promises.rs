@@ -394,7 +394,7 @@ fn a_burst_of_wrong_argon2_secrets_waits_for_a_few_slots() {
                 .client(
                     "SLOW",
                     sealgate::config::ClientFile {
-                        secret_hash: Some(hash),
+                        secret_hash: Some(hash.into()),
                         channels: vec![CHANNEL.to_owned()],
                         ..Default::default()
                     },

@@ -419,7 +419,7 @@ async fn local_mode_keeps_the_key_out_of_the_token() {
 async fn an_argon2_hashed_secret_is_checked() {
     let hash = sealgate::token::credentials::hash_argon2(b"human-chosen").unwrap();
     let human = ClientFile {
-        secret_hash: Some(hash),
+        secret_hash: Some(hash.into()),
         channels: vec!["MOB-APP-2001".to_owned()],
         ..Default::default()
     };

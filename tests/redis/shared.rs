@@ -32,7 +32,7 @@ fn config(upstream: std::net::SocketAddr, target: RedisFile) -> ConfigBuilder {
 /// `[sessions.redis]` for one standalone server.
 fn standalone(server: &RedisServer) -> RedisFile {
     RedisFile {
-        url: Some(server.url()),
+        url: Some(server.url().into()),
         ..Default::default()
     }
 }
@@ -473,7 +473,7 @@ pub async fn three_instances_share_state_over_rediss() {
     let redis = RedisServer::start_tls();
     let upstream = spawn_demo_upstream().await;
     let tls = || RedisFile {
-        url: Some(redis.url()),
+        url: Some(redis.url().into()),
         ca_file: Some(redis.ca_file().display().to_string()),
         ..Default::default()
     };
@@ -510,7 +510,7 @@ pub async fn an_unreachable_redis_at_start_does_not_stop_the_gateway() {
     redis.stop();
     let upstream = spawn_demo_upstream().await;
     let target = RedisFile {
-        url: Some(url),
+        url: Some(url.into()),
         ..Default::default()
     };
     let a = spawn_app(config(upstream, target).build()).await;
@@ -532,7 +532,7 @@ pub async fn a_redis_cluster_shares_sessions_revocations_and_replays() {
     let upstream = spawn_demo_upstream().await;
     let [a, b, c] = three(|| {
         let nodes = RedisFile {
-            cluster_nodes: cluster.urls(),
+            cluster_nodes: cluster.urls().into_iter().map(Into::into).collect(),
             ..Default::default()
         };
         config(upstream, nodes)

@@ -1,0 +1,576 @@
+//! `check-config --dump`: the effective configuration as TOML — the file as written with
+//! every default filled in — with every secret redacted.
+//!
+//! It is the raw [`FileConfig`] serialized, not a second description of the configuration:
+//! secrets are held in [`Secret`] and [`SecretUrl`], whose
+//! `Serialize` writes `<redacted>`, so the dump cannot show one whichever section it is in.
+//! Environment variable names and file paths are not secret and are shown; values read from
+//! the environment or from key files never enter the raw configuration. The defaults are the
+//! `DEFAULT_*` constants the validation uses, and a test checks that the dump validates to
+//! the same configuration as the file.
+
+use std::time::Duration;
+
+use super::*;
+
+/// The effective configuration of `file` as TOML, secrets redacted.
+pub fn dump(file: FileConfig) -> Result<String, ConfigError> {
+    toml::to_string(&effective(file)).map_err(|error| ConfigError::Parse {
+        path: PathBuf::from("<dump>"),
+        message: error.to_string(),
+    })
+}
+
+/// `file` with every key left out set to its default (a key whose absence means "off", such
+/// as `routes[].max_in_flight` or `[token.cors]`, stays absent).
+pub fn effective(mut file: FileConfig) -> FileConfig {
+    server(&mut file.server);
+    token(&mut file.token);
+    for channel in file.channels.values_mut() {
+        channel.kdf.get_or_insert_default();
+        channel
+            .token_lifetime_secs
+            .get_or_insert(DEFAULT_TOKEN_LIFETIME.as_secs());
+        channel.require_request_binding.get_or_insert(false);
+        channel.require_sealed_token_request.get_or_insert(false);
+    }
+    for client in file.clients.values_mut() {
+        client.enabled.get_or_insert(true);
+    }
+    for route in &mut file.routes {
+        self::route(route);
+    }
+    for listener in &mut file.tls {
+        tls(listener);
+    }
+    let admin = &mut file.admin;
+    admin.enabled.get_or_insert(true);
+    admin
+        .listen
+        .get_or_insert_with(|| addr(DEFAULT_ADMIN_LISTEN));
+    admin
+        .max_connections
+        .get_or_insert(DEFAULT_ADMIN_MAX_CONNECTIONS);
+    admin
+        .header_read_timeout_ms
+        .get_or_insert(ms(DEFAULT_ADMIN_HEADER_READ_TIMEOUT));
+    for key in &mut file.gateway_keys {
+        key.issue.get_or_insert(true);
+    }
+    sessions(&mut file.sessions);
+    let access = &mut file.access_log;
+    access.enabled.get_or_insert(true);
+    access.path.get_or_insert_with(|| "-".to_owned());
+    access.format.get_or_insert(AccessFormat::Text);
+    access
+        .queue_lines
+        .get_or_insert(DEFAULT_ACCESS_LOG_QUEUE_LINES);
+    // Tracing's other keys matter only with an endpoint: filled in when it is set.
+    let tracing = &mut file.tracing;
+    if tracing.otlp_endpoint.is_some() {
+        tracing
+            .service_name
+            .get_or_insert_with(|| "sealgate".to_owned());
+        tracing.sample_ratio.get_or_insert(1.0);
+        tracing.queue_spans.get_or_insert(DEFAULT_TRACE_QUEUE_SPANS);
+        tracing
+            .export_timeout_ms
+            .get_or_insert(ms(DEFAULT_TRACE_EXPORT_TIMEOUT));
+        tracing
+            .export_interval_ms
+            .get_or_insert(ms(DEFAULT_TRACE_EXPORT_INTERVAL));
+    }
+    file
+}
+
+fn addr(text: &str) -> std::net::SocketAddr {
+    text.parse()
+        .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+fn ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn server(s: &mut ServerFile) {
+    s.listen.get_or_insert_with(|| addr(DEFAULT_LISTEN));
+    s.max_connections.get_or_insert(DEFAULT_MAX_CONNECTIONS);
+    s.max_in_flight.get_or_insert(DEFAULT_MAX_IN_FLIGHT);
+    s.header_read_timeout_ms
+        .get_or_insert(ms(DEFAULT_HEADER_READ_TIMEOUT));
+    s.body_read_timeout_ms
+        .get_or_insert(ms(DEFAULT_BODY_READ_TIMEOUT));
+    s.shutdown_grace_ms
+        .get_or_insert(ms(DEFAULT_SHUTDOWN_GRACE));
+    s.max_headers.get_or_insert(DEFAULT_MAX_HEADERS);
+    s.max_header_bytes.get_or_insert(DEFAULT_MAX_HEADER_BYTES);
+    s.upstream_connect_timeout_ms
+        .get_or_insert(ms(DEFAULT_UPSTREAM_CONNECT_TIMEOUT));
+    s.http2_max_concurrent_streams
+        .get_or_insert(DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS);
+    s.http2_keepalive_interval_ms
+        .get_or_insert(ms(DEFAULT_HTTP2_KEEPALIVE_INTERVAL));
+    s.http2_keepalive_timeout_ms
+        .get_or_insert(ms(DEFAULT_HTTP2_KEEPALIVE_TIMEOUT));
+    s.proxy_protocol.get_or_insert(false);
+    s.drain_delay_ms.get_or_insert(ms(DEFAULT_DRAIN_DELAY));
+}
+
+fn token(t: &mut TokenFile) {
+    t.path.get_or_insert_with(|| DEFAULT_TOKEN_PATH.to_owned());
+    t.issuer.get_or_insert_with(|| DEFAULT_ISSUER.to_owned());
+    t.max_body_bytes.get_or_insert(DEFAULT_TOKEN_MAX_BODY);
+    t.sessions.get_or_insert_default();
+    t.max_sessions.get_or_insert(DEFAULT_MAX_SESSIONS);
+    t.sweep_interval_ms
+        .get_or_insert(ms(DEFAULT_SWEEP_INTERVAL));
+    t.leeway_secs.get_or_insert(DEFAULT_LEEWAY.as_secs());
+    t.max_requests_per_session
+        .get_or_insert(DEFAULT_MAX_REQUESTS_PER_SESSION);
+    t.authorization_header
+        .get_or_insert_with(|| DEFAULT_AUTHORIZATION_HEADER.to_owned());
+    t.revocation.get_or_insert(false);
+    t.client_id_header
+        .get_or_insert_with(|| X_CLIENT_ID.as_str().to_owned());
+    t.channel_header
+        .get_or_insert_with(|| X_CHANNEL.as_str().to_owned());
+    t.rate_limit_per_client_per_minute.get_or_insert(0);
+    t.rate_limit_per_address_per_minute
+        .get_or_insert(DEFAULT_RATE_LIMIT_PER_ADDRESS);
+    t.max_concurrent_secret_checks
+        .get_or_insert(DEFAULT_MAX_CONCURRENT_SECRET_CHECKS);
+    if let Some(c) = &mut t.cors {
+        cors(c);
+    }
+    for key in &mut t.keys {
+        key.issue.get_or_insert(true);
+    }
+}
+
+fn cors(c: &mut CorsFile) {
+    let list = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    c.allowed_methods
+        .get_or_insert_with(|| list(&DEFAULT_CORS_ALLOWED_METHODS));
+    c.allowed_headers
+        .get_or_insert_with(|| list(&DEFAULT_CORS_ALLOWED_HEADERS));
+    c.exposed_headers
+        .get_or_insert_with(|| list(&DEFAULT_CORS_EXPOSED_HEADERS));
+    c.allow_credentials.get_or_insert(false);
+    c.max_age_secs.get_or_insert(DEFAULT_CORS_MAX_AGE.as_secs());
+}
+
+fn route(r: &mut RouteFile) {
+    r.strip_prefix.get_or_insert(false);
+    let with_token = *r.auth.get_or_insert_default() == RouteAuth::Token;
+    r.encrypted_request.get_or_insert(with_token);
+    r.encrypted_response.get_or_insert(with_token);
+    r.max_body_bytes.get_or_insert(DEFAULT_ROUTE_MAX_BODY);
+    r.upstream_timeout_ms
+        .get_or_insert(ms(DEFAULT_UPSTREAM_TIMEOUT));
+    r.eject_after_failures
+        .get_or_insert(DEFAULT_EJECT_AFTER_FAILURES);
+    r.ejection_ms.get_or_insert(ms(DEFAULT_EJECTION));
+    if let Some(h) = &mut r.health_check {
+        h.path.get_or_insert_with(|| "/".to_owned());
+        h.interval_ms.get_or_insert(ms(DEFAULT_HEALTH_INTERVAL));
+        h.timeout_ms.get_or_insert(ms(DEFAULT_HEALTH_TIMEOUT));
+        h.healthy_threshold.get_or_insert(DEFAULT_HEALTHY_THRESHOLD);
+        h.unhealthy_threshold
+            .get_or_insert(DEFAULT_UNHEALTHY_THRESHOLD);
+    }
+    if let Some(c) = &mut r.cors {
+        cors(c);
+    }
+}
+
+fn tls(t: &mut TlsListenerFile) {
+    t.listen.get_or_insert_with(|| addr(DEFAULT_TLS_LISTEN));
+    if t.client_ca_file.is_some() {
+        // Only with a CA: `client_cert` without one is refused.
+        t.client_cert.get_or_insert_default();
+    }
+    t.handshake_timeout_ms
+        .get_or_insert(ms(DEFAULT_TLS_HANDSHAKE_TIMEOUT));
+    t.reload_poll_ms.get_or_insert(ms(DEFAULT_TLS_RELOAD_POLL));
+    t.proxy_protocol.get_or_insert(false);
+}
+
+fn sessions(s: &mut SessionsFile) {
+    s.backend.get_or_insert_default();
+    s.replay_memory_sessions
+        .get_or_insert(DEFAULT_REPLAY_MEMORY_SESSIONS);
+    s.accept_tokens_from_before_start.get_or_insert(false);
+    if let Some(r) = &mut s.redis {
+        r.key_prefix
+            .get_or_insert_with(|| DEFAULT_REDIS_KEY_PREFIX.to_owned());
+        r.timeout_ms.get_or_insert(ms(DEFAULT_REDIS_TIMEOUT));
+        r.connect_timeout_ms
+            .get_or_insert(ms(DEFAULT_REDIS_CONNECT_TIMEOUT));
+        r.on_unavailable.get_or_insert_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::b64;
+
+    /// A file that sets every key of every section (a test below checks that it does), each
+    /// string to a value of its own.
+    const EVERY_KEY: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+max_connections = 1
+max_in_flight = 1
+header_read_timeout_ms = 1
+body_read_timeout_ms = 1
+shutdown_grace_ms = 1
+max_headers = 1
+max_header_bytes = 8192
+upstream_connect_timeout_ms = 1
+forwarded_hosts = ["CANARY-FORWARDED-HOST"]
+http2_max_concurrent_streams = 1
+http2_keepalive_interval_ms = 1
+http2_keepalive_timeout_ms = 1
+trusted_proxies = ["CANARY-TRUSTED-PROXY"]
+proxy_protocol = false
+drain_delay_ms = 1
+
+[token]
+path = "/CANARY-TOKEN-PATH"
+issuer = "CANARY-ISSUER"
+max_body_bytes = 1
+sessions = "ticket"
+max_sessions = 1
+sweep_interval_ms = 1
+leeway_secs = 1
+max_requests_per_session = 1
+authorization_header = "CANARY-AUTHORIZATION-HEADER"
+revocation = false
+client_id_header = "CANARY-CLIENT-ID-HEADER"
+channel_header = "CANARY-CHANNEL-HEADER"
+rate_limit_per_client_per_minute = 1
+rate_limit_per_address_per_minute = 1
+max_concurrent_secret_checks = 1
+
+[token.cors]
+allowed_origins = ["CANARY-ORIGIN"]
+allowed_methods = ["CANARY-METHOD"]
+allowed_headers = ["CANARY-ALLOWED-HEADER"]
+exposed_headers = ["CANARY-EXPOSED-HEADER"]
+allow_credentials = false
+max_age_secs = 1
+
+[[token.keys]]
+kid = "CANARY-KID"
+key = "SECRET-CANARY-TOKEN-KEY"
+key_env = "CANARY_TOKEN_KEY_ENV"
+key_file = "CANARY-TOKEN-KEY-FILE"
+issue = true
+
+[channels.CANARY-CHANNEL]
+kdf = "raw"
+token_lifetime_secs = 1
+require_request_binding = false
+require_sealed_token_request = false
+
+[clients.CANARY-CLIENT]
+secret = "SECRET-CANARY-CLIENT-SECRET"
+secret_hash = "SECRET-CANARY-CLIENT-HASH"
+secret_env = "CANARY_CLIENT_SECRET_ENV"
+enabled = true
+channels = ["CANARY-CLIENT-CHANNEL"]
+cert_subject = "CANARY-CERT-SUBJECT"
+
+[[routes]]
+prefix = "/CANARY-PREFIX"
+strip_prefix = false
+upstreams = ["CANARY-UPSTREAM", { url = "CANARY-WEIGHTED-UPSTREAM", weight = 1 }]
+auth = "token"
+encrypted_request = true
+encrypted_response = true
+max_body_bytes = 1
+upstream_timeout_ms = 1
+sealed_response_headers = ["CANARY-SEALED-RESPONSE-HEADER"]
+hosts = ["CANARY-HOST"]
+max_in_flight = 1
+eject_after_failures = 1
+ejection_ms = 1
+
+[routes.health_check]
+path = "/CANARY-HEALTH-PATH"
+interval_ms = 1
+timeout_ms = 1
+healthy_threshold = 1
+unhealthy_threshold = 1
+
+[routes.cors]
+allowed_origins = ["CANARY-ROUTE-ORIGIN"]
+allowed_methods = ["CANARY-ROUTE-METHOD"]
+allowed_headers = ["CANARY-ROUTE-ALLOWED-HEADER"]
+exposed_headers = ["CANARY-ROUTE-EXPOSED-HEADER"]
+allow_credentials = false
+max_age_secs = 1
+
+[demo_upstream]
+listen = "127.0.0.1:9000"
+
+[[tls]]
+listen = "127.0.0.1:8443"
+client_ca_file = "CANARY-CLIENT-CA-FILE"
+client_cert = "optional"
+handshake_timeout_ms = 1
+reload_poll_ms = 1
+proxy_protocol = false
+
+[[tls.certificates]]
+cert_file = "CANARY-CERT-FILE"
+key_file = "CANARY-KEY-FILE"
+
+[upstream_tls]
+ca_file = "CANARY-UPSTREAM-CA-FILE"
+client_cert_file = "CANARY-UPSTREAM-CERT-FILE"
+client_key_file = "CANARY-UPSTREAM-KEY-FILE"
+
+[admin]
+enabled = true
+listen = "127.0.0.1:9901"
+max_connections = 1
+header_read_timeout_ms = 1
+
+[[gateway_keys]]
+kid = "CANARY-GATEWAY-KID"
+use = "sig"
+key = "SECRET-CANARY-GATEWAY-KEY"
+key_env = "CANARY_GATEWAY_KEY_ENV"
+key_file = "CANARY-GATEWAY-KEY-FILE"
+issue = true
+
+[sessions]
+backend = "redis"
+replay_memory_sessions = 1
+accept_tokens_from_before_start = false
+
+[sessions.redis]
+url = "redis://user:SECRET-CANARY-REDIS-PASSWORD@CANARY-REDIS-HOST:6379/0"
+url_env = "CANARY_REDIS_URL_ENV"
+cluster_nodes = ["redis://:SECRET-CANARY-REDIS-NODE-PASSWORD@CANARY-REDIS-NODE:7000"]
+key_prefix = "CANARY-KEY-PREFIX"
+timeout_ms = 1
+connect_timeout_ms = 1
+on_unavailable = "degrade"
+ca_file = "CANARY-REDIS-CA-FILE"
+client_cert_file = "CANARY-REDIS-CERT-FILE"
+client_key_file = "CANARY-REDIS-KEY-FILE"
+
+[access_log]
+enabled = true
+path = "CANARY-ACCESS-LOG-PATH"
+format = "json"
+queue_lines = 1
+
+[tracing]
+otlp_endpoint = "http://user:SECRET-CANARY-OTLP-PASSWORD@CANARY-OTLP-HOST:4318/v1/traces"
+service_name = "CANARY-SERVICE-NAME"
+sample_ratio = 0.5
+queue_spans = 1
+export_timeout_ms = 1
+export_interval_ms = 1
+"#;
+
+    /// The string values that are secret: the canary test checks none reaches the dump.
+    /// Every other `CANARY-*` value is not secret and must be shown (so that a new string
+    /// key is a decision: redacted by its type, or listed here as shown).
+    const SECRET_CANARIES: &[&str] = &[
+        "SECRET-CANARY-TOKEN-KEY",
+        "SECRET-CANARY-CLIENT-SECRET",
+        "SECRET-CANARY-CLIENT-HASH",
+        "SECRET-CANARY-GATEWAY-KEY",
+        "SECRET-CANARY-REDIS-PASSWORD",
+        "SECRET-CANARY-REDIS-NODE-PASSWORD",
+        "SECRET-CANARY-OTLP-PASSWORD",
+    ];
+
+    /// Every table of `value` with its dotted path (array elements as `[0]`).
+    fn tables<'a>(path: String, value: &'a toml::Value, out: &mut Vec<(String, &'a toml::Table)>) {
+        match value {
+            toml::Value::Table(table) => {
+                for (key, child) in table {
+                    let child_path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    tables(child_path, child, out);
+                }
+                out.push((path, table));
+            }
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    tables(format!("{path}[{i}]"), item, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The keys serde expects in the table at `path`, read from the error that an unknown
+    /// key there provokes (`deny_unknown_fields`: "unknown field …, expected one of …").
+    fn expected_keys(path: &str) -> Option<Vec<String>> {
+        let mut document: toml::Value = toml::from_str(EVERY_KEY).unwrap();
+        let mut at = &mut document;
+        for part in path.split('.').filter(|p| !p.is_empty()) {
+            let (name, index) = match part.split_once('[') {
+                Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+                None => (part, None),
+            };
+            at = at.get_mut(name)?;
+            if let Some(i) = index {
+                at = at.get_mut(i)?;
+            }
+        }
+        at.as_table_mut()?
+            .insert("zz_not_a_key".into(), toml::Value::Integer(1));
+        let text = toml::to_string(&document).unwrap();
+        let message = parse_file(&text, Path::new("t")).err()?.to_string();
+        let expected = message
+            .split_once("unknown field")?
+            .1
+            .split_once(", expected")?
+            .1;
+        Some(
+            expected
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_canary_file_sets_every_key_of_every_section() {
+        let document: toml::Value = toml::from_str(EVERY_KEY).unwrap();
+        let mut all = Vec::new();
+        tables(String::new(), &document, &mut all);
+        let mut checked = 0;
+        for (path, table) in all {
+            // Maps by id have no fields (their entries are checked), and the untagged
+            // `{ url, weight }` of an upstream names none in its error.
+            let Some(expected) = expected_keys(&path) else {
+                let map = ["channels", "clients"].contains(&path.as_str());
+                assert!(
+                    map || path.contains("upstreams"),
+                    "no field list for `{path}`"
+                );
+                continue;
+            };
+            for key in expected {
+                assert!(
+                    table.contains_key(&key),
+                    "the canary file does not set `{path}.{key}`: add it (with a CANARY value \
+                     if it is a string, listed in SECRET_CANARIES if it is secret)"
+                );
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 20, "tables checked");
+    }
+
+    #[test]
+    fn the_dump_shows_every_setting_but_no_secret() {
+        let file = parse_file(EVERY_KEY, Path::new("t")).unwrap();
+        let printed = dump(file).unwrap();
+        for canary in SECRET_CANARIES {
+            assert!(!printed.contains(canary), "{canary} in\n{printed}");
+        }
+        // Every other string is shown as written (URLs with credentials are the secret ones).
+        let shown: Vec<&str> = EVERY_KEY
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| s.contains("CANARY") && !s.contains("SECRET-CANARY"))
+            .collect();
+        assert!(shown.len() > 40, "{shown:?}");
+        for value in shown {
+            assert!(printed.contains(value), "{value} not in\n{printed}");
+        }
+        assert!(printed.contains("redis://<redacted>@CANARY-REDIS-HOST:6379/0"));
+        // Debug, too, shows no secret.
+        let debug = format!("{:?}", parse_file(EVERY_KEY, Path::new("t")).unwrap());
+        for canary in SECRET_CANARIES {
+            assert!(!debug.contains(canary), "{canary} in\n{debug}");
+        }
+    }
+
+    #[test]
+    fn the_dump_of_an_empty_file_is_every_default_and_validates_the_same() {
+        let printed = dump(FileConfig::default()).unwrap();
+        assert!(printed.contains("max_connections = 10000"), "{printed}");
+        assert!(printed.contains("backend = \"memory\""), "{printed}");
+        let parse =
+            |text: &str| Config::parse(text, Path::new("t"), Path::new("."), &|_| None).unwrap();
+        // Ephemeral keys print as `<redacted>` and a kid, so the two compare equal.
+        assert_eq!(format!("{:?}", parse(&printed)), format!("{:?}", parse("")));
+    }
+
+    #[test]
+    fn the_dump_validates_to_the_same_configuration_as_the_file() {
+        let text = r#"
+[token]
+revocation = true
+[token.cors]
+allowed_origins = ["https://app.bank.example"]
+[[token.keys]]
+kid = "old"
+key_env = "TOKEN_KEY"
+[[token.keys]]
+kid = "new"
+key_env = "TOKEN_KEY"
+issue = false
+[channels.C]
+kdf = "concat-kdf"
+[clients.A]
+secret_env = "CLIENT_SECRET"
+channels = ["C"]
+[[routes]]
+prefix = "/api/"
+upstreams = ["http://127.0.0.1:9000", { url = "http://127.0.0.1:9001", weight = 2 }]
+[routes.health_check]
+[routes.cors]
+allowed_origins = ["*"]
+[[routes]]
+prefix = "/plain/"
+upstreams = ["http://127.0.0.1:9000"]
+auth = "none"
+[[tls]]
+client_ca_file = "ca.pem"
+[[tls.certificates]]
+cert_file = "cert.pem"
+key_file = "key.pem"
+[[gateway_keys]]
+kid = "sig"
+use = "sig"
+key_env = "GATEWAY_KEY"
+[sessions]
+backend = "redis"
+[sessions.redis]
+url_env = "REDIS_URL"
+"#;
+        let env = |name: &str| match name {
+            "TOKEN_KEY" => Some(b64::encode(&[1; 32])),
+            "GATEWAY_KEY" => Some(b64::encode(&[2; 32])),
+            "CLIENT_SECRET" => Some("s".to_owned()),
+            "REDIS_URL" => Some("redis://:pw@10.0.0.5:6379/0".to_owned()),
+            _ => None,
+        };
+        let parse = |text: &str| Config::parse(text, Path::new("t"), Path::new("."), &env).unwrap();
+        let printed = dump(parse_file(text, Path::new("t")).unwrap()).unwrap();
+        assert!(!printed.contains("pw"), "{printed}");
+        assert!(printed.contains("client_cert = \"required\""), "{printed}");
+        assert_eq!(
+            format!("{:?}", parse(&printed)),
+            format!("{:?}", parse(text))
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! `sealgate check-config`, run as a platform team's CI would: the real binary on files in a
+//! temporary folder. Certificates and keys are loaded as at start, unsafe settings warn
+//! (and fail under `--strict`), `--without-secrets` names every missing secret, and
+//! `--dump` shows the effective configuration without a secret.
+
+use std::path::Path;
+use std::process::Output;
+
+use sealgate::jose::b64;
+
+/// The variables the files below name; removed from the child's environment unless given.
+const VARIABLES: [&str; 4] = [
+    "CHECK_TOKEN_KEY",
+    "CHECK_GATEWAY_KEY",
+    "CHECK_CLIENT_SECRET",
+    "CHECK_REDIS_URL",
+];
+
+/// Runs `sealgate --config <dir>/gateway.toml check-config <args>` with only `env` of
+/// [`VARIABLES`] set.
+fn check(dir: &Path, text: &str, args: &[&str], env: &[(&str, String)]) -> Output {
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, text).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sealgate"));
+    command
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .args(args);
+    command
+        .env_remove("SEALGATE_CONFIG")
+        .env("SEALGATE_LOG", "info");
+    for name in VARIABLES {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Writes a self-signed certificate and its key as `<stem>.pem` and `<stem>-key.pem`.
+fn self_signed(dir: &Path, stem: &str) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(dir.join(format!("{stem}.pem")), certified.cert.pem()).unwrap();
+    let key = dir.join(format!("{stem}-key.pem"));
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+}
+
+/// Production-like keys from the environment, and a client secret hash: no warning.
+const SAFE: &str = r#"
+[[token.keys]]
+kid = "t1"
+key_env = "CHECK_TOKEN_KEY"
+[[gateway_keys]]
+kid = "g1"
+use = "sig"
+key_env = "CHECK_GATEWAY_KEY"
+[channels.C]
+[clients.A]
+secret_env = "CHECK_CLIENT_SECRET"
+channels = ["C"]
+"#;
+
+fn safe_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("CHECK_TOKEN_KEY", b64::encode(&[1; 32])),
+        ("CHECK_GATEWAY_KEY", b64::encode(&[2; 32])),
+        ("CHECK_CLIENT_SECRET", "a long random secret".to_owned()),
+    ]
+}
+
+#[test]
+fn a_listener_certificate_that_is_missing_or_does_not_match_its_key_fails_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    self_signed(dir.path(), "a");
+    self_signed(dir.path(), "b");
+    let listener = |cert: &str, key: &str| {
+        format!(
+            "{SAFE}[[tls]]\nlisten = \"127.0.0.1:0\"\n[[tls.certificates]]\n\
+             cert_file = \"{cert}\"\nkey_file = \"{key}\"\n"
+        )
+    };
+    let good = check(
+        dir.path(),
+        &listener("a.pem", "a-key.pem"),
+        &[],
+        &safe_env(),
+    );
+    assert!(good.status.success(), "{}", stderr(&good));
+
+    let mismatched = check(
+        dir.path(),
+        &listener("a.pem", "b-key.pem"),
+        &[],
+        &safe_env(),
+    );
+    assert_eq!(mismatched.status.code(), Some(1));
+    let text = stderr(&mismatched);
+    assert!(
+        text.contains("tls[0]") && text.contains("b-key.pem") && text.contains("does not match"),
+        "{text}"
+    );
+
+    let missing = check(
+        dir.path(),
+        &listener("nope.pem", "a-key.pem"),
+        &[],
+        &safe_env(),
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("nope.pem"),
+        "{}",
+        stderr(&missing)
+    );
+
+    // Not a PEM at all, as the mTLS client CA.
+    std::fs::write(dir.path().join("garbage.pem"), "not a certificate").unwrap();
+    let mtls = format!(
+        "{SAFE}[[tls]]\nlisten = \"127.0.0.1:0\"\nclient_ca_file = \"garbage.pem\"\n\
+         [[tls.certificates]]\ncert_file = \"a.pem\"\nkey_file = \"a-key.pem\"\n"
+    );
+    let bad_ca = check(dir.path(), &mtls, &[], &safe_env());
+    assert_eq!(bad_ca.status.code(), Some(1), "{}", stderr(&bad_ca));
+    assert!(
+        stderr(&bad_ca).contains("garbage.pem"),
+        "{}",
+        stderr(&bad_ca)
+    );
+}
+
+#[test]
+fn upstream_and_redis_client_certificates_are_checked_too() {
+    let dir = tempfile::tempdir().unwrap();
+    self_signed(dir.path(), "a");
+    self_signed(dir.path(), "b");
+    let upstream = format!(
+        "{SAFE}[upstream_tls]\nclient_cert_file = \"a.pem\"\nclient_key_file = \"b-key.pem\"\n"
+    );
+    let output = check(dir.path(), &upstream, &[], &safe_env());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("upstream_tls"),
+        "{}",
+        stderr(&output)
+    );
+
+    let redis = |key: &str| {
+        format!(
+            "{SAFE}[sessions]\nbackend = \"redis\"\n[sessions.redis]\n\
+             url = \"rediss://127.0.0.1:6380/0\"\nca_file = \"a.pem\"\n\
+             client_cert_file = \"a.pem\"\nclient_key_file = \"{key}\"\n"
+        )
+    };
+    let good = check(dir.path(), &redis("a-key.pem"), &[], &safe_env());
+    assert!(good.status.success(), "{}", stderr(&good));
+    let bad = check(dir.path(), &redis("b-key.pem"), &[], &safe_env());
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("sessions.redis") && stderr(&bad).contains("b-key.pem"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn unsafe_settings_warn_with_their_codes_and_strict_fails_on_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[admin]
+listen = "0.0.0.0:0"
+[channels.LEGACY]
+kdf = "raw"
+[clients.A]
+secret = "CANARY-PLAINTEXT-SECRET"
+channels = ["LEGACY"]
+[sessions]
+accept_tokens_from_before_start = true
+"#;
+    let output = check(dir.path(), text, &[], &[]);
+    let report = stderr(&output);
+    assert!(output.status.success(), "{report}");
+    for line in [
+        "WARN001 `token.keys`",
+        "WARN002 `gateway_keys`",
+        "WARN003 `clients.A.secret`",
+        "WARN005 `channels.LEGACY.kdf`",
+        "WARN006 `admin.listen`",
+        "WARN009 `sessions.accept_tokens_from_before_start`",
+    ] {
+        assert!(report.contains(line), "{line} not in\n{report}");
+    }
+    assert!(!report.contains("CANARY-PLAINTEXT-SECRET"), "{report}");
+
+    let strict = check(dir.path(), text, &["--strict"], &[]);
+    assert_eq!(strict.status.code(), Some(2), "{}", stderr(&strict));
+    // A file without warnings passes --strict.
+    let safe = check(dir.path(), SAFE, &["--strict"], &safe_env());
+    assert!(safe.status.success(), "{}", stderr(&safe));
+    assert!(!stderr(&safe).contains("WARN"), "{}", stderr(&safe));
+}
+
+#[test]
+fn without_secrets_every_missing_variable_is_listed_and_the_check_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{SAFE}[sessions]\nbackend = \"redis\"\n[sessions.redis]\nurl_env = \"CHECK_REDIS_URL\"\n"
+    );
+    let strict = check(dir.path(), &text, &[], &[]);
+    assert_eq!(strict.status.code(), Some(1));
+    let ci = check(dir.path(), &text, &["--without-secrets", "--strict"], &[]);
+    let report = stderr(&ci);
+    assert!(ci.status.success(), "{report}");
+    for (source, name) in [
+        (&strict, "all of them in the error"),
+        (&ci, "each on its own line"),
+    ] {
+        for variable in VARIABLES {
+            assert!(
+                stderr(source).contains(&format!("`{variable}`")),
+                "{name}: {variable} not in\n{}",
+                stderr(source)
+            );
+        }
+    }
+    assert_eq!(
+        report.matches("missing: environment variable").count(),
+        4,
+        "{report}"
+    );
+    // A real error still fails in this mode.
+    let broken = format!("{text}[server]\nmax_in_flight = 0\n");
+    let output = check(dir.path(), &broken, &["--without-secrets"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("server.max_in_flight"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn the_dump_is_the_effective_configuration_with_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[[token.keys]]
+kid = "inline"
+key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE"
+[[gateway_keys]]
+kid = "g1"
+use = "sig"
+key_env = "CHECK_GATEWAY_KEY"
+[channels.C]
+[clients.A]
+secret = "CANARY-CLIENT-SECRET"
+channels = ["C"]
+[clients.B]
+secret_hash = "sha256:3ee0893528997320817be8e5ce4c5f04:7ae1b04c9777d2b9000b7aa7482e8aeeec075d60b1cf9bc2179237ffdfa4882b"
+channels = ["C"]
+[clients.E]
+secret_env = "CHECK_CLIENT_SECRET"
+channels = ["C"]
+[sessions]
+backend = "redis"
+[sessions.redis]
+url = "redis://:CANARY-REDIS-PASSWORD@127.0.0.1:6379/0"
+"#;
+    let env = vec![
+        ("CHECK_GATEWAY_KEY", b64::encode(&[2; 32])),
+        ("CHECK_CLIENT_SECRET", "CANARY-ENV-SECRET".to_owned()),
+    ];
+    let output = check(dir.path(), text, &["--dump"], &env);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let dump = String::from_utf8(output.stdout.clone()).unwrap();
+    let all = format!("{dump}{}", stderr(&output));
+    for secret in [
+        "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE",
+        "CANARY-CLIENT-SECRET",
+        "7ae1b04c9777d2b9000b7aa7482e8aeeec075d60b1cf9bc2179237ffdfa4882b",
+        "CANARY-REDIS-PASSWORD",
+        "CANARY-ENV-SECRET",
+        &b64::encode(&[2; 32]),
+    ] {
+        assert!(!all.contains(secret), "{secret} in\n{all}");
+    }
+    let parsed: toml::Value = toml::from_str(&dump).unwrap();
+    assert_eq!(
+        parsed["token"]["keys"][0]["key"].as_str(),
+        Some("<redacted>")
+    );
+    assert_eq!(parsed["token"]["keys"][0]["issue"].as_bool(), Some(true));
+    assert_eq!(
+        parsed["clients"]["A"]["secret"].as_str(),
+        Some("<redacted>")
+    );
+    assert_eq!(
+        parsed["clients"]["B"]["secret_hash"].as_str(),
+        Some("<redacted>")
+    );
+    // Variable names and defaults are shown.
+    assert_eq!(
+        parsed["clients"]["E"]["secret_env"].as_str(),
+        Some("CHECK_CLIENT_SECRET")
+    );
+    assert_eq!(
+        parsed["sessions"]["redis"]["url"].as_str(),
+        Some("redis://<redacted>@127.0.0.1:6379/0")
+    );
+    assert_eq!(
+        parsed["server"]["max_connections"].as_integer(),
+        Some(10_000)
+    );
+    assert_eq!(parsed["channels"]["C"]["kdf"].as_str(), Some("hkdf-sha256"));
+    assert_eq!(
+        parsed["sessions"]["redis"]["timeout_ms"].as_integer(),
+        Some(100)
+    );
+}
