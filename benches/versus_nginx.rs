@@ -30,6 +30,7 @@
     clippy::expect_used,
     clippy::print_stdout,
     clippy::print_stderr,
+    clippy::panic,
     reason = "bench harness"
 )]
 
@@ -96,7 +97,8 @@ fn pinned(cpu: usize, program: &str) -> Command {
     command
 }
 
-/// nginx with one worker on `cpu`, serving `server_block`.
+/// nginx with one worker on `cpu`, serving `server_block` (`LISTEN_PORT` in it becomes a
+/// free port).
 fn nginx(dir: &Path, name: &str, cpu: usize, server_block: &str) -> Server {
     let port = free_port();
     let dir = dir.join(name);
@@ -106,13 +108,10 @@ fn nginx(dir: &Path, name: &str, cpu: usize, server_block: &str) -> Server {
          events {{ worker_connections 4096; }}\n\
          http {{ access_log {d}/access.log; client_body_temp_path {d}; proxy_temp_path {d};\n\
            keepalive_requests 100000000; keepalive_timeout 300s;\n\
-           {block}\n\
-           server {{ listen 127.0.0.1:{port}; include_body; }} }}\n",
+           {block} }}\n",
         d = dir.display(),
-        block = server_block,
-    )
-    .replace("include_body;", "");
-    let conf = conf.replace("LISTEN_PORT", &port.to_string());
+        block = server_block.replace("LISTEN_PORT", &port.to_string()),
+    );
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
     let child = pinned(cpu, "nginx")
         .args(["-c", &dir.join("nginx.conf").display().to_string()])
@@ -128,18 +127,15 @@ fn nginx(dir: &Path, name: &str, cpu: usize, server_block: &str) -> Server {
 /// The upstream: nginx answering every request with 1 KiB of JSON.
 fn upstream(dir: &Path) -> Server {
     let body = format!("{{\"data\":\"{}\"}}", "x".repeat(1024 - 11));
-    let mut server = nginx(
+    nginx(
         dir,
         "upstream",
         0,
         &format!(
-            "server {{ listen 127.0.0.1:UPSTREAM_PORT; access_log off; default_type application/json; \
+            "server {{ listen 127.0.0.1:LISTEN_PORT; access_log off; default_type application/json; \
              location / {{ return 200 '{body}'; }} }}"
         ),
-    );
-    // The block above declared the real listener; `nginx()` adds an unused one. Find ours.
-    let _ = &mut server;
-    server
+    )
 }
 
 fn sealgate(dir: &Path, name: &str, upstream: SocketAddr, access_log: bool) -> Server {
