@@ -29,7 +29,7 @@ use crate::context::{AppState, ConnInfo};
 use crate::error::{Failure, GatewayError};
 use crate::metrics::{Metrics, NO_ROUTE, RequestLabels, RouteLabel, TOKEN_ROUTE};
 use crate::observe::Trail;
-use crate::observe::access::{AccessLog, Logged, Pending, Record};
+use crate::observe::access::{AccessGuard, AccessLog, Logged, Pending, Record};
 use crate::observe::trace::{RequestTrace, Tracing};
 use crate::proxy::Forwarder;
 use crate::session::SessionStore;
@@ -141,7 +141,8 @@ impl Gateway {
         };
         let tracing = match &config.tracing {
             Some(settings) => {
-                tracing::info!(endpoint = %settings.endpoint, "exporting traces over OTLP/HTTP");
+                let endpoint = crate::config::SecretUrl::from(settings.endpoint.as_str());
+                tracing::info!(endpoint = %endpoint.redacted(), "exporting traces over OTLP/HTTP");
                 Tracing::otlp(settings, metrics.trace_spans_dropped.clone())?
             }
             None => Tracing::disabled(),
@@ -197,6 +198,16 @@ impl Gateway {
         &self.inner.app.metrics
     }
 
+    /// Asks the access log's writer to reopen its file (on SIGHUP, for log rotation).
+    pub fn reopen_access_log(&self) {
+        self.inner.app.access.reopen();
+    }
+
+    /// Waits (up to `timeout`) until the access lines queued so far are written. Blocks.
+    pub fn flush_access_log(&self, timeout: std::time::Duration) {
+        self.inner.app.access.flush(timeout);
+    }
+
     /// Writes what the access log and the trace exporter still hold (at shutdown).
     pub async fn close(&self) {
         let gateway = self.clone();
@@ -223,8 +234,8 @@ impl Gateway {
             request_id: request_id(None),
             peer: conn.peer,
             client: conn.client,
-            method: http::Method::from_bytes(b"-").unwrap_or_default(),
-            uri: None,
+            method: std::borrow::Cow::Borrowed("-"),
+            path: None,
             version: http::Version::default(),
             tls: conn.tls,
             route: Arc::clone(&NO_ROUTE),
@@ -254,8 +265,6 @@ impl Gateway {
         if config.gateway_keys.is_ephemeral() && old.gateway_keys.is_ephemeral() {
             config.gateway_keys = Arc::clone(&old.gateway_keys);
         }
-        // Log rotation: `postrotate` sends SIGHUP, the writer reopens its file.
-        self.inner.app.access.reopen();
         if config.state != old.state {
             tracing::warn!("[sessions] changed: the session-state backend changes on restart only");
         }
@@ -412,9 +421,6 @@ impl Gateway {
         let started = Instant::now();
         let app = &self.inner.app;
         let method = request.method().clone();
-        let version = request.version();
-        // A cheap clone (shared bytes), kept for the access line.
-        let uri = app.access.enabled().then(|| request.uri().clone());
         let request_id = request_id(request.headers().get(X_REQUEST_ID));
         let trace = app.tracing.start(&method, request.headers());
         let trail = Arc::new(Trail::default());
@@ -424,6 +430,36 @@ impl Gateway {
         if !trusted.is_empty() {
             conn.client = crate::context::client_address(conn.source, request.headers(), trusted);
         }
+        // The access line is pending from here: if the client goes away before the response
+        // head (the handler's future is then dropped), the guard still writes it (499).
+        let mut access = app.access.enabled().then(|| {
+            AccessGuard::new(Pending::new(
+                Arc::clone(&app.access),
+                Record {
+                    time: std::time::SystemTime::now(),
+                    request_id: request_id.clone(),
+                    peer: conn.peer,
+                    client: conn.client,
+                    method: crate::observe::access::method_text(&method),
+                    path: Some(crate::observe::access::path_text(request.uri())),
+                    version: request.version(),
+                    tls: conn.tls,
+                    route: Arc::clone(&NO_ROUTE),
+                    upstream: None,
+                    status: 499,
+                    res_code: None,
+                    identity: None,
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    duration: std::time::Duration::ZERO,
+                    upstream_time: None,
+                    trace_id: trace.trace_id().map(str::to_owned),
+                    complete: false,
+                },
+                Arc::clone(&trail),
+                started,
+            ))
+        });
 
         let (result, route) = match self.admit() {
             Err(error) => (Err(Failure::from(error)), Arc::clone(&NO_ROUTE)),
@@ -463,32 +499,13 @@ impl Gateway {
             })
             .inc();
         trace.finish(&route, status, trail.facts().res_code);
-        if !app.access.enabled() {
+        let Some(mut pending) = access.as_mut().and_then(AccessGuard::take) else {
             return response;
-        }
-        let record = Record {
-            time: std::time::SystemTime::now(),
-            request_id,
-            peer: conn.peer,
-            client: conn.client,
-            method,
-            uri,
-            version,
-            tls: conn.tls,
-            route,
-            upstream: None,
-            status,
-            res_code: None,
-            identity: None,
-            bytes_in: 0,
-            bytes_out: 0,
-            duration: std::time::Duration::ZERO,
-            upstream_time: None,
-            trace_id: trace.trace_id().map(str::to_owned),
-            complete: false,
         };
-        let pending = Pending::new(Arc::clone(&app.access), record, trail, started);
-        response.map(|body| Logged::new(body, pending).boxed_unsync())
+        pending.answered(route, status);
+        // Nothing follows the head of a HEAD answer, a 204 or a 304.
+        let bodiless = method == http::Method::HEAD || status == 204 || status == 304;
+        response.map(|body| Logged::new(body, pending, bodiless).boxed_unsync())
     }
 
     fn admit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, GatewayError> {

@@ -195,7 +195,8 @@ fn run(path: &std::path::Path) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(&error),
     };
-    runtime.block_on(async move {
+    let mut last = None;
+    let code = runtime.block_on(async {
         if let Some(addr) = config.demo_upstream {
             match sealgate::demo::bind(addr).await {
                 Ok((local, serve)) => {
@@ -209,6 +210,7 @@ fn run(path: &std::path::Path) -> ExitCode {
             Ok(gateway) => gateway,
             Err(error) => return fail(&error),
         };
+        last = Some(gateway.clone());
         let server = match Server::bind(gateway.clone()).await {
             Ok(server) => server.reload_config_from(path.to_owned()),
             Err(error) => return fail(&error),
@@ -226,7 +228,14 @@ fn run(path: &std::path::Path) -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(&error),
         }
-    })
+    });
+    // Connections still open after the grace period end with the runtime; their access
+    // lines (complete=false) are queued as they drop, and written here.
+    drop(runtime);
+    if let Some(gateway) = last {
+        gateway.flush_access_log(std::time::Duration::from_secs(2));
+    }
+    code
 }
 
 /// Exit status of `check-config --strict` when the configuration is valid but has warnings.

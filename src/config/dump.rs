@@ -72,6 +72,7 @@ pub fn effective(mut file: FileConfig) -> FileConfig {
             .service_name
             .get_or_insert_with(|| "sealgate".to_owned());
         tracing.sample_ratio.get_or_insert(1.0);
+        tracing.follow_client_sampling.get_or_insert(false);
         tracing.queue_spans.get_or_insert(DEFAULT_TRACE_QUEUE_SPANS);
         tracing
             .export_timeout_ms
@@ -373,6 +374,7 @@ queue_lines = 1
 otlp_endpoint = "http://user:SECRET-CANARY-OTLP-PASSWORD@CANARY-OTLP-HOST:4318/v1/traces"
 service_name = "CANARY-SERVICE-NAME"
 sample_ratio = 0.5
+follow_client_sampling = true
 queue_spans = 1
 export_timeout_ms = 1
 export_interval_ms = 1

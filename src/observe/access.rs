@@ -8,6 +8,7 @@
 //! channel once known, bytes in and out, total and upstream time, trace id, TLS version.
 //! Never a header value, the query string, a body, a token or a key.
 
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -54,11 +55,12 @@ pub struct Record {
     pub peer: SocketAddr,
     /// The client's address (after PROXY protocol and trusted `X-Forwarded-For`).
     pub client: IpAddr,
-    /// The method, `-` when hyper refused the request before it could be read.
-    pub method: http::Method,
-    /// The request target, of which only the path is written (never the query); none when
-    /// hyper refused the request before it could be read.
-    pub uri: Option<http::Uri>,
+    /// The method ([`method_text`]), `-` when hyper refused the request before it could be
+    /// read.
+    pub method: Cow<'static, str>,
+    /// The path ([`path_text`]: never the query); none when hyper refused the request
+    /// before it could be read.
+    pub path: Option<String>,
     /// HTTP version.
     pub version: http::Version,
     /// `TLSv1.2`, `TLSv1.3`, or none on a plain listener.
@@ -108,6 +110,12 @@ impl Pending {
         }
     }
 
+    /// The response head is known: its route and status.
+    pub fn answered(&mut self, route: Arc<String>, status: u16) {
+        self.record.route = route;
+        self.record.status = status;
+    }
+
     fn finish(self, bytes_out: u64, complete: bool) {
         let Pending {
             log,
@@ -129,6 +137,65 @@ impl Pending {
     }
 }
 
+/// Holds a request's [`Pending`] line until its response head exists; dropped before that
+/// (the client went away and hyper dropped the handler), it writes the line as it stands:
+/// status 499 (the client closed the request), not complete.
+#[derive(Debug)]
+pub struct AccessGuard(Option<Pending>);
+
+impl AccessGuard {
+    /// Guards `pending`.
+    pub fn new(pending: Pending) -> Self {
+        AccessGuard(Some(pending))
+    }
+
+    /// The line, to be completed by the response body ([`Logged`]).
+    pub fn take(&mut self) -> Option<Pending> {
+        self.0.take()
+    }
+}
+
+impl Drop for AccessGuard {
+    fn drop(&mut self) {
+        if let Some(pending) = self.0.take() {
+            pending.finish(0, false);
+        }
+    }
+}
+
+/// The longest method and path an access line keeps (a method is a token of any length,
+/// a path up to the head's size): longer ones are cut and end in `…`.
+const MAX_METHOD: usize = 32;
+const MAX_PATH: usize = 1024;
+
+/// The method as logged: the standard ones without allocating, others cut to 32 bytes.
+pub fn method_text(method: &http::Method) -> Cow<'static, str> {
+    const STANDARD: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    match STANDARD.iter().find(|m| **m == method.as_str()) {
+        Some(m) => Cow::Borrowed(m),
+        None => Cow::Owned(cut(method.as_str(), MAX_METHOD)),
+    }
+}
+
+/// The path as logged (never the query), copied so that a queued line does not keep the
+/// request's head buffer alive, and cut to 1 KiB.
+pub fn path_text(uri: &http::Uri) -> String {
+    cut(uri.path(), MAX_PATH)
+}
+
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// A response body that writes the request's access line when it ends or is dropped.
 #[derive(Debug)]
 pub struct Logged<B> {
@@ -139,10 +206,11 @@ pub struct Logged<B> {
 }
 
 impl<B: http_body::Body> Logged<B> {
-    /// Wraps `body`.
-    pub fn new(body: B, pending: Pending) -> Self {
+    /// Wraps `body`; `bodiless` when nothing follows the head whatever the body holds (HEAD,
+    /// 204, 304), so hyper never polls it.
+    pub fn new(body: B, pending: Pending, bodiless: bool) -> Self {
         Logged {
-            ended: body.is_end_stream(),
+            ended: bodiless || body.is_end_stream(),
             body,
             bytes_out: 0,
             pending: Some(pending),
@@ -192,6 +260,10 @@ impl<B> Drop for Logged<B> {
         }
     }
 }
+
+/// How long the writer sleeps between drains of its queue: lines reach the file within
+/// about this long.
+const WRITE_INTERVAL: Duration = Duration::from_millis(20);
 
 enum Message {
     Line(Box<Record>),
@@ -274,10 +346,21 @@ impl AccessLog {
     /// Waits (up to `timeout`) until every line queued so far is written: at shutdown.
     pub fn flush(&self, timeout: Duration) {
         let Some(sender) = &self.sender else { return };
+        let deadline = Instant::now() + timeout;
         let (done, wait) = mpsc::sync_channel(1);
-        if sender.send(Message::Flush(done)).is_ok() {
-            let _ = wait.recv_timeout(timeout);
+        let mut message = Message::Flush(done);
+        // Never a blocking send: a writer stuck on a blocked pipe must not hang shutdown.
+        loop {
+            match sender.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    message = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return,
+            }
         }
+        let _ = wait.recv_timeout(deadline.saturating_duration_since(Instant::now()));
     }
 }
 
@@ -316,45 +399,53 @@ struct Writer {
 }
 
 impl Writer {
+    /// Drains the queue, writes, flushes, sleeps [`WRITE_INTERVAL`], again. Polling rather
+    /// than blocking on the queue: a receiver blocked on the queue is woken (a futex call and
+    /// a context switch) by every line sent, which cost more than the line itself; a
+    /// sleeping one costs the sender nothing.
     fn run(mut self, receiver: Receiver<Message>) {
         let mut line = Vec::with_capacity(512);
         loop {
-            // Write in batches: flush only when nothing more is waiting.
-            let message = match receiver.try_recv() {
-                Ok(message) => message,
-                Err(TryRecvError::Empty) => {
-                    self.flush();
-                    match receiver.recv() {
-                        Ok(message) => message,
-                        Err(_) => break,
-                    }
-                }
-                Err(TryRecvError::Disconnected) => break,
-            };
-            match message {
-                Message::Line(record) => {
-                    if self.reopen.swap(false, Ordering::Relaxed) {
-                        self.flush();
-                        match Output::open(&self.sink) {
-                            Ok(out) => self.out = out,
-                            Err(error) => {
-                                tracing::error!(%error, "access log: cannot reopen the file; writing to the old one")
-                            }
+            let mut wrote = false;
+            loop {
+                match receiver.try_recv() {
+                    Ok(Message::Line(record)) => {
+                        self.reopen_if_asked();
+                        line.clear();
+                        format(&record, self.format, &mut line);
+                        if let Err(error) = self.out.writer().write_all(&line) {
+                            tracing::error!(%error, "access log: write failed; line lost");
                         }
+                        wrote = true;
                     }
-                    line.clear();
-                    format(&record, self.format, &mut line);
-                    if let Err(error) = self.out.writer().write_all(&line) {
-                        tracing::error!(%error, "access log: write failed; line lost");
+                    Ok(Message::Flush(done)) => {
+                        self.flush();
+                        let _ = done.try_send(());
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        self.flush();
+                        return;
                     }
                 }
-                Message::Flush(done) => {
-                    self.flush();
-                    let _ = done.try_send(());
+            }
+            if wrote {
+                self.flush();
+            }
+            std::thread::sleep(WRITE_INTERVAL);
+        }
+    }
+
+    fn reopen_if_asked(&mut self) {
+        if self.reopen.swap(false, Ordering::Relaxed) {
+            self.flush();
+            match Output::open(&self.sink) {
+                Ok(out) => self.out = out,
+                Err(error) => {
+                    tracing::error!(%error, "access log: cannot reopen the file; writing to the old one")
                 }
             }
         }
-        self.flush();
     }
 
     fn flush(&mut self) {
@@ -382,8 +473,8 @@ pub fn format(record: &Record, format: Format, out: &mut Vec<u8>) {
                 request_id: &record.request_id,
                 peer: record.peer,
                 client: record.client,
-                method: record.method.as_str(),
-                path: record.uri.as_ref().map_or("-", http::Uri::path),
+                method: &record.method,
+                path: record.path.as_deref().unwrap_or("-"),
                 version,
                 tls: record.tls,
                 route: &record.route,
@@ -405,13 +496,12 @@ pub fn format(record: &Record, format: Format, out: &mut Vec<u8>) {
         Format::Text => {
             let _ = write!(
                 out,
-                "{time} request_id={} peer={} client={} method={} path=",
-                record.request_id,
-                record.peer,
-                record.client,
-                record.method.as_str(),
+                "{time} request_id={} peer={} client={} method=",
+                record.request_id, record.peer, record.client,
             );
-            escaped(record.uri.as_ref().map_or("-", http::Uri::path), out);
+            escaped(&record.method, out);
+            out.extend_from_slice(b" path=");
+            escaped(record.path.as_deref().unwrap_or("-"), out);
             let _ = write!(
                 out,
                 " version={version} tls={} route=",
@@ -507,10 +597,10 @@ mod tests {
             request_id: "rid-1".into(),
             peer: "127.0.0.1:5000".parse().unwrap(),
             client: "10.0.0.9".parse().unwrap(),
-            method: http::Method::POST,
-            uri: Some(http::Uri::from_static(
+            method: Cow::Borrowed("POST"),
+            path: Some(path_text(&http::Uri::from_static(
                 "/api/pay%20me%0a%20status=200?secret=1",
-            )),
+            ))),
             version: http::Version::HTTP_11,
             tls: Some("TLSv1.3"),
             route: Arc::new("/api/".into()),

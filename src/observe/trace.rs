@@ -36,8 +36,11 @@ pub struct ExportSettings {
     pub endpoint: String,
     /// `service.name` of the spans.
     pub service_name: String,
-    /// The share of new traces recorded (a client's sampled flag is followed).
+    /// The share of traces recorded.
     pub sample_ratio: f64,
+    /// Whether a `traceparent`'s sampled flag decides instead (for clients, or a balancer,
+    /// that are trusted to sample).
+    pub follow_client_sampling: bool,
     /// Spans waiting for export; more are dropped.
     pub queue_spans: usize,
     /// How long one export may take before it is abandoned.
@@ -100,9 +103,13 @@ impl Tracing {
                 capacity,
                 dropped,
             })
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-                settings.sample_ratio,
-            ))))
+            .with_sampler(if settings.follow_client_sampling {
+                Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(settings.sample_ratio)))
+            } else {
+                // A client's flag would let it force its requests into (or out of) the
+                // traces; the ratio decides alone.
+                Sampler::TraceIdRatioBased(settings.sample_ratio)
+            })
             .with_resource(
                 opentelemetry_sdk::Resource::builder()
                     .with_service_name(settings.service_name.clone())
@@ -137,10 +144,22 @@ impl Tracing {
                 trace_id: remote.is_valid().then(|| remote.trace_id().to_string()),
             };
         };
+        // The standard methods by name, any other as `_OTHER` (OpenTelemetry's convention):
+        // a client cannot name spans.
+        let name: &'static str = match *method {
+            http::Method::GET => "GET",
+            http::Method::POST => "POST",
+            http::Method::PUT => "PUT",
+            http::Method::DELETE => "DELETE",
+            http::Method::PATCH => "PATCH",
+            http::Method::HEAD => "HEAD",
+            http::Method::OPTIONS => "OPTIONS",
+            _ => "_OTHER",
+        };
         let span = tracer
-            .span_builder(format!("{method}"))
+            .span_builder(name)
             .with_kind(SpanKind::Server)
-            .with_attributes([KeyValue::new("http.request.method", method.to_string())])
+            .with_attributes([KeyValue::new("http.request.method", name)])
             .start_with_context(tracer, &parent);
         let cx = parent.with_span(span);
         let trace_id = Some(cx.span().span_context().trace_id().to_string());
@@ -287,6 +306,9 @@ struct HeadersMut<'a>(&'a mut http::HeaderMap);
 
 impl Injector for HeadersMut<'_> {
     fn set(&mut self, key: &str, value: String) {
+        if value.is_empty() {
+            return;
+        }
         if let (Ok(name), Ok(value)) = (
             http::HeaderName::from_bytes(key.as_bytes()),
             http::HeaderValue::from_str(&value),

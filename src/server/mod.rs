@@ -388,7 +388,13 @@ async fn handshake_and_serve(
 fn refused_status(error: &(dyn std::error::Error + 'static)) -> Option<u16> {
     let hyper = error.downcast_ref::<hyper::Error>()?;
     if hyper.is_parse_too_large() {
-        Some(431)
+        // hyper answers an over-long URI with 414 and an over-large head with 431; both
+        // are "too large" to its public API, and only its message tells them apart.
+        if hyper.to_string().contains("URI") {
+            Some(414)
+        } else {
+            Some(431)
+        }
     } else if hyper.is_parse() {
         Some(400)
     } else {

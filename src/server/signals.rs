@@ -23,6 +23,9 @@ pub async fn reload_on_hangup(
     let mut hangup = hangup_signal();
     loop {
         next_hangup(&mut hangup).await;
+        // Log rotation's `postrotate` sends SIGHUP: the access log moves to the new file
+        // whether or not the configuration loads.
+        gateway.reopen_access_log();
         if let Some(path) = &config_path {
             let result = match Config::load(path) {
                 Ok(config) => gateway.reload(config).map_err(|e| e.to_string()),

@@ -460,3 +460,60 @@ async fn metrics_follow_the_prometheus_conventions() {
         .fold(0.0, f64::max);
     assert!(largest >= 60.0, "largest finite bucket {largest}\n{text}");
 }
+
+#[tokio::test]
+async fn a_request_abandoned_before_its_answer_still_gets_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let upstream = spawn_upstream(Behaviour::Hang).await;
+    let config =
+        with_access_log(ConfigBuilder::new(upstream.addr), &log, AccessFormat::Json).build();
+    let app = spawn_app(config).await;
+    let mut client = TcpStream::connect(app.addr).await.unwrap();
+    client
+        .write_all(b"POST /plain/slow HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello")
+        .await
+        .unwrap();
+    // The upstream has it; the client leaves before any answer.
+    for _ in 0..200 {
+        if !upstream.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(upstream.requests().len(), 1);
+    drop(client);
+    let line: Value = serde_json::from_str(&lines(&log, 1).await[0]).unwrap();
+    assert_eq!(line["status"], 499, "{line}");
+    assert_eq!(line["complete"], false);
+    assert_eq!(line["path"], "/plain/slow");
+    assert_eq!(line["upstream"], format!("http://{}", upstream.addr));
+    assert_eq!(line["bytes_in"], 5);
+}
+
+#[tokio::test]
+async fn a_long_method_and_path_are_cut_in_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let config =
+        with_access_log(ConfigBuilder::new(upstream.addr), &log, AccessFormat::Text).build();
+    let app = spawn_app(config).await;
+    let method = "X".repeat(5000);
+    let path = format!("/plain/{}", "p".repeat(5000));
+    let mut client = TcpStream::connect(app.addr).await.unwrap();
+    client
+        .write_all(
+            format!("{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = client.read_to_end(&mut answer).await;
+    let line = lines(&log, 1).await.remove(0);
+    assert!(line.len() < 1600, "{} bytes", line.len());
+    assert!(
+        line.contains(&format!(" method={}\\xe2\\x80\\xa6 ", "X".repeat(32))),
+        "{line}"
+    );
+}
