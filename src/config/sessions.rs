@@ -197,12 +197,9 @@ fn validate_redis(
             return Err(invalid("sessions.redis", "set url or url_env, not both"));
         }
         (Some(url), None) => Some(url),
-        (None, Some(name)) => Some(env(&name).ok_or_else(|| {
-            invalid(
-                "sessions.redis.url_env",
-                format!("environment variable `{name}` is not set"),
-            )
-        })?),
+        (None, Some(name)) => {
+            Some(super::from_env("sessions.redis.url_env", &name, env)?.to_string())
+        }
         (None, None) => None,
     };
     // The client library's own parser decides; its message is not shown because a URL may

@@ -526,8 +526,7 @@ fn token_key_material(
     )?;
     let field = format!("{key}.{source}");
     let text = zeroize::Zeroizing::new(match source {
-        "key_env" => env(&value)
-            .ok_or_else(|| invalid(&field, format!("environment variable `{value}` is not set")))?,
+        "key_env" => super::from_env(&field, &value, env)?.to_string(),
         "key_file" => {
             let path = base.join(&value);
             std::fs::read_to_string(&path)
@@ -566,12 +565,7 @@ fn client_secret(
     match source {
         "secret_hash" => SecretVerifier::from_hash(&value).map_err(|e| invalid(field, e)),
         "secret_env" => {
-            let secret = zeroize::Zeroizing::new(env(&value).ok_or_else(|| {
-                invalid(
-                    &field,
-                    format!("environment variable `{}` is not set", &*value),
-                )
-            })?);
+            let secret = super::from_env(&field, &value, env)?;
             Ok(SecretVerifier::from_plaintext(secret.as_bytes()))
         }
         _ => {
