@@ -96,6 +96,11 @@ impl<'a> Secrets<'a> {
         usage: SecretUse,
     ) -> Result<Zeroizing<String>, ConfigError> {
         match (self.env)(name) {
+            // `VAR=` in an EnvironmentFile sets it empty: as good as missing, and said so.
+            Some(value) if value.trim().is_empty() => Err(invalid(
+                key,
+                format!("environment variable `{name}` is empty"),
+            )),
             Some(value) => Ok(Zeroizing::new(value)),
             None => self.stand_in(key, SecretSource::Env(name.to_owned()), usage),
         }

@@ -367,6 +367,24 @@ mod tests {
     }
 
     #[test]
+    fn the_packaged_config_runs_only_with_its_secrets() {
+        // The Debian package's /etc/sealgate/gateway.toml (.ci/deb-test runs it for real).
+        let text = include_str!("../../config/debian/gateway.toml");
+        let env = |name: &str| match name {
+            "SEALGATE_TOKEN_KEY" => Some(b64::encode(&[1; 32])),
+            "SEALGATE_GATEWAY_SIG_KEY" => Some(b64::encode(&[2; 32])),
+            "SEALGATE_GATEWAY_ENC_KEY" => Some(b64::encode(&[3; 32])),
+            "SEALGATE_SECRET_MOBILE_APP" => Some("a-long-random-secret".to_owned()),
+            _ => None,
+        };
+        let config = Config::parse(text, Path::new("x"), Path::new("."), &env).unwrap();
+        assert!(!config.token.keys.is_ephemeral() && !config.gateway_keys.is_ephemeral());
+        assert!(config.admin.unwrap().listen.ip().is_loopback());
+        let err = Config::parse(text, Path::new("x"), Path::new("."), &|_| None).unwrap_err();
+        assert!(err.to_string().contains("SEALGATE_TOKEN_KEY"), "{err}");
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let err = parse("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 1\n").unwrap_err();
         assert!(err.to_string().contains("listne"), "{err}");
@@ -444,6 +462,48 @@ mod tests {
         assert!(missing.to_string().contains("UNSET"), "{missing}");
         let ok = parse("[clients.A]\nsecret_env = \"SECRET_VAR\"\n").unwrap();
         assert!(ok.clients["A"].secret.verify(b"from-env"));
+    }
+
+    #[test]
+    fn an_empty_environment_variable_is_refused_and_named() {
+        // `VAR=` in an EnvironmentFile sets VAR to "": that must stop the start, not give
+        // a client an empty secret.
+        let env = |name: &str| match name {
+            "EMPTY" => Some(String::new()),
+            "BLANK" => Some(" \t".to_owned()),
+            _ => None,
+        };
+        let parse = |text: &str| Config::parse(text, Path::new("t"), Path::new("."), &env);
+        let cases = [
+            (
+                "[clients.A]\nsecret_env = \"EMPTY\"\n",
+                "clients.A.secret_env",
+            ),
+            (
+                "[clients.A]\nsecret_env = \"BLANK\"\n",
+                "clients.A.secret_env",
+            ),
+            (
+                "[[token.keys]]\nkid = \"k\"\nkey_env = \"EMPTY\"\n",
+                "token.keys[0].key_env",
+            ),
+            (
+                "[[gateway_keys]]\nkid = \"s\"\nuse = \"sig\"\nkey_env = \"EMPTY\"\n",
+                "gateway_keys[0].key_env",
+            ),
+            (
+                "[sessions]\nbackend = \"redis\"\n[sessions.redis]\nurl_env = \"EMPTY\"\n",
+                "sessions.redis.url_env",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains("is empty"),
+                "{text} -> {err}"
+            );
+            assert!(err.contains("`EMPTY`") || err.contains("`BLANK`"), "{err}");
+        }
     }
 
     #[test]
