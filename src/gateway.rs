@@ -744,7 +744,16 @@ pub fn request_id(incoming: Option<&HeaderValue>) -> String {
         Some(id) => id.to_owned(),
         None => {
             let (prefix, counter) = &*REQUEST_IDS;
-            format!("{prefix}{:016x}", counter.fetch_add(1, Ordering::Relaxed))
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            // By hand rather than `format!`: this runs on every request.
+            let mut id = String::with_capacity(prefix.len() + 16);
+            id.push_str(prefix);
+            for shift in (0..16).rev() {
+                id.push(char::from(
+                    b"0123456789abcdef"[((n >> (shift * 4)) & 0xf) as usize],
+                ));
+            }
+            id
         }
     }
 }
@@ -785,5 +794,14 @@ mod tests {
         let made = request_id(Some(&odd));
         assert_eq!(made.len(), 32);
         assert_ne!(request_id(None), request_id(None));
+        let (a, b) = (request_id(None), request_id(None));
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        // The counter is the last 16 digits: consecutive ids differ by one.
+        let n = |id: &str| u64::from_str_radix(&id[16..], 16).unwrap();
+        assert_eq!(n(&b), n(&a) + 1);
     }
 }
