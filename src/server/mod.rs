@@ -159,7 +159,11 @@ impl Server {
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(server.header_read_timeout)
+            // One deadline per connection, not a timer reset per request head: the idle
+            // deadline (see `idle`) already closes a connection that has no request in
+            // progress for `header_read_timeout` — which is every moment a head is still
+            // arriving, since a request is in progress only once its head is parsed.
+            .header_read_timeout(None)
             .max_headers(server.max_headers)
             .max_buf_size(server.max_header_bytes);
         // HTTP/2: a bound on concurrent streams, and pings so a peer that vanished without
