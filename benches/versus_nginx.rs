@@ -439,17 +439,28 @@ fn main() {
         );
         cpu.push(per);
     }
+    // The ratios are taken within each round (the variants of a round ran within a minute
+    // of each other on this shared machine), then their median and range reported.
+    let ratio = |a: usize, b: usize| -> (f64, f64, f64) {
+        let per_round: Vec<f64> = results[a]
+            .iter()
+            .zip(&results[b])
+            .map(|(x, y)| x.cpu_us_per_request / y.cpu_us_per_request)
+            .collect();
+        let low = per_round.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = per_round.iter().copied().fold(0.0, f64::max);
+        (median(per_round), low, high)
+    };
     println!();
-    println!(
-        "CPU per request, sealgate plain / nginx GET: {:.2} (target ≤ 1.6)",
-        cpu[1] / cpu[0]
-    );
-    println!(
-        "CPU per request, sealgate plain without access log / nginx GET: {:.2}",
-        cpu[2] / cpu[0]
-    );
-    println!(
-        "CPU per request, sealgate sealed / nginx POST: {:.2} (target ≤ 2.0)",
-        cpu[4] / cpu[3]
-    );
+    for (a, b, what, target) in [
+        (1, 0, "sealgate plain / nginx GET", " (target ≤ 1.6)"),
+        (2, 0, "sealgate plain without access log / nginx GET", ""),
+        (4, 3, "sealgate sealed / nginx POST", " (target ≤ 2.0)"),
+    ] {
+        let (m, low, high) = ratio(a, b);
+        println!(
+            "CPU per request, {what}: {m:.2} (rounds {low:.2}–{high:.2}; medians {:.2}){target}",
+            cpu[a] / cpu[b]
+        );
+    }
 }
