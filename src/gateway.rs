@@ -229,27 +229,14 @@ impl Gateway {
         if !access.enabled() {
             return;
         }
-        access.write(Record {
-            time: std::time::SystemTime::now(),
-            request_id: request_id(None),
-            peer: conn.peer,
-            client: conn.client,
-            method: std::borrow::Cow::Borrowed("-"),
-            path: None,
-            version: http::Version::default(),
-            tls: conn.tls,
-            route: Arc::clone(&NO_ROUTE),
-            upstream: None,
+        access.write(Record::new(
+            request_id(None),
+            conn.peer,
+            conn.client,
+            conn.tls,
+            Arc::clone(&NO_ROUTE),
             status,
-            res_code: None,
-            identity: None,
-            bytes_in: 0,
-            bytes_out: 0,
-            duration: std::time::Duration::ZERO,
-            upstream_time: None,
-            trace_id: None,
-            complete: true,
-        });
+        ));
     }
 
     /// Puts a new configuration in force for new requests; requests already running finish
@@ -436,25 +423,19 @@ impl Gateway {
             AccessGuard::new(Pending::new(
                 Arc::clone(&app.access),
                 Record {
-                    time: std::time::SystemTime::now(),
-                    request_id: request_id.clone(),
-                    peer: conn.peer,
-                    client: conn.client,
                     method: crate::observe::access::method_text(&method),
                     path: Some(crate::observe::access::path_text(request.uri())),
                     version: request.version(),
-                    tls: conn.tls,
-                    route: Arc::clone(&NO_ROUTE),
-                    upstream: None,
-                    status: 499,
-                    res_code: None,
-                    identity: None,
-                    bytes_in: 0,
-                    bytes_out: 0,
-                    duration: std::time::Duration::ZERO,
-                    upstream_time: None,
                     trace_id: trace.trace_id().map(str::to_owned),
                     complete: false,
+                    ..Record::new(
+                        request_id.clone(),
+                        conn.peer,
+                        conn.client,
+                        conn.tls,
+                        Arc::clone(&NO_ROUTE),
+                        499,
+                    )
                 },
                 Arc::clone(&trail),
                 started,

@@ -54,12 +54,7 @@ pub struct Checked {
 /// `without_secrets`, secrets that are not there (`*_env` variables, key files) are listed
 /// in [`Checked::missing`] instead of failing, and placeholders of the right shape stand in.
 pub fn load(path: &Path, without_secrets: bool) -> Result<Checked, ConfigError> {
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
-        ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        }
-    })?);
+    let text = super::read_text(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
     check(
         &text,

@@ -178,12 +178,7 @@ impl Config {
     /// Reads and validates the file at `path`, resolving `*_env` from the process
     /// environment and `*_file` relative to the file's folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
-            ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            }
-        })?);
+        let text = read_text(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, path, base, &|name| std::env::var(name).ok())
     }
@@ -264,6 +259,16 @@ impl Config {
             tracing,
         })
     }
+}
+
+/// The configuration file's text, wiped from memory when dropped (it may hold secrets).
+pub(crate) fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, ConfigError> {
+    std::fs::read_to_string(path)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// TOML text → [`FileConfig`]. The error names the line and the dotted key, and gives the

@@ -89,6 +89,41 @@ pub struct Record {
     pub complete: bool,
 }
 
+impl Record {
+    /// A record of a request from `peer` (client `client`) answered `status` on `route`:
+    /// every other field empty, for the caller to fill in.
+    pub fn new(
+        request_id: String,
+        peer: SocketAddr,
+        client: IpAddr,
+        tls: Option<&'static str>,
+        route: Arc<String>,
+        status: u16,
+    ) -> Self {
+        Record {
+            time: SystemTime::now(),
+            request_id,
+            peer,
+            client,
+            method: Cow::Borrowed("-"),
+            path: None,
+            version: http::Version::default(),
+            tls,
+            route,
+            upstream: None,
+            status,
+            res_code: None,
+            identity: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            duration: Duration::ZERO,
+            upstream_time: None,
+            trace_id: None,
+            complete: true,
+        }
+    }
+}
+
 /// A record waiting for its response body to end: [`Logged`] completes it with the bytes
 /// sent and the time taken, and the [`Trail`] with what the handler learned.
 #[derive(Debug)]
