@@ -535,7 +535,7 @@ pub fn format(record: &Record, format: Format, out: &mut Vec<u8>) {
     format_with(record, format, out, &mut TimeText::default());
 }
 
-/// [`format`], reusing `clock`'s text of the current second.
+/// [`format()`], reusing `clock`'s text of the current second.
 pub fn format_with(record: &Record, format: Format, out: &mut Vec<u8>, clock: &mut TimeText) {
     let mut time = String::with_capacity(32);
     clock.write(record.time, &mut time);

@@ -8,7 +8,7 @@
 //! and the sealing, and the upstream is sent a `traceparent` naming the upstream-call span.
 //!
 //! Spans are exported by OpenTelemetry's batch processor (OTLP over HTTP, protobuf) on its
-//! own thread. In front of it sits a bounded queue of our own ([`Bounded`]) so that a slow
+//! own thread. In front of it sits a bounded queue of our own (`Bounded`) so that a slow
 //! or absent collector costs dropped spans, counted in `sealgate_trace_spans_dropped_total`,
 //! and never a waiting request.
 
