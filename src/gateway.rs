@@ -479,7 +479,7 @@ impl Gateway {
                 code: status,
             })
             .inc();
-        trace.finish(&route, status, trail.facts().res_code);
+        trace.finish(&route, status, trail.res_code());
         let Some(mut pending) = access.as_mut().and_then(AccessGuard::take) else {
             return response;
         };

@@ -77,6 +77,11 @@ impl Trail {
         self.with(|facts| facts.res_code = Some(code));
     }
 
+    /// The `resCode` recorded, if any (without copying the other facts).
+    pub fn res_code(&self) -> Option<&'static str> {
+        self.facts.lock().ok().and_then(|facts| facts.res_code)
+    }
+
     /// A copy of the facts.
     pub fn facts(&self) -> Facts {
         self.facts

@@ -394,8 +394,9 @@ async fn send_to(
         span.fail("5xx");
     }
     if result.is_ok() {
-        ctx.trail.set_upstream_time(sent.elapsed());
-        let seconds = sent.elapsed().as_secs_f64();
+        let elapsed = sent.elapsed();
+        ctx.trail.set_upstream_time(elapsed);
+        let seconds = elapsed.as_secs_f64();
         metrics
             .upstream_instance_duration
             .get_or_create(&instance)
