@@ -28,7 +28,8 @@
 //! | formats | [`token`] | the token contract's formats: request body, claims, keys, client credentials |
 //! | | [`jose`] | strict base64url/JSON, P-256 JWK, the one JWE codec (pure) |
 //! | | [`crypto`] | zeroizing keys, ECDH, the three KDFs |
-//! | facts | [`wire`], [`metrics`], [`observe`], [`clock`] | HTTP plumbing and header names; metric names and registry; the access line and W3C/OpenTelemetry tracing, both off the request path; the injectable clock |
+//! | facts | [`metrics`], [`observe`], [`clock`] | metric names and registry; the access line and W3C/OpenTelemetry tracing, both off the request path; the injectable clock |
+//! | plumbing | [`wire`] | HTTP plumbing and header names, and the text of an address |
 //!
 //! ## A request's life
 //!

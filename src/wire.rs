@@ -19,6 +19,35 @@ pub const X_API_KEY: &str = "x-api-key";
 /// The media type of a JWE compact serialization (RFC 7516 §9).
 pub const APPLICATION_JOSE: &str = "application/jose";
 
+/// Appends `ip` as text. IPv4 by hand: `Ipv4Addr`'s `Display` runs four padded integers
+/// through the formatting machinery, and in a profile of the plain route that cost more
+/// than the rest of writing the access line (it also runs for every `X-Forwarded-For`).
+/// IPv6 (rare, and its text has compression rules) goes through `Display`.
+pub fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(digits.format(octet).as_bytes());
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            // Writing to a Vec cannot fail.
+            let _ = std::io::Write::write_fmt(out, format_args!("{v6}"));
+        }
+    }
+}
+
+/// `ip` as a header value ([`push_ip`]).
+pub fn ip_value(ip: std::net::IpAddr) -> Option<HeaderValue> {
+    let mut text = Vec::with_capacity(15);
+    push_ip(&mut text, ip);
+    HeaderValue::from_maybe_shared(Bytes::from(text)).ok()
+}
+
 /// Any error a body can fail with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -96,4 +125,28 @@ pub fn content_length(headers: &http::HeaderMap) -> Option<u64> {
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_text_is_the_standard_text() {
+        for text in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.200.3.255",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:192.0.2.1",
+        ] {
+            let ip: std::net::IpAddr = text.parse().unwrap();
+            let mut out = b"x=".to_vec();
+            push_ip(&mut out, ip);
+            assert_eq!(out, format!("x={ip}").as_bytes(), "{text}");
+            assert_eq!(ip_value(ip).unwrap(), ip.to_string().as_str());
+        }
+    }
 }

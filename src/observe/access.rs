@@ -573,43 +573,61 @@ pub fn format_with(record: &Record, format: Format, out: &mut Vec<u8>, clock: &m
             let _ = serde_json::to_writer(&mut *out, &line);
         }
         Format::Text => {
-            let _ = write!(
-                out,
-                "{time} request_id={} peer={} client={} method=",
-                record.request_id, record.peer, record.client,
-            );
+            // Pieces appended by hand, numbers through `itoa`: with `write!` the line cost
+            // about 6,400 instructions, a tenth of the plain route's user-space work.
+            let mut digits = itoa::Buffer::new();
+            let put = |out: &mut Vec<u8>, key: &[u8], value: &[u8]| {
+                out.extend_from_slice(key);
+                out.extend_from_slice(value);
+            };
+            out.extend_from_slice(time.as_bytes());
+            put(out, b" request_id=", record.request_id.as_bytes());
+            out.extend_from_slice(b" peer=");
+            push_socket_addr(out, record.peer);
+            out.extend_from_slice(b" client=");
+            crate::wire::push_ip(out, record.client);
+            out.extend_from_slice(b" method=");
             escaped(&record.method, out);
             out.extend_from_slice(b" path=");
             escaped(record.path.as_deref().unwrap_or("-"), out);
-            let _ = write!(
-                out,
-                " version={version} tls={} route=",
-                record.tls.unwrap_or("-")
-            );
+            put(out, b" version=", version.as_bytes());
+            put(out, b" tls=", record.tls.unwrap_or("-").as_bytes());
+            out.extend_from_slice(b" route=");
             escaped(&record.route, out);
             out.extend_from_slice(b" upstream=");
             escaped(record.upstream.as_deref().map_or("-", String::as_str), out);
-            let _ = write!(
+            put(out, b" status=", digits.format(record.status).as_bytes());
+            put(
                 out,
-                " status={} res_code={} client_id=",
-                record.status,
-                record.res_code.unwrap_or("-"),
+                b" res_code=",
+                record.res_code.unwrap_or("-").as_bytes(),
             );
+            out.extend_from_slice(b" client_id=");
             escaped(client_id.unwrap_or("-"), out);
             out.extend_from_slice(b" channel=");
             escaped(channel.unwrap_or("-"), out);
-            let _ = write!(
+            put(
                 out,
-                " bytes_in={} bytes_out={} duration_us={} upstream_us={} trace_id={} complete={}",
-                record.bytes_in,
-                record.bytes_out,
-                micros(record.duration),
-                record
-                    .upstream_time
-                    .map_or_else(|| "-".to_owned(), |d| micros(d).to_string()),
-                record.trace_id.as_deref().unwrap_or("-"),
-                record.complete,
+                b" bytes_in=",
+                digits.format(record.bytes_in).as_bytes(),
             );
+            put(
+                out,
+                b" bytes_out=",
+                digits.format(record.bytes_out).as_bytes(),
+            );
+            let duration = micros(record.duration);
+            put(out, b" duration_us=", digits.format(duration).as_bytes());
+            let upstream = record.upstream_time.map(micros);
+            let upstream = upstream.map_or("-", |us| digits.format(us));
+            put(out, b" upstream_us=", upstream.as_bytes());
+            put(
+                out,
+                b" trace_id=",
+                record.trace_id.as_deref().unwrap_or("-").as_bytes(),
+            );
+            let complete: &[u8] = if record.complete { b"true" } else { b"false" };
+            put(out, b" complete=", complete);
         }
     }
     out.push(b'\n');
@@ -637,6 +655,20 @@ struct JsonLine<'a> {
     upstream_us: Option<u64>,
     trace_id: Option<&'a str>,
     complete: bool,
+}
+
+/// `addr` as `Display` writes it (`ip:port`, `[ip]:port`), IPv4 by hand ([`crate::wire::push_ip`]).
+fn push_socket_addr(out: &mut Vec<u8>, addr: SocketAddr) {
+    match addr {
+        SocketAddr::V4(v4) => {
+            crate::wire::push_ip(out, IpAddr::V4(*v4.ip()));
+            out.push(b':');
+            out.extend_from_slice(itoa::Buffer::new().format(v4.port()).as_bytes());
+        }
+        SocketAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 /// A value in a text line: printable ASCII other than space, `"` and `\` as is; anything

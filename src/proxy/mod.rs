@@ -34,7 +34,7 @@ use crate::observe::{CountIn, Trail};
 use crate::session::Session;
 use crate::wire::{self as h, APPLICATION_JOSE, Body};
 
-pub use forward::{Forwarder, SendError};
+pub use forward::{Forwarder, SendError, UpstreamBody};
 
 /// The upstream `Content-Type` when the JWE header has no `cty`.
 pub const DEFAULT_PLAINTEXT_TYPE: &str = "application/json";
@@ -341,7 +341,7 @@ async fn send_to(
     index: usize,
     request: Request<Body>,
     buffered: bool,
-) -> Result<Response<Incoming>, SendError> {
+) -> Result<Response<UpstreamBody>, SendError> {
     let upstream = &route.upstreams[index];
     let mut request = request;
     let mut span = ctx
@@ -542,7 +542,7 @@ fn upstream_uri(
 async fn seal_response(
     route: &Route,
     session: &Session,
-    response: Response<Incoming>,
+    response: Response<UpstreamBody>,
 ) -> Result<Response<Body>, GatewayError> {
     let (mut parts, body) = response.into_parts();
     // We asked for no content coding; a body still compressed could not be described by

@@ -296,3 +296,123 @@ async fn a_slow_body_is_cut_at_the_body_deadline_while_others_are_served() {
     assert!(text.contains("TOK003"));
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// An upstream speaking keep-alive HTTP/1.1 by hand that counts its connections: `/small`
+/// answers `ok`; `…/big` announces 1 MB, sends 64 KiB and stalls. Each request's `Host` is
+/// recorded.
+async fn keep_alive_upstream(
+    connections: Arc<AtomicUsize>,
+    hosts: Arc<std::sync::Mutex<Vec<String>>>,
+) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            connections.fetch_add(1, Ordering::SeqCst);
+            let hosts = Arc::clone(&hosts);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut seen = Vec::new();
+                loop {
+                    let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&seen[..end]).to_lowercase();
+                    seen.drain(..end + 4);
+                    if let Some(host) = head.lines().find_map(|l| l.strip_prefix("host: ")) {
+                        hosts.lock().unwrap().push(host.to_owned());
+                    }
+                    if head.starts_with("get ") && head.contains("/big ") {
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n")
+                            .await;
+                        let _ = stream.write_all(&vec![b'x'; 65536]).await;
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        return;
+                    }
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn upstream_connections_are_reused_and_one_left_mid_body_never_is() {
+    let connections = Arc::new(AtomicUsize::new(0));
+    let hosts = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let upstream = keep_alive_upstream(Arc::clone(&connections), Arc::clone(&hosts)).await;
+    let app = spawn_app(
+        ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+            .route(route_to("/ka/", upstream, RouteAuth::None))
+            .build(),
+    )
+    .await;
+    let small = || async {
+        let reply = tokio::time::timeout(
+            Duration::from_secs(5),
+            send(
+                http::Request::get(app.url("/ka/small"))
+                    .body(http_body_util::Full::default())
+                    .unwrap(),
+            ),
+        )
+        .await
+        .expect("no hang");
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(
+            &reply.body[..],
+            b"ok",
+            "a clean answer, never bytes of another"
+        );
+    };
+    for _ in 0..20 {
+        small().await;
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "sequential requests share one upstream connection"
+    );
+    assert!(
+        hosts
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|h| *h == upstream.to_string()),
+        "Host is the upstream's authority: {:?}",
+        hosts.lock().unwrap()
+    );
+
+    // A client takes the head of a large response and goes away mid-body: that upstream
+    // connection still has the rest of the body in it, so it must not serve another request.
+    let mut client = TcpStream::connect(app.addr).await.unwrap();
+    client
+        .write_all(b"GET /ka/big HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = vec![0u8; 4096];
+    let n = client.read(&mut head).await.unwrap();
+    assert!(
+        head[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &head[..n.min(64)]
+    );
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..5 {
+        small().await;
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        2,
+        "the connection left mid-body was closed, one new connection serves the rest"
+    );
+}

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 /// Layers from the bottom up. Modules on one line are peers and may not use each other.
 const LAYERS: &[&[&str]] = &[
-    // Facts everyone may know: the clock, metric names, HTTP plumbing and header names.
-    &["clock", "metrics", "observe", "wire"],
+    // HTTP plumbing and header names, below everything.
+    &["wire"],
+    // Facts everyone may know: the clock, metric names, the access line and tracing.
+    &["clock", "metrics", "observe"],
     &["crypto"],
     &["jose"],
     // The token contract's formats: request body, claims, keys, client credentials.
