@@ -5,8 +5,11 @@
 //! exception: padding may be present and the standard alphabet (`+/`) is accepted too,
 //! because mobile SDKs commonly emit either.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+// base64-simd rather than the `base64` crate's general-purpose engine: on the sealed route
+// the two decoded and encoded segments cost ~21,000 instructions a request with it (17 % of
+// the route's user-space work); the SIMD engine is as strict (the padding, the alphabet and
+// canonical trailing bits), which a test below checks against `base64` as the reference.
+use base64_simd::URL_SAFE_NO_PAD;
 use thiserror::Error;
 
 /// A base64 input that is not acceptable.
@@ -19,19 +22,21 @@ pub enum B64Error {
 
 /// Encodes as base64url without padding (RFC 7515 §2).
 pub fn encode(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    URL_SAFE_NO_PAD.encode_to_string(bytes)
 }
 
 /// Appends the base64url (no padding) form of `bytes` to `out`, with no intermediate
 /// string.
 pub fn encode_into(bytes: &[u8], out: &mut String) {
-    URL_SAFE_NO_PAD.encode_string(bytes, out);
+    URL_SAFE_NO_PAD.encode_append(bytes, out);
 }
 
 /// Decodes strict base64url without padding. Non-canonical encodings (stray trailing bits)
 /// are refused so that one byte string has exactly one accepted text form.
 pub fn decode_strict(text: &[u8]) -> Result<Vec<u8>, B64Error> {
-    URL_SAFE_NO_PAD.decode(text).map_err(|_| B64Error::Invalid)
+    URL_SAFE_NO_PAD
+        .decode_to_vec(text)
+        .map_err(|_| B64Error::Invalid)
 }
 
 /// Decodes base64url or standard base64, with or without `=` padding: the token request's
@@ -56,6 +61,34 @@ pub fn decode_lenient(text: &[u8]) -> Result<Vec<u8>, B64Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The engine agrees with the `base64` crate's strict URL-safe, unpadded engine on
+        /// every text: the same bytes accepted, the same refused. Texts are drawn near the
+        /// alphabet (with `=`, `+`, `/`, whitespace and a high byte mixed in) so that most
+        /// are almost valid.
+        #[test]
+        fn decoding_agrees_with_the_reference(
+            text in proptest::collection::vec(proptest::sample::select(
+                b"AQgw-_zZ09aB=+/ \n\xc3".to_vec()), 0..80)
+        ) {
+            use base64::Engine as _;
+            let reference = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&text).ok();
+            proptest::prop_assert_eq!(decode_strict(&text).ok(), reference);
+        }
+
+        /// Encoding agrees with the reference, and decodes back.
+        #[test]
+        fn encoding_agrees_with_the_reference(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            use base64::Engine as _;
+            let text = encode(&bytes);
+            proptest::prop_assert_eq!(&text, &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes));
+            let mut appended = "x.".to_owned();
+            encode_into(&bytes, &mut appended);
+            proptest::prop_assert_eq!(&appended[2..], text.as_str());
+            proptest::prop_assert_eq!(decode_strict(text.as_bytes()).unwrap(), bytes);
+        }
+    }
 
     #[test]
     fn strict_decoding_refuses_padding_and_standard_alphabet() {
