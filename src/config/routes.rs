@@ -139,6 +139,8 @@ pub struct Upstream {
     pub label: Arc<String>,
     /// Whether it is in rotation: what health checks and failures have said of it.
     pub health: Arc<super::health::Health>,
+    /// Its metric handles, taken on its first request.
+    pub metrics: crate::metrics::Cached<crate::metrics::InstanceHandles>,
 }
 
 /// A host a route serves: a name exactly, or every name under a suffix (`*.bank.example`
@@ -465,5 +467,6 @@ fn parse_upstream(key: &str, text: &str, weight: u32) -> Result<Upstream, Config
         base_path,
         weight,
         health: Arc::default(),
+        metrics: crate::metrics::Cached::default(),
     })
 }

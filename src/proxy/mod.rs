@@ -28,7 +28,7 @@ use crate::config::{Config, Route, RouteAuth};
 use crate::context::{AppState, ConnInfo};
 use crate::error::{BodyError, GatewayError, UpstreamError};
 use crate::jose::jwe::{self, Header};
-use crate::metrics::{InstanceLabel, InstanceOutcomeLabel, RouteLabel};
+use crate::metrics::{InstanceLabel, InstanceOutcomeLabel};
 use crate::observe::trace::RequestTrace;
 use crate::observe::{CountIn, Trail};
 use crate::session::Session;
@@ -356,7 +356,7 @@ async fn send_to(
             nothing_sent: false,
         }));
     let metrics = &ctx.app.metrics;
-    let instance = InstanceLabel {
+    let instance = || InstanceLabel {
         route: Arc::clone(&route.label),
         upstream: Arc::clone(&upstream.label),
     };
@@ -381,41 +381,44 @@ async fn send_to(
                 .health
                 .failure(now_ms, route.eject_after_failures, route.ejection)
     {
-        metrics.upstream_ejections.get_or_create(&instance).inc();
+        metrics.upstream_ejections.get_or_create(&instance()).inc();
         tracing::warn!(route = %route.prefix, upstream = %upstream.label, seconds = length.as_secs(), "upstream instance ejected after failures in a row");
     }
-    metrics
-        .upstream_instance_up
-        .get_or_create(&instance)
-        .set(i64::from(upstream.health.available(now_ms)));
     if let Err(error) = &result {
         span.fail(error.kind.label());
     } else if outcome == "5xx" {
         span.fail("5xx");
     }
-    if result.is_ok() {
-        let elapsed = sent.elapsed();
+    let elapsed = result.is_ok().then(|| sent.elapsed());
+    upstream.metrics.with(
+        metrics,
+        |m| m.instance_handles(&route.label, &upstream.label),
+        |handles| {
+            handles.up.set(i64::from(upstream.health.available(now_ms)));
+            if let Some(elapsed) = elapsed {
+                let seconds = elapsed.as_secs_f64();
+                handles.duration.observe(seconds);
+                handles.route_duration.observe(seconds);
+            }
+            if outcome == "ok" {
+                handles.ok.inc();
+            }
+        },
+    );
+    if let Some(elapsed) = elapsed {
         ctx.trail.set_upstream_time(elapsed);
-        let seconds = elapsed.as_secs_f64();
-        metrics
-            .upstream_instance_duration
-            .get_or_create(&instance)
-            .observe(seconds);
-        metrics
-            .upstream_duration
-            .get_or_create(&RouteLabel {
-                route: Arc::clone(&route.label),
-            })
-            .observe(seconds);
     }
-    metrics
-        .upstream_instance_requests
-        .get_or_create(&InstanceOutcomeLabel {
-            route: instance.route,
-            upstream: instance.upstream,
-            outcome,
-        })
-        .inc();
+    if outcome != "ok" {
+        let InstanceLabel { route, upstream } = instance();
+        metrics
+            .upstream_instance_requests
+            .get_or_create(&InstanceOutcomeLabel {
+                route,
+                upstream,
+                outcome,
+            })
+            .inc();
+    }
     result
 }
 
