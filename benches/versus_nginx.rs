@@ -4,7 +4,7 @@
 //! `cargo bench --bench versus_nginx` (needs `nginx`, `wrk` and `taskset` on the PATH;
 //! Debian: `apt-get install nginx-light wrk util-linux`). Options through env:
 //! `VS_SECS` per run (default 4), `VS_ROUNDS` (default 3, interleaved; medians reported),
-//! `VS_CONNS` (default 32).
+//! `VS_CONNS` (default 32), `VS_CORES` (1 or 2, default 1: see [`Layout`]).
 //!
 //! Layout on this 2-core machine: the proxy under test alone on CPU 1 (nginx with one
 //! worker, or sealgate with one tokio worker: `TOKIO_WORKER_THREADS=1`); wrk (one thread)
@@ -91,20 +91,47 @@ fn wait_listening(addr: SocketAddr) {
     panic!("nothing listens on {addr}");
 }
 
-fn pinned(cpu: usize, program: &str) -> Command {
+/// Where each process runs: `VS_CORES=1` (the default) gives the proxy CPU 1 alone and
+/// one worker, wrk and the upstream CPU 0; `VS_CORES=2` gives the proxy two workers and
+/// lets every process use both CPUs (the proxy's CPU per request stays the measure; the
+/// machine column then shows how busy both CPUs were).
+#[derive(Clone, Copy)]
+struct Layout {
+    proxy_cpus: &'static str,
+    others_cpus: &'static str,
+    workers: u32,
+}
+
+fn layout() -> Layout {
+    if env_or("VS_CORES", 1) >= 2 {
+        Layout {
+            proxy_cpus: "0,1",
+            others_cpus: "0,1",
+            workers: 2,
+        }
+    } else {
+        Layout {
+            proxy_cpus: "1",
+            others_cpus: "0",
+            workers: 1,
+        }
+    }
+}
+
+fn pinned(cpus: &str, program: &str) -> Command {
     let mut command = Command::new("taskset");
-    command.args(["-c", &cpu.to_string(), program]);
+    command.args(["-c", cpus, program]);
     command
 }
 
 /// nginx with one worker on `cpu`, serving `server_block` (`LISTEN_PORT` in it becomes a
 /// free port).
-fn nginx(dir: &Path, name: &str, cpu: usize, server_block: &str) -> Server {
+fn nginx(dir: &Path, name: &str, cpus: &str, workers: u32, server_block: &str) -> Server {
     let port = free_port();
     let dir = dir.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let conf = format!(
-        "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+        "daemon off; worker_processes {workers}; pid {d}/nginx.pid; error_log {d}/error.log;\n\
          events {{ worker_connections 4096; }}\n\
          http {{ access_log {d}/access.log; client_body_temp_path {d}; proxy_temp_path {d};\n\
            keepalive_requests 100000000; keepalive_timeout 300s;\n\
@@ -113,7 +140,7 @@ fn nginx(dir: &Path, name: &str, cpu: usize, server_block: &str) -> Server {
         block = server_block.replace("LISTEN_PORT", &port.to_string()),
     );
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = pinned(cpu, "nginx")
+    let child = pinned(cpus, "nginx")
         .args(["-c", &dir.join("nginx.conf").display().to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -130,7 +157,8 @@ fn upstream(dir: &Path) -> Server {
     nginx(
         dir,
         "upstream",
-        0,
+        layout().others_cpus,
+        1,
         &format!(
             "server {{ listen 127.0.0.1:LISTEN_PORT; access_log off; default_type application/json; \
              location / {{ return 200 '{body}'; }} }}"
@@ -177,9 +205,10 @@ auth = "none"
     )
     .unwrap();
     let stderr = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let child = pinned(1, env!("CARGO_BIN_EXE_sealgate"))
+    let layout = layout();
+    let child = pinned(layout.proxy_cpus, env!("CARGO_BIN_EXE_sealgate"))
         .args(["--config", &path.display().to_string()])
-        .env("TOKIO_WORKER_THREADS", "1")
+        .env("TOKIO_WORKER_THREADS", layout.workers.to_string())
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
@@ -209,10 +238,16 @@ fn own_cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
-/// CPU 0's busy share over a run, from /proc/stat.
+/// Busy and total ticks of CPU 0 (one-core layout) or of the whole machine (two cores),
+/// from /proc/stat.
 fn cpu0_ticks() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap();
-    let line = stat.lines().find(|l| l.starts_with("cpu0 ")).unwrap();
+    let which = if layout().workers >= 2 {
+        "cpu "
+    } else {
+        "cpu0 "
+    };
+    let line = stat.lines().find(|l| l.starts_with(which)).unwrap();
     let v: Vec<f64> = line
         .split_whitespace()
         .skip(1)
@@ -231,7 +266,7 @@ struct Run {
 }
 
 fn wrk(url: &str, script: Option<&Path>, secs: u64, conns: u64, pid: u32) -> Run {
-    let mut command = pinned(0, "wrk");
+    let mut command = pinned(layout().others_cpus, "wrk");
     command.args([
         "-t1",
         &format!("-c{conns}"),
@@ -308,6 +343,7 @@ fn sealed_script(dir: &Path, gateway: SocketAddr, n: usize) -> PathBuf {
         std::io::Write::write_all(&mut out, b"\n").unwrap();
     }
     drop(out);
+    std::fs::write(dir.join("token.txt"), &session.token).unwrap();
     let script = dir.join("sealed.lua");
     std::fs::write(
         &script,
@@ -329,6 +365,108 @@ end
     )
     .unwrap();
     script
+}
+
+/// The session token and the sealed bodies [`sealed_script`] last wrote.
+fn sealed_bodies(dir: &Path) -> (String, Vec<String>) {
+    let token = std::fs::read_to_string(dir.join("token.txt")).unwrap();
+    let bodies = std::fs::read_to_string(dir.join("bodies.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (token, bodies)
+}
+
+/// Latency at a fixed rate, open loop (wrk2's method): connection `i` of `conns` is due to
+/// send at `t0 + (k·conns + i) / rate`, and each latency is measured from that intended
+/// time, so a server that falls behind shows its queue (no coordinated omission). With
+/// `sealed`, POSTs each carry the next unused body under the token. Returns the histogram
+/// (µs) and the count of non-2xx answers.
+fn paced(
+    addr: SocketAddr,
+    path: &'static str,
+    sealed: Option<(String, Vec<String>)>,
+    rate: f64,
+    secs: u64,
+    conns: usize,
+) -> (hdrhistogram::Histogram<u64>, u64) {
+    use http_body_util::BodyExt as _;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let sealed = Arc::new(sealed);
+        let (next_body, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
+        let gap = std::time::Duration::from_secs_f64(conns as f64 / rate);
+        let t0 = tokio::time::Instant::now() + std::time::Duration::from_millis(200);
+        let end = t0 + std::time::Duration::from_secs(secs);
+        let mut tasks = Vec::new();
+        for i in 0..conns {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(connection);
+            let (sealed, next_body, failed) = (
+                Arc::clone(&sealed),
+                Arc::clone(&next_body),
+                Arc::clone(&failed),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut histogram =
+                    hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+                let mut due = t0 + gap.mul_f64(i as f64 / conns as f64);
+                while due < end {
+                    tokio::time::sleep_until(due).await;
+                    let intended = due;
+                    due += gap;
+                    let request = match &*sealed {
+                        None => http::Request::get(path)
+                            .header("host", "bench")
+                            .body(http_body_util::Full::new(bytes::Bytes::new())),
+                        Some((token, bodies)) => {
+                            let body =
+                                &bodies[next_body.fetch_add(1, Ordering::Relaxed) % bodies.len()];
+                            http::Request::post(path)
+                                .header("host", "bench")
+                                .header("authorization", format!("Bearer {token}"))
+                                .header("content-type", "application/jose")
+                                .body(http_body_util::Full::new(bytes::Bytes::from(body.clone())))
+                        }
+                    }
+                    .unwrap();
+                    if sender.ready().await.is_err() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    let ok = match sender.send_request(request).await {
+                        Ok(response) => {
+                            let ok = response.status().is_success();
+                            ok && response.into_body().collect().await.is_ok()
+                        }
+                        Err(_) => false,
+                    };
+                    if !ok {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let latency = tokio::time::Instant::now().duration_since(intended);
+                    histogram.saturating_record(latency.as_micros() as u64);
+                }
+                histogram
+            }));
+        }
+        let mut all = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        for task in tasks {
+            all.add(task.await.unwrap()).unwrap();
+        }
+        (all, failed.load(Ordering::Relaxed))
+    })
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -362,7 +500,14 @@ fn main() {
              proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }}"
         )
     };
-    let nginx_proxy = nginx(dir.path(), "proxy", 1, &proxy_block(up.addr));
+    let layout = layout();
+    let nginx_proxy = nginx(
+        dir.path(),
+        "proxy",
+        layout.proxy_cpus,
+        layout.workers,
+        &proxy_block(up.addr),
+    );
     let gate = sealgate(dir.path(), "sealgate", up.addr, true);
     let gate_quiet = sealgate(dir.path(), "sealgate-nolog", up.addr, false);
     // One body per request of every sealed round, with room to spare.
@@ -403,7 +548,8 @@ fn main() {
         ),
     ];
     println!(
-        "wrk -t1 -c{conns}, {rounds} interleaved rounds of {secs} s; proxy on CPU 1, wrk and the upstream on CPU 0\n"
+        "wrk -t1 -c{conns}, {rounds} interleaved rounds of {secs} s; proxy ({} worker(s)) on CPU {}, wrk and the upstream on CPU {}\n",
+        layout.workers, layout.proxy_cpus, layout.others_cpus
     );
     let mut results: Vec<Vec<Run>> = variants.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
@@ -424,7 +570,12 @@ fn main() {
         }
     }
     println!(
-        "| variant | req/s | proxy CPU µs/req | proxy busy | CPU 0 busy (wrk + upstream) | non-2xx |"
+        "| variant | req/s | proxy CPU µs/req | proxy busy | {} | non-2xx |",
+        if layout.workers >= 2 {
+            "machine busy (both CPUs)"
+        } else {
+            "CPU 0 busy (wrk + upstream)"
+        }
     );
     println!("| --- | --- | --- | --- | --- | --- |");
     let mut cpu = Vec::new();
@@ -463,4 +614,85 @@ fn main() {
             cpu[a] / cpu[b]
         );
     }
+
+    // Latency at half of nginx's saturation rate, open loop, generated from this process
+    // pinned beside wrk's CPU (the proxies keep theirs).
+    if env_or("VS_LATENCY", 1) == 0 {
+        return;
+    }
+    let own = std::process::id().to_string();
+    let _ = Command::new("taskset")
+        .args(["-a", "-cp", layout.others_cpus, &own])
+        .stdout(Stdio::null())
+        .status();
+    let get_rate = median(results[0].iter().map(|r| r.rps).collect()) * 0.5;
+    let post_rate = median(results[3].iter().map(|r| r.rps).collect()) * 0.5;
+    println!(
+        "\nLatency at a fixed rate, open loop from the intended send time (half of nginx's saturation: GET {get_rate:.0} req/s, POST {post_rate:.0} req/s; {conns} connections, {secs} s):\n"
+    );
+    println!("| variant | req/s | p50 µs | p99 µs | p99.9 µs | max µs | failed |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let mut p99 = Vec::new();
+    for (name, addr, path, sealed, rate) in [
+        (
+            "nginx proxy_pass, GET",
+            nginx_proxy.addr,
+            "/plain/x",
+            false,
+            get_rate,
+        ),
+        (
+            "sealgate plain route, GET",
+            gate.addr,
+            "/plain/x",
+            false,
+            get_rate,
+        ),
+        (
+            "sealgate plain route, GET, access log off",
+            gate_quiet.addr,
+            "/plain/x",
+            false,
+            get_rate,
+        ),
+        (
+            "nginx proxy_pass, POST 1.4 KB",
+            nginx_proxy.addr,
+            "/api/x",
+            true,
+            post_rate,
+        ),
+        (
+            "sealgate sealed route, 1 KiB both ways",
+            gate.addr,
+            "/api/x",
+            true,
+            post_rate,
+        ),
+    ] {
+        let bodies = sealed.then(|| {
+            // Fresh bodies on a fresh session: each is accepted once.
+            sealed_script(dir.path(), gate.addr, BODIES);
+            sealed_bodies(dir.path())
+        });
+        let (h, failed) = paced(addr, path, bodies, rate, secs, conns as usize);
+        println!(
+            "| {name} | {rate:.0} | {} | {} | {} | {} | {failed} |",
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max()
+        );
+        p99.push((
+            h.value_at_quantile(0.99) as f64,
+            h.value_at_quantile(0.999) as f64,
+        ));
+    }
+    println!(
+        "\np99 sealgate / nginx: plain {:.2}, sealed {:.2}; p99.9: plain {:.2}, sealed {:.2}",
+        p99[1].0 / p99[0].0,
+        p99[4].0 / p99[3].0,
+        p99[1].1 / p99[0].1,
+        p99[4].1 / p99[3].1
+    );
 }
