@@ -361,10 +361,26 @@ impl Gateway {
             Ok(uri) => {
                 let mut request = Request::new(crate::wire::full(bytes::Bytes::new()));
                 *request.uri_mut() = uri;
-                matches!(
-                    tokio::time::timeout(check.timeout, live.forwarder.send(request)).await,
-                    Ok(Ok(response)) if response.status().is_success()
-                )
+                // The body is read (up to a bound; its content does not matter) so that the
+                // connection returns to the pool: a probe dropped mid-body would close it
+                // and open one per probe.
+                tokio::time::timeout(check.timeout, async {
+                    let response = live.forwarder.send(request).await.ok()?;
+                    let passed = response.status().is_success();
+                    let length = crate::wire::content_length(response.headers());
+                    let _ = crate::wire::read_body(
+                        response.into_body(),
+                        length,
+                        64 * 1024,
+                        check.timeout,
+                    )
+                    .await;
+                    Some(passed)
+                })
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(false)
             }
             Err(_) => false,
         };

@@ -10,8 +10,8 @@
 //! a task per request that waits for the connection to be ready before returning it. Here a
 //! pool is found by its origin's text, the `Host` value is made once per origin, and a
 //! connection goes back to its pool when its response body ends, from the task that read
-//! it; a request that takes it waits for it to be ready (at most until hyper's connection
-//! task has seen the end of the previous exchange).
+//! it; it is handed out again only once hyper says it is ready (never while it may still
+//! be busy with the previous exchange, such as a client's upload after an early answer).
 //!
 //! Behaviour kept from the legacy client: requests go in origin form with `Host` set from
 //! the URL when absent; a request found unsent on a pooled connection that closed under it
@@ -70,8 +70,11 @@ struct Idle {
 }
 
 impl Pool {
-    /// A pooled connection that has not closed or idled out: a ready one if there is one,
-    /// else the most recently returned (which is finishing its last exchange).
+    /// A pooled connection ready for a request, the most recently used first. One that is
+    /// not ready stays pooled and is not handed out: it may still be busy with its last
+    /// exchange (an upstream that answered before a slow client finished uploading keeps
+    /// the connection until the upload ends), and a request must never wait on another
+    /// client's upload. It is handed out once ready, or pruned once closed or idle too long.
     fn checkout(&self) -> Option<http1::SendRequest<Body>> {
         let mut idle = self
             .idle
@@ -81,11 +84,8 @@ impl Pool {
         idle.retain(|entry| {
             !entry.sender.is_closed() && now.duration_since(entry.since) < POOL_IDLE_TIMEOUT
         });
-        let at = idle
-            .iter()
-            .rposition(|entry| entry.sender.is_ready())
-            .or_else(|| idle.len().checked_sub(1))?;
-        Some(idle.swap_remove(at).sender)
+        let at = idle.iter().rposition(|entry| entry.sender.is_ready())?;
+        Some(idle.remove(at).sender)
     }
 
     fn put(&self, sender: http1::SendRequest<Body>) {
@@ -172,9 +172,6 @@ impl Forwarder {
                 .or_insert_with(|| host.clone());
         }
         while let Some(mut sender) = pool.checkout() {
-            if sender.ready().await.is_err() {
-                continue;
-            }
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok(UpstreamBody::wrap(response, sender, &pool)),
                 Err(mut error) => match error.take_message() {
@@ -286,8 +283,12 @@ fn origin_form(uri: &Uri) -> Uri {
 /// default.
 fn host_value(scheme: &Scheme, authority: &Authority) -> Option<HeaderValue> {
     let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+    // `host()` and the port, never `as_str()`: an authority may carry `user:password@`,
+    // which must not reach the upstream in `Host`.
     match authority.port_u16() {
-        Some(port) if port != default_port => HeaderValue::from_str(authority.as_str()).ok(),
+        Some(port) if port != default_port => {
+            HeaderValue::from_str(&format!("{}:{port}", authority.host())).ok()
+        }
         _ => HeaderValue::from_str(authority.host()).ok(),
     }
 }
@@ -463,6 +464,8 @@ mod tests {
         assert_eq!(host("https://a.example:80/x"), "a.example:80");
         assert_eq!(host("http://[::1]:9000/x"), "[::1]:9000");
         assert_eq!(host("http://[::1]:80/x"), "[::1]");
+        assert_eq!(host("http://user:pw@a.example:8080/x"), "a.example:8080");
+        assert_eq!(host("http://user:pw@a.example/x"), "a.example");
     }
 
     #[test]

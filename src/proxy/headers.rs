@@ -148,11 +148,15 @@ fn strip(headers: &mut HeaderMap, fixed: &NameSet, configured: &[&HeaderName]) {
         .keys()
         .filter(|name| {
             let text = name.as_str();
-            let known = |text: &str| {
-                fixed.contains(text) || configured.iter().any(|c| same_folded(c.as_str(), text))
-            };
-            // `_` spellings are folded for the fixed names; the others compare folded.
-            known(text) || (text.contains('_') && known(&text.replace('_', "-"))) || nominated(text)
+            // Exact names first (the common case); a name with `_` in it also under its
+            // `-` spelling, against the fixed names and the configured ones (which may
+            // themselves have a `_`: `same_folded` folds both sides).
+            fixed.contains(text)
+                || configured.iter().any(|c| c.as_str() == text)
+                || (text.contains('_')
+                    && (fixed.contains(&text.replace('_', "-"))
+                        || configured.iter().any(|c| same_folded(c.as_str(), text))))
+                || nominated(text)
         })
         .cloned()
         .collect();
@@ -492,7 +496,7 @@ mod tests {
                 .chain(OVERRIDE_HEADERS.iter())
                 .map(|n| n.as_str().to_owned())
                 .collect();
-            pool.extend(["authorization", "x-client-id", "x-channel", "x-api-tenant", "accept", "x-hop-me", "x_hop-me"].map(String::from));
+            pool.extend(["authorization", "x-client-id", "x-channel", "x-api-tenant", "accept", "x-hop-me", "x_hop-me", "x_tenant_id", "x-tenant-id", "x-tenant_id"].map(String::from));
             let spell = |name: &str, flip: bool| if flip { name.replacen('-', "_", 1) } else { name.to_owned() };
             let mut h = HeaderMap::new();
             for (i, flip, _) in &picks {
@@ -509,8 +513,10 @@ mod tests {
             if !connection.is_empty() {
                 h.append(header::CONNECTION, HeaderValue::from_str(&connection.join(", ")).unwrap());
             }
+            // A configured name may have a `_` of its own.
+            let tenant = HeaderName::from_static("x_tenant_id");
             let identity = IdentityHeaders::default();
-            let configured = [&header::AUTHORIZATION, &identity.client, &identity.channel];
+            let configured = [&header::AUTHORIZATION, &identity.client, &tenant];
             let request_lists: [&[HeaderName]; 3] = [&REQUEST_ONLY, &CLIENT_ADDRESS_ALIASES, &OVERRIDE_HEADERS];
 
             let (mut ours, mut reference) = (h.clone(), h.clone());

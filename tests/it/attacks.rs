@@ -298,7 +298,8 @@ async fn a_slow_body_is_cut_at_the_body_deadline_while_others_are_served() {
 }
 
 /// An upstream speaking keep-alive HTTP/1.1 by hand that counts its connections: `/small`
-/// answers `ok`; `…/big` announces 1 MB, sends 64 KiB and stalls. Each request's `Host` is
+/// answers `ok`; `…/big` announces 1 MB, sends 64 KiB and stalls; a POST to `…/upload` is
+/// answered 401 at once, before its body. Each request's `Host` is
 /// recorded.
 async fn keep_alive_upstream(
     connections: Arc<AtomicUsize>,
@@ -325,6 +326,13 @@ async fn keep_alive_upstream(
                     seen.drain(..end + 4);
                     if let Some(host) = head.lines().find_map(|l| l.strip_prefix("host: ")) {
                         hosts.lock().unwrap().push(host.to_owned());
+                    }
+                    if head.starts_with("post ") && head.contains("/upload ") {
+                        // An answer before the body: the client's upload goes on.
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n")
+                            .await;
+                        continue;
                     }
                     if head.starts_with("get ") && head.contains("/big ") {
                         let _ = stream
@@ -415,4 +423,27 @@ async fn upstream_connections_are_reused_and_one_left_mid_body_never_is() {
         2,
         "the connection left mid-body was closed, one new connection serves the rest"
     );
+
+    // An upstream that answers before a slow client has finished uploading keeps that
+    // connection busy until the upload ends: no other request may wait on it.
+    let mut uploader = TcpStream::connect(app.addr).await.unwrap();
+    uploader
+        .write_all(
+            b"POST /ka/upload HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        )
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), uploader.read(&mut head))
+        .await
+        .expect("the early answer comes through")
+        .unwrap();
+    assert!(
+        head[..n].starts_with(b"HTTP/1.1 401"),
+        "{:?}",
+        &head[..n.min(64)]
+    );
+    for _ in 0..3 {
+        small().await;
+    }
+    drop(uploader);
 }
