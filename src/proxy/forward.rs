@@ -52,8 +52,10 @@ pub struct Forwarder {
 
 struct Inner {
     connector: HttpsConnector<HttpConnector>,
-    /// One pool per origin (`scheme://authority`), made when first used.
-    pools: RwLock<HashMap<Box<str>, Arc<Pool>>>,
+    /// One pool per origin, made when first used: `http://` origins by authority in the
+    /// first map, `https://` ones in the second (upstream URLs have no other scheme), so a
+    /// pool is found from the request's authority without building a key.
+    pools: [RwLock<HashMap<Box<str>, Arc<Pool>>>; 2],
 }
 
 /// The idle connections to one origin.
@@ -69,6 +71,13 @@ struct Idle {
     since: Instant,
 }
 
+impl Idle {
+    /// Still worth keeping at `now`: open, and idle for less than [`POOL_IDLE_TIMEOUT`].
+    fn alive(&self, now: Instant) -> bool {
+        !self.sender.is_closed() && now.duration_since(self.since) < POOL_IDLE_TIMEOUT
+    }
+}
+
 impl Pool {
     /// A pooled connection ready for a request, the most recently used first. One that is
     /// not ready stays pooled and is not handed out: it may still be busy with its last
@@ -81,9 +90,7 @@ impl Pool {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
-        idle.retain(|entry| {
-            !entry.sender.is_closed() && now.duration_since(entry.since) < POOL_IDLE_TIMEOUT
-        });
+        idle.retain(|entry| entry.alive(now));
         let at = idle.iter().rposition(|entry| entry.sender.is_ready())?;
         Some(idle.remove(at).sender)
     }
@@ -107,9 +114,7 @@ impl Pool {
         self.idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|entry| {
-                !entry.sender.is_closed() && now.duration_since(entry.since) < POOL_IDLE_TIMEOUT
-            });
+            .retain(|entry| entry.alive(now));
     }
 }
 
@@ -133,7 +138,7 @@ impl Forwarder {
             .wrap_connector(connector);
         let inner = Arc::new(Inner {
             connector: https,
-            pools: RwLock::default(),
+            pools: Default::default(),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(reap(Arc::downgrade(&inner)));
@@ -222,22 +227,18 @@ impl Forwarder {
     }
 
     fn pool(&self, scheme: &Scheme, authority: &Authority) -> Arc<Pool> {
-        let mut key = String::with_capacity(scheme.as_str().len() + 3 + authority.as_str().len());
-        key.push_str(scheme.as_str());
-        key.push_str("://");
-        key.push_str(authority.as_str());
-        let pools = &self.inner.pools;
+        let pools = &self.inner.pools[usize::from(*scheme == Scheme::HTTPS)];
         if let Some(pool) = pools
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(key.as_str())
+            .get(authority.as_str())
         {
             return Arc::clone(pool);
         }
         let mut pools = pools
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(pools.entry(key.into_boxed_str()).or_insert_with(|| {
+        Arc::clone(pools.entry(authority.as_str().into()).or_insert_with(|| {
             Arc::new(Pool {
                 host: host_value(scheme, authority),
                 idle: Mutex::default(),
@@ -257,10 +258,15 @@ async fn reap(inner: Weak<Inner>) {
         let Some(inner) = inner.upgrade() else { return };
         let pools: Vec<Arc<Pool>> = inner
             .pools
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .values()
-            .cloned()
+            .iter()
+            .flat_map(|pools| {
+                pools
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .values()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
             .collect();
         for pool in pools {
             pool.prune();
@@ -328,15 +334,16 @@ impl UpstreamBody {
                 }),
             };
             // Nothing follows the head (`Content-Length: 0`, 204, 304).
-            body.release_if_ended();
+            if http_body::Body::is_end_stream(&body.body) {
+                body.release();
+            }
             body
         })
     }
 
-    fn release_if_ended(&mut self) {
-        if http_body::Body::is_end_stream(&self.body)
-            && let Some(release) = self.release.take()
-        {
+    /// The body has ended: its connection goes back to the pool.
+    fn release(&mut self) {
+        if let Some(release) = self.release.take() {
             release.pool.put(release.sender);
         }
     }
@@ -353,14 +360,10 @@ impl http_body::Body for UpstreamBody {
         let this = &mut *self;
         let polled = Pin::new(&mut this.body).poll_frame(cx);
         match &polled {
-            Poll::Ready(Some(Ok(_))) => this.release_if_ended(),
-            Poll::Ready(None) => {
-                if let Some(release) = this.release.take() {
-                    release.pool.put(release.sender);
-                }
-            }
+            Poll::Ready(Some(Ok(_))) if this.body.is_end_stream() => this.release(),
+            Poll::Ready(None) => this.release(),
             Poll::Ready(Some(Err(_))) => this.release = None,
-            Poll::Pending => {}
+            Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
         }
         polled
     }

@@ -68,11 +68,18 @@ pub static OVERRIDE_HEADERS: [HeaderName; 5] = [
     HeaderName::from_static("x-rewrite-url"),
 ];
 
-/// Whether two header names are the same once `_` is read as `-` (case is already folded:
-/// `HeaderName`s are lower case). CGI, WSGI, Rack and PHP turn both into `HTTP_X_CLIENT_ID`,
-/// so `X_Client_Id` would reach such an upstream as our `X-Client-Id` (PROTOCOL §4.2).
+/// Whether two header names are the same once `_` is read as `-` and ASCII case ignored
+/// (`HeaderName`s are lower case already; a name listed in `Connection` need not be). CGI,
+/// WSGI, Rack and PHP turn both into `HTTP_X_CLIENT_ID`, so `X_Client_Id` would reach such
+/// an upstream as our `X-Client-Id` (PROTOCOL §4.2).
 pub fn same_folded(a: &str, b: &str) -> bool {
-    let fold = |c: u8| if c == b'_' { b'-' } else { c };
+    let fold = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
     a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
 }
 
@@ -104,18 +111,6 @@ impl NameSet {
     }
 }
 
-/// Whether two header names are equal ignoring ASCII case and reading `_` as `-`.
-fn folded_eq_ignore_case(a: &str, b: &str) -> bool {
-    let fold = |c: u8| {
-        if c == b'_' {
-            b'-'
-        } else {
-            c.to_ascii_lowercase()
-        }
-    };
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
-}
-
 /// Removes the hop-by-hop fields, those named in `Connection`, those in `fixed` (which
 /// holds the hop-by-hop ones) and in `configured`, each also under any alias that differs
 /// only by `_` for `-` ([`same_folded`]). Each name present is looked at once, without
@@ -138,7 +133,7 @@ fn strip(headers: &mut HeaderMap, fixed: &NameSet, configured: &[&HeaderName]) {
         let underscored = name.contains('_');
         listed.iter().any(|l| {
             if underscored {
-                folded_eq_ignore_case(l, name)
+                same_folded(l, name)
             } else {
                 l.eq_ignore_ascii_case(name)
             }
@@ -418,6 +413,7 @@ mod tests {
         assert!(same_folded("x-client-id", "x-client_id"));
         assert!(!same_folded("x-client-id", "x-client-ids"));
         assert!(!same_folded("x-client-id", "x.client.id"));
+        assert!(same_folded("X_Client-ID", "x-client_id"));
     }
 
     proptest::proptest! {
