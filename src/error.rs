@@ -211,6 +211,10 @@ pub enum UpstreamError {
     /// The upstream's body was too large to encrypt.
     #[error("upstream response too large to encrypt")]
     TooLarge,
+    /// The upstream broke HTTP framing: an answer with both `Transfer-Encoding` and
+    /// `Content-Length`, or `101 Switching Protocols` to a request that did not ask.
+    #[error("upstream broke HTTP framing")]
+    Framing,
     /// The upstream did not answer in time.
     #[error("upstream timed out")]
     Timeout,
@@ -224,6 +228,7 @@ impl UpstreamError {
             UpstreamError::Invalid => "invalid",
             UpstreamError::TooLarge => "too_large",
             UpstreamError::Timeout => "timeout",
+            UpstreamError::Framing => "framing",
         }
     }
 }
@@ -377,6 +382,9 @@ impl GatewayError {
                     (S::BAD_GATEWAY, "UPSTREAM003", "Upstream response too large")
                 }
                 UpstreamError::Timeout => (S::GATEWAY_TIMEOUT, "UPSTREAM004", "Upstream timed out"),
+                UpstreamError::Framing => {
+                    (S::BAD_GATEWAY, "UPSTREAM005", "Upstream broke HTTP framing")
+                }
             },
             GatewayError::Overloaded => {
                 (S::SERVICE_UNAVAILABLE, "GATEWAY503", "Service unavailable")
@@ -554,6 +562,7 @@ mod tests {
             GatewayError::Upstream(UpstreamError::Invalid),
             GatewayError::Upstream(UpstreamError::TooLarge),
             GatewayError::Upstream(UpstreamError::Timeout),
+            GatewayError::Upstream(UpstreamError::Framing),
             GatewayError::Overloaded,
             GatewayError::RouteBusy,
             GatewayError::StateUnavailable,

@@ -31,10 +31,10 @@ use crate::metrics::{Metrics, NO_ROUTE, RequestLabels, RouteLabel, TOKEN_ROUTE};
 use crate::observe::Trail;
 use crate::observe::access::{AccessGuard, AccessLog, Logged, Pending, Record};
 use crate::observe::trace::{RequestTrace, Tracing};
-use crate::proxy::Forwarder;
 use crate::session::SessionStore;
 use crate::state::{State, StateError};
 use crate::tls::TlsError;
+use crate::upstream::{Connector, Table, Upstreams};
 use crate::wire::{Body, X_REQUEST_ID};
 use http_body_util::BodyExt as _;
 
@@ -48,8 +48,11 @@ const STATE_HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_sec
 pub struct Live {
     /// The validated configuration.
     pub config: Arc<Config>,
-    /// The upstream client (its TLS settings come from the configuration).
-    pub forwarder: Forwarder,
+    /// Opens upstream connections (its TLS settings come from the configuration).
+    pub connector: Connector,
+    /// The routes' upstream state, in the order of the configuration's routes (kept across
+    /// reloads in [`Upstreams`]).
+    pub upstreams: Table,
     /// Counts configurations put in force (0 at start): what a cached token verification
     /// is tied to.
     pub generation: u64,
@@ -80,6 +83,8 @@ pub struct Gateway {
 
 struct Inner {
     live: ArcSwap<Live>,
+    /// What the upstreams have become (health, pools, slots): outlives configurations.
+    upstreams: Upstreams,
     app: AppState,
     /// Bounds requests being handled; a full semaphore sheds load with 503 rather than
     /// queueing without limit. Sized at start; not changed by reload.
@@ -108,9 +113,10 @@ impl Gateway {
     /// [`Gateway::new`] reading time from `clock` (tests move it instead of sleeping).
     pub fn with_clock(config: Arc<Config>, clock: Clock) -> Result<Self, StartError> {
         crate::tls::install_default_provider();
-        let forwarder =
-            Forwarder::new(config.server.upstream_connect_timeout, &config.upstream_tls)?;
+        let connector = Connector::new(&config.upstream_tls)?;
         let metrics = Metrics::new(longest_timeout(&config));
+        let upstreams = Upstreams::new();
+        let table = upstreams.table(&config, &metrics, false);
         let state = State::new(
             &config.state,
             config.token.max_sessions,
@@ -161,9 +167,11 @@ impl Gateway {
             inner: Arc::new(Inner {
                 live: ArcSwap::from_pointee(Live {
                     config,
-                    forwarder,
+                    connector,
+                    upstreams: table,
                     generation: 0,
                 }),
+                upstreams,
                 app,
                 in_flight,
                 draining: AtomicBool::new(false),
@@ -261,18 +269,26 @@ impl Gateway {
                 "changed in the file, but read at start only: restart to apply"
             );
         }
-        let forwarder =
-            match Forwarder::new(config.server.upstream_connect_timeout, &config.upstream_tls) {
-                Ok(forwarder) => forwarder,
-                Err(error) => {
-                    Metrics::count(&self.metrics().config_reloads, "refused");
-                    return Err(error.into());
-                }
-            };
+        let connector = match Connector::new(&config.upstream_tls) {
+            Ok(connector) => connector,
+            Err(error) => {
+                Metrics::count(&self.metrics().config_reloads, "refused");
+                return Err(error.into());
+            }
+        };
+        // Connections verified under other TLS settings (or files that may have changed
+        // under the same names) are not reused.
+        let fresh_connections = config.upstream_tls != old.upstream_tls
+            || config.upstream_tls != crate::config::UpstreamTlsConfig::default();
+        let upstreams = self
+            .inner
+            .upstreams
+            .table(&config, self.metrics(), fresh_connections);
         let generation = self.inner.live.load().generation.wrapping_add(1);
         self.inner.live.store(Arc::new(Live {
             config: Arc::new(config),
-            forwarder,
+            connector,
+            upstreams,
             generation,
         }));
         Metrics::count(&self.metrics().config_reloads, "ok");
@@ -317,7 +333,7 @@ impl Gateway {
     }
 
     /// Probes every instance of every route with a health check, each at its route's
-    /// interval, with the upstream client of the configuration in force (so a reload takes
+    /// interval, with the connector of the configuration in force (so a reload takes
     /// effect at the next probe).
     async fn check_upstreams(self) {
         let mut tick = tokio::time::interval(HEALTH_TICK);
@@ -330,76 +346,32 @@ impl Gateway {
                 let Some(check) = &route.health_check else {
                     continue;
                 };
-                for upstream in &route.upstreams {
-                    if !upstream.health.probe_due(now_ms, check.interval) {
+                let Some(state) = live.upstreams.get(route.index) else {
+                    continue;
+                };
+                for (i, instance) in state.instances.iter().enumerate() {
+                    if !instance.health.probe_due(now_ms, check.interval) {
                         continue;
                     }
                     let (gateway, live, route) =
                         (self.clone(), Arc::clone(&live), Arc::clone(route));
-                    let upstream = upstream.clone();
-                    tokio::spawn(async move { gateway.probe(&live, &route, &upstream).await });
+                    tokio::spawn(async move {
+                        let Some(state) = live.upstreams.get(route.index) else {
+                            return;
+                        };
+                        let connect_timeout = route
+                            .connect_timeout
+                            .unwrap_or(live.config.server.upstream_connect_timeout);
+                        let clock = &gateway.inner.app.clock;
+                        state
+                            .probe(&route, i, &live.connector, connect_timeout, || {
+                                u64::try_from(clock.now_ms()).unwrap_or_default()
+                            })
+                            .await;
+                    });
                 }
             }
         }
-    }
-
-    async fn probe(
-        &self,
-        live: &Live,
-        route: &crate::config::Route,
-        upstream: &crate::config::Upstream,
-    ) {
-        let Some(check) = &route.health_check else {
-            return;
-        };
-        let uri = http::Uri::builder()
-            .scheme(upstream.scheme.clone())
-            .authority(upstream.authority.clone())
-            .path_and_query(format!("{}{}", upstream.base_path, check.path))
-            .build();
-        let passed = match uri {
-            Ok(uri) => {
-                let mut request = Request::new(crate::wire::full(bytes::Bytes::new()));
-                *request.uri_mut() = uri;
-                // The body is read (up to a bound; its content does not matter) so that the
-                // connection returns to the pool: a probe dropped mid-body would close it
-                // and open one per probe.
-                tokio::time::timeout(check.timeout, async {
-                    let response = live.forwarder.send(request).await.ok()?;
-                    let passed = response.status().is_success();
-                    let length = crate::wire::content_length(response.headers());
-                    let _ = crate::wire::read_body(
-                        response.into_body(),
-                        length,
-                        64 * 1024,
-                        check.timeout,
-                    )
-                    .await;
-                    Some(passed)
-                })
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or(false)
-            }
-            Err(_) => false,
-        };
-        let health = &upstream.health;
-        if let Some(up) = health.probe(passed, check.healthy_threshold, check.unhealthy_threshold) {
-            if up {
-                tracing::info!(route = %route.prefix, upstream = %upstream.label, "upstream instance passes its health check again");
-            } else {
-                tracing::warn!(route = %route.prefix, upstream = %upstream.label, "upstream instance fails its health check: out of rotation");
-            }
-        }
-        let now_ms = u64::try_from(self.inner.app.clock.now_ms()).unwrap_or_default();
-        self.metrics()
-            .upstream_instance_up
-            .get_or_create(&crate::metrics::InstanceLabel {
-                route: Arc::clone(&route.label),
-                upstream: Arc::clone(&upstream.label),
-            })
-            .set(i64::from(health.available(now_ms)));
     }
 
     async fn sweep_sessions(self) {
@@ -564,7 +536,8 @@ impl Gateway {
             config,
             generation: live.generation,
             app,
-            forwarder: &live.forwarder,
+            connector: &live.connector,
+            upstreams: &live.upstreams,
             conn,
             request_id,
             path: &path,

@@ -18,8 +18,9 @@
 //! | listener | [`server`] | listeners (plain and TLS), connection bound, idle deadline, signals, graceful shutdown |
 //! | | [`admin`] | the admin listener: `/metrics`, `/healthz`, `/readyz` |
 //! | lifecycle | [`gateway`] | admit, identify, dispatch, observe; live reload; background tasks |
-//! | handlers | [`handshake`], [`proxy`] | the token endpoint (checks, key agreement, issuing, revocation); routing, path normalisation, body open/seal, header rewriting, the upstream client |
+//! | handlers | [`handshake`], [`proxy`] | the token endpoint (checks, key agreement, issuing, revocation); routing, path normalisation, body open/seal, header rewriting, retries |
 //! | | [`context`] | what a handler is given: the connection's facts, the application state |
+//! | upstreams | [`upstream`] | the backends: per-route connection pools that never let an answer cross requests, the balancer, health (outlier detection, probes), retry budgets; state kept across reloads |
 //! | | [`error`] | every client-visible error, layered, and its one status/code mapping; logged and counted in one place |
 //! | | [`auth`] | verifying a bearer token and finding its session |
 //! | state | [`state`], [`tls`] | where session state lives (memory, or Redis shared by instances); rustls configurations and certificate stores |
@@ -85,6 +86,7 @@ pub mod session;
 pub mod state;
 pub mod tls;
 pub mod token;
+pub mod upstream;
 pub mod wire;
 
 #[cfg(feature = "testkit")]

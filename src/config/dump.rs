@@ -170,7 +170,22 @@ fn route(r: &mut RouteFile) {
         .get_or_insert(ms(DEFAULT_UPSTREAM_TIMEOUT));
     r.eject_after_failures
         .get_or_insert(DEFAULT_EJECT_AFTER_FAILURES);
+    r.eject_failure_percent
+        .get_or_insert(DEFAULT_EJECT_FAILURE_PERCENT);
+    r.eject_min_requests
+        .get_or_insert(DEFAULT_EJECT_MIN_REQUESTS);
+    r.max_ejected_percent
+        .get_or_insert(DEFAULT_MAX_EJECTED_PERCENT);
     r.ejection_ms.get_or_insert(ms(DEFAULT_EJECTION));
+    if let Some(retry) = &mut r.retry {
+        retry.attempts.get_or_insert(DEFAULT_RETRY_ATTEMPTS);
+        retry
+            .budget_percent
+            .get_or_insert(DEFAULT_RETRY_BUDGET_PERCENT);
+        retry
+            .min_per_window
+            .get_or_insert(DEFAULT_RETRY_MIN_PER_WINDOW);
+    }
     if let Some(h) = &mut r.health_check {
         h.path.get_or_insert_with(|| "/".to_owned());
         h.interval_ms.get_or_insert(ms(DEFAULT_HEALTH_INTERVAL));
@@ -296,7 +311,17 @@ sealed_response_headers = ["CANARY-SEALED-RESPONSE-HEADER"]
 hosts = ["CANARY-HOST"]
 max_in_flight = 1
 eject_after_failures = 1
+eject_failure_percent = 1
+eject_min_requests = 1
+max_ejected_percent = 1
 ejection_ms = 1
+connect_timeout_ms = 1
+body_read_timeout_ms = 1
+
+[routes.retry]
+attempts = 1
+budget_percent = 1
+min_per_window = 1
 
 [routes.health_check]
 path = "/CANARY-HEALTH-PATH"
@@ -539,6 +564,7 @@ channels = ["C"]
 prefix = "/api/"
 upstreams = ["http://127.0.0.1:9000", { url = "http://127.0.0.1:9001", weight = 2 }]
 [routes.health_check]
+[routes.retry]
 [routes.cors]
 allowed_origins = ["*"]
 [[routes]]

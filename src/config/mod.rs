@@ -21,7 +21,6 @@ pub mod check;
 pub mod cors;
 pub mod dump;
 pub mod env;
-pub mod health;
 pub mod observe;
 pub mod routes;
 pub mod secret;

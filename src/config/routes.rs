@@ -1,16 +1,30 @@
 //! `[[routes]]`: the proxied routes, their upstreams, authentication and encryption.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, invalid, millis, positive};
 
-/// Consecutive failures (connect errors, resets, 5xx) after which an upstream instance is
-/// ejected from its route's rotation.
+/// Connections refused or dropped before the request was written, in a row, after which an
+/// upstream instance is ejected from its route's rotation (a client cannot cause these).
 pub const DEFAULT_EJECT_AFTER_FAILURES: u32 = 5;
+/// The share of failed answers (5xx, resets, timeouts not caused by the client's upload)
+/// over the outlier window at and above which an instance may be ejected, when it is also
+/// this many points above its siblings.
+pub const DEFAULT_EJECT_FAILURE_PERCENT: u8 = 50;
+/// Answers an instance must have given in the outlier window before its ratio counts.
+pub const DEFAULT_EJECT_MIN_REQUESTS: u32 = 20;
+/// The largest share of a route's instances ejected at once (at least one may be).
+pub const DEFAULT_MAX_EJECTED_PERCENT: u8 = 50;
+/// Tries of one request in all when `[routes.retry]` is present (the first and one retry).
+pub const DEFAULT_RETRY_ATTEMPTS: u32 = 2;
+/// Retries at most this share of a route's requests (a retry budget, so retries cannot
+/// multiply the load of an outage).
+pub const DEFAULT_RETRY_BUDGET_PERCENT: u8 = 20;
+/// Retries allowed in any window whatever the budget, so a quiet route can still retry.
+pub const DEFAULT_RETRY_MIN_PER_WINDOW: u32 = 10;
 /// How long a first ejection lasts; each ejection in a row doubles it, up to
 /// [`MAX_EJECTION`].
 pub const DEFAULT_EJECTION: Duration = Duration::from_secs(10);
@@ -54,8 +68,55 @@ pub struct RouteFile {
     pub cors: Option<super::CorsFile>,
     pub max_in_flight: Option<usize>,
     pub eject_after_failures: Option<u32>,
+    pub eject_failure_percent: Option<u8>,
+    pub eject_min_requests: Option<u32>,
+    pub max_ejected_percent: Option<u8>,
     pub ejection_ms: Option<u64>,
     pub health_check: Option<HealthCheckFile>,
+    pub retry: Option<RetryFile>,
+    pub connect_timeout_ms: Option<u64>,
+    pub body_read_timeout_ms: Option<u64>,
+}
+
+/// `[routes.retry]` as written.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    missing_docs,
+    reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
+)]
+pub struct RetryFile {
+    pub attempts: Option<u32>,
+    pub budget_percent: Option<u8>,
+    pub min_per_window: Option<u32>,
+}
+
+/// `[routes.retry]`, validated: an idempotent request (GET, HEAD, OPTIONS, PUT, DELETE)
+/// whose body is buffered is tried again on another instance after a 502, a 503, a
+/// connection failure or a timeout, while the route's retry budget allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    /// Tries in all, the first included (see [`DEFAULT_RETRY_ATTEMPTS`]).
+    pub attempts: u32,
+    /// See [`DEFAULT_RETRY_BUDGET_PERCENT`].
+    pub budget_percent: u8,
+    /// See [`DEFAULT_RETRY_MIN_PER_WINDOW`].
+    pub min_per_window: u32,
+}
+
+/// Passive outlier detection of a route's instances (see `upstream::health`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outlier {
+    /// See [`DEFAULT_EJECT_AFTER_FAILURES`] (0 never ejects for them).
+    pub eject_after_failures: u32,
+    /// See [`DEFAULT_EJECT_FAILURE_PERCENT`] (100 never ejects for answers alone).
+    pub failure_percent: u8,
+    /// See [`DEFAULT_EJECT_MIN_REQUESTS`].
+    pub min_requests: u32,
+    /// See [`DEFAULT_MAX_EJECTED_PERCENT`].
+    pub max_ejected_percent: u8,
+    /// See [`DEFAULT_EJECTION`].
+    pub ejection: Duration,
 }
 
 /// One `routes[].upstreams` entry as written: a URL, or `{ url, weight }`.
@@ -137,10 +198,9 @@ pub struct Upstream {
     pub weight: u32,
     /// `scheme://authority`: its metrics label (shared, so labelling allocates nothing).
     pub label: Arc<String>,
-    /// Whether it is in rotation: what health checks and failures have said of it.
-    pub health: Arc<super::health::Health>,
-    /// Its metric handles, taken on its first request.
-    pub metrics: crate::metrics::Cached<crate::metrics::InstanceHandles>,
+    /// The URL as written: what identifies the instance across a reload (its health, its
+    /// pooled connections and its share of in-flight requests carry over when it stays).
+    pub url: String,
 }
 
 /// A host a route serves: a name exactly, or every name under a suffix (`*.bank.example`
@@ -167,9 +227,14 @@ impl HostPattern {
     }
 }
 
-/// A proxied route.
+/// A proxied route: plain data. What changes while it serves (its instances' health, the
+/// round-robin cursor, in-flight slots, pooled connections) lives in `upstream`, keyed by
+/// [`Route::key`] so that it survives a reload.
 #[derive(Debug)]
 pub struct Route {
+    /// Its position in [`super::Config::routes`] (longest prefix first): the index of its
+    /// upstream state in the gateway's table for this configuration.
+    pub index: usize,
     /// Path prefix this route serves.
     pub prefix: String,
     /// The hosts it serves (empty: any host); see [`HostPattern`].
@@ -197,41 +262,37 @@ pub struct Route {
     pub sealed_response_headers: Vec<http::HeaderName>,
     /// Weighted round-robin order: each instance's index, repeated by its weight.
     pub rotation: Vec<usize>,
-    /// Round-robin cursor over `rotation`: atomic so the validated configuration can be
-    /// shared by every request.
-    pub next_upstream: AtomicUsize,
     /// Requests in flight to this route at most; past it, 503 `ROUTE004` with `Retry-After`
     /// (circuit breaking). `None`: only the server-wide limit.
-    pub in_flight: Option<tokio::sync::Semaphore>,
-    /// See [`DEFAULT_EJECT_AFTER_FAILURES`] (0 never ejects).
-    pub eject_after_failures: u32,
-    /// See [`DEFAULT_EJECTION`].
-    pub ejection: Duration,
+    pub max_in_flight: Option<usize>,
+    /// Passive outlier detection.
+    pub outlier: Outlier,
     /// The active health check, if configured.
     pub health_check: Option<HealthCheck>,
+    /// Retries of idempotent requests, when configured.
+    pub retry: Option<Retry>,
+    /// Time to connect to an instance (`None`: `server.upstream_connect_timeout_ms`).
+    pub connect_timeout: Option<Duration>,
+    /// Time to read a client's buffered (sealed) body (`None`:
+    /// `server.body_read_timeout_ms`).
+    pub body_read_timeout: Option<Duration>,
 }
 
 impl Route {
-    /// The next instance in weighted round-robin order, skipping those ejected or marked
-    /// down at `now_ms`, and `not` (the one a retry must avoid); when every instance is out,
-    /// any of them (never all ejected: an outage of the checks must not become an outage of
-    /// the route).
-    pub fn pick_upstream(&self, now_ms: u64, not: Option<usize>) -> (usize, &Upstream) {
-        let n = self.rotation.len();
-        let start = self.next_upstream.fetch_add(1, Ordering::Relaxed);
-        let mut fallback = None;
-        for step in 0..n {
-            let i = self.rotation[(start + step) % n];
-            if Some(i) == not && self.upstreams.len() > 1 {
-                continue;
+    /// What identifies the route across a reload: its prefix and hosts.
+    pub fn key(&self) -> String {
+        let mut key = self.prefix.clone();
+        for host in &self.hosts {
+            key.push(' ');
+            match host {
+                HostPattern::Exact(name) => key.push_str(name),
+                HostPattern::Suffix(suffix) => {
+                    key.push_str("*.");
+                    key.push_str(suffix);
+                }
             }
-            if self.upstreams[i].health.available(now_ms) {
-                return (i, &self.upstreams[i]);
-            }
-            fallback.get_or_insert(i);
         }
-        let i = fallback.unwrap_or(self.rotation[start % n]);
-        (i, &self.upstreams[i])
+        key
     }
 }
 
@@ -243,11 +304,7 @@ pub(super) fn validate(
 ) -> Result<Vec<Arc<Route>>, ConfigError> {
     let mut routes = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
-        routes.push(Arc::new(validate_route(
-            &format!("routes[{i}]"),
-            r,
-            token_path,
-        )?));
+        routes.push(validate_route(&format!("routes[{i}]"), r, token_path)?);
     }
     for (i, a) in routes.iter().enumerate() {
         if routes[..i]
@@ -261,7 +318,11 @@ pub(super) fn validate(
         }
     }
     routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
-    Ok(routes)
+    Ok(routes
+        .into_iter()
+        .enumerate()
+        .map(|(index, route)| Arc::new(Route { index, ..route }))
+        .collect())
 }
 
 fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, ConfigError> {
@@ -320,7 +381,16 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
         None => None,
         Some(c) => Some(super::cors::validate(&format!("{key}.cors"), c)?),
     };
+    let percent = |name: &str, value: Option<u8>, default: u8| match value {
+        Some(p) if p > 100 => Err(invalid(format!("{key}.{name}"), "must be 0 to 100")),
+        other => Ok(other.unwrap_or(default)),
+    };
+    let optional_millis = |name: &str, value: Option<u64>| match value {
+        None => Ok(None),
+        some => millis(&format!("{key}.{name}"), some, Duration::ZERO).map(Some),
+    };
     Ok(Route {
+        index: 0,
         label: Arc::new(prefix.clone()),
         prefix,
         hosts,
@@ -341,27 +411,59 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
             DEFAULT_UPSTREAM_TIMEOUT,
         )?,
         rotation,
-        in_flight: match r.max_in_flight {
+        max_in_flight: match r.max_in_flight {
             Some(0) => {
                 return Err(invalid(
                     format!("{key}.max_in_flight"),
                     "must be at least 1",
                 ));
             }
-            other => other.map(tokio::sync::Semaphore::new),
+            other => other,
         },
-        eject_after_failures: r
-            .eject_after_failures
-            .unwrap_or(DEFAULT_EJECT_AFTER_FAILURES),
-        ejection: millis(
-            &format!("{key}.ejection_ms"),
-            r.ejection_ms,
-            DEFAULT_EJECTION,
-        )?,
+        outlier: Outlier {
+            eject_after_failures: r
+                .eject_after_failures
+                .unwrap_or(DEFAULT_EJECT_AFTER_FAILURES),
+            failure_percent: percent(
+                "eject_failure_percent",
+                r.eject_failure_percent,
+                DEFAULT_EJECT_FAILURE_PERCENT,
+            )?,
+            min_requests: r.eject_min_requests.unwrap_or(DEFAULT_EJECT_MIN_REQUESTS),
+            max_ejected_percent: percent(
+                "max_ejected_percent",
+                r.max_ejected_percent,
+                DEFAULT_MAX_EJECTED_PERCENT,
+            )?,
+            ejection: millis(
+                &format!("{key}.ejection_ms"),
+                r.ejection_ms,
+                DEFAULT_EJECTION,
+            )?,
+        },
         health_check: match r.health_check {
             None => None,
             Some(h) => Some(health_check(&format!("{key}.health_check"), h)?),
         },
+        retry: match r.retry {
+            None => None,
+            Some(retry) => Some(Retry {
+                attempts: match retry.attempts {
+                    Some(n) if !(1..=5).contains(&n) => {
+                        return Err(invalid(format!("{key}.retry.attempts"), "must be 1 to 5"));
+                    }
+                    other => other.unwrap_or(DEFAULT_RETRY_ATTEMPTS),
+                },
+                budget_percent: percent(
+                    "retry.budget_percent",
+                    retry.budget_percent,
+                    DEFAULT_RETRY_BUDGET_PERCENT,
+                )?,
+                min_per_window: retry.min_per_window.unwrap_or(DEFAULT_RETRY_MIN_PER_WINDOW),
+            }),
+        },
+        connect_timeout: optional_millis("connect_timeout_ms", r.connect_timeout_ms)?,
+        body_read_timeout: optional_millis("body_read_timeout_ms", r.body_read_timeout_ms)?,
         sealed_response_headers: r
             .sealed_response_headers
             .iter()
@@ -375,7 +477,6 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
                 })
             })
             .collect::<Result<_, _>>()?,
-        next_upstream: AtomicUsize::new(0),
     })
 }
 
@@ -466,7 +567,6 @@ fn parse_upstream(key: &str, text: &str, weight: u32) -> Result<Upstream, Config
         authority,
         base_path,
         weight,
-        health: Arc::default(),
-        metrics: crate::metrics::Cached::default(),
+        url: text.to_owned(),
     })
 }

@@ -99,7 +99,7 @@ pub struct TlsListenerConfig {
 }
 
 /// `[upstream_tls]`, validated; all `None` means the webpki roots and no client certificate.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpstreamTlsConfig {
     /// CA bundle to verify upstream certificates instead of the webpki roots.
     pub ca_file: Option<PathBuf>,

@@ -48,6 +48,33 @@ pub struct InstanceLabel {
     pub upstream: Arc<String>,
 }
 
+/// One upstream instance of one route, with a reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InstanceReasonLabel {
+    /// The route's prefix.
+    pub route: Arc<String>,
+    /// `scheme://host:port`.
+    pub upstream: Arc<String>,
+    /// What happened.
+    pub reason: &'static str,
+}
+
+/// A route with an outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteOutcomeLabel {
+    /// The route's prefix.
+    pub route: Arc<String>,
+    /// What happened.
+    pub outcome: &'static str,
+}
+
+/// A reason alone.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// What happened.
+    pub reason: &'static str,
+}
+
 /// One upstream instance of one route, with an outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct InstanceOutcomeLabel {
@@ -165,6 +192,12 @@ pub struct Metrics {
     pub upstream_ejections: Family<InstanceLabel, Counter>,
     /// See [`names::UPSTREAM_INSTANCE_DURATION`].
     pub upstream_instance_duration: Histograms<InstanceLabel>,
+    /// See [`names::UPSTREAM_BREACHES`].
+    pub upstream_breaches: Family<InstanceReasonLabel, Counter>,
+    /// See [`names::UPSTREAM_RETRIES`].
+    pub upstream_retries: Family<RouteOutcomeLabel, Counter>,
+    /// See [`names::CONNECTIONS_CUT`].
+    pub connections_cut: Family<ReasonLabel, Counter>,
     /// See [`names::REDIS_DURATION`].
     pub redis_duration: Family<OpLabel, Histogram, fn() -> Histogram>,
     /// See [`names::REDIS_ERRORS`].
@@ -298,6 +331,9 @@ impl Metrics {
             upstream_instance_up: Family::default(),
             upstream_ejections: Family::default(),
             upstream_instance_duration: Family::new_with_constructor(latency),
+            upstream_breaches: Family::default(),
+            upstream_retries: Family::default(),
+            connections_cut: Family::default(),
             redis_duration: Family::new_with_constructor(redis_histogram as fn() -> Histogram),
             redis_errors: Family::default(),
             state_degraded: Family::default(),
@@ -383,13 +419,28 @@ impl Metrics {
         );
         registry.register(
             UPSTREAM_EJECTIONS,
-            "Ejections of upstream instances after failures in a row",
+            "Ejections of upstream instances by outlier detection",
             m.upstream_ejections.clone(),
         );
         registry.register(
             UPSTREAM_INSTANCE_DURATION,
             "Time to each upstream instance's response head in seconds",
             m.upstream_instance_duration.clone(),
+        );
+        registry.register(
+            UPSTREAM_BREACHES,
+            "Upstream answers that broke HTTP framing, by route, upstream and reason",
+            m.upstream_breaches.clone(),
+        );
+        registry.register(
+            UPSTREAM_RETRIES,
+            "Retries of idempotent requests on another instance, by route and outcome",
+            m.upstream_retries.clone(),
+        );
+        registry.register(
+            CONNECTIONS_CUT,
+            "Client connections refused or cut by the gateway, by reason",
+            m.connections_cut.clone(),
         );
         registry.register(
             TOKEN_KEY_SEALS,

@@ -46,8 +46,20 @@ pub const UPSTREAM_INSTANCE_REQUESTS: &str = "sealgate_upstream_instance_request
 /// Gauge: 1 when an upstream instance is in its route's rotation, 0 when ejected or
 /// marked down by its health check, by `route` and `upstream`.
 pub const UPSTREAM_INSTANCE_UP: &str = "sealgate_upstream_instance_up";
-/// Counter: ejections of an upstream instance after failures in a row.
+/// Counter: ejections of an upstream instance by outlier detection (connections refused in
+/// a row, or a failure ratio well above its siblings'), by `route` and `upstream`.
 pub const UPSTREAM_EJECTIONS: &str = "sealgate_upstream_ejections";
+/// Counter: upstream answers that broke HTTP framing (`reason`: `bytes_while_idle`,
+/// `ambiguous_length`, `unasked_upgrade`), by `route` and `upstream`; each suspends
+/// keep-alive to the instance for a while.
+pub const UPSTREAM_BREACHES: &str = "sealgate_upstream_breaches";
+/// Counter: retries on another instance, by `route` and `outcome` (`sent`, or `budget`
+/// when the retry budget refused one).
+pub const UPSTREAM_RETRIES: &str = "sealgate_upstream_retries";
+/// Counter: client connections refused or cut by the gateway, by `reason`
+/// (`address_share`: the address holds its share of connections; `send_timeout`: the
+/// client read nothing of its answer for `server.send_timeout_ms`).
+pub const CONNECTIONS_CUT: &str = "sealgate_connections_cut";
 /// Histogram: time to an upstream instance's response head, by `route` and `upstream`.
 pub const UPSTREAM_INSTANCE_DURATION: &str = "sealgate_upstream_instance_duration_seconds";
 /// Counter: access lines dropped because the writer's queue was full.

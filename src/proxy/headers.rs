@@ -163,10 +163,14 @@ fn strip(headers: &mut HeaderMap, fixed: &NameSet, configured: &[&HeaderName]) {
 /// The fields a client's request never passes with whatever the configuration, beside the
 /// hop-by-hop ones, the address aliases and the overrides: `Host` (the client sets it from
 /// the upstream URI), `Content-Length` (the body is re-framed), the forwarding and identity
-/// headers the gateway sets itself, and the seal it checks.
-static REQUEST_ONLY: [HeaderName; 9] = [
+/// headers the gateway sets itself, and the seal it checks; and `Expect` (RFC 9110
+/// §10.1.1): the gateway answers `100 Continue` itself (hyper does when the body is first
+/// read) and sends the body at once, so forwarding the expectation would let an upstream
+/// answer early and read the body on its way as the next request.
+static REQUEST_ONLY: [HeaderName; 10] = [
     header::HOST,
     header::CONTENT_LENGTH,
+    header::EXPECT,
     header::FORWARDED,
     X_FORWARDED_FOR,
     X_FORWARDED_PROTO,

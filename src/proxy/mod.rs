@@ -8,15 +8,16 @@
 //! 4. **open** the body (encrypted routes): read it whole under the limit and deadline,
 //!    open it with the session key through [`crate::jose::jwe`], refuse a replayed IV;
 //!    plain routes stream the body instead;
-//! 5. **forward** with rewritten headers ([`headers`]) over the pooled client, under the
-//!    route's timeout;
+//! 5. **forward** with rewritten headers ([`headers`]) to an instance the route's
+//!    [`crate::upstream::RouteUpstreams`] picks, under the route's timeout, retrying where
+//!    the route allows;
 //! 6. **seal** the response (encrypted routes) or stream it back.
 
-pub mod forward;
 pub mod headers;
 pub mod route;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -28,13 +29,11 @@ use crate::config::{Config, Route, RouteAuth};
 use crate::context::{AppState, ConnInfo};
 use crate::error::{BodyError, GatewayError, UpstreamError};
 use crate::jose::jwe::{self, Header};
-use crate::metrics::{InstanceLabel, InstanceOutcomeLabel};
 use crate::observe::trace::RequestTrace;
 use crate::observe::{CountIn, Trail};
 use crate::session::Session;
+use crate::upstream::{Connector, Exchange, RouteUpstreams, SendError, Table, UpstreamBody};
 use crate::wire::{self as h, APPLICATION_JOSE, Body};
-
-pub use forward::{Forwarder, SendError, UpstreamBody};
 
 /// The upstream `Content-Type` when the JWE header has no `cty`.
 pub const DEFAULT_PLAINTEXT_TYPE: &str = "application/json";
@@ -47,8 +46,10 @@ pub struct Context<'a> {
     pub generation: u64,
     /// Sessions, metrics and the clock: what outlives a configuration.
     pub app: &'a AppState,
-    /// The upstream client.
-    pub forwarder: &'a Forwarder,
+    /// Opens connections to upstreams.
+    pub connector: &'a Connector,
+    /// The routes' upstream state, in the order of [`Config::routes`].
+    pub upstreams: &'a Table,
     /// The client connection.
     pub conn: &'a ConnInfo,
     /// The request id.
@@ -77,12 +78,13 @@ pub async fn handle(
     }
     // 2. route
     let route = Arc::clone(ctx.route.ok_or(GatewayError::NoRoute)?);
+    let upstreams = ctx
+        .upstreams
+        .get(route.index)
+        .ok_or(GatewayError::Internal("no upstream state for the route"))?;
     // Circuit breaking: a route at its own limit sheds load rather than queue behind a
     // slow upstream.
-    let _route_slot = match &route.in_flight {
-        Some(slots) => Some(slots.try_acquire().map_err(|_| GatewayError::RouteBusy)?),
-        None => None,
-    };
+    let _route_slot = upstreams.admit().ok_or(GatewayError::RouteBusy)?;
     // 3. authenticate
     let now = ctx.app.clock.now_secs();
     let session = match route.auth {
@@ -123,7 +125,9 @@ pub async fn handle(
                 body,
                 length,
                 route.max_body_bytes,
-                ctx.config.server.body_read_timeout,
+                route
+                    .body_read_timeout
+                    .unwrap_or(ctx.config.server.body_read_timeout),
             )
             .await
             .map_err(BodyError::from)?;
@@ -196,42 +200,59 @@ pub async fn handle(
     parts.version = http::Version::HTTP_11;
     let query = parts.uri.query().map(str::to_owned);
     let now_ms = u64::try_from(ctx.app.clock.now_ms()).unwrap_or_default();
-    let (first, upstream) = route.pick_upstream(now_ms, None);
-    parts.uri = upstream_uri(&route, upstream, ctx.path, query.as_deref())?;
+    upstreams.count_request(now_ms);
+    let mut index = upstreams.pick(&route, now_ms, None);
+    parts.uri = upstream_uri(&route, &route.upstreams[index], ctx.path, query.as_deref())?;
     tracing::trace!(request_id = ctx.request_id, route = %route.prefix, upstream = %parts.uri, "forwarding");
-    // A request whose body is buffered can go to another instance when the first could not
-    // even be connected to (nothing was sent, so nothing can arrive twice); a streamed body
-    // cannot.
+    // A buffered body can be sent again. Always to another instance when the first could
+    // not even be connected to (nothing was sent, so nothing can arrive twice); and where
+    // the route opts in (`[routes.retry]`), an idempotent request after a 502, a 503, a
+    // failed connection or a timeout, while the route's retry budget allows. A streamed
+    // body cannot be sent twice.
     let buffered = replay.is_some();
-    let retry = replay
+    let attempts = match &route.retry {
+        Some(retry) if crate::upstream::idempotent(&parts.method) => retry.attempts,
+        _ => 1,
+    };
+    let again = replay
         .filter(|_| route.upstreams.len() > 1)
         .map(|body| (parts.method.clone(), parts.headers.clone(), body));
-    let response = match send_to(
-        ctx,
-        &route,
-        first,
-        Request::from_parts(parts, body),
-        buffered,
-    )
-    .await
-    {
-        Err(error) if error.nothing_sent && retry.is_some() => {
-            let Some((method, headers, body)) = retry else {
-                return Err(error.kind.into());
-            };
-            let (second, upstream) = route.pick_upstream(now_ms, Some(first));
-            let mut request = Request::new(h::full(body));
-            *request.method_mut() = method;
-            *request.uri_mut() = upstream_uri(&route, upstream, ctx.path, query.as_deref())?;
-            *request.headers_mut() = headers;
-            *request.version_mut() = http::Version::HTTP_11;
-            tracing::debug!(request_id = ctx.request_id, route = %route.prefix, "retrying on another instance");
-            send_to(ctx, &route, second, request, true)
-                .await
-                .map_err(UpstreamError::from)?
+    let mut request = Request::from_parts(parts, body);
+    let mut attempt = 1;
+    let response = loop {
+        let result = send_to(ctx, &route, upstreams, index, request, buffered).await;
+        let Some((method, headers, body)) = &again else {
+            break result;
+        };
+        let unsent = matches!(&result, Err(error) if error.nothing_sent);
+        let retryable = match &result {
+            Ok(response) => matches!(response.status().as_u16(), 502 | 503),
+            Err(error) => matches!(
+                error.kind,
+                UpstreamError::Unreachable | UpstreamError::Timeout
+            ),
+        };
+        let retry = if unsent && attempt == 1 {
+            true
+        } else {
+            retryable
+                && attempt < attempts
+                && upstreams.allow_retry(&route, now_ms)
+        };
+        if !retry {
+            break result;
         }
-        other => other.map_err(UpstreamError::from)?,
-    };
+        attempt += 1;
+        index = upstreams.pick(&route, now_ms, Some(index));
+        let mut next = Request::new(h::full(body.clone()));
+        *next.method_mut() = method.clone();
+        *next.uri_mut() = upstream_uri(&route, &route.upstreams[index], ctx.path, query.as_deref())?;
+        *next.headers_mut() = headers.clone();
+        *next.version_mut() = http::Version::HTTP_11;
+        tracing::debug!(request_id = ctx.request_id, route = %route.prefix, attempt, "retrying on another instance");
+        request = next;
+    }
+    .map_err(UpstreamError::from)?;
     // 6. seal or stream back
     match (&session, route.encrypted_response) {
         (Some(session), true) => {
@@ -333,11 +354,12 @@ async fn open_body(
 }
 
 /// Sends one request to instance `index` of `route` under the route's timeout, and tells
-/// the instance's health and metrics how it went: a failure or a 5xx counts towards
-/// ejecting it, anything else resets the count.
+/// the route's upstream state how it went ([`RouteUpstreams::observe`]: health, ejection,
+/// metrics).
 async fn send_to(
     ctx: &Context<'_>,
     route: &Route,
+    upstreams: &RouteUpstreams,
     index: usize,
     request: Request<Body>,
     buffered: bool,
@@ -349,75 +371,38 @@ async fn send_to(
         .upstream_call(&upstream.label, request.headers_mut());
     ctx.trail.set_upstream(&upstream.label);
     let sent = std::time::Instant::now();
-    let result = tokio::time::timeout(route.upstream_timeout, ctx.forwarder.send(request))
-        .await
-        .unwrap_or(Err(SendError {
-            kind: UpstreamError::Timeout,
-            nothing_sent: false,
-        }));
-    let metrics = &ctx.app.metrics;
-    let instance = || InstanceLabel {
-        route: Arc::clone(&route.label),
-        upstream: Arc::clone(&upstream.label),
+    let uploaded = Arc::new(AtomicBool::new(false));
+    let connect_timeout = route
+        .connect_timeout
+        .unwrap_or(ctx.config.server.upstream_connect_timeout);
+    let result = tokio::time::timeout(
+        route.upstream_timeout,
+        upstreams.instances[index].pool.send(
+            ctx.connector,
+            request,
+            connect_timeout,
+            Arc::clone(&uploaded),
+        ),
+    )
+    .await
+    .unwrap_or(Err(SendError {
+        kind: UpstreamError::Timeout,
+        nothing_sent: false,
+    }));
+    let exchange = Exchange {
+        result: result.as_ref().map(Response::status).map_err(|e| *e),
+        // A buffered body had all arrived; a streamed one, once it was sent whole.
+        upload_complete: buffered || uploaded.load(Ordering::Acquire),
     };
-    let outcome = match &result {
-        Ok(response) if response.status().is_server_error() => "5xx",
-        Ok(_) => "ok",
-        Err(error) => error.kind.label(),
-    };
-    // With a streamed body, a failure after the connection was made may be the client's
-    // own doing (an upload over the limit, or abandoned): it must not let clients eject
-    // instances. Connect failures, timeouts and 5xx are the instance's.
-    let instance_at_fault = match &result {
-        Ok(_) => outcome == "5xx",
-        Err(error) => buffered || error.nothing_sent || error.kind == UpstreamError::Timeout,
-    };
-    let now_ms = u64::try_from(ctx.app.clock.now_ms()).unwrap_or_default();
-    if outcome == "ok" {
-        upstream.health.success(now_ms);
-    } else if instance_at_fault
-        && let Some(length) =
-            upstream
-                .health
-                .failure(now_ms, route.eject_after_failures, route.ejection)
-    {
-        metrics.upstream_ejections.get_or_create(&instance()).inc();
-        tracing::warn!(route = %route.prefix, upstream = %upstream.label, seconds = length.as_secs(), "upstream instance ejected after failures in a row");
-    }
-    if let Err(error) = &result {
-        span.fail(error.kind.label());
-    } else if outcome == "5xx" {
-        span.fail("5xx");
-    }
     let elapsed = result.is_ok().then(|| sent.elapsed());
-    upstream.metrics.with(
-        metrics,
-        |m| m.instance_handles(&route.label, &upstream.label),
-        |handles| {
-            handles.up.set(i64::from(upstream.health.available(now_ms)));
-            if let Some(elapsed) = elapsed {
-                let seconds = elapsed.as_secs_f64();
-                handles.duration.observe(seconds);
-                handles.route_duration.observe(seconds);
-            }
-            if outcome == "ok" {
-                handles.ok.inc();
-            }
-        },
-    );
+    let now_ms = u64::try_from(ctx.app.clock.now_ms()).unwrap_or_default();
+    upstreams.observe(route, index, &exchange, elapsed, &ctx.app.metrics, now_ms);
+    match exchange.label() {
+        "ok" => {}
+        label => span.fail(label),
+    }
     if let Some(elapsed) = elapsed {
         ctx.trail.set_upstream_time(elapsed);
-    }
-    if outcome != "ok" {
-        let InstanceLabel { route, upstream } = instance();
-        metrics
-            .upstream_instance_requests
-            .get_or_create(&InstanceOutcomeLabel {
-                route,
-                upstream,
-                outcome,
-            })
-            .inc();
     }
     result
 }

@@ -1,7 +1,7 @@
 //! Test support, shared by the integration suites (`tests/it`, `tests/redis`) and usable by
 //! the benches: a typed configuration builder over [`crate::config::FileConfig`], a gateway
 //! spawned on port 0 with a clock the test can move, a recording upstream (and the bundled
-//! demo echo), and a client side of the wire contract built on [`crate::client`].
+//! demo echo), an upstream that breaks HTTP on purpose, and a client side of the wire contract built on [`crate::client`].
 //!
 //! Compiled only with the `testkit` feature, which the crate's dev-dependency on itself turns
 //! on for tests and benches; the gateway never imports it.
@@ -16,12 +16,14 @@
 )]
 
 mod app;
+mod broken;
 mod client;
 mod config;
 mod exchange;
 mod upstream;
 
 pub use app::{TestApp, spawn_app};
+pub use broken::{BrokenUpstream, PLANTED, spawn_broken_upstream};
 pub use client::{ClientKey, ClientSession, call, client_key, handshake, revoke, seal, token_body};
 pub use config::{ConfigBuilder, TOKEN_KEY, TOKEN_PATH, client_file, route_file, token_key_file};
 pub use exchange::{Reply, admin_get, http_client, metric, metrics_text, post, send};

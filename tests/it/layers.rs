@@ -23,6 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["state", "tls"],
     &["auth"],
     &["error"],
+    &["upstream"],
     // What a request handler is given: the application state and the connection's facts.
     &["context"],
     &["handshake", "proxy"],

@@ -25,4 +25,5 @@ mod props;
 mod proxy;
 mod tls;
 mod token;
+mod upstreams;
 mod vectors;

@@ -1,0 +1,853 @@
+//! Connections to one upstream instance of one route, and the exchanges on them: the
+//! keep-alive HTTP/1.1 client of the gateway.
+//!
+//! An upstream is as untrusted as a client (a legacy backend writes a body after a `HEAD`
+//! answer, or bytes past its `Content-Length`), and on a reused connection whatever it
+//! writes next is read as the next request's answer. So a connection is reused only when
+//! its last exchange is known to have ended exactly on its framing and nothing has arrived
+//! since:
+//!
+//! - **never after an answer whose end cannot be proved**: a `HEAD` answer, a `204` or `304`
+//!   (a backend may still send the body it thinks it owes), a `101` or an answer with both
+//!   `Transfer-Encoding` and `Content-Length` (refused: [`UpstreamError::Framing`]), an
+//!   answer delimited by the close, or an answer that came while the request body was
+//!   still being sent (the rest of the upload could be read by the backend as a request);
+//! - **watched while idle**: every byte read from a pooled connection is a breach (the read
+//!   is hyper's own: a connection at rest is already registered for readability, so the
+//!   watch costs no wake-up), and a connection is checked again at checkout with a
+//!   non-blocking `MSG_PEEK` of its socket, for bytes the kernel holds that no task has
+//!   read yet;
+//! - **suspended after a breach**: bytes that arrive after a connection was handed out
+//!   again cannot be told from the answer, so the first breach an instance commits (bytes
+//!   while idle, broken framing) stops keep-alive to it for [`KEEPALIVE_SUSPENSION`]: every
+//!   exchange then has a connection of its own;
+//! - **per route**: each route has its own pools ([`super::RouteUpstreams`]), so an answer
+//!   planted through a plain route can never be read on a sealed one.
+//!
+//! A request found unsent on a pooled connection that closed under it is sent on another
+//! connection (never a request that was written), and idle connections are closed after
+//! [`POOL_IDLE_TIMEOUT`].
+//!
+//! Why a pool of our own over hyper's connections rather than `hyper_util`'s legacy client
+//! (measured with callgrind; `docs`' performance page has the figures): the legacy client
+//! hashes its origin key twice per request, formats `Host`, and spawns a task per request
+//! to wait for readiness; and it could not watch idle connections nor refuse to reuse one.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, HOST, HeaderValue, TRANSFER_ENCODING};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use prometheus_client::metrics::counter::Counter;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tower_service::Service;
+
+use crate::config::UpstreamTlsConfig;
+use crate::error::UpstreamError;
+use crate::tls::{self, TlsError};
+use crate::wire::Body;
+
+/// Idle pooled upstream connections are closed after this long: below the common 60 s
+/// keep-alive timeout of upstream servers, so we rarely reuse a connection they are closing.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// After an instance breaks framing on a connection (bytes while it was idle, a body after
+/// a bodyless answer, both `Transfer-Encoding` and `Content-Length`, an unasked `101`), its
+/// connections are not reused for this long, extended by every further breach.
+pub const KEEPALIVE_SUSPENSION: Duration = Duration::from_secs(300);
+
+/// Opens connections to upstreams, `http://` or `https://` (verified per `[upstream_tls]`,
+/// SNI the URL's host, ALPN `http/1.1`). Rebuilt on reload; the pools are not.
+#[derive(Clone)]
+pub struct Connector {
+    http: HttpConnector,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl Connector {
+    /// A connector verifying `https://` upstreams per `upstream_tls`.
+    pub fn new(upstream_tls: &UpstreamTlsConfig) -> Result<Self, TlsError> {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let mut tls = tls::upstream_client_config(upstream_tls)?;
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Connector {
+            http,
+            tls: Arc::new(tls),
+        })
+    }
+
+    /// A new connection to `origin` of `pool`, within `timeout` (TCP and TLS together).
+    async fn connect(&self, pool: &Arc<Pool>, timeout: Duration) -> Result<Conn, Failure> {
+        let connecting = async {
+            let uri = Uri::builder()
+                .scheme(pool.scheme.clone())
+                .authority(pool.authority.clone())
+                .path_and_query("/")
+                .build()
+                .map_err(|error| Failure::unsent(error.to_string()))?;
+            let mut http = self.http.clone();
+            std::future::poll_fn(|cx| http.poll_ready(cx))
+                .await
+                .map_err(|error| Failure::unsent(error_chain(&error)))?;
+            let tcp = Arc::new(
+                http.call(uri)
+                    .await
+                    .map_err(|error| Failure::unsent(error_chain(&error)))?
+                    .into_inner(),
+            );
+            let stream = if pool.scheme == Scheme::HTTPS {
+                let name = rustls_pki_types::ServerName::try_from(
+                    pool.authority
+                        .host()
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_owned(),
+                )
+                .map_err(|error| Failure::unsent(error.to_string()))?;
+                let tls = tokio_rustls::TlsConnector::from(Arc::clone(&self.tls))
+                    .connect(name, Shared(Arc::clone(&tcp)))
+                    .await
+                    .map_err(|error| Failure::unsent(format!("TLS: {error}")))?;
+                Stream::Tls(Box::new(tls))
+            } else {
+                Stream::Plain(Shared(Arc::clone(&tcp)))
+            };
+            Ok::<_, Failure>((tcp, stream))
+        };
+        let (tcp, stream) = tokio::time::timeout(timeout, connecting)
+            .await
+            .map_err(|_| Failure::unsent("connect timed out".into()))??;
+        let state = Arc::new(ConnState {
+            idle: AtomicBool::new(false),
+            breached: AtomicBool::new(false),
+            pool: Arc::downgrade(pool),
+        });
+        let io = Watched {
+            stream,
+            state: Arc::clone(&state),
+        };
+        let (sender, connection) = http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|error| Failure::unsent(error_chain(&error)))?;
+        let watch = Arc::clone(&state);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                // hyper ends a connection that holds bytes past an answer's framing with this
+                // error (it has no predicate for it): bytes that came with the answer's last
+                // read, so the idle watch did not see them.
+                if error.to_string() == UNEXPECTED_MESSAGE {
+                    watch.breach(Breach::BytesWhileIdle);
+                }
+                tracing::debug!(error = %error_chain(&error), "upstream connection ended with an error");
+            }
+        });
+        Ok(Conn { sender, tcp, state })
+    }
+}
+
+/// hyper's text for `Kind::UnexpectedMessage` (hyper 1.x, `src/error.rs`).
+const UNEXPECTED_MESSAGE: &str = "received unexpected message from connection";
+
+/// How an instance broke HTTP framing (the `reason` label of
+/// `sealgate_upstream_breaches_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breach {
+    /// Bytes arrived on a connection with no exchange in progress.
+    BytesWhileIdle,
+    /// Both `Transfer-Encoding` and `Content-Length` (RFC 9112 §6.3: a sender must not).
+    AmbiguousLength,
+    /// `101 Switching Protocols` to a request that did not ask to upgrade.
+    UnaskedUpgrade,
+}
+
+impl Breach {
+    /// Its metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Breach::BytesWhileIdle => "bytes_while_idle",
+            Breach::AmbiguousLength => "ambiguous_length",
+            Breach::UnaskedUpgrade => "unasked_upgrade",
+        }
+    }
+}
+
+/// The connections to one instance for one route.
+pub struct Pool {
+    scheme: Scheme,
+    authority: Authority,
+    /// The `Host` a request gets when it has none (the port only when it is not the
+    /// scheme's default).
+    host: Option<HeaderValue>,
+    idle: Mutex<Vec<Idle>>,
+    /// Milliseconds after `born` until which connections are not reused (0: never
+    /// suspended).
+    suspended_until_ms: AtomicU64,
+    born: Instant,
+    /// What is logged and counted of a breach.
+    report: Report,
+}
+
+/// Where a pool's breaches are told.
+#[derive(Debug, Clone)]
+pub(crate) struct Report {
+    pub(crate) route: Arc<String>,
+    pub(crate) upstream: Arc<String>,
+    /// `sealgate_upstream_breaches_total{route,upstream,reason}`, by [`Breach`].
+    pub(crate) breaches: [Counter; 3],
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("upstream", &self.report.upstream)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One connection: hyper's handle, the socket (for the checkout peek) and what the idle
+/// watch knows.
+struct Conn {
+    sender: http1::SendRequest<Body>,
+    tcp: Arc<TcpStream>,
+    state: Arc<ConnState>,
+}
+
+#[derive(Debug)]
+struct ConnState {
+    /// In the pool, no exchange in progress: any byte read now is a breach.
+    idle: AtomicBool,
+    /// Broke framing: never reused.
+    breached: AtomicBool,
+    pool: Weak<Pool>,
+}
+
+impl ConnState {
+    fn breach(&self, breach: Breach) {
+        if self.breached.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(pool) = self.pool.upgrade() {
+            pool.breach(breach);
+        }
+    }
+}
+
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+impl Idle {
+    /// Still worth keeping at `now`: open, clean, and idle for less than
+    /// [`POOL_IDLE_TIMEOUT`].
+    fn alive(&self, now: Instant) -> bool {
+        !self.conn.sender.is_closed()
+            && !self.conn.state.breached.load(Ordering::Acquire)
+            && now.duration_since(self.since) < POOL_IDLE_TIMEOUT
+    }
+}
+
+impl Conn {
+    /// Nothing waits to be read on the socket (the kernel's view, not only what the
+    /// connection's task has read): `MSG_PEEK | MSG_DONTWAIT` finds no byte and no close.
+    fn quiet(&self) -> bool {
+        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+        match socket2::SockRef::from(&*self.tcp).peek(&mut byte) {
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => true,
+            Ok(0) | Err(_) => false,
+            Ok(_) => {
+                self.state.breach(Breach::BytesWhileIdle);
+                false
+            }
+        }
+    }
+}
+
+impl Pool {
+    pub(crate) fn new(scheme: Scheme, authority: Authority, report: Report) -> Self {
+        Pool {
+            host: host_value(&scheme, &authority),
+            scheme,
+            authority,
+            idle: Mutex::default(),
+            suspended_until_ms: AtomicU64::new(0),
+            born: Instant::now(),
+            report,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether keep-alive to this instance is suspended after a breach.
+    pub fn suspended(&self) -> bool {
+        self.suspended_until_ms.load(Ordering::Relaxed) > self.now_ms()
+    }
+
+    fn breach(&self, breach: Breach) {
+        let was = self.suspended();
+        let until = self
+            .now_ms()
+            .saturating_add(KEEPALIVE_SUSPENSION.as_millis() as u64);
+        self.suspended_until_ms.store(until, Ordering::Relaxed);
+        self.report.breaches[breach as usize].inc();
+        self.lock().clear();
+        if !was {
+            tracing::warn!(route = %self.report.route, upstream = %self.report.upstream, breach = breach.label(), seconds = KEEPALIVE_SUSPENSION.as_secs(), "upstream broke HTTP framing: its connections are not reused for a while");
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A pooled connection ready for a request, the most recently used first. One not
+    /// ready stays pooled (it may still be sending a client's upload after an early answer;
+    /// it is released then), one closed, breached or too old is dropped, and one with
+    /// bytes waiting on its socket is dropped as a breach.
+    fn checkout(&self) -> Option<Conn> {
+        loop {
+            let conn = {
+                let mut idle = self.lock();
+                let now = Instant::now();
+                idle.retain(|entry| entry.alive(now));
+                let at = idle
+                    .iter()
+                    .rposition(|entry| entry.conn.sender.is_ready())?;
+                idle.remove(at).conn
+            };
+            if conn.quiet() {
+                conn.state.idle.store(false, Ordering::Release);
+                return Some(conn);
+            }
+        }
+    }
+
+    /// Back to the pool after an exchange that ended on its framing, unless keep-alive is
+    /// suspended or the connection is closing.
+    fn put(&self, conn: Conn) {
+        if conn.sender.is_closed()
+            || conn.state.breached.load(Ordering::Acquire)
+            || self.suspended()
+        {
+            return;
+        }
+        conn.state.idle.store(true, Ordering::Release);
+        self.lock().push(Idle {
+            conn,
+            since: Instant::now(),
+        });
+    }
+
+    /// Closes the connections idle past their time.
+    pub fn prune(&self) {
+        let now = Instant::now();
+        self.lock().retain(|entry| entry.alive(now));
+    }
+
+    /// Closes every idle connection (the upstream TLS settings changed).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Sends one request (its URI in absolute form) on a pooled connection or a new one
+    /// made within `connect_timeout`. A request is sent again only when it was never
+    /// written to a connection (a pooled connection found closed), so a non-idempotent
+    /// request is never sent twice. The failure's cause goes to the log here, at debug
+    /// level (the one `warn` line for the failed request is the lifecycle's).
+    ///
+    /// `uploaded` is set once the request body has been handed to the connection whole.
+    pub async fn send(
+        self: &Arc<Self>,
+        connector: &Connector,
+        request: Request<Body>,
+        connect_timeout: Duration,
+        uploaded: Arc<AtomicBool>,
+    ) -> Result<Response<UpstreamBody>, SendError> {
+        self.try_send(connector, request, connect_timeout, uploaded)
+            .await
+            .map_err(|failure| {
+                tracing::debug!(error = %failure.cause, kind = failure.error.kind.label(), "upstream request failed");
+                failure.error
+            })
+    }
+
+    async fn try_send(
+        self: &Arc<Self>,
+        connector: &Connector,
+        request: Request<Body>,
+        connect_timeout: Duration,
+        uploaded: Arc<AtomicBool>,
+    ) -> Result<Response<UpstreamBody>, Failure> {
+        let method = request.method().clone();
+        let (mut parts, body) = request.into_parts();
+        parts.uri = origin_form(&parts.uri);
+        if let Some(host) = &self.host {
+            parts.headers.entry(HOST).or_insert_with(|| host.clone());
+        }
+        let body = Tracked {
+            body,
+            done: Arc::clone(&uploaded),
+        }
+        .boxed_unsync();
+        let mut request = Request::from_parts(parts, body);
+        while let Some(mut conn) = self.checkout() {
+            match conn.sender.try_send_request(request).await {
+                Ok(response) => return self.answer(response, conn, &method, uploaded),
+                Err(mut error) => match error.take_message() {
+                    // Closed before the request was written: try another connection.
+                    Some(unsent) => request = unsent,
+                    None => return Err(Failure::sent(error.into_error())),
+                },
+            }
+        }
+        let mut conn = connector.connect(self, connect_timeout).await?;
+        match conn.sender.try_send_request(request).await {
+            Ok(response) => self.answer(response, conn, &method, uploaded),
+            Err(mut error) => {
+                let unsent = error.take_message().is_some();
+                let error = error.into_error();
+                Err(if unsent {
+                    Failure::unsent(error_chain(&error))
+                } else {
+                    Failure::sent(error)
+                })
+            }
+        }
+    }
+
+    /// Checks an answer's head and decides whether its connection may be reused once its
+    /// body has been read.
+    fn answer(
+        self: &Arc<Self>,
+        response: Response<Incoming>,
+        conn: Conn,
+        method: &Method,
+        uploaded: Arc<AtomicBool>,
+    ) -> Result<Response<UpstreamBody>, Failure> {
+        let status = response.status();
+        let headers = response.headers();
+        // No request of ours asks to upgrade (the gateway refuses `Upgrade` before routing).
+        let breach = if status == StatusCode::SWITCHING_PROTOCOLS {
+            Some(Breach::UnaskedUpgrade)
+        } else if headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH) {
+            // RFC 9112 §6.1: a sender must not send both, and such a message "ought to be
+            // handled as an error"; where it ends is not known.
+            Some(Breach::AmbiguousLength)
+        } else {
+            None
+        };
+        if let Some(breach) = breach {
+            conn.state.breach(breach);
+            return Err(Failure {
+                error: SendError {
+                    kind: UpstreamError::Framing,
+                    nothing_sent: false,
+                },
+                cause: format!("upstream broke framing: {}", breach.label()),
+            });
+        }
+        // Where the answer ends is proved by its framing only with a body that has a length
+        // or chunks: after a HEAD, a 204 or a 304 a backend may still write the body it
+        // thinks it owes, and a body without either ends with the connection.
+        let framed = *method != Method::HEAD
+            && status != StatusCode::NO_CONTENT
+            && status != StatusCode::NOT_MODIFIED
+            && (headers.contains_key(CONTENT_LENGTH) || headers.contains_key(TRANSFER_ENCODING));
+        let release = framed.then(|| Release {
+            conn,
+            pool: Arc::clone(self),
+            uploaded,
+        });
+        Ok(response.map(|body| {
+            let mut body = UpstreamBody { body, release };
+            if http_body::Body::is_end_stream(&body.body) {
+                body.release();
+            }
+            body
+        }))
+    }
+}
+
+/// The request body, noting when it has been sent whole: an answer that ends before that
+/// leaves its connection unusable.
+struct Tracked {
+    body: Body,
+    done: Arc<AtomicBool>,
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = crate::wire::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.body.is_end_stream() {
+            self.done.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let end = self.body.is_end_stream();
+        if end {
+            self.done.store(true, Ordering::Release);
+        }
+        end
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The request target in origin form (`/path?query`), as HTTP/1.1 sends it to a server.
+fn origin_form(uri: &Uri) -> Uri {
+    let path = uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let mut parts = http::uri::Parts::default();
+    parts.path_and_query = Some(path);
+    Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
+}
+
+/// The `Host` value for an origin: the host, and the port unless it is the scheme's
+/// default.
+fn host_value(scheme: &Scheme, authority: &Authority) -> Option<HeaderValue> {
+    let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+    // `host()` and the port, never `as_str()`: an authority may carry `user:password@`,
+    // which must not reach the upstream in `Host`.
+    match authority.port_u16() {
+        Some(port) if port != default_port => {
+            HeaderValue::from_str(&format!("{}:{port}", authority.host())).ok()
+        }
+        _ => HeaderValue::from_str(authority.host()).ok(),
+    }
+}
+
+/// An upstream response body. When it has been read to its end, its connection goes back
+/// to the pool if the exchange allows it; dropped before that (or failing), the connection
+/// is closed.
+pub struct UpstreamBody {
+    body: Incoming,
+    release: Option<Release>,
+}
+
+impl std::fmt::Debug for UpstreamBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamBody").finish_non_exhaustive()
+    }
+}
+
+struct Release {
+    conn: Conn,
+    pool: Arc<Pool>,
+    /// The request body has been sent whole.
+    uploaded: Arc<AtomicBool>,
+}
+
+impl UpstreamBody {
+    /// The body has ended: its connection goes back to the pool, unless the answer came
+    /// before the request was sent whole.
+    fn release(&mut self) {
+        if let Some(release) = self.release.take()
+            && release.uploaded.load(Ordering::Acquire)
+        {
+            release.pool.put(release.conn);
+        }
+    }
+}
+
+impl http_body::Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(_))) if this.body.is_end_stream() => this.release(),
+            Poll::Ready(None) => this.release(),
+            Poll::Ready(Some(Err(_))) => this.release = None,
+            Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A socket shared between the connection (which reads and writes it) and the pool (which
+/// peeks at it at checkout): tokio's `TcpStream` does I/O through `&self` with its
+/// readiness API, so the two need no lock.
+struct Shared(Arc<TcpStream>);
+
+impl AsyncRead for Shared {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.0.poll_read_ready(cx))?;
+            match self.0.try_read_buf(buf) {
+                Ok(_) => return Poll::Ready(Ok(())),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Shared {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write(buf) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write_vectored(bufs) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(socket2::SockRef::from(&*self.0).shutdown(std::net::Shutdown::Write))
+    }
+}
+
+/// Plain or TLS.
+enum Stream {
+    Plain(Shared),
+    Tls(Box<tokio_rustls::client::TlsStream<Shared>>),
+}
+
+/// The connection's stream as hyper sees it, watched: a byte read while the connection is
+/// idle in its pool is a breach (HTTP bytes: after TLS, so a TLS record such as a session
+/// ticket is not one).
+struct Watched {
+    stream: Stream,
+    state: Arc<ConnState>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        if matches!(polled, Poll::Ready(Ok(())))
+            && buf.filled().len() > before
+            && self.state.idle.load(Ordering::Acquire)
+        {
+            self.state.breach(Breach::BytesWhileIdle);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.stream {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Why a request to an upstream failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendError {
+    /// What the client is told.
+    pub kind: UpstreamError,
+    /// The connection failed before any byte of the request was written, so sending it
+    /// to another instance cannot deliver it twice.
+    pub nothing_sent: bool,
+}
+
+impl From<SendError> for UpstreamError {
+    fn from(error: SendError) -> Self {
+        error.kind
+    }
+}
+
+/// A [`SendError`] and its cause's text, for the debug log.
+struct Failure {
+    error: SendError,
+    cause: String,
+}
+
+impl Failure {
+    /// Nothing reached the upstream: no connection, or it closed before the request went.
+    fn unsent(cause: String) -> Self {
+        Failure {
+            error: SendError {
+                kind: UpstreamError::Unreachable,
+                nothing_sent: true,
+            },
+            cause,
+        }
+    }
+
+    /// The request was written (or may have been).
+    fn sent(error: hyper::Error) -> Self {
+        Failure {
+            error: SendError {
+                kind: classify(&error),
+                nothing_sent: false,
+            },
+            cause: error_chain(&error),
+        }
+    }
+}
+
+fn classify(error: &hyper::Error) -> UpstreamError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>()
+            && (hyper_error.is_parse() || hyper_error.is_parse_status())
+        {
+            return UpstreamError::Invalid;
+        }
+        source = cause.source();
+    }
+    UpstreamError::Unreachable
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_has_the_port_only_when_it_is_not_the_default() {
+        let host = |uri: &str| {
+            let uri: Uri = uri.parse().unwrap();
+            host_value(uri.scheme().unwrap(), uri.authority().unwrap()).unwrap()
+        };
+        assert_eq!(host("http://a.example/x"), "a.example");
+        assert_eq!(host("http://a.example:80/x"), "a.example");
+        assert_eq!(host("http://a.example:8080/x"), "a.example:8080");
+        assert_eq!(host("https://a.example:443/x"), "a.example");
+        assert_eq!(host("https://a.example:80/x"), "a.example:80");
+        assert_eq!(host("http://[::1]:9000/x"), "[::1]:9000");
+        assert_eq!(host("http://[::1]:80/x"), "[::1]");
+        assert_eq!(host("http://user:pw@a.example:8080/x"), "a.example:8080");
+        assert_eq!(host("http://user:pw@a.example/x"), "a.example");
+    }
+
+    #[test]
+    fn the_target_goes_in_origin_form() {
+        let uri: Uri = "http://a.example:8080/api/x?y=1".parse().unwrap();
+        assert_eq!(origin_form(&uri), "/api/x?y=1");
+        let uri: Uri = "http://a.example".parse().unwrap();
+        assert_eq!(origin_form(&uri), "/");
+    }
+}
