@@ -115,6 +115,10 @@ fn server(s: &mut ServerFile) {
         .get_or_insert(ms(DEFAULT_HTTP2_KEEPALIVE_TIMEOUT));
     s.proxy_protocol.get_or_insert(false);
     s.drain_delay_ms.get_or_insert(ms(DEFAULT_DRAIN_DELAY));
+    s.send_timeout_ms.get_or_insert(ms(DEFAULT_SEND_TIMEOUT));
+    let max_connections = s.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    s.max_connections_per_address
+        .get_or_insert((max_connections / DEFAULT_ADDRESS_SHARE_DIVISOR).max(1));
 }
 
 fn token(t: &mut TokenFile) {
@@ -251,6 +255,8 @@ http2_keepalive_timeout_ms = 1
 trusted_proxies = ["CANARY-TRUSTED-PROXY"]
 proxy_protocol = false
 drain_delay_ms = 1
+send_timeout_ms = 1
+max_connections_per_address = 1
 
 [token]
 path = "/CANARY-TOKEN-PATH"
@@ -501,7 +507,7 @@ export_interval_ms = 1
             }
             checked += 1;
         }
-        assert_eq!(checked, 20, "tables checked");
+        assert_eq!(checked, 21, "tables checked");
     }
 
     #[test]

@@ -38,6 +38,13 @@ pub const DEFAULT_HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long listeners keep accepting after SIGTERM while `/readyz` already fails, so the
 /// balancer in front notices before connections are refused. 0 by default (no balancer).
 pub const DEFAULT_DRAIN_DELAY: Duration = Duration::ZERO;
+/// How long an answer may make no progress towards a client (the client reads nothing of
+/// it) before the connection is cut: nginx's `send_timeout`.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// The share of `max_connections` one client address (an IPv6 /64) may hold when
+/// `max_connections_per_address` is not set: a quarter, so four addresses are needed to
+/// take every slot.
+pub const DEFAULT_ADDRESS_SHARE_DIVISOR: usize = 4;
 
 /// `[server]` as written.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -65,6 +72,8 @@ pub struct ServerFile {
     pub trusted_proxies: Vec<String>,
     pub proxy_protocol: Option<bool>,
     pub drain_delay_ms: Option<u64>,
+    pub send_timeout_ms: Option<u64>,
+    pub max_connections_per_address: Option<usize>,
 }
 
 /// `[server]`, validated.
@@ -108,6 +117,12 @@ pub struct ServerConfig {
     pub proxy_protocol: bool,
     /// See [`DEFAULT_DRAIN_DELAY`].
     pub drain_delay: Duration,
+    /// See [`DEFAULT_SEND_TIMEOUT`].
+    pub send_timeout: Duration,
+    /// Connections one client address may hold at once (an IPv6 address counts by its
+    /// /64; the address is the PROXY protocol's source where there is one; trusted proxies
+    /// are exempt). Default: `max_connections` / [`DEFAULT_ADDRESS_SHARE_DIVISOR`].
+    pub max_connections_per_address: usize,
 }
 
 impl ServerConfig {
@@ -131,13 +146,24 @@ fn default_listen() -> SocketAddr {
 }
 
 pub(super) fn validate(s: ServerFile) -> Result<ServerConfig, ConfigError> {
+    let max_connections = positive(
+        "server.max_connections",
+        s.max_connections,
+        DEFAULT_MAX_CONNECTIONS,
+    )?;
     Ok(ServerConfig {
-        listen: s.listen.unwrap_or_else(default_listen),
-        max_connections: positive(
-            "server.max_connections",
-            s.max_connections,
-            DEFAULT_MAX_CONNECTIONS,
+        send_timeout: millis(
+            "server.send_timeout_ms",
+            s.send_timeout_ms,
+            DEFAULT_SEND_TIMEOUT,
         )?,
+        max_connections_per_address: positive(
+            "server.max_connections_per_address",
+            s.max_connections_per_address,
+            (max_connections / DEFAULT_ADDRESS_SHARE_DIVISOR).max(1),
+        )?,
+        listen: s.listen.unwrap_or_else(default_listen),
+        max_connections,
         max_in_flight: positive(
             "server.max_in_flight",
             s.max_in_flight,

@@ -485,6 +485,13 @@ impl Metrics {
         family.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 
+    /// Counts a client connection refused or cut, by `reason`.
+    pub fn count_cut(&self, reason: &'static str) {
+        self.connections_cut
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
     /// Counts one token endpoint answer.
     pub fn count_token(&self, res_code: &'static str) {
         self.tokens.get_or_create(&ResCodeLabel { res_code }).inc();

@@ -6,7 +6,11 @@
 //!
 //! A request is in progress from the moment its head is parsed (the service is called)
 //! until its response body has been sent or dropped, so a long streamed response is never
-//! cut for being "idle".
+//! cut for being "idle". But it is cut when it makes no progress towards the client
+//! (`server.send_timeout_ms`, [`Activity::stalled_for`]): once the answer has handed hyper a
+//! frame, hyper asks for the next only when the client has read enough of what it holds,
+//! so an answer not asked for more within the deadline is one its client does not read.
+//! (With HTTP/2 the watch is per connection: one stream asking for more ends the wait.)
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,6 +32,9 @@ pub struct Activity {
     in_progress: AtomicUsize,
     /// Milliseconds after `started` at which the last request ended (or 0).
     idle_since_ms: AtomicU64,
+    /// Milliseconds after `started` (plus one, so 0 means none) at which an answer handed a
+    /// frame to hyper and has not been asked for more since.
+    waiting_since_ms: AtomicU64,
 }
 
 impl Activity {
@@ -37,6 +44,7 @@ impl Activity {
             started: Instant::now(),
             in_progress: AtomicUsize::new(0),
             idle_since_ms: AtomicU64::new(0),
+            waiting_since_ms: AtomicU64::new(0),
         })
     }
 
@@ -64,6 +72,30 @@ impl Activity {
                 // Busy: look again a whole timeout later (the request's own deadlines
                 // bound it meanwhile).
                 tokio::time::sleep(timeout).await;
+            }
+        }
+    }
+}
+
+impl Activity {
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Completes once an answer has waited `timeout` for its client to read (see the
+    /// module's text). One timer per connection, re-armed every `timeout` at most: no
+    /// wake-up per request.
+    pub async fn stalled_for(self: Arc<Self>, timeout: Duration) {
+        loop {
+            let since = self.waiting_since_ms.load(Ordering::Acquire);
+            if since == 0 {
+                tokio::time::sleep(timeout).await;
+                continue;
+            }
+            let deadline = self.started + Duration::from_millis(since - 1) + timeout;
+            tokio::time::sleep_until(deadline).await;
+            if self.waiting_since_ms.load(Ordering::Acquire) == since {
+                return;
             }
         }
     }
@@ -105,6 +137,16 @@ impl http_body::Body for Tracked {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Some(guard) = &self.guard {
+            let activity = &guard.0;
+            // Asked for more: whatever was handed before has been taken. A frame handed now
+            // waits for the client until the next ask.
+            let waiting = match &polled {
+                Poll::Ready(Some(Ok(_))) => activity.elapsed_ms().saturating_add(1),
+                _ => 0,
+            };
+            activity.waiting_since_ms.store(waiting, Ordering::Release);
+        }
         if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
             self.guard = None;
         }
@@ -136,5 +178,21 @@ mod tests {
         assert!(!idle.is_finished(), "idle for 9 s of 10");
         tokio::time::sleep(Duration::from_secs(12)).await;
         assert!(idle.is_finished());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_not_asked_for_more_within_the_deadline_is_stalled() {
+        use http_body::Body as _;
+        let activity = Activity::new();
+        let stalled = tokio::spawn(Arc::clone(&activity).stalled_for(Duration::from_secs(5)));
+        let mut body = std::pin::pin!(track(crate::wire::full("x"), activity.begin()));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(!stalled.is_finished(), "nothing handed yet: not stalled");
+        let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await;
+        assert!(frame.is_some());
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(!stalled.is_finished(), "4 s of 5");
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        assert!(stalled.is_finished(), "not asked for more within 5 s");
     }
 }

@@ -16,7 +16,7 @@ pub mod signals;
 pub use signals::shutdown_signal;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,6 +179,9 @@ impl Server {
             gateway: gateway.clone(),
             connections: Arc::new(Semaphore::new(server.max_connections)),
             idle_timeout: server.header_read_timeout,
+            send_timeout: server.send_timeout,
+            per_address: dashmap::DashMap::new(),
+            max_per_address: server.max_connections_per_address,
         });
         let graceful = Arc::new(GracefulShutdown::new());
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -263,6 +266,63 @@ struct Connections {
     connections: Arc<Semaphore>,
     /// A connection with no request in progress this long is closed (see [`idle`]).
     idle_timeout: Duration,
+    /// An answer its client reads nothing of for this long is cut (see [`idle`]).
+    send_timeout: Duration,
+    /// Connections held by each client address (IPv6 by /64), and the most one may hold.
+    per_address: dashmap::DashMap<IpAddr, usize>,
+    max_per_address: usize,
+}
+
+/// The key a client address is counted under: itself, or its /64 for IPv6 (one host is
+/// commonly given a whole /64).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !((1u128 << 64) - 1),
+        )),
+    }
+}
+
+/// One connection counted against its address's share; dropping it releases it.
+struct AddressSlot<'a> {
+    shared: &'a Connections,
+    key: Option<IpAddr>,
+}
+
+impl Connections {
+    /// Counts a connection from `source` (exempt: a trusted proxy), or refuses it when the
+    /// address already holds its share.
+    fn address_slot(&self, source: IpAddr) -> Option<AddressSlot<'_>> {
+        let trusted = &self.gateway.config().server.trusted_proxies;
+        if trusted.iter().any(|net| net.contains(&source)) {
+            return Some(AddressSlot {
+                shared: self,
+                key: None,
+            });
+        }
+        let key = address_key(source);
+        let mut held = self.per_address.entry(key).or_insert(0);
+        if *held >= self.max_per_address {
+            return None;
+        }
+        *held += 1;
+        Some(AddressSlot {
+            shared: self,
+            key: Some(key),
+        })
+    }
+}
+
+impl Drop for AddressSlot<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.shared.per_address.remove_if_mut(&key, |_, held| {
+                *held -= 1;
+                *held == 0
+            });
+        }
+    }
 }
 
 async fn accept_loop(
@@ -325,6 +385,11 @@ async fn accept_loop(
                 }
             } else {
                 peer.ip()
+            };
+            let Some(_address_slot) = shared.address_slot(source) else {
+                shared.gateway.metrics().count_cut("address_share");
+                tracing::debug!(%peer, %source, "connection refused: the address holds its share of connections");
+                return;
             };
             match tls {
                 None => {
@@ -450,8 +515,12 @@ async fn serve<I>(
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
         }
-        () = activity.idle_for(shared.idle_timeout) => {
+        () = Arc::clone(&activity).idle_for(shared.idle_timeout) => {
             tracing::debug!(%peer, "connection closed: no request in progress within the deadline");
+        }
+        () = activity.stalled_for(shared.send_timeout) => {
+            shared.gateway.metrics().count_cut("send_timeout");
+            tracing::info!(%peer, "connection cut: the client read nothing of its answer within server.send_timeout_ms");
         }
     }
     open.dec();

@@ -93,7 +93,11 @@ async fn bare_lf_line_endings_do_not_smuggle_a_second_request() {
 async fn connections_past_the_limit_wait_and_are_served_once_others_close() {
     let upstream = spawn_demo_upstream().await;
     let config = ConfigBuilder::new(upstream)
-        .with(|f| f.server.max_connections = Some(4))
+        .with(|f| {
+            f.server.max_connections = Some(4);
+            // Every client here is 127.0.0.1: the global limit is under test, not the share.
+            f.server.max_connections_per_address = Some(4);
+        })
         .build();
     let app = spawn_app(config).await;
     let mut held = Vec::new();

@@ -134,6 +134,8 @@ async fn idle_connections_cannot_hold_every_slot() {
         ConfigBuilder::new(upstream.addr)
             .with(|f| {
                 f.server.max_connections = Some(4);
+                // Every client here is 127.0.0.1: the global limit is under test.
+                f.server.max_connections_per_address = Some(4);
                 f.server.header_read_timeout_ms = Some(300);
             })
             .build(),

@@ -515,3 +515,61 @@ async fn idempotent_requests_are_retried_within_the_budget() {
         "every GET refused was a retry the budget refused"
     );
 }
+
+/// Twenty clients from one address that ask for a large answer and never read it: the
+/// address gets its share of the connection slots (a quarter), a client from another
+/// address is served, and the answers nobody reads are cut after `send_timeout_ms`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_hold_neither_every_slot_nor_theirs_for_ever() {
+    let big: &'static [u8] = Box::leak(vec![b'a'; 32 << 20].into_boxed_slice());
+    let upstream = spawn_upstream(Behaviour::Fixed(200, "text/plain", big)).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| {
+                f.server.max_connections = Some(20);
+                f.server.send_timeout_ms = Some(500);
+            })
+            .build(),
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        stream
+            .write_all(b"GET /plain/big HTTP/1.1\r\nhost: a\r\n\r\n")
+            .await
+            .unwrap();
+        held.push(stream);
+    }
+    let cut = |reason: &str| {
+        let app = &app;
+        let series = format!("sealgate_connections_cut_total{{reason=\"{reason}\"}}");
+        async move { metric(&metrics_text(app).await, &series) }
+    };
+    // Another address (the loopback network is all this host's) is served at once.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = socket.connect(app.addr).await.unwrap();
+    other
+        .write_all(b"GET /healthz-not-a-route HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut status = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(5), other.read_exact(&mut status))
+        .await
+        .expect("a client from another address was kept waiting")
+        .unwrap();
+    assert!(status.starts_with(b"HTTP/1.1 "), "{status:?}");
+    assert_eq!(
+        cut("address_share").await,
+        15.0,
+        "one address holds a quarter of 20"
+    );
+    // The five admitted are cut once their answers have made no progress for 500 ms.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while cut("send_timeout").await < 5.0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(cut("send_timeout").await, 5.0);
+    drop(held);
+}
