@@ -358,7 +358,11 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
         if !(1..=100).contains(&weight) {
             return Err(invalid(format!("{key}.weight"), "must be 1 to 100"));
         }
-        upstreams.push(parse_upstream(&key, url, weight)?);
+        let upstream = parse_upstream(&key, url, weight)?;
+        if upstreams.iter().any(|u: &Upstream| u.url == upstream.url) {
+            return Err(invalid(key, "lists the same URL twice (use weight)"));
+        }
+        upstreams.push(upstream);
         rotation.extend(std::iter::repeat_n(j, weight as usize));
     }
     let auth = r.auth.unwrap_or_default();
@@ -561,8 +565,13 @@ fn parse_upstream(key: &str, text: &str, weight: u32) -> Result<Upstream, Config
         return Err(invalid(key, "must not have a query"));
     }
     let base_path = uri.path().trim_end_matches('/').to_owned();
+    // The label is logged and exported: host and port only, never a `user:password@`.
+    let label = match authority.port() {
+        Some(port) => format!("{scheme}://{}:{port}", authority.host()),
+        None => format!("{scheme}://{}", authority.host()),
+    };
     Ok(Upstream {
-        label: Arc::new(format!("{scheme}://{authority}")),
+        label: Arc::new(label),
         scheme,
         authority,
         base_path,

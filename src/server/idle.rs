@@ -128,6 +128,15 @@ struct Tracked {
     guard: Option<InProgress>,
 }
 
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        // hyper drops an answer it has taken whole: nothing of it waits any more.
+        if let Some(guard) = &self.guard {
+            guard.0.waiting_since_ms.store(0, Ordering::Release);
+        }
+    }
+}
+
 impl http_body::Body for Tracked {
     type Data = Bytes;
     type Error = BoxError;
@@ -141,8 +150,12 @@ impl http_body::Body for Tracked {
             let activity = &guard.0;
             // Asked for more: whatever was handed before has been taken. A frame handed now
             // waits for the client until the next ask.
+            // hyper asks for nothing more after the last frame (an end of stream, or a
+            // length written whole), so only a frame with more to follow waits.
             let waiting = match &polled {
-                Poll::Ready(Some(Ok(_))) => activity.elapsed_ms().saturating_add(1),
+                Poll::Ready(Some(Ok(_))) if !self.inner.is_end_stream() => {
+                    activity.elapsed_ms().saturating_add(1)
+                }
                 _ => 0,
             };
             activity.waiting_since_ms.store(waiting, Ordering::Release);
@@ -185,7 +198,26 @@ mod tests {
         use http_body::Body as _;
         let activity = Activity::new();
         let stalled = tokio::spawn(Arc::clone(&activity).stalled_for(Duration::from_secs(5)));
-        let mut body = std::pin::pin!(track(crate::wire::full("x"), activity.begin()));
+        /// Two frames: after the first, more is to follow.
+        struct TwoFrames(u8);
+        impl http_body::Body for TwoFrames {
+            type Data = Bytes;
+            type Error = BoxError;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+                if self.0 == 0 {
+                    return Poll::Ready(None);
+                }
+                self.0 -= 1;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"x")))))
+            }
+            fn is_end_stream(&self) -> bool {
+                self.0 == 0
+            }
+        }
+        let mut body = std::pin::pin!(track(TwoFrames(2).boxed_unsync(), activity.begin()));
         tokio::time::sleep(Duration::from_secs(30)).await;
         assert!(!stalled.is_finished(), "nothing handed yet: not stalled");
         let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await;

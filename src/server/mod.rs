@@ -294,6 +294,8 @@ impl Connections {
     /// Counts a connection from `source` (exempt: a trusted proxy), or refuses it when the
     /// address already holds its share.
     fn address_slot(&self, source: IpAddr) -> Option<AddressSlot<'_>> {
+        // An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`.
+        let source = source.to_canonical();
         let trusted = &self.gateway.config().server.trusted_proxies;
         if trusted.iter().any(|net| net.contains(&source)) {
             return Some(AddressSlot {

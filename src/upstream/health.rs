@@ -259,9 +259,9 @@ impl Outlier {
 
     /// How many of `instances` may be ejected at once: `max_ejected_percent` of them,
     /// rounded down, but at least one (none when there is one instance: ejecting the only
-    /// instance would send its requests nowhere else).
+    /// instance would send its requests nowhere else; none at 0 %).
     pub fn max_ejected(&self, instances: usize) -> usize {
-        if instances < 2 {
+        if instances < 2 || self.max_ejected_percent == 0 {
             return 0;
         }
         (instances * usize::from(self.max_ejected_percent) / 100).max(1)

@@ -137,6 +137,9 @@ impl std::fmt::Debug for RouteUpstreams {
 struct Slots {
     semaphore: Semaphore,
     size: AtomicUsize,
+    /// Permits still to take back after the size shrank while they were held: each is
+    /// forgotten when next acquired.
+    debt: AtomicUsize,
 }
 
 /// One instance of one route.
@@ -152,9 +155,7 @@ pub struct Instance {
 
 impl std::fmt::Debug for Instance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Instance")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
+        f.debug_struct("Instance").finish_non_exhaustive()
     }
 }
 
@@ -275,15 +276,19 @@ impl RouteUpstreams {
                     if size > old {
                         slots.semaphore.add_permits(size - old);
                     } else {
-                        // What is not free now is taken back as it is released: a
-                        // semaphore cannot go below zero, so the rest is forgotten later.
-                        slots.semaphore.forget_permits(old - size);
+                        // What is not free now is taken back as it comes free (see
+                        // `admit`): a semaphore cannot go below zero.
+                        let forgotten = slots.semaphore.forget_permits(old - size);
+                        slots
+                            .debt
+                            .fetch_add(old - size - forgotten, Ordering::AcqRel);
                     }
                     Arc::clone(slots)
                 }
                 None => Arc::new(Slots {
                     semaphore: Semaphore::new(size),
                     size: AtomicUsize::new(size),
+                    debt: AtomicUsize::new(0),
                 }),
             }
         });
@@ -309,9 +314,20 @@ impl RouteUpstreams {
     /// A slot for one request in flight, or `None` when the route is at its limit (circuit
     /// breaking); `Some(None)` when the route has no limit.
     pub fn admit(&self) -> Option<Option<SemaphorePermit<'_>>> {
-        match &self.slots {
-            None => Some(None),
-            Some(slots) => slots.semaphore.try_acquire().ok().map(Some),
+        let Some(slots) = &self.slots else {
+            return Some(None);
+        };
+        loop {
+            let permit = slots.semaphore.try_acquire().ok()?;
+            let owed = slots
+                .debt
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |debt| {
+                    debt.checked_sub(1)
+                });
+            if owed.is_err() {
+                return Some(Some(permit));
+            }
+            permit.forget();
         }
     }
 
@@ -373,7 +389,7 @@ impl RouteUpstreams {
             if out < outlier.max_ejected(self.instances.len()) {
                 let length = instance.health.eject(now_ms, outlier.ejection);
                 instance.ejections.inc();
-                tracing::warn!(route = %route.prefix, upstream = %instance.url, seconds = length.as_secs(), "upstream instance ejected by outlier detection");
+                tracing::warn!(route = %route.prefix, upstream = %route.upstreams[i].label, seconds = length.as_secs(), "upstream instance ejected by outlier detection");
             }
         }
         let handles = &instance.handles;

@@ -336,6 +336,10 @@ impl Pool {
             };
             if conn.quiet() {
                 conn.state.idle.store(false, Ordering::Release);
+                // A breach read between the pool's check and now.
+                if conn.state.breached.load(Ordering::Acquire) {
+                    continue;
+                }
                 return Some(conn);
             }
         }
@@ -472,10 +476,11 @@ impl Pool {
             && status != StatusCode::NO_CONTENT
             && status != StatusCode::NOT_MODIFIED
             && (headers.contains_key(CONTENT_LENGTH) || headers.contains_key(TRANSFER_ENCODING));
-        let release = framed.then(|| Release {
+        // The head came before the request body was handed over whole: the backend answered
+        // without reading the rest, and may read it as a request of its own.
+        let release = (framed && uploaded.load(Ordering::Acquire)).then(|| Release {
             conn,
             pool: Arc::clone(self),
-            uploaded,
         });
         Ok(response.map(|body| {
             let mut body = UpstreamBody { body, release };
@@ -564,17 +569,12 @@ impl std::fmt::Debug for UpstreamBody {
 struct Release {
     conn: Conn,
     pool: Arc<Pool>,
-    /// The request body has been sent whole.
-    uploaded: Arc<AtomicBool>,
 }
 
 impl UpstreamBody {
-    /// The body has ended: its connection goes back to the pool, unless the answer came
-    /// before the request was sent whole.
+    /// The body has ended: its connection goes back to the pool.
     fn release(&mut self) {
-        if let Some(release) = self.release.take()
-            && release.uploaded.load(Ordering::Acquire)
-        {
+        if let Some(release) = self.release.take() {
             release.pool.put(release.conn);
         }
     }

@@ -573,3 +573,46 @@ async fn clients_that_never_read_hold_neither_every_slot_nor_theirs_for_ever() {
     assert_eq!(cut("send_timeout").await, 5.0);
     drop(held);
 }
+
+/// The send deadline is about answers nobody reads, not about quiet connections: a
+/// kept-alive connection that read its answer whole and waits past the deadline is not cut.
+#[tokio::test]
+async fn a_client_that_read_its_answer_is_not_cut_by_the_send_deadline() {
+    let upstream = spawn_broken_upstream().await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| f.server.send_timeout_ms = Some(300))
+            .build(),
+    )
+    .await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    for id in ["first", "second"] {
+        stream
+            .write_all(format!("GET /plain/echo/{id} HTTP/1.1\r\nhost: a\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        while !answer.ends_with(id.as_bytes()) {
+            let mut chunk = [0u8; 1024];
+            let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut chunk))
+                .await
+                .expect("an answer")
+                .unwrap();
+            assert!(
+                n > 0,
+                "the connection was cut: {:?}",
+                String::from_utf8_lossy(&answer)
+            );
+            answer.extend_from_slice(&chunk[..n]);
+        }
+        tokio::time::sleep(Duration::from_millis(900)).await;
+    }
+    let text = metrics_text(&app).await;
+    assert_eq!(
+        metric(
+            &text,
+            "sealgate_connections_cut_total{reason=\"send_timeout\"}"
+        ),
+        0.0
+    );
+}
