@@ -47,6 +47,15 @@ fn body(reply: &Reply) -> String {
     String::from_utf8_lossy(&reply.body).into_owned()
 }
 
+/// `count` requests to `prefix/echo/<tag>k` each get their own answer.
+async fn next_requests_get_their_own(app: &TestApp, prefix: &str, tag: &str, count: usize) {
+    for k in 0..count {
+        let id = format!("{tag}{k}");
+        let next = request(app, "GET", &format!("{prefix}echo/{id}")).await;
+        assert_eq!(body(&next), id);
+    }
+}
+
 /// What the sealed route answered, opened with the session's key.
 fn opened(session: &ClientSession, reply: &Reply) -> Option<String> {
     let (_, plaintext) = jwe::open(&reply.body, &session.key, usize::MAX).ok()?;
@@ -224,11 +233,7 @@ async fn an_early_answer_during_an_upload_does_not_leave_its_connection_to_other
     let smuggled = "GET /plain/echo/planted HTTP/1.1\r\nhost: x\r\n\r\n";
     let early = post(&app.url("/plain/early/a"), &[], smuggled).await;
     assert_eq!(body(&early), "a");
-    for k in 0..5 {
-        let id = format!("e{k}");
-        let next = request(&app, "GET", &format!("/plain/echo/{id}")).await;
-        assert_eq!(body(&next), id);
-    }
+    next_requests_get_their_own(&app, "/plain/", "e", 5).await;
 }
 
 /// A request that timed out (504) leaves nothing behind: the late answer is never read as
@@ -242,11 +247,7 @@ async fn a_late_answer_after_a_504_reaches_no_one() {
     let late = request(&app, "GET", "/slow/late/a?ms=300").await;
     assert_eq!(late.status.as_u16(), 504);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    for k in 0..5 {
-        let id = format!("l{k}");
-        let next = request(&app, "GET", &format!("/slow/echo/{id}")).await;
-        assert_eq!(body(&next), id);
-    }
+    next_requests_get_their_own(&app, "/slow/", "l", 5).await;
 }
 
 /// `Expect: 100-continue` is answered by the gateway and never forwarded: the upstream
