@@ -5,8 +5,7 @@
 pub mod names;
 mod process;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -158,8 +157,6 @@ pub fn latency_buckets(longest: Duration) -> Vec<f64> {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    /// Which registry this is, for [`Cached`] handles.
-    id: u64,
     /// See [`names::REQUESTS`].
     pub requests: Family<RequestLabels, Counter>,
     /// See [`names::REQUEST_DURATION`].
@@ -212,10 +209,8 @@ pub struct Metrics {
     pub trace_spans_dropped: Counter,
 }
 
-static NEXT_REGISTRY: AtomicU64 = AtomicU64::new(0);
-
 /// Handles on the series one upstream instance moves on every request it serves, taken
-/// once ([`Metrics::instance_handles`]) and kept with the instance ([`Cached`]): a lookup
+/// once ([`Metrics::instance_handles`]) and kept with the instance (`upstream::Instance`): a lookup
 /// in a labelled family hashes its labels with SipHash and takes a lock, and four of them
 /// per request cost about 1,600 instructions on the plain route.
 #[derive(Debug, Clone)]
@@ -228,35 +223,6 @@ pub struct InstanceHandles {
     pub route_duration: Histogram,
     /// `upstream_instance_requests_total{outcome="ok"}`.
     pub ok: Counter,
-}
-
-/// A value made from a [`Metrics`] on first use and kept, for that registry only: asked
-/// with another registry (a configuration handed to a second gateway, as tests do), it
-/// makes a fresh value each time rather than count into the first one's series.
-#[derive(Debug, Clone)]
-pub struct Cached<T>(OnceLock<(u64, T)>);
-
-impl<T> Default for Cached<T> {
-    fn default() -> Self {
-        Cached(OnceLock::new())
-    }
-}
-
-impl<T> Cached<T> {
-    /// Runs `then` on the value for `metrics`, making it with `make` the first time.
-    pub fn with<R>(
-        &self,
-        metrics: &Metrics,
-        make: impl Fn(&Metrics) -> T,
-        then: impl FnOnce(&T) -> R,
-    ) -> R {
-        let (id, value) = self.0.get_or_init(|| (metrics.id, make(metrics)));
-        if *id == metrics.id {
-            then(value)
-        } else {
-            then(&make(metrics))
-        }
-    }
 }
 
 fn redis_histogram() -> Histogram {
@@ -341,7 +307,6 @@ impl Metrics {
             access_log_dropped: Counter::default(),
             trace_spans_dropped: Counter::default(),
             registry: Registry::default(),
-            id: NEXT_REGISTRY.fetch_add(1, Ordering::Relaxed),
         };
         use names::*;
         let build = Family::<BuildLabels, Gauge>::default();
@@ -518,39 +483,5 @@ pub fn method_label(method: &http::Method) -> &'static str {
         http::Method::HEAD => "HEAD",
         http::Method::OPTIONS => "OPTIONS",
         _ => "OTHER",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn series(metrics: &Metrics, name: &str) -> Vec<String> {
-        metrics
-            .encode()
-            .lines()
-            .filter(|l| l.starts_with(name))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    #[test]
-    fn cached_handles_count_into_the_registry_they_were_asked_for() {
-        let (route, upstream) = (Arc::new("/r/".to_owned()), Arc::new("http://u".to_owned()));
-        let cache: Cached<InstanceHandles> = Cached::default();
-        let (first, second) = (Metrics::default(), Metrics::default());
-        let count = |metrics: &Metrics| {
-            cache.with(
-                metrics,
-                |m| m.instance_handles(&route, &upstream),
-                |h| h.ok.inc(),
-            );
-        };
-        count(&first);
-        count(&first);
-        count(&second);
-        let ok = "sealgate_upstream_instance_requests_total{route=\"/r/\",upstream=\"http://u\",outcome=\"ok\"}";
-        assert_eq!(series(&first, ok), [format!("{ok} 2")]);
-        assert_eq!(series(&second, ok), [format!("{ok} 1")]);
     }
 }

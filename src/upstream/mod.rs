@@ -500,3 +500,65 @@ impl RouteUpstreams {
             .set(i64::from(health.available(now_ms())));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed() -> Config {
+        let text = "[[token.keys]]\nkid = \"k\"\nkey = \"WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo\"\n\
+                    [[routes]]\nprefix = \"/r/\"\nupstreams = [\"http://127.0.0.1:9\"]\nauth = \"none\"\n";
+        Config::parse(
+            text,
+            std::path::Path::new("t"),
+            std::path::Path::new("."),
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn one_configuration_in_two_gateways_counts_into_each_ones_registry() {
+        let config = parsed();
+        let (first, second) = (Metrics::default(), Metrics::default());
+        let tables = [
+            Upstreams::default().table(&config, &first, false),
+            Upstreams::default().table(&config, &second, false),
+        ];
+        let route = &config.routes[0];
+        let ok = Exchange {
+            result: Ok(http::StatusCode::OK),
+            upload_complete: true,
+        };
+        tables[0][0].observe(route, 0, &ok, None, &first, 0);
+        tables[0][0].observe(route, 0, &ok, None, &first, 0);
+        tables[1][0].observe(route, 0, &ok, None, &second, 0);
+        let series = "sealgate_upstream_instance_requests_total{route=\"/r/\",upstream=\"http://127.0.0.1:9\",outcome=\"ok\"}";
+        let value = |metrics: &Metrics| {
+            metrics
+                .encode()
+                .lines()
+                .find_map(|line| line.strip_prefix(series).map(|v| v.trim().to_owned()))
+        };
+        assert_eq!(value(&first).as_deref(), Some("2"));
+        assert_eq!(value(&second).as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn a_reload_keeps_the_state_of_what_survives_it_and_drops_the_rest() {
+        let config = parsed();
+        let metrics = Metrics::default();
+        let upstreams = Upstreams::default();
+        let before = upstreams.table(&config, &metrics, false);
+        let after = upstreams.table(&config, &metrics, false);
+        assert!(Arc::ptr_eq(&before[0].instances[0], &after[0].instances[0]));
+        let mut other = parsed();
+        other.routes = Vec::new();
+        assert!(upstreams.table(&other, &metrics, false).is_empty());
+        let again = upstreams.table(&config, &metrics, false);
+        assert!(
+            !Arc::ptr_eq(&before[0].instances[0], &again[0].instances[0]),
+            "a route dropped by a reload starts afresh when it comes back"
+        );
+    }
+}
