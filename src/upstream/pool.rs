@@ -169,7 +169,7 @@ const UNEXPECTED_MESSAGE: &str = "received unexpected message from connection";
 pub enum Breach {
     /// Bytes arrived on a connection with no exchange in progress.
     BytesWhileIdle,
-    /// Both `Transfer-Encoding` and `Content-Length` (RFC 9112 §6.3: a sender must not).
+    /// Both `Transfer-Encoding` and `Content-Length` (RFC 9112 §6.1: a sender must not).
     AmbiguousLength,
     /// `101 Switching Protocols` to a request that did not ask to upgrade.
     UnaskedUpgrade,
@@ -407,15 +407,22 @@ impl Pool {
         if let Some(host) = &self.host {
             parts.headers.entry(HOST).or_insert_with(|| host.clone());
         }
-        let body = Tracked {
-            body,
-            done: Arc::clone(&uploaded),
-        }
-        .boxed_unsync();
+        // A body already at its end (most requests: no body) is sent whole with the head;
+        // only one still to come is watched.
+        let body = if http_body::Body::is_end_stream(&body) {
+            uploaded.store(true, Ordering::Release);
+            body
+        } else {
+            Tracked {
+                body,
+                done: Arc::clone(&uploaded),
+            }
+            .boxed_unsync()
+        };
         let mut request = Request::from_parts(parts, body);
         while let Some(mut conn) = self.checkout() {
             match conn.sender.try_send_request(request).await {
-                Ok(response) => return self.answer(response, conn, &method, uploaded),
+                Ok(response) => return self.answer(response, conn, &method, &uploaded),
                 Err(mut error) => match error.take_message() {
                     // Closed before the request was written: try another connection.
                     Some(unsent) => request = unsent,
@@ -425,7 +432,7 @@ impl Pool {
         }
         let mut conn = connector.connect(self, connect_timeout).await?;
         match conn.sender.try_send_request(request).await {
-            Ok(response) => self.answer(response, conn, &method, uploaded),
+            Ok(response) => self.answer(response, conn, &method, &uploaded),
             Err(mut error) => {
                 let unsent = error.take_message().is_some();
                 let error = error.into_error();
@@ -445,7 +452,7 @@ impl Pool {
         response: Response<Incoming>,
         conn: Conn,
         method: &Method,
-        uploaded: Arc<AtomicBool>,
+        uploaded: &AtomicBool,
     ) -> Result<Response<UpstreamBody>, Failure> {
         let status = response.status();
         let headers = response.headers();
@@ -453,7 +460,7 @@ impl Pool {
         let breach = if status == StatusCode::SWITCHING_PROTOCOLS {
             Some(Breach::UnaskedUpgrade)
         } else if headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH) {
-            // RFC 9112 §6.1: a sender must not send both, and such a message "ought to be
+            // RFC 9112 §6.1: a sender must not send both; §6.3: such a message "ought to be
             // handled as an error"; where it ends is not known.
             Some(Breach::AmbiguousLength)
         } else {
