@@ -56,6 +56,18 @@ async fn next_requests_get_their_own(app: &TestApp, prefix: &str, tag: &str, cou
     }
 }
 
+/// A sealed call to the default configuration's `/api/echo/<id>` (the broken upstream's
+/// echo).
+async fn sealed_echo(app: &TestApp, session: &ClientSession, id: &str) -> Reply {
+    call(
+        app,
+        session,
+        &format!("/api/echo/{id}"),
+        &seal(session, b"{}", None),
+    )
+    .await
+}
+
 /// What the sealed route answered, opened with the session's key.
 fn opened(session: &ClientSession, reply: &Reply) -> Option<String> {
     let (_, plaintext) = jwe::open(&reply.body, &session.key, usize::MAX).ok()?;
@@ -101,13 +113,7 @@ async fn no_answer_crosses_between_requests_when_the_upstream_breaks_framing() {
             tasks.spawn(async move {
                 for k in 0..3 {
                     let id = format!("s{round}x{v}x{k}");
-                    let reply = call(
-                        &app,
-                        &session,
-                        &format!("/api/echo/{id}"),
-                        &seal(&session, b"{}", None),
-                    )
-                    .await;
+                    let reply = sealed_echo(&app, &session, &id).await;
                     calls.fetch_add(1, Ordering::Relaxed);
                     match opened(&session, &reply) {
                         Some(answer) if answer == id => {}
@@ -295,13 +301,7 @@ async fn routes_of_one_origin_do_not_share_connections() {
             body(&request(&app, "GET", &format!("/plain/echo/{id}")).await),
             id
         );
-        let reply = call(
-            &app,
-            &session,
-            &format!("/api/echo/{id}"),
-            &seal(&session, b"{}", None),
-        )
-        .await;
+        let reply = sealed_echo(&app, &session, &id).await;
         assert_eq!(opened(&session, &reply).as_deref(), Some(id.as_str()));
     }
     assert_eq!(
