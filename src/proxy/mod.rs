@@ -200,7 +200,7 @@ pub async fn handle(
     parts.version = http::Version::HTTP_11;
     let query = parts.uri.query().map(str::to_owned);
     let now_ms = u64::try_from(ctx.app.clock.now_ms()).unwrap_or_default();
-    upstreams.count_request(now_ms);
+    upstreams.count_request(&route, now_ms);
     let mut index = upstreams.pick(&route, now_ms, None);
     parts.uri = upstream_uri(&route, &route.upstreams[index], ctx.path, query.as_deref())?;
     tracing::trace!(request_id = ctx.request_id, route = %route.prefix, upstream = %parts.uri, "forwarding");

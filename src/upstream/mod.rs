@@ -416,9 +416,12 @@ impl RouteUpstreams {
         }
     }
 
-    /// Counts a request against the retry budget.
-    pub fn count_request(&self, now_ms: u64) {
-        self.retry.request(now_ms);
+    /// Counts a request towards the retry budget, on a route that retries (on any other
+    /// the budget is never read).
+    pub fn count_request(&self, route: &Route, now_ms: u64) {
+        if route.retry.is_some() {
+            self.retry.request(now_ms);
+        }
     }
 
     /// Whether a retry may be sent now under `route`'s budget; counts it when it may.
