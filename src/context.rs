@@ -112,7 +112,7 @@ pub struct AppState {
     pub clock: Clock,
     /// Slots for slow (argon2id) secret checks (see
     /// [`crate::config::DEFAULT_MAX_CONCURRENT_SECRET_CHECKS`]).
-    pub secret_checks: tokio::sync::Semaphore,
+    pub secret_checks: std::sync::Arc<tokio::sync::Semaphore>,
     /// When this process's gateway was made (unix seconds): with the memory backend,
     /// tokens issued before it are refused (see `sessions.accept_tokens_from_before_start`).
     pub started_at: i64,

@@ -157,7 +157,7 @@ impl Gateway {
             state,
             metrics,
             clock,
-            secret_checks: Semaphore::new(config.token.max_concurrent_secret_checks),
+            secret_checks: Arc::new(Semaphore::new(config.token.max_concurrent_secret_checks)),
             started_at,
             access: Arc::new(access),
             tracing,

@@ -221,6 +221,9 @@ fn run(path: &std::path::Path) -> ExitCode {
         for addr in server.tls_addrs() {
             tracing::info!(%addr, "sealgate listening (https)");
         }
+        if let Some(addr) = server.admin_addr() {
+            tracing::info!(%addr, "sealgate admin listening");
+        }
         let outcome = server.run(server::shutdown_signal()).await;
         // The access lines and spans of the last requests are written before exiting.
         gateway.close().await;

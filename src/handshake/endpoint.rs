@@ -120,14 +120,26 @@ async fn issue_token(
     // enabled, allowed on the channel.
     let secret_ok = if client.secret.is_slow() {
         // A few slots, not the whole blocking pool: a burst of wrong secrets waits here.
-        let _slot = tokio::time::timeout(SECRET_CHECK_WAIT, app.secret_checks.acquire())
-            .await
-            .map_err(|_| TokenError::Busy)?
-            .map_err(|_| TokenError::Internal("secret check slots closed"))?;
+        let slot = tokio::time::timeout(
+            SECRET_CHECK_WAIT,
+            std::sync::Arc::clone(&app.secret_checks).acquire_owned(),
+        )
+        .await
+        .map_err(|_| TokenError::Busy)?
+        .map_err(|_| TokenError::Internal("secret check slots closed"))?;
         let (client, secret) = (client.clone(), token_request.secret.clone());
-        tokio::task::spawn_blocking(move || client.secret.verify(secret.as_bytes()))
-            .await
-            .map_err(|_| TokenError::Internal("secret verification task failed"))?
+        let running = app.metrics.secret_checks_running.clone();
+        // The slot moves into the check: a client that hangs up does not free it while
+        // the check still runs (else a burst of abandoned requests runs unbounded).
+        tokio::task::spawn_blocking(move || {
+            running.inc();
+            let ok = client.secret.verify(secret.as_bytes());
+            running.dec();
+            drop(slot);
+            ok
+        })
+        .await
+        .map_err(|_| TokenError::Internal("secret verification task failed"))?
     } else {
         client.secret.verify(token_request.secret.as_bytes())
     };

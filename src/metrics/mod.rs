@@ -173,8 +173,12 @@ pub struct Metrics {
     pub sessions_live: Gauge,
     /// See [`names::CONNECTIONS_OPEN`].
     pub connections_open: Gauge,
+    /// See [`names::SECRET_CHECKS_RUNNING`].
+    pub secret_checks_running: Gauge,
     /// See [`names::TLS_HANDSHAKES`].
     pub tls_handshakes: Family<OutcomeLabel, Counter>,
+    /// See [`names::CERTIFICATE_RELOADS`].
+    pub certificate_reloads: Family<OutcomeLabel, Counter>,
     /// See [`names::CONFIG_RELOADS`].
     pub config_reloads: Family<OutcomeLabel, Counter>,
     /// See [`names::REVOCATIONS`].
@@ -289,8 +293,10 @@ impl Metrics {
             upstream_errors: Family::default(),
             sessions_live: Gauge::default(),
             connections_open: Gauge::default(),
+            secret_checks_running: Gauge::default(),
             tls_handshakes: Family::default(),
             config_reloads: Family::default(),
+            certificate_reloads: Family::default(),
             revocations: Counter::default(),
             token_key_seals: Family::default(),
             upstream_instance_requests: Family::default(),
@@ -362,9 +368,19 @@ impl Metrics {
             m.connections_open.clone(),
         );
         registry.register(
+            SECRET_CHECKS_RUNNING,
+            "Argon2id secret checks running now",
+            m.secret_checks_running.clone(),
+        );
+        registry.register(
             TLS_HANDSHAKES,
             "TLS handshakes, by outcome",
             m.tls_handshakes.clone(),
+        );
+        registry.register(
+            CERTIFICATE_RELOADS,
+            "Reloads of a listener's certificate files, by outcome",
+            m.certificate_reloads.clone(),
         );
         registry.register(
             CONFIG_RELOADS,

@@ -21,8 +21,13 @@ pub const UPSTREAM_ERRORS: &str = "sealgate_upstream_errors";
 pub const SESSIONS_LIVE: &str = "sealgate_sessions_live";
 /// Gauge: client connections open.
 pub const CONNECTIONS_OPEN: &str = "sealgate_connections_open";
+/// Gauge: argon2id secret checks running now (at most `token.max_concurrent_secret_checks`).
+pub const SECRET_CHECKS_RUNNING: &str = "sealgate_secret_checks_running";
 /// Counter: TLS handshakes, label `outcome` (`ok`, `failed`, `timeout`).
 pub const TLS_HANDSHAKES: &str = "sealgate_tls_handshakes";
+/// Counter: reloads of a listener's certificate files (on a change or SIGHUP), label
+/// `outcome` (`ok`, `refused`: the files did not load, the served certificates were kept).
+pub const CERTIFICATE_RELOADS: &str = "sealgate_certificate_reloads";
 /// Counter: configuration reloads, label `outcome` (`ok`, `refused`).
 pub const CONFIG_RELOADS: &str = "sealgate_config_reloads";
 /// Counter: sessions revoked.

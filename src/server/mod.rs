@@ -205,6 +205,7 @@ impl Server {
             watchers.spawn(signals::watch_certificate_files(
                 Arc::clone(&endpoint.store),
                 endpoint.config.reload_poll,
+                gateway.metrics().certificate_reloads.clone(),
             ));
             let handshake = Some((endpoint.acceptor, endpoint.config.handshake_timeout));
             loops.spawn(accept_loop(

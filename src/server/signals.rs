@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::gateway::Gateway;
-use crate::metrics::Metrics;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use crate::metrics::{Metrics, OutcomeLabel};
 use crate::tls::CertStore;
 
 /// On every SIGHUP: reads the configuration file again and puts it in force (a file that
@@ -42,7 +45,7 @@ pub async fn reload_on_hangup(
             }
         }
         for store in &stores {
-            report_certificates(store.reload());
+            report_certificates(&gateway.metrics().certificate_reloads, store.reload());
         }
     }
 }
@@ -50,21 +53,32 @@ pub async fn reload_on_hangup(
 /// Reloads a listener's certificates whenever their files change (checked every `poll`).
 /// Polling modification times rather than inotify: it also sees the symlink swaps that
 /// Kubernetes secret mounts and certbot do, at a negligible cost.
-pub async fn watch_certificate_files(store: Arc<CertStore>, poll: Duration) {
+pub async fn watch_certificate_files(
+    store: Arc<CertStore>,
+    poll: Duration,
+    reloads: Family<OutcomeLabel, Counter>,
+) {
     let mut interval = tokio::time::interval(poll);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
         if let Some(result) = store.reload_if_changed() {
-            report_certificates(result);
+            report_certificates(&reloads, result);
         }
     }
 }
 
-fn report_certificates(result: Result<(), crate::tls::TlsError>) {
+fn report_certificates(
+    reloads: &Family<OutcomeLabel, Counter>,
+    result: Result<(), crate::tls::TlsError>,
+) {
     match result {
-        Ok(()) => tracing::info!("TLS certificates reloaded"),
+        Ok(()) => {
+            Metrics::count(reloads, "ok");
+            tracing::info!("TLS certificates reloaded");
+        }
         Err(error) => {
+            Metrics::count(reloads, "refused");
             tracing::error!(%error, "TLS certificate reload refused; keeping the current certificates")
         }
     }
