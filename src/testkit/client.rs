@@ -60,8 +60,20 @@ pub async fn handshake(
     secret: &str,
     kdf: Kdf,
 ) -> ClientSession {
+    handshake_at(&app.url(""), channel, api_key, secret, kdf).await
+}
+
+/// [`handshake`] with the gateway at `base` (`http://host:port`), such as a gateway the
+/// test started as a process.
+pub async fn handshake_at(
+    base: &str,
+    channel: &str,
+    api_key: &str,
+    secret: &str,
+    kdf: Kdf,
+) -> ClientSession {
     let client = Client::new(ClientConfig {
-        base: app.url("").parse().unwrap(),
+        base: base.parse().unwrap(),
         token_path: TOKEN_PATH.to_owned(),
         channel: channel.to_owned(),
         api_key: api_key.to_owned(),

@@ -86,3 +86,56 @@ pub fn metric(text: &str, series: &str) -> f64 {
 pub async fn metrics_text(app: &TestApp) -> String {
     String::from_utf8(admin_get(app, "/metrics").await.body.to_vec()).unwrap()
 }
+
+/// Sends `request` (raw HTTP/1.1 bytes, `connection: close`) on one new connection to each of
+/// `targets` at the same instant: every connection first gets all but the last byte, then
+/// the last bytes are released together (each by its own task, after a barrier). Returns
+/// each answer's status, in the order of `targets`.
+pub async fn send_at_once(targets: &[std::net::SocketAddr], request: &[u8]) -> Vec<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (head, last) = request.split_at(request.len() - 1);
+    let mut held = Vec::new();
+    for target in targets {
+        let mut stream = tokio::net::TcpStream::connect(target).await.unwrap();
+        stream.write_all(head).await.unwrap();
+        held.push(stream);
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(held.len()));
+    let tasks: Vec<_> = held
+        .into_iter()
+        .map(|mut stream| {
+            let (barrier, last) = (std::sync::Arc::clone(&barrier), last.to_vec());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                stream.write_all(&last).await.unwrap();
+                let mut answer = Vec::new();
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    stream.read_to_end(&mut answer),
+                )
+                .await;
+                let text = String::from_utf8_lossy(&answer);
+                text.strip_prefix("HTTP/1.1 ")
+                    .and_then(|rest| rest.get(..3))
+                    .and_then(|code| code.parse().ok())
+                    .unwrap_or_else(|| panic!("no status in {text:?}"))
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses
+}
+
+/// A sealed POST of `sealed` to `path` with `token`, as raw HTTP/1.1 bytes that close the
+/// connection after the answer (for [`send_at_once`]).
+pub fn sealed_request_bytes(path: &str, token: &str, sealed: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\n\
+         content-type: application/jose\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{sealed}",
+        sealed.len()
+    )
+    .into_bytes()
+}

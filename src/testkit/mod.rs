@@ -21,10 +21,19 @@ mod client;
 mod config;
 mod exchange;
 mod upstream;
+mod wait;
 
 pub use app::{TestApp, spawn_app};
 pub use broken::{BrokenUpstream, PLANTED, spawn_broken_upstream};
-pub use client::{ClientKey, ClientSession, call, client_key, handshake, revoke, seal, token_body};
+pub use client::{
+    ClientKey, ClientSession, call, client_key, handshake, handshake_at, revoke, seal, token_body,
+};
 pub use config::{ConfigBuilder, TOKEN_KEY, TOKEN_PATH, client_file, route_file, token_key_file};
-pub use exchange::{Reply, admin_get, http_client, metric, metrics_text, post, send};
-pub use upstream::{Behaviour, Recorded, TestUpstream, spawn_demo_upstream, spawn_upstream};
+pub use exchange::{
+    Reply, admin_get, http_client, metric, metrics_text, post, sealed_request_bytes, send,
+    send_at_once,
+};
+pub use upstream::{
+    Behaviour, Recorded, TestUpstream, refused_addr, spawn_demo_upstream, spawn_upstream,
+};
+pub use wait::eventually;

@@ -153,3 +153,18 @@ fn echo_response(parts: &http::request::Parts, body: &Bytes) -> Response<Body> {
         .body(full(echoed.to_string()))
         .unwrap()
 }
+
+/// A loopback address that refuses connections: a socket bound to port 0 but never listening
+/// (the kernel answers a SYN to it with a reset), kept open for the life of the test process
+/// so no other test can take the port. Where a test needs "no upstream there", this is
+/// certain; a fixed port such as `:9` or `:1` is only likely to be closed.
+pub fn refused_addr() -> SocketAddr {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind port 0");
+    let addr = socket.local_addr().expect("the bound address");
+    // Leaked on purpose: closing it would free the port for a listener to appear on.
+    std::mem::forget(socket);
+    addr
+}

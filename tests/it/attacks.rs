@@ -79,14 +79,39 @@ async fn bare_lf_line_endings_do_not_smuggle_a_second_request() {
     let app = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
     let response = raw(app.addr, b"POST /plain/a HTTP/1.1\nhost: x\ncontent-length: 0\n\nGET /plain/smuggled HTTP/1.1\r\nhost: x\r\n\r\n").await;
     // hyper (httparse) accepts bare LF as a line ending, as RFC 9112 §2.2 allows a
-    // recipient to; what matters is that the framing stays unambiguous.
-    let seen = upstream.requests();
-    let status = status_of(&response);
-    assert!(matches!(status, Some(200 | 400)), "{response:.200}");
-    assert!(seen.len() <= 2);
-    if status == Some(400) {
-        assert!(seen.is_empty());
+    // recipient to; the second request is then a pipelined one. Smuggling would be a
+    // request reaching the upstream whose answer the client never sees: so every request
+    // the upstream saw is answered, in order (the echo names its path), and a refusal
+    // forwards nothing.
+    let seen: Vec<String> = upstream
+        .requests()
+        .iter()
+        .map(|r| r.uri.path().to_owned())
+        .collect();
+    let answered: Vec<&str> = response
+        .split("HTTP/1.1 ")
+        .skip(1)
+        .map(|answer| {
+            if answer.starts_with("200") {
+                answer
+                    .split("\"path\":\"")
+                    .nth(1)
+                    .and_then(|p| p.split('"').next())
+                    .unwrap_or("?")
+            } else {
+                "refused"
+            }
+        })
+        .collect();
+    match status_of(&response) {
+        Some(200) => assert_eq!(answered, seen, "{response}"),
+        Some(400) => assert!(seen.is_empty(), "refused but forwarded: {seen:?}"),
+        other => panic!("{other:?}: {response:.300}"),
     }
+    assert!(
+        !seen.iter().any(|p| p == "/plain/smuggled") || answered.contains(&"/plain/smuggled"),
+        "the second request reached the upstream unanswered"
+    );
 }
 
 #[tokio::test]
@@ -179,7 +204,7 @@ async fn an_upstream_sending_garbage_is_502() {
     let count = Arc::new(AtomicUsize::new(0));
     let garbage = raw_upstream(b"\x00\x01garbage, not HTTP\r\n\r\n", Arc::clone(&count)).await;
     let app = spawn_app(
-        ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+        ConfigBuilder::new(refused_addr())
             .route(route_to("/garbage/", garbage, RouteAuth::None))
             .build(),
     )
@@ -193,7 +218,7 @@ async fn an_upstream_sending_garbage_is_502() {
 async fn an_upstream_resetting_mid_response_is_502_on_a_sealed_route_and_cut_on_a_plain_one() {
     let count = Arc::new(AtomicUsize::new(0));
     let cut = raw_upstream(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"partial\":", Arc::clone(&count)).await;
-    let config = ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+    let config = ConfigBuilder::new(refused_addr())
         .route(route_to("/cut-sealed/", cut, RouteAuth::Token))
         .route(route_to("/cut-plain/", cut, RouteAuth::None))
         .build();
@@ -236,7 +261,7 @@ async fn an_upstream_closing_every_connection_never_gets_a_request_twice() {
     )
     .await;
     let app = spawn_app(
-        ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+        ConfigBuilder::new(refused_addr())
             .route(route_to("/closing/", closing, RouteAuth::None))
             .build(),
     )
@@ -249,6 +274,9 @@ async fn an_upstream_closing_every_connection_never_gets_a_request_twice() {
             StatusCode::BAD_GATEWAY => {}
             other => panic!("unexpected {other}"),
         }
+        // Pacing, not a wait for state: the promise is about a connection the upstream
+        // closed while it sat idle in the pool; a close that races the very next checkout
+        // within microseconds is the window docs/upstreams.md names.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     eprintln!(
@@ -260,45 +288,102 @@ async fn an_upstream_closing_every_connection_never_gets_a_request_twice() {
         ok,
         "every POST the upstream saw was answered once, none twice"
     );
-    assert!(ok >= 30, "only {ok} of 40 went through");
+    // The pool notices each close (the idle read sees EOF; a checkout peeks), so no POST
+    // goes out on a dead connection: the README's "40 of 40".
+    assert_eq!(ok, 40, "only {ok} of 40 went through");
+}
+
+/// Reads until the server closes `stream` (or `limit` passes); what it sent and when it
+/// closed, counted from `since`.
+async fn read_until_closed(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+    since: std::time::Instant,
+    limit: Duration,
+) -> (String, Duration) {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(limit, stream.read_to_end(&mut out)).await;
+    (String::from_utf8_lossy(&out).into_owned(), since.elapsed())
 }
 
 #[tokio::test]
 async fn a_slow_body_is_cut_at_the_body_deadline_while_others_are_served() {
+    const DEADLINE: Duration = Duration::from_millis(500);
     let upstream = spawn_demo_upstream().await;
     let config = ConfigBuilder::new(upstream)
-        .with(|f| f.server.body_read_timeout_ms = Some(300))
+        .with(|f| f.server.body_read_timeout_ms = Some(DEADLINE.as_millis() as u64))
         .build();
     let app = spawn_app(config).await;
-    let mut slow = TcpStream::connect(app.addr).await.unwrap();
-    slow.write_all(b"POST /token-service/new/v2/token HTTP/1.1\r\nhost: x\r\nx-api-key: MOB-APP-2001\r\ncontent-length: 100\r\n\r\n{\"apiKey\"").await.unwrap();
+    let slow = TcpStream::connect(app.addr).await.unwrap();
+    let (mut from_server, mut to_server) = slow.into_split();
+    to_server.write_all(b"POST /token-service/new/v2/token HTTP/1.1\r\nhost: x\r\nx-api-key: MOB-APP-2001\r\ncontent-length: 100\r\n\r\n{\"apiKey\"").await.unwrap();
     let started = std::time::Instant::now();
     // Trickle a byte every 100 ms: each chunk arrives well within any per-read timeout, but
     // the body as a whole does not arrive within the total deadline.
-    let trickle = async {
+    let trickle = tokio::spawn(async move {
         for _ in 0..30 {
-            if slow.write_all(b" ").await.is_err() {
+            if to_server.write_all(b" ").await.is_err() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    };
+    });
     let other = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         post(&app.url("/plain/other"), &[], "x").await.status
     };
-    let ((), other_status) = tokio::join!(trickle, other);
+    let ((text, cut_after), other_status) = tokio::join!(
+        read_until_closed(&mut from_server, started, Duration::from_secs(5)),
+        other
+    );
+    trickle.abort();
     assert_eq!(
         other_status,
         StatusCode::OK,
         "another client was served meanwhile"
     );
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(2), slow.read_to_end(&mut out)).await;
-    let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with("HTTP/1.1 408"), "{text:.200}");
     assert!(text.contains("TOK003"));
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // A deadline, not a per-read idle timeout (that would cut only after the trickle).
+    assert!(
+        cut_after >= DEADLINE.mul_f32(0.9) && cut_after <= 2 * DEADLINE,
+        "cut after {cut_after:?} for a deadline of {DEADLINE:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_socket_on_a_proxy_protocol_listener_is_closed_at_the_deadline_and_counted() {
+    const DEADLINE: Duration = Duration::from_millis(500);
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| {
+                f.server.trusted_proxies = vec!["127.0.0.1".into()];
+                f.server.proxy_protocol = Some(true);
+                f.server.header_read_timeout_ms = Some(DEADLINE.as_millis() as u64);
+            })
+            .build(),
+    )
+    .await;
+    // Half a PROXY header, then silence.
+    let mut idle = TcpStream::connect(app.addr).await.unwrap();
+    idle.write_all(b"PROXY TCP4 198.51").await.unwrap();
+    let started = std::time::Instant::now();
+    let (text, closed_after) = read_until_closed(&mut idle, started, Duration::from_secs(5)).await;
+    assert!(text.is_empty(), "nothing is answered: {text:.200}");
+    assert!(
+        closed_after >= DEADLINE.mul_f32(0.9) && closed_after <= 2 * DEADLINE,
+        "closed after {closed_after:?} for a deadline of {DEADLINE:?}"
+    );
+    let metrics = metrics_text(&app).await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "sealgate_rejected_total{route=\"none\",res_code=\"PROXY001\"}"
+        ),
+        1.0,
+        "{metrics}"
+    );
+    assert!(upstream.requests().is_empty());
 }
 
 /// An upstream speaking keep-alive HTTP/1.1 by hand that counts its connections: `/small`
@@ -362,7 +447,7 @@ async fn upstream_connections_are_reused_and_one_left_mid_body_never_is() {
     let hosts = Arc::new(std::sync::Mutex::new(Vec::new()));
     let upstream = keep_alive_upstream(Arc::clone(&connections), Arc::clone(&hosts)).await;
     let app = spawn_app(
-        ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+        ConfigBuilder::new(refused_addr())
             .route(route_to("/ka/", upstream, RouteAuth::None))
             .build(),
     )
@@ -418,7 +503,11 @@ async fn upstream_connections_are_reused_and_one_left_mid_body_never_is() {
         &head[..n.min(64)]
     );
     drop(client);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The gateway has seen the client go (and so decided the upstream connection's fate).
+    eventually("the client that left mid-body to be closed", async || {
+        metric(&metrics_text(&app).await, "sealgate_connections_open") == 0.0
+    })
+    .await;
     for _ in 0..5 {
         small().await;
     }

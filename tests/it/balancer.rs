@@ -325,7 +325,7 @@ async fn a_browser_preflight_is_answered_by_the_gateway_for_allowed_origins_only
 fn a_wildcard_origin_is_refused_with_credentials() {
     let mut cors = web_cors();
     cors.allowed_origins = vec!["*".into()];
-    let error = ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+    let error = ConfigBuilder::new(refused_addr())
         .with(|f| f.token.cors = Some(cors))
         .try_build()
         .unwrap_err();
@@ -455,16 +455,22 @@ async fn an_instance_killed_under_traffic_is_ejected_then_used_again_once_it_ans
     );
     assert_eq!(ejections, 1.0, "the ejection is counted");
     // Back on the same port: its health check brings it back well before the ejection ends.
-    let b = Killable::start(b.addr).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while b.served() < 2 && std::time::Instant::now() < deadline {
-        assert_eq!(post_pool(&app).await, 200);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(
-        b.served() >= 2,
-        "the instance is used again once it answers its check"
+    // `served` counts the health checks too, so "used again" is read from the requests the
+    // gateway counts as answered by it (probes are not counted there).
+    let b_ok = format!(
+        "sealgate_upstream_instance_requests_total{{route=\"/pool/\",upstream=\"http://{}\",outcome=\"ok\"}}",
+        b.addr
     );
+    let before = metric(&metrics_text(&app).await, &b_ok);
+    let _restarted = Killable::start(b.addr).await;
+    eventually(
+        "the instance to be used again once it answers its check",
+        async || {
+            assert_eq!(post_pool(&app).await, 200);
+            metric(&metrics_text(&app).await, &b_ok) > before
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -532,7 +538,11 @@ async fn a_route_at_its_limit_of_requests_in_flight_answers_503() {
     route.max_in_flight = Some(1);
     let app = spawn_app(ConfigBuilder::new(slow.addr).route(route).build()).await;
     let (first, second) = tokio::join!(post_pool(&app), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The first request holds the route's only slot while the upstream has it (400 ms).
+        eventually("the first request to reach the upstream", async || {
+            slow.requests().len() == 1
+        })
+        .await;
         post(&app.url("/pool/y"), &[], "").await
     });
     assert_eq!(first, 200);

@@ -23,6 +23,7 @@ mod ops;
 mod promises;
 mod props;
 mod proxy;
+mod reload;
 mod tls;
 mod token;
 mod upstreams;

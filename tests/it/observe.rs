@@ -375,6 +375,7 @@ async fn a_stuck_collector_costs_dropped_spans_never_a_waiting_request() {
 #[tokio::test]
 async fn metrics_follow_the_prometheus_conventions() {
     let upstream = spawn_demo_upstream().await;
+    let dead = refused_addr();
     let config = ConfigBuilder::new(upstream)
         .route(sealgate::config::RouteFile {
             upstream_timeout_ms: Some(60_000),
@@ -382,7 +383,7 @@ async fn metrics_follow_the_prometheus_conventions() {
         })
         .route(sealgate::config::RouteFile {
             auth: Some(sealgate::config::RouteAuth::None),
-            ..route_file("/dead/", "http://127.0.0.1:1")
+            ..route_file("/dead/", &format!("http://{dead}"))
         })
         .build();
     let app = spawn_app(config).await;
@@ -440,7 +441,9 @@ async fn metrics_follow_the_prometheus_conventions() {
     assert_eq!(
         metric(
             &text,
-            "sealgate_upstream_instance_requests_total{route=\"/dead/\",upstream=\"http://127.0.0.1:1\",outcome=\"unreachable\"}"
+            &format!(
+                "sealgate_upstream_instance_requests_total{{route=\"/dead/\",upstream=\"http://{dead}\",outcome=\"unreachable\"}}"
+            )
         ),
         1.0
     );

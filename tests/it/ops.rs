@@ -120,9 +120,16 @@ async fn readiness_fails_while_draining_and_health_stays_up() {
     assert_eq!(admin_get(&app, "/readyz").await.status, StatusCode::OK);
     let url = app.url("/plain/slow");
     let in_flight = tokio::spawn(async move { post(&url, &[], "x").await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // In flight from the moment the upstream has it (it answers 800 ms later).
+    eventually("the request to reach the upstream", async || {
+        slow.requests().len() == 1
+    })
+    .await;
     app.begin_shutdown();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually("/readyz to fail once shutdown begins", async || {
+        admin_get(&app, "/readyz").await.status == StatusCode::SERVICE_UNAVAILABLE
+    })
+    .await;
     let ready = admin_get(&app, "/readyz").await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(&ready.body[..], b"draining\n");
@@ -178,12 +185,18 @@ async fn a_reload_switches_a_route_and_adds_a_client_under_traffic_with_no_faile
 
     let stop = Arc::new(AtomicBool::new(false));
     let load = traffic(&app, Arc::clone(&session), Arc::clone(&stop));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually("traffic to flow to the first upstream", async || {
+        first.requests().len() >= 10
+    })
+    .await;
     let reloaded = ConfigBuilder::new(second.addr)
         .client("NEWCOMER", client_file("fresh", &["MOB-APP-2001"]))
         .build();
     app.gateway.reload(reloaded).unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually("traffic to move to the new upstream", async || {
+        second.requests().len() >= 10
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     let (ok, failed) = load.await.unwrap();
     assert!(failed.is_empty(), "failed during reload: {failed:?}");
@@ -253,12 +266,22 @@ async fn token_keys_rotate_with_no_failed_request() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let load = traffic(&app, Arc::clone(&old), Arc::clone(&stop));
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Calls answered 200 (a failing call shows in `failed` below).
+    let served = "sealgate_requests_total{route=\"/api/\",method=\"POST\",code=\"200\"}";
+    eventually("calls with the old key's token to go through", async || {
+        metric(&metrics_text(&app).await, served) >= 3.0
+    })
+    .await;
     // Step 1: the new key issues, the old one still verifies.
     app.gateway
         .reload(with_keys(upstream, &[("new", 2), ("old", 1)]))
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let before = metric(&metrics_text(&app).await, served);
+    eventually(
+        "calls with the old key's token to go on once the new key issues",
+        async || metric(&metrics_text(&app).await, served) >= before + 3.0,
+    )
+    .await;
     let fresh = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
     assert_eq!(kid_of(&fresh.token), "new");
     stop.store(true, Ordering::Relaxed);
@@ -440,7 +463,7 @@ async fn a_revoked_token_is_refused_even_though_its_ticket_is_valid() {
 
 #[tokio::test]
 async fn token_issuance_is_rate_limited_per_source_address() {
-    let config = ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+    let config = ConfigBuilder::new(refused_addr())
         .with(|f| f.token.rate_limit_per_address_per_minute = Some(3))
         .build();
     let app = spawn_app(config).await;
@@ -558,14 +581,13 @@ async fn no_secret_token_key_or_body_reaches_the_logs_even_at_trace() {
     .await;
     // Token, call, wrong secret, tampered token: four access lines.
     let access_lines = crate::observe::lines(&access, 4).await.join("\n");
-    for _ in 0..200 {
-        if collector.raw.lock().unwrap().len() > 200 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    // The spans of the handshake and of the sealed call (its upstream span) are exported.
+    eventually("the run's spans to reach the collector", async || {
+        let raw = String::from_utf8_lossy(&collector.raw.lock().unwrap()).into_owned();
+        raw.contains("token.issue") && raw.contains("upstream")
+    })
+    .await;
     let spans = String::from_utf8_lossy(&collector.raw.lock().unwrap()).into_owned();
-    assert!(spans.contains("token.issue"), "the collector saw the run");
     drop(app);
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
@@ -658,13 +680,10 @@ async fn sigterm_lets_slow_in_flight_requests_finish_and_the_process_exits_0() {
             })
         })
         .collect();
-    for _ in 0..50 {
-        if slow.requests().len() == N {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(slow.requests().len(), N, "all requests are in flight");
+    eventually("all requests to be in flight at the upstream", async || {
+        slow.requests().len() == N
+    })
+    .await;
     let pid = child.id().unwrap().to_string();
     assert!(
         std::process::Command::new("kill")
@@ -687,11 +706,14 @@ async fn sigterm_lets_slow_in_flight_requests_finish_and_the_process_exits_0() {
 #[tokio::test]
 async fn idle_keep_alive_and_trickled_heads_are_cut_at_the_header_deadline() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const DEADLINE: Duration = Duration::from_millis(500);
     let upstream = spawn_upstream(Behaviour::Echo).await;
     let config = ConfigBuilder::new(upstream.addr)
-        .with(|f| f.server.header_read_timeout_ms = Some(400))
+        .with(|f| f.server.header_read_timeout_ms = Some(DEADLINE.as_millis() as u64))
         .build();
     let app = spawn_app(config).await;
+    // A deadline, not a per-read idle timeout: the cut comes within about twice it.
+    let in_time = |after: Duration| after >= DEADLINE.mul_f32(0.9) && after <= 2 * DEADLINE;
 
     // An idle keep-alive connection: one request, then silence.
     let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
@@ -705,41 +727,43 @@ async fn idle_keep_alive_and_trickled_heads_are_cut_at_the_header_deadline() {
         "{}",
         String::from_utf8_lossy(&buf[..n])
     );
-    let closed = tokio::time::timeout(Duration::from_secs(3), async {
-        loop {
-            match idle.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => continue,
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the idle connection was not closed");
+    let answered = std::time::Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut rest))
+        .await
+        .expect("the idle connection was not closed")
+        .ok();
+    let idle_for = answered.elapsed();
+    assert!(
+        in_time(idle_for),
+        "idle connection closed after {idle_for:?}"
+    );
 
-    // A slowloris: the head trickles in one byte at a time and never completes in time.
-    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    // A slowloris: the head trickles in one byte every 50 ms and never completes in time.
+    let slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let started = std::time::Instant::now();
-    let mut cut = false;
-    for byte in b"GET /plain/b HTTP/1.1\r\nhost: x\r\nx-a: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".iter() {
-        if slow.write_all(&[*byte]).await.is_err() {
-            cut = true;
-            break;
+    let (mut from_server, mut to_server) = slow.into_split();
+    let trickle = tokio::spawn(async move {
+        for byte in b"GET /plain/b HTTP/1.1\r\nhost: x\r\nx-a: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n" {
+            if to_server.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if started.elapsed() > Duration::from_secs(3) {
-            break;
-        }
-    }
-    if !cut {
-        let mut rest = Vec::new();
-        // The server must have closed the connection (read_to_end finished), at most after
-        // answering 408.
-        let closed = tokio::time::timeout(Duration::from_secs(2), slow.read_to_end(&mut rest))
-            .await
-            .is_ok();
-        cut = closed && (rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"));
-    }
-    assert!(cut, "the trickled head was not cut");
+    });
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), from_server.read_to_end(&mut rest))
+        .await
+        .expect("the trickled head was not cut")
+        .ok();
+    let cut_after = started.elapsed();
+    trickle.abort();
+    assert!(
+        rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
+    assert!(in_time(cut_after), "trickled head cut after {cut_after:?}");
     // Meanwhile other clients are served.
     assert_eq!(
         post(&app.url("/plain/c"), &[], "").await.status,
@@ -764,21 +788,25 @@ async fn on_shutdown_readyz_fails_at_once_while_connections_are_still_accepted_f
     )
     .await;
     assert_eq!(admin_get(&app, "/readyz").await.status, 200);
+    let shutdown_at = std::time::Instant::now();
     app.begin_shutdown();
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert_eq!(
-        admin_get(&app, "/readyz").await.status,
-        503,
-        "the balancer is told first"
-    );
+    eventually("/readyz to fail once shutdown begins", async || {
+        admin_get(&app, "/readyz").await.status == 503
+    })
+    .await;
     // A new connection, during the delay, is still served.
     let reply = post(&app.url("/plain/x"), &[], "still open").await;
     assert_eq!(reply.status, 200);
-    // After the delay the listener is closed.
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    // After the delay the listener is closed, and not before.
+    eventually(
+        "connections to be refused once the drain delay is over",
+        async || tokio::net::TcpStream::connect(app.addr).await.is_err(),
+    )
+    .await;
     assert!(
-        tokio::net::TcpStream::connect(app.addr).await.is_err(),
-        "connections are refused once the drain delay is over"
+        shutdown_at.elapsed() >= std::time::Duration::from_millis(700),
+        "the listener closed {:?} after the shutdown signal, within the drain delay",
+        shutdown_at.elapsed()
     );
 }
 

@@ -485,9 +485,12 @@ async fn in_flight_requests_finish_when_the_gateway_shuts_down() {
             })
         })
         .collect();
-    // Let the requests reach the upstream, then signal shutdown while they are in flight.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(slow.requests().len(), 4);
+    // Once all four are at the upstream (which then takes 500 ms to answer), signal
+    // shutdown while they are in flight.
+    eventually("the four requests to reach the upstream", async || {
+        slow.requests().len() == 4
+    })
+    .await;
     app.begin_shutdown();
     for request in requests {
         let reply = request.await.unwrap();
@@ -585,7 +588,11 @@ async fn past_the_in_flight_limit_requests_are_shed_with_503() {
     let app = spawn_app(config).await;
     let url = app.url("/plain/slow");
     let first = tokio::spawn(async move { post(&url, &[], "x").await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The first request holds the only slot from the moment the upstream has it (for 600 ms).
+    eventually("the first request to reach the upstream", async || {
+        slow.requests().len() == 1
+    })
+    .await;
     let shed = post(&app.url("/plain/other"), &[], "y").await;
     assert_gateway_error(&shed, 503, "GATEWAY503");
     assert_eq!(shed.headers["retry-after"], "1");

@@ -230,51 +230,188 @@ async fn the_token_and_an_encrypted_round_trip_work_over_https_with_h2_and_http1
     assert_eq!(lines.iter().filter(|l| l.contains("\"HTTP/2\"")).count(), 2);
 }
 
-fn openssl_handshake(addr: std::net::SocketAddr, version_flag: &str) -> (bool, String) {
-    let output = std::process::Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            &addr.to_string(),
-            version_flag,
-            "-cipher",
-            "DEFAULT:@SECLEVEL=0",
-            "-servername",
-            "localhost",
-        ])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("openssl is installed (the machine image ships it)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+/// A TLS 1.x `ClientHello` written byte by byte (RFC 5246 §7.4.1.2), so what is offered does
+/// not depend on what the local TLS library is still willing to send: `version` is the
+/// client version (0x0302 for 1.1, 0x0303 for 1.2; no `supported_versions`, so no 1.3),
+/// `suites` the cipher suites offered.
+fn client_hello(version: u16, suites: &[u16]) -> Vec<u8> {
+    fn with_len16(body: &[u8]) -> Vec<u8> {
+        let mut out = (body.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(body);
+        out
+    }
+    fn extension(kind: u16, body: &[u8]) -> Vec<u8> {
+        let mut out = kind.to_be_bytes().to_vec();
+        out.extend(with_len16(body));
+        out
+    }
+    let mut name = vec![0u8]; // host_name
+    name.extend(with_len16(b"localhost"));
+    let mut extensions = extension(0x0000, &with_len16(&name)); // server_name
+    // supported_groups: x25519, secp256r1, secp384r1.
+    extensions.extend(extension(0x000a, &with_len16(&[0, 0x1d, 0, 0x17, 0, 0x18])));
+    extensions.extend(extension(0x000b, &[1, 0])); // ec_point_formats: uncompressed
+    // signature_algorithms: ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256, rsa_pkcs1_sha256.
+    extensions.extend(extension(0x000d, &with_len16(&[4, 3, 8, 4, 4, 1])));
+    extensions.extend(extension(0x0017, &[])); // extended_master_secret
+    extensions.extend(extension(0xff01, &[0])); // renegotiation_info, empty
+    let mut hello = version.to_be_bytes().to_vec();
+    hello.extend([7u8; 32]); // random
+    hello.push(0); // no session id
+    let suites: Vec<u8> = suites.iter().flat_map(|s| s.to_be_bytes()).collect();
+    hello.extend(with_len16(&suites));
+    hello.extend([1, 0]); // compression: null only
+    hello.extend(with_len16(&extensions));
+    let mut handshake = vec![1u8]; // client_hello
+    handshake.extend(&(hello.len() as u32).to_be_bytes()[1..]);
+    handshake.extend(hello);
+    let mut record = vec![0x16, 3, 1];
+    record.extend(with_len16(&handshake));
+    record
+}
+
+/// What a server answered a `ClientHello` with.
+#[derive(Debug, PartialEq)]
+enum HelloAnswer {
+    /// An alert: its description (RFC 5246 §7.2).
+    Alert(u8),
+    /// A `ServerHello`: the protocol version and the cipher suite chosen.
+    ServerHello { version: u16, suite: u16 },
+}
+
+async fn answer_to_hello(addr: std::net::SocketAddr, hello: &[u8]) -> HelloAnswer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(hello).await.unwrap();
+    let mut header = [0u8; 5];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut header))
+        .await
+        .expect("an answer to the ClientHello")
+        .expect("a TLS record, not a closed connection");
+    let mut body = vec![0u8; usize::from(u16::from_be_bytes([header[3], header[4]]))];
+    stream.read_exact(&mut body).await.unwrap();
+    match header[0] {
+        0x15 => HelloAnswer::Alert(body[1]),
+        0x16 => {
+            assert_eq!(body[0], 2, "a ServerHello first");
+            let version = u16::from_be_bytes([body[4], body[5]]);
+            let session_id = usize::from(body[38]);
+            let at = 39 + session_id;
+            let suite = u16::from_be_bytes([body[at], body[at + 1]]);
+            HelloAnswer::ServerHello { version, suite }
+        }
+        other => panic!("record type {other}"),
+    }
+}
+
+/// TLS 1.2 cipher suites without an AEAD: CBC with HMAC (SHA-1, SHA-256, SHA-384), ECDHE,
+/// DHE and static RSA, and 3DES.
+const CBC_SUITES: [u16; 14] = [
+    0xc009, 0xc00a, 0xc023, 0xc024, 0xc013, 0xc014, 0xc027, 0xc028, 0x0033, 0x0039, 0x002f, 0x0035,
+    0x003c, 0x000a,
+];
+/// The AEAD suites for ECDSA and RSA certificates: AES-GCM and ChaCha20-Poly1305.
+const AEAD_SUITES: [u16; 6] = [0xc02b, 0xc02c, 0xcca9, 0xc02f, 0xc030, 0xcca8];
+const ALERT_HANDSHAKE_FAILURE: u8 = 40;
+const ALERT_PROTOCOL_VERSION: u8 = 70;
+
+#[tokio::test]
+async fn tls_1_1_is_refused_with_a_protocol_version_alert_while_1_2_is_served() {
+    let pki = Pki::new();
+    let (cert, key) = pki.issue("server", &["localhost"], "localhost", false);
+    let app = spawn_app(with_listener(refused_addr(), tls_listener(&cert, &key)).build()).await;
+    let addr = app.tls_addrs[0];
+    // A TLS 1.1 client offering everything, CBC and AEAD: the server's answer is the alert.
+    let everything: Vec<u16> = CBC_SUITES.iter().chain(&AEAD_SUITES).copied().collect();
+    assert_eq!(
+        answer_to_hello(addr, &client_hello(0x0302, &everything)).await,
+        HelloAnswer::Alert(ALERT_PROTOCOL_VERSION)
     );
-    // s_client prints "New, TLSv1.x, Cipher is …" on success, "New, (NONE), …" on failure.
-    let negotiated = text.contains("New, TLSv1.");
-    (negotiated, text)
+    // The same offer as TLS 1.2 is served, with an AEAD suite although CBC comes first.
+    match answer_to_hello(addr, &client_hello(0x0303, &everything)).await {
+        HelloAnswer::ServerHello { version, suite } => {
+            assert_eq!(version, 0x0303);
+            assert!(AEAD_SUITES.contains(&suite), "suite {suite:#06x}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // TLS 1.3 too (a real client: rustls offering only 1.3).
+    let roots = pki.roots();
+    let config = rustls::ClientConfig::builder_with_protocol_versions(&[&rustls::version::TLS13])
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), stream)
+        .await
+        .unwrap();
+    assert_eq!(
+        tls.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
 }
 
 #[tokio::test]
-async fn tls_1_1_is_refused_while_1_2_and_1_3_are_served() {
+async fn only_aead_cipher_suites_are_accepted() {
     let pki = Pki::new();
     let (cert, key) = pki.issue("server", &["localhost"], "localhost", false);
-    let app =
-        spawn_app(with_listener("127.0.0.1:9".parse().unwrap(), tls_listener(&cert, &key)).build())
-            .await;
+    let app = spawn_app(with_listener(refused_addr(), tls_listener(&cert, &key)).build()).await;
     let addr = app.tls_addrs[0];
-    let (ok12, text12) = tokio::task::spawn_blocking(move || openssl_handshake(addr, "-tls1_2"))
+    // A client offering only CBC suites is refused, all together and each alone.
+    assert_eq!(
+        answer_to_hello(addr, &client_hello(0x0303, &CBC_SUITES)).await,
+        HelloAnswer::Alert(ALERT_HANDSHAKE_FAILURE)
+    );
+    for suite in CBC_SUITES {
+        assert_eq!(
+            answer_to_hello(addr, &client_hello(0x0303, &[suite])).await,
+            HelloAnswer::Alert(ALERT_HANDSHAKE_FAILURE),
+            "suite {suite:#06x}"
+        );
+    }
+    // Each AEAD suite that fits the certificate's key (ECDSA here) is served.
+    for suite in [0xc02b, 0xc02c, 0xcca9] {
+        assert_eq!(
+            answer_to_hello(addr, &client_hello(0x0303, &[suite])).await,
+            HelloAnswer::ServerHello {
+                version: 0x0303,
+                suite
+            }
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_idle_socket_on_the_tls_port_is_closed_at_the_handshake_deadline_and_counted() {
+    use tokio::io::AsyncReadExt;
+    const DEADLINE: Duration = Duration::from_millis(500);
+    let pki = Pki::new();
+    let (cert, key) = pki.issue("server", &["localhost"], "localhost", false);
+    let listener = TlsListenerFile {
+        handshake_timeout_ms: Some(DEADLINE.as_millis() as u64),
+        ..tls_listener(&cert, &key)
+    };
+    let app = spawn_app(with_listener(refused_addr(), listener).build()).await;
+    let mut idle = TcpStream::connect(app.tls_addrs[0]).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut out))
         .await
-        .unwrap();
-    assert!(ok12, "TLS 1.2 should be served:\n{text12}");
-    let (ok13, text13) = tokio::task::spawn_blocking(move || openssl_handshake(addr, "-tls1_3"))
-        .await
-        .unwrap();
-    assert!(ok13, "TLS 1.3 should be served:\n{text13}");
-    let (ok11, text11) = tokio::task::spawn_blocking(move || openssl_handshake(addr, "-tls1_1"))
-        .await
-        .unwrap();
-    assert!(!ok11, "TLS 1.1 was negotiated:\n{text11}");
+        .expect("the idle socket was not closed")
+        .ok();
+    let closed_after = started.elapsed();
+    assert!(out.is_empty(), "{out:?}");
+    assert!(
+        closed_after >= DEADLINE.mul_f32(0.9) && closed_after <= 2 * DEADLINE,
+        "closed after {closed_after:?} for a deadline of {DEADLINE:?}"
+    );
+    let text = metrics_text(&app).await;
+    assert_eq!(
+        metric(&text, "sealgate_tls_handshakes_total{outcome=\"timeout\"}"),
+        1.0,
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -337,7 +474,7 @@ async fn a_client_bound_to_a_certificate_subject_needs_that_certificate() {
         cert_subject: Some("CN=mobile-app".to_owned()),
         ..client_file("pw", &["MOB-APP-2001"])
     };
-    let config = with_listener("127.0.0.1:9".parse().unwrap(), listener)
+    let config = with_listener(refused_addr(), listener)
         .client("BOUND", bound)
         .build();
     let app = spawn_app(config).await;
@@ -473,7 +610,7 @@ async fn sni_selects_among_several_certificates() {
     let (b, b_key) = pki.issue("b", &["*.b.bank.test"], "b", false);
     let mut listener = tls_listener(&a, &a_key);
     listener.certificates.push(cert_file(&b, &b_key));
-    let app = spawn_app(with_listener("127.0.0.1:9".parse().unwrap(), listener).build()).await;
+    let app = spawn_app(with_listener(refused_addr(), listener).build()).await;
     let addr = app.tls_addrs[0];
     let a_der = sealgate::tls::read_certs(&a).unwrap()[0].clone();
     let b_der = sealgate::tls::read_certs(&b).unwrap()[0].clone();
@@ -525,28 +662,34 @@ async fn a_replaced_certificate_is_used_for_new_handshakes_while_open_connection
     std::fs::copy(&new_cert, &cert).unwrap();
     let second = sealgate::tls::read_certs(&cert).unwrap()[0].clone();
     assert_ne!(first, second);
-    let mut served = first.clone();
-    for _ in 0..50 {
-        served = served_certificate(&pki, addr, "localhost").await;
-        if served == second {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(served, second, "new handshakes use the new certificate");
+    eventually("new handshakes to use the new certificate", async || {
+        served_certificate(&pki, addr, "localhost").await == second
+    })
+    .await;
     assert_eq!(
         sender.send_request(get()).await.unwrap().status(),
         StatusCode::OK,
         "the open connection carries on"
     );
 
-    // A broken file is refused and the working certificate kept.
+    // A broken file is refused and the working certificate kept. (Replacing the pair
+    // above may itself have been refused once, between the two copies.)
+    let refused = async || {
+        metric(
+            &metrics_text(&app).await,
+            "sealgate_certificate_reloads_total{outcome=\"refused\"}",
+        )
+    };
+    let refused_before = refused().await;
     std::fs::write(
         &cert,
         "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
     )
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    eventually("the broken certificate file to be refused", async || {
+        refused().await > refused_before
+    })
+    .await;
     assert_eq!(served_certificate(&pki, addr, "localhost").await, second);
 }
 

@@ -12,7 +12,7 @@ use sealgate::testkit::*;
 async fn app() -> TestApp {
     // The token tests need no upstream; point routes at a closed port.
     // The wire contract exactly: revocation (DELETE) off.
-    let config = ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+    let config = ConfigBuilder::new(refused_addr())
         .with(|f| f.token.revocation = None)
         .build();
     spawn_app(config).await
@@ -404,7 +404,7 @@ async fn every_token_has_its_own_server_key_and_session() {
 
 #[tokio::test]
 async fn local_mode_keeps_the_key_out_of_the_token() {
-    let config = ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+    let config = ConfigBuilder::new(refused_addr())
         .with(|f| f.token.sessions = Some(SessionMode::Local))
         .build();
     let app = spawn_app(config).await;
@@ -423,7 +423,7 @@ async fn an_argon2_hashed_secret_is_checked() {
         channels: vec!["MOB-APP-2001".to_owned()],
         ..Default::default()
     };
-    let config = ConfigBuilder::new("127.0.0.1:9".parse().unwrap())
+    let config = ConfigBuilder::new(refused_addr())
         .client("HUMAN", human)
         .build();
     let app = spawn_app(config).await;

@@ -79,6 +79,10 @@ fn main() -> ExitCode {
             shared::a_body_replayed_to_another_instance_is_refused,
         ),
         trial(
+            "one_body_sent_to_every_instance_at_the_same_instant_is_accepted_once",
+            shared::one_body_sent_to_every_instance_at_the_same_instant_is_accepted_once,
+        ),
+        trial(
             "the_per_session_request_limit_holds_across_instances",
             shared::the_per_session_request_limit_holds_across_instances,
         ),

@@ -177,6 +177,35 @@ pub async fn a_body_replayed_to_another_instance_is_refused() {
     );
 }
 
+/// The race: one sealed body on 18 connections spread over three instances, the last byte
+/// of each released at the same instant. Exactly one is accepted (five bodies in a row).
+pub async fn one_body_sent_to_every_instance_at_the_same_instant_is_accepted_once() {
+    let redis = RedisServer::start();
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let [a, b, c] = three(|| config(upstream.addr, standalone(&redis))).await;
+    let s = session(&a).await;
+    let targets: Vec<_> = [a.addr, b.addr, c.addr].repeat(6);
+    for round in 0..5 {
+        let body = format!("{{\"amount\":{round}}}");
+        let request = sealed_request_bytes("/api/pay", &s.token, &seal(&s, body.as_bytes(), None));
+        let statuses = send_at_once(&targets, &request).await;
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "round {round}: {statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|s| *s == 200 || *s == 401),
+            "{statuses:?}"
+        );
+        assert_eq!(
+            upstream.requests().len(),
+            round + 1,
+            "the upstream saw each body once"
+        );
+    }
+}
+
 pub async fn the_per_session_request_limit_holds_across_instances() {
     let redis = RedisServer::start();
     let upstream = spawn_demo_upstream().await;

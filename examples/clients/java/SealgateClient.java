@@ -3,8 +3,10 @@
 //   java SealgateClient.java --url http://127.0.0.1:8080 [--jwks pinned-jwks.json]
 // With the gateway's JWK Set (fetched, or pinned) the token request is sealed to its enc key
 // and the signed answer is checked before K is derived. Every call is bound (htm, htp); a
-// call without a body carries X-Request-Seal; a sealed response must be typed
-// response+jwe. The token is renewed a minute before it expires.
+// call without a body carries X-Request-Seal; the answer must be sealed (one in clear is
+// refused) and typed response+jwe. The token is renewed a minute before it expires.
+// Prints "java: ALL CHECKS PASSED" last, only when everything asked for passed; exits 1 on a
+// failure, 2 on an unknown flag or a flag without its value.
 import java.math.BigInteger;
 import java.net.URI;
 import java.net.http.*;
@@ -185,7 +187,7 @@ public class SealgateClient {
         verifyHandshake(answer, sigJwk, (String) client.get("jwk"), (String) h.get("channel"));
         boolean forged = false;
         try { verifyHandshake(answer, sigJwk, (String) server.get("jwk"), (String) h.get("channel")); forged = true; } catch (IllegalStateException refused) { /* as it must be */ }
-        check(!forged, "a signature over another client's key was refused");
+        check(!forged, "a signature over another client's key was accepted");
         Map<?, ?> r = (Map<?, ?>) h.get("sealed_request"), epkOut = (Map<?, ?>) r.get("epk");
         PrivateKey epkPrivate = KeyFactory.getInstance("EC").generatePrivate(new ECPrivateKeySpec(new BigInteger((String) epkOut.get("d"), 16), p256()));
         KeyPair epk = new KeyPair(parsePublicJwk((String) epkOut.get("jwk")), epkPrivate);
@@ -259,7 +261,14 @@ public class SealgateClient {
                 request.header("Content-Type", "application/jose").method(method, HttpRequest.BodyPublishers.ofString(sealed));
             }
             HttpResponse<String> response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
-            if (!response.headers().firstValue("content-type").orElse("").equals("application/jose")) return new String[] {String.valueOf(response.statusCode()), response.body()};
+            // A token route seals every upstream answer, whatever its status; only the gateway's
+            // own errors come in clear. So an answer in clear is never data: refuse it.
+            String contentType = response.headers().firstValue("content-type").orElse("");
+            if (!contentType.equals("application/jose")) {
+                String text = response.body().substring(0, Math.min(200, response.body().length()));
+                if (response.statusCode() >= 400) throw new IllegalStateException("gateway error " + response.statusCode() + ": " + text);
+                throw new IllegalStateException("refused: the sealed route answered " + response.statusCode() + " in clear (Content-Type: " + contentType + "), not application/jose: " + text);
+            }
             return new String[] {String.valueOf(response.statusCode()), open(key, response.body(), "response+jwe")[1]};
         }
     }
@@ -284,13 +293,33 @@ public class SealgateClient {
         System.out.println("java: authenticated handshake and bound round trips OK, the upstream received " + sent);
     }
 
-    public static void main(String[] args) throws Exception {
+    static final List<String> FLAGS = List.of("--vectors", "--url", "--jwks", "--channel", "--api-key", "--secret", "--kdf");
+
+    static void usage(String problem) {
+        System.err.println("java: " + problem + "\nusage: java SealgateClient.java [--vectors FILE] [--url BASE] [--jwks FILE] [--channel ID] [--api-key ID] [--secret S] [--kdf NAME]");
+        System.exit(2);
+    }
+
+    public static void main(String[] args) {
+        // --flag value pairs; an unknown flag or one without its value is refused (exit 2).
         Map<String, String> a = new HashMap<>();
-        for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
+        for (int i = 0; i < args.length; i += 2) {
+            if (!FLAGS.contains(args[i])) usage("unknown argument " + args[i]);
+            if (i + 1 == args.length || args[i + 1].startsWith("--")) usage(args[i] + " needs a value");
+            a.put(args[i], args[i + 1]);
+        }
+        if (!a.containsKey("--vectors") && !a.containsKey("--url")) usage("nothing to do");
         String secret = a.getOrDefault("--secret", Optional.ofNullable(System.getenv("SEALGATE_CLIENT_SECRET")).orElse("TEST123"));
-        if (a.containsKey("--vectors")) checkVectors(a.get("--vectors"));
-        if (a.containsKey("--url")) roundTrip(a.get("--url"), a.getOrDefault("--channel", "MOB-APP-2001"), a.getOrDefault("--api-key", "MOB-APP"), secret, a.getOrDefault("--kdf", "hkdf-sha256"), a.get("--jwks"));
-        if (a.isEmpty()) { System.err.println("usage: --vectors FILE and/or --url BASE"); System.exit(2); }
+        try {
+            if (a.containsKey("--vectors")) checkVectors(a.get("--vectors"));
+            if (a.containsKey("--url")) roundTrip(a.get("--url"), a.getOrDefault("--channel", "MOB-APP-2001"), a.getOrDefault("--api-key", "MOB-APP"), secret, a.getOrDefault("--kdf", "hkdf-sha256"), a.get("--jwks"));
+        } catch (Exception failed) {
+            failed.printStackTrace();
+            System.err.println("java: FAILED: " + failed);
+            System.exit(1);
+        }
+        // The last line, only when everything asked for passed: CI looks for it.
+        System.out.println("java: ALL CHECKS PASSED");
     }
 
     /** A minimal JSON reader (objects, arrays, strings, numbers, literals): the JDK has none. */

@@ -4,8 +4,10 @@
 //   node sealgate-client.mjs --url http://127.0.0.1:8080 [--jwks pinned-jwks.json]
 // With the gateway's JWK Set (fetched, or pinned) the token request is sealed to its enc key
 // and the signed answer is checked before K is derived. Every call is bound (htm, htp); a
-// call without a body carries X-Request-Seal; a sealed response must be typed
-// response+jwe. The token is renewed a minute before it expires.
+// call without a body carries X-Request-Seal; the answer must be sealed (one in clear is
+// refused) and typed response+jwe. The token is renewed a minute before it expires.
+// Run by Node, prints "js: ALL CHECKS PASSED" last, only when everything asked for passed;
+// exits 1 on a failure, 2 on an unknown flag or a flag without its value.
 const subtle = globalThis.crypto.subtle;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -181,10 +183,20 @@ export class Session {
       headers["X-Request-Seal"] = await seal(key, new Uint8Array(0), undefined, undefined, bind);
     }
     const response = await fetch(`${this.base}${target}`, { method, headers, body: payload });
-    if (response.headers.get("content-type") !== "application/jose") return { status: response.status, body: new Uint8Array(await response.arrayBuffer()) };
+    // A token route seals every upstream answer, whatever its status; only the gateway's own
+    // errors come in clear. So an answer in clear is never data: refuse it.
+    if (response.headers.get("content-type") !== "application/jose") throw await unsealed(response);
     const { plaintext } = await open(key, await response.text(), "response+jwe");
     return { status: response.status, body: plaintext };
   }
+}
+
+/** The error for an answer in clear from a sealed route: a gateway error ({"resCode",
+ * "resDesc"}) when its status says so, else a plaintext answer that must not be trusted. */
+async function unsealed(response) {
+  const text = (await response.text()).slice(0, 200);
+  if (response.status >= 400) return new Error(`gateway error ${response.status}: ${text}`);
+  return new Error(`refused: the sealed route answered ${response.status} in clear (Content-Type: ${response.headers.get("content-type")}), not application/jose: ${text}`);
 }
 
 async function checkVectors(path) {
@@ -241,21 +253,57 @@ async function roundTrip(base, identity, jwksPath) {
   console.log(`js: authenticated handshake and bound round trips OK, the upstream received ${JSON.stringify(echoed.body)}`);
 }
 
-const isMain = typeof process !== "undefined" && import.meta.url === `file://${process.argv[1]}`;
-if (isMain) {
-  const arg = (name, fallback) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : fallback; };
+/** Whether Node runs this file as its script. Compares real paths, not URL text, so a path
+ * with a space or a "%", a symlinked folder or --preserve-symlinks-main still matches. Never
+ * true in a browser: without `process` the node: modules are not loaded, so the module stays
+ * importable there. */
+async function isMain() {
+  if (typeof process === "undefined" || !process.argv?.[1]) return false;
+  const { fileURLToPath } = await import("node:url");
+  const { realpathSync } = await import("node:fs");
+  try {
+    return realpathSync(fileURLToPath(import.meta.url)) === realpathSync(process.argv[1]);
+  } catch {
+    return false; // argv[1] names no file (Node found the script by adding an extension)
+  }
+}
+
+const USAGE = "usage: node sealgate-client.mjs [--vectors FILE] [--url BASE] [--jwks FILE] [--channel ID] [--api-key ID] [--secret S] [--kdf NAME]";
+
+/** --flag value pairs; an unknown flag or one without its value is refused (usage, exit 2). */
+function parseArgs(argv) {
+  const known = ["--vectors", "--url", "--jwks", "--channel", "--api-key", "--secret", "--kdf"];
+  const args = {};
+  for (let i = 0; i < argv.length; i += 2) {
+    const [name, value] = [argv[i], argv[i + 1]];
+    if (!known.includes(name)) return usage(`unknown argument ${name}`);
+    if (value === undefined || value.startsWith("--")) return usage(`${name} needs a value`);
+    args[name] = value;
+  }
+  if (args["--vectors"] === undefined && args["--url"] === undefined) return usage("nothing to do");
+  return args;
+}
+
+function usage(problem) {
+  console.error(`js: ${problem}\n${USAGE}`);
+  process.exit(2);
+}
+
+if (await isMain()) {
+  const args = parseArgs(process.argv.slice(2));
   const identity = {
-    channel: arg("--channel", "MOB-APP-2001"),
-    apiKey: arg("--api-key", "MOB-APP"),
-    secret: arg("--secret", process.env.SEALGATE_CLIENT_SECRET ?? "TEST123"),
-    kdf: arg("--kdf", "hkdf-sha256"),
+    channel: args["--channel"] ?? "MOB-APP-2001",
+    apiKey: args["--api-key"] ?? "MOB-APP",
+    secret: args["--secret"] ?? process.env.SEALGATE_CLIENT_SECRET ?? "TEST123",
+    kdf: args["--kdf"] ?? "hkdf-sha256",
   };
   try {
-    if (arg("--vectors")) await checkVectors(arg("--vectors"));
-    if (arg("--url")) await roundTrip(arg("--url"), identity, arg("--jwks"));
-    if (!arg("--vectors") && !arg("--url")) { console.error("usage: --vectors FILE and/or --url BASE"); process.exit(2); }
+    if (args["--vectors"] !== undefined) await checkVectors(args["--vectors"]);
+    if (args["--url"] !== undefined) await roundTrip(args["--url"], identity, args["--jwks"]);
   } catch (error) {
     console.error(`js: FAILED: ${error.message}`);
     process.exit(1);
   }
+  // The last line, only when everything asked for passed: CI looks for it.
+  console.log("js: ALL CHECKS PASSED");
 }

@@ -7,8 +7,12 @@ Depends on `cryptography` only (HTTP through the standard library).
 With the gateway's JWK Set (fetched from /.well-known/jwks.json, or pinned with --jwks FILE)
 the token request is sealed to its enc key and the signed answer is checked before K is
 derived. Every call is bound to its method and target (htm, htp); a call without a body
-carries X-Request-Seal; a sealed response must be typed response+jwe. The token is renewed
-a minute before it expires.
+carries X-Request-Seal; the answer must be sealed (one in clear is refused) and typed
+response+jwe. The token is renewed a minute before it expires.
+
+Prints "python: ALL CHECKS PASSED" last, only when everything asked for passed; exits 1 on a
+failure, 2 on an unknown flag or a flag without its value. The checks are explicit, not
+`assert`, so they also run under `python3 -O`.
 """
 
 import argparse
@@ -18,6 +22,7 @@ import os
 import struct
 import sys
 import time
+import traceback
 import urllib.error
 import urllib.request
 
@@ -32,6 +37,16 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 HKDF_INFO = b"token-service/v2 A256GCM"
 CONCAT_OTHER_INFO = struct.pack(">I", 7) + b"A256GCM" + struct.pack(">I", 0) * 2 + struct.pack(">I", 256)
 RENEW_BEFORE_MS = 60_000
+
+
+class CheckFailed(Exception):
+    """A vector or an answer is not what it must be."""
+
+
+def check(ok: bool, what: str) -> None:
+    # Not `assert`: `python3 -O` strips asserts, and these checks are the point of the client.
+    if not ok:
+        raise CheckFailed(f"mismatch: {what}")
 
 
 def b64u_encode(data: bytes) -> str:
@@ -221,8 +236,13 @@ class Session:
             data = None
             headers["X-Request-Seal"] = seal(key, b"", typ="request+jwe", htm=method, htp=target)
         status, response_headers, raw = request(method, self.args.url + target, data, headers)
-        if response_headers.get("Content-Type") != "application/jose":
-            return status, raw
+        # A token route seals every upstream answer, whatever its status; only the gateway's
+        # own errors come in clear. So an answer in clear is never data: refuse it.
+        content_type = response_headers.get("Content-Type")
+        if content_type != "application/jose":
+            if status >= 400:
+                raise RuntimeError(f"gateway error {status}: {raw[:200]!r}")
+            raise CheckFailed(f"refused: the sealed route answered {status} in clear (Content-Type: {content_type}), not application/jose: {raw[:200]!r}")
         _, plaintext = open_jwe(key, raw.decode(), want_typ="response+jwe")
         return status, plaintext
 
@@ -231,36 +251,38 @@ def check_vectors(path: str) -> None:
     v = json.load(open(path))
     client = ec.derive_private_key(int(v["client"]["d"], 16), ec.SECP256R1())
     server = ec.derive_private_key(int(v["server"]["d"], 16), ec.SECP256R1())
-    assert public_jwk(client) == v["client"]["jwk"] and public_jwk(server) == v["server"]["jwk"]
+    check(public_jwk(client) == v["client"]["jwk"] and public_jwk(server) == v["server"]["jwk"], "JWKs")
     z = client.exchange(ec.ECDH(), parse_public_jwk(v["server"]["jwk"]))
-    assert z.hex() == v["z"], "Z"
+    check(z.hex() == v["z"], "Z")
     for kdf, want in v["k"].items():
-        assert derive(kdf, z).hex() == want, kdf
+        check(derive(kdf, z).hex() == want, kdf)
     key = bytes.fromhex(v["k"]["hkdf-sha256"])
     request = v["request"]
-    assert seal(key, request["plaintext"].encode(), "application/json", bytes.fromhex(request["iv"])) == request["jwe"], "request JWE"
+    check(seal(key, request["plaintext"].encode(), "application/json", bytes.fromhex(request["iv"])) == request["jwe"], "request JWE")
     header, plaintext = open_jwe(key, v["response"]["jwe"])
-    assert plaintext.decode() == v["response"]["plaintext"] and header["cty"] == v["response"]["cty"], "response"
+    check(plaintext.decode() == v["response"]["plaintext"] and header["cty"] == v["response"]["cty"], "response")
     h = v["handshake"]
-    assert thumbprint(v["client"]["jwk"]) == h["client_thumbprint"], "thumbprint"
+    check(thumbprint(v["client"]["jwk"]) == h["client_thumbprint"], "thumbprint")
     sig_key = parse_public_jwk(h["gateway_sig"]["jwk"])
     answer = {"serverPublicKey": v["server"]["encoded"], "expiry": h["expiry"], "signature": h["signature"]}
     verify_handshake(answer, sig_key, v["client"]["jwk"], h["channel"])
+    forged = False
     try:
         verify_handshake(answer, sig_key, v["server"]["jwk"], h["channel"])
-        raise AssertionError("a signature over another client's key was accepted")
+        forged = True
     except ValueError:
-        pass
+        pass  # refused, as it must be
+    check(not forged, "a signature over another client's key was accepted")
     r = h["sealed_request"]
     epk = ec.derive_private_key(int(r["epk"]["d"], 16), ec.SECP256R1())
     enc_key = parse_public_jwk(h["gateway_enc"]["jwk"])
-    assert seal_token_request(r["plaintext"].encode(), "enc-1", enc_key, epk, bytes.fromhex(r["iv"])) == r["jwe"], "sealed request"
+    check(seal_token_request(r["plaintext"].encode(), "enc-1", enc_key, epk, bytes.fromhex(r["iv"])) == r["jwe"], "sealed request")
     b = v["binding"]
     bound = seal(key, b["body"]["plaintext"].encode(), "application/json", bytes.fromhex(b["body"]["iv"]), "request+jwe", "POST", "/api/transfer?from=1")
-    assert bound == b["body"]["jwe"], "bound body"
-    assert seal(key, b"", None, bytes.fromhex(b["seal"]["iv"]), "request+jwe", "GET", "/api/account/7") == b["seal"]["jwe"], "seal"
+    check(bound == b["body"]["jwe"], "bound body")
+    check(seal(key, b"", None, bytes.fromhex(b["seal"]["iv"]), "request+jwe", "GET", "/api/account/7") == b["seal"]["jwe"], "seal")
     _, plaintext = open_jwe(key, b["response"]["jwe"], want_typ="response+jwe")
-    assert plaintext.decode() == b["response"]["plaintext"], "typed response"
+    check(plaintext.decode() == b["response"]["plaintext"], "typed response")
     print("python: test vectors OK")
 
 
@@ -272,14 +294,14 @@ def round_trip(args) -> None:
     if status != 200:
         raise RuntimeError(f"call failed: {status} {plaintext[:200]!r}")
     echoed = json.loads(plaintext)
-    assert echoed["body"] == json.loads(sent), echoed
+    check(echoed["body"] == json.loads(sent), f"echoed body {echoed}")
     status, plaintext = session.call("GET", "/api/echo")
-    assert status == 200 and json.loads(plaintext)["method"] == "GET", (status, plaintext)
+    check(status == 200 and json.loads(plaintext)["method"] == "GET", f"bodyless call {status} {plaintext[:200]!r}")
     print(f"python: authenticated handshake and bound round trips OK, the upstream received {json.dumps(echoed['body'])}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(allow_abbrev=False)  # the same exact flags as the other clients
     parser.add_argument("--vectors")
     parser.add_argument("--url")
     parser.add_argument("--channel", default="MOB-APP-2001")
@@ -287,11 +309,18 @@ if __name__ == "__main__":
     parser.add_argument("--secret", default=os.environ.get("SEALGATE_CLIENT_SECRET", "TEST123"))
     parser.add_argument("--kdf", default="hkdf-sha256")
     parser.add_argument("--jwks", help="a pinned JWK Set file (default: fetched from the gateway)")
-    args = parser.parse_args()
-    if args.vectors:
-        check_vectors(args.vectors)
-    if args.url:
-        round_trip(args)
-    if not (args.vectors or args.url):
+    args = parser.parse_args()  # an unknown argument or a missing value: usage, exit 2
+    if args.vectors is None and args.url is None:
         parser.print_help()
         sys.exit(2)
+    try:
+        if args.vectors is not None:
+            check_vectors(args.vectors)
+        if args.url is not None:
+            round_trip(args)
+    except Exception as error:
+        traceback.print_exc()
+        print(f"python: FAILED: {error}", file=sys.stderr)
+        sys.exit(1)
+    # The last line, only when everything asked for passed: CI looks for it.
+    print("python: ALL CHECKS PASSED")
