@@ -518,6 +518,7 @@ async fn drive(
                                 typ: bind.then(|| jwe::TYP_REQUEST.to_owned()),
                                 htm: bind.then(|| "POST".to_owned()),
                                 htp: bind.then(|| "/api/x".to_owned()),
+                                ..Default::default()
                             },
                         )
                         .unwrap();

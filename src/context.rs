@@ -113,9 +113,9 @@ pub struct AppState {
     /// Slots for slow (argon2id) secret checks (see
     /// [`crate::config::DEFAULT_MAX_CONCURRENT_SECRET_CHECKS`]).
     pub secret_checks: std::sync::Arc<tokio::sync::Semaphore>,
-    /// When this process's gateway was made (unix seconds): with the memory backend,
+    /// When this process's gateway was made (unix milliseconds): with the memory backend,
     /// tokens issued before it are refused (see `sessions.accept_tokens_from_before_start`).
-    pub started_at: i64,
+    pub started_at_ms: i64,
     /// The access line's writer (read at start only).
     pub access: Arc<AccessLog>,
     /// The tracer (read at start only).

@@ -84,6 +84,10 @@ pub enum TokenError {
     /// A plain token request on a channel that requires it sealed.
     #[error("the channel requires a sealed token request")]
     SealRequired,
+    /// A sealed token request that opens but is not fresh or not meant for this channel
+    /// (PROTOCOL §1.1): the reason.
+    #[error("sealed token request refused: {0}")]
+    SealedRequestRefused(&'static str),
     /// Every slot for slow secret checks stayed busy for the whole wait.
     #[error("secret checks busy")]
     Busy,
@@ -103,9 +107,10 @@ impl TokenError {
             TokenError::MethodNotAllowed { .. } => (TOK_FAILURE, StatusCode::METHOD_NOT_ALLOWED),
             TokenError::RateLimited => (TOK_FAILURE, StatusCode::TOO_MANY_REQUESTS),
             TokenError::UnknownChannel => (TOK_INVALID_KEY, StatusCode::UNAUTHORIZED),
-            TokenError::MalformedBody | TokenError::SealedRequest(_) | TokenError::SealRequired => {
-                (TOK_FAILURE, StatusCode::BAD_REQUEST)
-            }
+            TokenError::MalformedBody
+            | TokenError::SealedRequest(_)
+            | TokenError::SealedRequestRefused(_)
+            | TokenError::SealRequired => (TOK_FAILURE, StatusCode::BAD_REQUEST),
             TokenError::UnknownClient => (TOK_INVALID_KEY, StatusCode::UNAUTHORIZED),
             TokenError::CredentialsRefused => (TOK_NOT_ALLOWED, StatusCode::UNAUTHORIZED),
             TokenError::BadPublicKey(_) => (TOK_FAILURE, StatusCode::BAD_REQUEST),
@@ -132,6 +137,7 @@ impl TokenError {
             TokenError::UnknownChannel
             | TokenError::MalformedBody
             | TokenError::SealedRequest(_)
+            | TokenError::SealedRequestRefused(_)
             | TokenError::SealRequired
             | TokenError::UnknownClient
             | TokenError::CredentialsRefused
@@ -335,6 +341,11 @@ impl GatewayError {
             GatewayError::Replay(ReplayError::Full) => {
                 (S::SERVICE_UNAVAILABLE, "STATE002", "Replay memory full")
             }
+            GatewayError::Replay(ReplayError::Evicted) => (
+                S::UNAUTHORIZED,
+                "AUTH011",
+                "Session evicted: make a new handshake",
+            ),
             GatewayError::Body(body) => match body {
                 BodyError::Malformed(_) => {
                     (S::BAD_REQUEST, "BODY001", "Request body is not a valid JWE")
@@ -545,6 +556,7 @@ mod tests {
             GatewayError::Replay(ReplayError::Replayed),
             GatewayError::Replay(ReplayError::Exhausted),
             GatewayError::Replay(ReplayError::Full),
+            GatewayError::Replay(ReplayError::Evicted),
             GatewayError::Auth(AuthError::IssuedBeforeStart),
             GatewayError::Body(BodyError::Malformed(JweError::SegmentCount)),
             GatewayError::Body(BodyError::Decrypt),

@@ -120,7 +120,11 @@ impl Gateway {
         let state = State::new(
             &config.state,
             config.token.max_sessions,
-            config.replay.memory_sessions,
+            crate::session::ReplayLimits {
+                sessions: config.replay.memory_sessions,
+                per_address: config.replay.memory_per_address,
+                per_prefix: config.replay.memory_per_prefix,
+            },
             &metrics,
         )?;
         if config.state == crate::config::StateBackend::Memory {
@@ -135,7 +139,7 @@ impl Gateway {
                 }
             );
         }
-        let started_at = clock.now_secs();
+        let started_at_ms = clock.now_ms();
         let access = match &config.access_log {
             Some(log) => AccessLog::start(
                 log.sink.clone(),
@@ -158,7 +162,7 @@ impl Gateway {
             metrics,
             clock,
             secret_checks: Arc::new(Semaphore::new(config.token.max_concurrent_secret_checks)),
-            started_at,
+            started_at_ms,
             access: Arc::new(access),
             tracing,
         };

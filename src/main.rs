@@ -325,7 +325,12 @@ fn load_files(config: &Config) -> Vec<String> {
         };
         let _in_runtime = runtime.enter();
         let metrics = sealgate::metrics::Metrics::default();
-        if sealgate::state::State::new(&config.state, 1, 1, &metrics).is_err() {
+        let one = sealgate::session::ReplayLimits {
+            sessions: 1,
+            per_address: 1,
+            per_prefix: 1,
+        };
+        if sealgate::state::State::new(&config.state, 1, one, &metrics).is_err() {
             problems.push(
                 "config key `sessions.redis`: the Redis client cannot be configured (the cause                  is logged above)"
                     .to_owned(),

@@ -170,6 +170,17 @@ pub fn verify_bearer(
     )
 }
 
+/// Whether a token may have been issued before `start_ms` (this process's start, unix
+/// milliseconds). By its `ims` when it has one; a token without (from an older version)
+/// counts as issued at the end of its `iat` second only if that second ended before the
+/// start, so a restart within that second refuses it rather than tie.
+fn issued_before(claims: &crate::token::claims::Claims, start_ms: i64) -> bool {
+    match claims.ims {
+        Some(ims) => ims < start_ms,
+        None => claims.iat <= start_ms.div_euclid(1000),
+    }
+}
+
 /// The session of a request's bearer token. A token verified on this connection before,
 /// under the same configuration `generation`, is taken from the connection's `cache` (its
 /// times re-checked); any other is verified and its session found ([`session_for`]), then
@@ -190,7 +201,7 @@ pub async fn authenticate(
         return cached;
     }
     let verified = verify(token, &token_config.keys, &token_config.issuer, leeway, now)?;
-    if issued_from.is_some_and(|start| verified.claims.iat < start) {
+    if issued_from.is_some_and(|start_ms| issued_before(&verified.claims, start_ms)) {
         return Err(AuthError::IssuedBeforeStart);
     }
     let times = verified.claims.times();

@@ -160,21 +160,45 @@ pub fn verify_handshake(
 }
 
 /// Seals a token request body to the gateway's `enc` key (PROTOCOL §1.1): a compact JWE,
-/// `ECDH-ES` + `A256GCM`, with a fresh ephemeral key as `epk`.
+/// `ECDH-ES` + `A256GCM`, with a fresh ephemeral key as `epk`, sealed at `iat` (unix
+/// seconds) for `channel` (the `X-API-KEY` it will be sent with): the gateway refuses it on
+/// another channel, outside its leeway of `iat`, or a second time.
 pub fn seal_token_request(
     plaintext: &[u8],
     kid: &str,
     gateway: &p256::PublicKey,
+    channel: &str,
+    iat: i64,
 ) -> Result<String, ClientError> {
     let ephemeral = EphemeralKeyPair::generate().map_err(|_| ClientError::Random)?;
     // RFC 7518 §4.6.2 for direct key agreement with A256GCM is the channels' `concat-kdf`.
     let key = Kdf::ConcatKdf.derive(&ephemeral.agree(gateway));
-    let header = format!(
-        r#"{{"alg":"ECDH-ES","enc":"A256GCM","kid":{},"epk":{}}}"#,
-        serde_json::to_string(kid).unwrap_or_default(),
-        jwk::public_to_json(&ephemeral.public_key())
-    );
+    let header = sealed_token_request_header(kid, &ephemeral.public_key(), iat, channel);
     Ok(jwe::seal_with_protected(plaintext, &key, &header)?)
+}
+
+/// The protected header of a sealed token request, members in the order the published
+/// vectors use: `alg`, `enc`, `kid`, `epk`, `iat`, `chn`.
+pub fn sealed_token_request_header(
+    kid: &str,
+    epk: &p256::PublicKey,
+    iat: i64,
+    channel: &str,
+) -> String {
+    let quoted = |text: &str| serde_json::to_string(text).unwrap_or_default();
+    format!(
+        r#"{{"alg":"ECDH-ES","enc":"A256GCM","kid":{},"epk":{},"iat":{iat},"chn":{}}}"#,
+        quoted(kid),
+        jwk::public_to_json(epk),
+        quoted(channel)
+    )
+}
+
+/// Now in unix seconds, from the system clock (a sealed token request's `iat`).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The token request body for `api_key`/`secret` with the client's public key.
@@ -362,7 +386,13 @@ impl Client {
         let (content_type, body) = match &self.config.trust.encryption_key {
             Some((kid, gateway)) => (
                 "application/jose",
-                seal_token_request(body.as_bytes(), kid, gateway)?,
+                seal_token_request(
+                    body.as_bytes(),
+                    kid,
+                    gateway,
+                    &self.config.channel,
+                    unix_now(),
+                )?,
             ),
             None => ("application/json", body.to_string()),
         };

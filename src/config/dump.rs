@@ -144,6 +144,7 @@ fn token(t: &mut TokenFile) {
         .get_or_insert(DEFAULT_RATE_LIMIT_PER_ADDRESS);
     t.max_concurrent_secret_checks
         .get_or_insert(DEFAULT_MAX_CONCURRENT_SECRET_CHECKS);
+    t.accept_unbound_sealed_token_requests.get_or_insert(false);
     if let Some(c) = &mut t.cors {
         cors(c);
     }
@@ -217,8 +218,13 @@ fn tls(t: &mut TlsListenerFile) {
 
 fn sessions(s: &mut SessionsFile) {
     s.backend.get_or_insert_default();
-    s.replay_memory_sessions
+    let sessions = *s
+        .replay_memory_sessions
         .get_or_insert(DEFAULT_REPLAY_MEMORY_SESSIONS);
+    let (per_address, per_prefix) = super::sessions::replay_share_defaults(sessions);
+    let per_address = *s.replay_memory_per_address.get_or_insert(per_address);
+    s.replay_memory_per_prefix
+        .get_or_insert(per_prefix.max(per_address));
     s.accept_tokens_from_before_start.get_or_insert(false);
     if let Some(r) = &mut s.redis {
         r.key_prefix
@@ -274,6 +280,7 @@ channel_header = "CANARY-CHANNEL-HEADER"
 rate_limit_per_client_per_minute = 1
 rate_limit_per_address_per_minute = 1
 max_concurrent_secret_checks = 1
+accept_unbound_sealed_token_requests = false
 
 [token.cors]
 allowed_origins = ["CANARY-ORIGIN"]
@@ -381,6 +388,8 @@ issue = true
 [sessions]
 backend = "redis"
 replay_memory_sessions = 1
+replay_memory_per_address = 1
+replay_memory_per_prefix = 1
 accept_tokens_from_before_start = false
 
 [sessions.redis]

@@ -15,6 +15,14 @@ use super::{ConfigError, SecretUrl, invalid, millis, positive};
 /// never served without replay protection.
 pub const DEFAULT_REPLAY_MEMORY_SESSIONS: usize = 1_000_000;
 
+/// The share of the replay memory one client address (IPv4, IPv6 /64) holds by default:
+/// one in this many sessions. Past it, the address's oldest session is evicted (and then
+/// refused, `AUTH011`) to make room for its newest. A carrier's NAT address stands for
+/// many users, so the share is generous (10,000 of the default million).
+pub const DEFAULT_REPLAY_SHARE_PER_ADDRESS: usize = 100;
+/// The share one prefix (IPv4 /24, IPv6 /48) holds by default: one in this many sessions.
+pub const DEFAULT_REPLAY_SHARE_PER_PREFIX: usize = 20;
+
 /// Prefix of every key sealgate writes in Redis.
 pub const DEFAULT_REDIS_KEY_PREFIX: &str = "sealgate";
 /// Time allowed for one Redis call (a request waits at most this long on Redis).
@@ -33,6 +41,8 @@ pub struct SessionsFile {
     pub backend: Option<BackendKind>,
     pub redis: Option<RedisFile>,
     pub replay_memory_sessions: Option<usize>,
+    pub replay_memory_per_address: Option<usize>,
+    pub replay_memory_per_prefix: Option<usize>,
     pub accept_tokens_from_before_start: Option<bool>,
 }
 
@@ -146,6 +156,10 @@ pub struct RedisTls {
 pub struct ReplayConfig {
     /// See [`DEFAULT_REPLAY_MEMORY_SESSIONS`].
     pub memory_sessions: usize,
+    /// See [`DEFAULT_REPLAY_SHARE_PER_ADDRESS`].
+    pub memory_per_address: usize,
+    /// See [`DEFAULT_REPLAY_SHARE_PER_PREFIX`].
+    pub memory_per_prefix: usize,
     /// With the memory backend, replay memory does not survive a restart, so tokens issued
     /// before this process started are refused (`AUTH010`: the client makes a new
     /// handshake) unless this is `true`. Ignored with Redis, whose memory survives.
@@ -153,14 +167,42 @@ pub struct ReplayConfig {
 }
 
 pub(super) fn validate_replay(s: &SessionsFile) -> Result<ReplayConfig, ConfigError> {
+    let memory_sessions = positive(
+        "sessions.replay_memory_sessions",
+        s.replay_memory_sessions,
+        DEFAULT_REPLAY_MEMORY_SESSIONS,
+    )?;
+    let (address_default, prefix_default) = replay_share_defaults(memory_sessions);
+    let memory_per_address = positive(
+        "sessions.replay_memory_per_address",
+        s.replay_memory_per_address,
+        address_default,
+    )?;
+    let memory_per_prefix = positive(
+        "sessions.replay_memory_per_prefix",
+        s.replay_memory_per_prefix,
+        prefix_default.max(memory_per_address),
+    )?;
+    if memory_per_address > memory_per_prefix || memory_per_prefix > memory_sessions {
+        return Err(invalid(
+            "sessions.replay_memory_per_prefix",
+            "must be at least replay_memory_per_address and at most replay_memory_sessions",
+        ));
+    }
     Ok(ReplayConfig {
-        memory_sessions: positive(
-            "sessions.replay_memory_sessions",
-            s.replay_memory_sessions,
-            DEFAULT_REPLAY_MEMORY_SESSIONS,
-        )?,
+        memory_sessions,
+        memory_per_address,
+        memory_per_prefix,
         accept_tokens_from_before_start: s.accept_tokens_from_before_start.unwrap_or(false),
     })
+}
+
+/// The default shares of a replay memory of `sessions`: per address and per prefix.
+pub fn replay_share_defaults(sessions: usize) -> (usize, usize) {
+    (
+        (sessions / DEFAULT_REPLAY_SHARE_PER_ADDRESS).max(1),
+        (sessions / DEFAULT_REPLAY_SHARE_PER_PREFIX).max(1),
+    )
 }
 
 pub(super) fn validate(

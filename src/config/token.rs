@@ -81,6 +81,7 @@ pub struct TokenFile {
     pub rate_limit_per_client_per_minute: Option<u32>,
     pub rate_limit_per_address_per_minute: Option<u32>,
     pub max_concurrent_secret_checks: Option<usize>,
+    pub accept_unbound_sealed_token_requests: Option<bool>,
     pub cors: Option<super::CorsFile>,
     #[serde(default)]
     pub keys: Vec<TokenKeyFile>,
@@ -218,6 +219,10 @@ pub struct TokenConfig {
     pub rate_limit_per_address: u32,
     /// See [`DEFAULT_MAX_CONCURRENT_SECRET_CHECKS`] (read at start only).
     pub max_concurrent_secret_checks: usize,
+    /// Whether a sealed token request without `iat` and `chn` is still accepted on channels
+    /// that do not require the sealed form (PROTOCOL §1.1; off by default: such a request,
+    /// once captured, could be replayed for tokens at will).
+    pub accept_unbound_sealed_token_requests: bool,
     /// Cross-origin token requests from browsers, when allowed (`[token.cors]`).
     pub cors: Option<tower_http::cors::CorsLayer>,
     /// The token keys: the first with `issue = true` issues, all verify.
@@ -387,6 +392,9 @@ pub(super) fn validate(
             t.max_concurrent_secret_checks,
             DEFAULT_MAX_CONCURRENT_SECRET_CHECKS,
         )?,
+        accept_unbound_sealed_token_requests: t
+            .accept_unbound_sealed_token_requests
+            .unwrap_or(false),
         cors: match t.cors {
             None => None,
             Some(c) => Some(super::cors::validate("token.cors", c)?),

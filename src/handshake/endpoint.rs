@@ -89,16 +89,21 @@ async fn issue_token(
     // Check 2: the body's shape (after opening a sealed one).
     let parsed = if sealed {
         open_sealed_request(&body, &config.gateway_keys)
-            .map(|plaintext| TokenRequest::parse(&plaintext))
+            .map(|opened| (TokenRequest::parse(&opened.plaintext), Some(opened.binding)))
     } else {
-        Ok(TokenRequest::parse(&body))
+        Ok((TokenRequest::parse(&body), None))
     };
     // The body holds `secret` in clear: wipe it as soon as it is parsed (when this is the
     // buffer's only handle, as it is for a body read whole).
     if let Ok(mut buffer) = body.try_into_mut() {
         zeroize::Zeroize::zeroize(&mut buffer[..]);
     }
-    let token_request = parsed?.map_err(|_| TokenError::MalformedBody)?;
+    let (token_request, binding) = parsed?;
+    // A sealed request is fresh and meant for this channel, and opens once (PROTOCOL §1.1).
+    if let Some(binding) = binding {
+        check_binding(config, app, &channel, &binding, now).await?;
+    }
+    let token_request = token_request.map_err(|_| TokenError::MalformedBody)?;
     // Check 3: the client exists.
     let client = config
         .clients
@@ -198,7 +203,7 @@ async fn issue_token(
         Err(InsertError::Unavailable(_)) => return Err(TokenError::StateUnavailable),
         // The token carries K, so the session still works; only the cache is full.
         Err(InsertError::Full(_)) if !local => {
-            tracing::warn!("session store full: session not cached");
+            app.state.warn_store_full(now_ms / 1000);
         }
         Err(InsertError::Full(_)) => return Err(TokenError::StoreFull),
     }
@@ -223,13 +228,66 @@ fn limit_key(address: std::net::IpAddr) -> String {
     }
 }
 
+/// An opened sealed token request.
+struct Opened {
+    /// The token request JSON (it holds `secret`): zeroized on drop.
+    plaintext: zeroize::Zeroizing<Vec<u8>>,
+    binding: Binding,
+}
+
+/// What a sealed token request says about when and where it was meant to be used, all of
+/// it authenticated (the protected header is the AEAD's associated data).
+struct Binding {
+    iat: Option<i64>,
+    chn: Option<String>,
+    /// SHA-256 of the ephemeral public key (SEC1 uncompressed): the request's identity, one
+    /// fresh `epk` per request.
+    epk: [u8; 32],
+}
+
+/// PROTOCOL §1.1: `chn` is the `X-API-KEY` the request came with, `iat` is within the
+/// leeway of the gateway's clock, and the `epk` has not been accepted before while its
+/// `iat` could be (on any instance sharing state). A request with neither (an older
+/// client) passes only on channels that do not require the sealed form, and only while
+/// `token.accept_unbound_sealed_token_requests` says so.
+async fn check_binding(
+    config: &Config,
+    app: &AppState,
+    channel: &crate::config::Channel,
+    binding: &Binding,
+    now: i64,
+) -> Result<(), TokenError> {
+    let refused = TokenError::SealedRequestRefused;
+    let (iat, chn) = match (binding.iat, binding.chn.as_deref()) {
+        (Some(iat), Some(chn)) => (iat, chn),
+        (None, None)
+            if config.token.accept_unbound_sealed_token_requests
+                && !channel.require_sealed_token_request =>
+        {
+            return Ok(());
+        }
+        _ => return Err(refused("no iat and chn in the protected header")),
+    };
+    if chn != &*channel.id {
+        return Err(refused("chn is not the X-API-KEY it was sent with"));
+    }
+    let leeway = config.token.leeway_secs();
+    if iat.abs_diff(now) > leeway.unsigned_abs() {
+        return Err(refused("iat is outside the leeway of the gateway's clock"));
+    }
+    // Remembered for as long as its `iat` would pass, plus the second the check rounds to.
+    let until = iat.saturating_add(leeway).saturating_add(1);
+    match app.state.first_use(binding.epk, until, now).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(refused("this request (its epk) was accepted before")),
+        Err(InsertError::Full(_)) => Err(TokenError::StoreFull),
+        Err(InsertError::Unavailable(_)) => Err(TokenError::StateUnavailable),
+    }
+}
+
 /// Opens a sealed token request (PROTOCOL §1.1): a compact JWE, `ECDH-ES` + `A256GCM`,
 /// to the gateway `enc` key its `kid` names, with the strictness of the session codec.
-/// The plaintext (which holds `secret`) is zeroized on drop.
-fn open_sealed_request(
-    body: &[u8],
-    keys: &GatewayKeys,
-) -> Result<zeroize::Zeroizing<Vec<u8>>, TokenError> {
+fn open_sealed_request(body: &[u8], keys: &GatewayKeys) -> Result<Opened, TokenError> {
     let parsed =
         jwe::parse_as(body, body.len(), jwe::Alg::EcdhEs).map_err(TokenError::SealedRequest)?;
     let kid = parsed
@@ -240,10 +298,20 @@ fn open_sealed_request(
     let key = keys
         .encryption(kid)
         .ok_or(TokenError::SealedRequest(jwe::JweError::MemberType("kid")))?;
-    parsed
+    let binding = Binding {
+        iat: parsed.header.iat,
+        chn: parsed.header.chn.clone(),
+        epk: parsed.epk.map_or([0; 32], |epk| {
+            use p256::elliptic_curve::sec1::ToEncodedPoint;
+            use sha2::Digest;
+            sha2::Sha256::digest(epk.to_encoded_point(false).as_bytes()).into()
+        }),
+    };
+    let plaintext = parsed
         .decrypt_ecdh_es(&key.pair)
         .map(zeroize::Zeroizing::new)
-        .map_err(TokenError::SealedRequest)
+        .map_err(TokenError::SealedRequest)?;
+    Ok(Opened { plaintext, binding })
 }
 
 /// `GET /.well-known/jwks.json` (PROTOCOL §1.1): the gateway's public keys, cacheable for

@@ -100,6 +100,7 @@ pub fn issue(
         iat,
         exp,
         nbf: None,
+        ims: Some(now_ms),
         jti: id.encode(),
         key: with_key.then(|| b64::encode(session_key.expose())),
     };

@@ -63,6 +63,20 @@ impl StrictObject {
         }
     }
 
+    /// The integer value of member `name` (a JSON number with no fraction or exponent that
+    /// fits an `i64`), `Ok(None)` when absent, `Err(())` when present as anything else.
+    #[allow(
+        clippy::result_unit_err,
+        reason = "callers map the type error to their own"
+    )]
+    pub fn int_member(&self, name: &str) -> Result<Option<i64>, ()> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or(()),
+            Some(_) => Err(()),
+        }
+    }
+
     /// Whether member `name` is present, whatever its value.
     pub fn has(&self, name: &str) -> bool {
         self.0.contains_key(name)

@@ -126,6 +126,10 @@ pub struct Header {
     pub htm: Option<String>,
     /// The request target (path and query) a sealed request is bound to.
     pub htp: Option<String>,
+    /// When a sealed token request was sealed (seconds since the epoch, PROTOCOL §1.1).
+    pub iat: Option<i64>,
+    /// The channel (`X-API-KEY`) a sealed token request is meant for (PROTOCOL §1.1).
+    pub chn: Option<String>,
 }
 
 impl Header {
@@ -243,6 +247,10 @@ fn check_header(json: &[u8], alg: Alg) -> Result<(Header, Option<p256::PublicKey
         typ: string("typ")?,
         htm: string("htm")?,
         htp: string("htp")?,
+        iat: object
+            .int_member("iat")
+            .map_err(|()| JweError::MemberType("iat"))?,
+        chn: string("chn")?,
     };
     Ok((header, epk))
 }
@@ -371,7 +379,7 @@ pub fn seal_with_protected(
 }
 
 /// The protected header JSON text: `{"alg":"dir","enc":"A256GCM"}` then `kid`, `cty`,
-/// `typ`, `htm` and `htp` when set, in that order. Written out rather than through a map,
+/// `typ`, `htm`, `htp`, `iat` and `chn` when set, in that order. Written out rather than through a map,
 /// so the text (and so the AAD) does not depend on whether some dependency enables
 /// `serde_json/preserve_order`.
 pub fn header_json(header: &Header) -> String {
@@ -388,6 +396,13 @@ pub fn header_json(header: &Header) -> String {
             let quoted = serde_json::to_string(value).unwrap_or_default();
             out.push_str(&format!(r#","{name}":{quoted}"#));
         }
+    }
+    if let Some(iat) = header.iat {
+        out.push_str(&format!(r#","iat":{iat}"#));
+    }
+    if let Some(chn) = &header.chn {
+        let quoted = serde_json::to_string(chn).unwrap_or_default();
+        out.push_str(&format!(r#","chn":{quoted}"#));
     }
     out.push('}');
     out

@@ -290,7 +290,7 @@ async fn authenticate(
     // may have had bodies accepted that this instance cannot know of.
     let issued_from = (!ctx.config.replay.accept_tokens_from_before_start
         && !ctx.app.state.is_shared())
-    .then_some(ctx.app.started_at);
+    .then_some(ctx.app.started_at_ms);
     crate::auth::authenticate(
         headers,
         ctx.config,
@@ -316,7 +316,14 @@ async fn admit(
     let until = token.accepted_until(session.expires_at);
     ctx.app
         .state
-        .admit(session, iv, token.max_requests_per_session, until, now)
+        .admit(
+            session,
+            iv,
+            token.max_requests_per_session,
+            until,
+            now,
+            ctx.conn.client,
+        )
         .await
         .map_err(GatewayError::from)
 }

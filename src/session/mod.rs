@@ -22,7 +22,7 @@ use crate::crypto::Key32;
 use crate::crypto::random::{self, RandomError};
 use crate::jose::b64;
 
-pub use replay::ReplayMemory;
+pub use replay::{Owner, ReplayLimits, ReplayMemory};
 
 /// A session id: 16 random bytes, written in tokens as 22 characters of base64url.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,6 +67,11 @@ pub enum ReplayError {
     /// than served without replay protection (the client retries).
     #[error("replay memory full")]
     Full,
+    /// The session was evicted from the replay memory for a newer session of the same
+    /// address or prefix (past its share): refused from then on; the client makes a new
+    /// handshake.
+    #[error("session evicted from the replay memory")]
+    Evicted,
 }
 
 /// One live session.
@@ -126,6 +131,10 @@ pub struct SessionStore {
     /// token alone could otherwise rebuild the session.
     revoked: DashMap<SessionId, i64>,
     max: usize,
+    /// The second of the last sweep made because the store was full: at most one a second,
+    /// so a flood of new sessions into a full store cannot become a flood of whole-map
+    /// sweeps.
+    last_full_sweep: std::sync::atomic::AtomicI64,
 }
 
 impl SessionStore {
@@ -135,6 +144,7 @@ impl SessionStore {
             map: DashMap::new(),
             revoked: DashMap::new(),
             max,
+            last_full_sweep: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
 
@@ -147,7 +157,12 @@ impl SessionStore {
             return Ok(());
         }
         if self.map.len() >= self.max {
-            self.sweep(now);
+            let last = self
+                .last_full_sweep
+                .swap(now, std::sync::atomic::Ordering::Relaxed);
+            if last != now {
+                self.sweep(now);
+            }
             if self.map.len() >= self.max {
                 return Err(StoreFull);
             }

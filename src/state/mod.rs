@@ -17,6 +17,7 @@
 //! Owns: where state lives and the policy when it cannot be reached. Does not own: what a
 //! token means ([`crate::auth`]) or what a request may do ([`crate::proxy`]).
 
+mod once;
 pub mod redis_store;
 
 use std::sync::Arc;
@@ -27,8 +28,11 @@ use crate::config::{StateBackend, Unavailable};
 use crate::jose::jwe::IV_LEN;
 use crate::limit::RateLimiter;
 use crate::metrics::Metrics;
-use crate::session::{ReplayError, ReplayMemory, Session, SessionId, SessionStore, StoreFull};
+use crate::session::{
+    Owner, ReplayError, ReplayLimits, ReplayMemory, Session, SessionId, SessionStore, StoreFull,
+};
 
+pub use once::OnceMemory;
 pub use redis_store::RedisStore;
 
 /// The shared state could not be consulted and the policy is to refuse.
@@ -91,11 +95,20 @@ pub struct State {
     sessions: SessionStore,
     /// What each session has had accepted, apart from the cache so it outlives it.
     replay: ReplayMemory,
+    /// Single-use marks (a sealed token request's `epk`), apart from the sessions.
+    once: OnceMemory,
     per_client: RateLimiter,
     per_address: RateLimiter,
     per_client_address: RateLimiter,
     redis: Option<RedisStore>,
+    /// When "store full" was last logged, and how many since were not (see
+    /// [`State::warn_store_full`]).
+    full_warned: std::sync::atomic::AtomicI64,
+    full_unlogged: std::sync::atomic::AtomicU64,
 }
+
+/// A full session store is logged at most once in this many seconds.
+const FULL_WARNING_EVERY_SECS: i64 = 10;
 
 impl State {
     /// The state for a backend. Redis connections are opened lazily, so an unreachable
@@ -103,7 +116,7 @@ impl State {
     pub fn new(
         backend: &StateBackend,
         max_sessions: usize,
-        replay_sessions: usize,
+        replay: ReplayLimits,
         metrics: &Metrics,
     ) -> Result<Self, StateError> {
         let redis = match backend {
@@ -112,11 +125,14 @@ impl State {
         };
         Ok(State {
             sessions: SessionStore::new(max_sessions),
-            replay: ReplayMemory::new(replay_sessions),
+            replay: ReplayMemory::new(replay),
+            once: OnceMemory::new(replay.sessions),
             per_client: RateLimiter::default(),
             per_address: RateLimiter::default(),
             per_client_address: RateLimiter::default(),
             redis,
+            full_warned: std::sync::atomic::AtomicI64::new(i64::MIN),
+            full_unlogged: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -202,7 +218,30 @@ impl State {
     /// Caches a session rebuilt from a ticket or a shared record; a full cache only logs.
     pub fn cache(&self, session: Arc<Session>, now: i64) {
         if self.sessions.insert(session, now).is_err() {
-            tracing::warn!("session store full: session served uncached");
+            self.warn_store_full(now);
+        }
+    }
+
+    /// Logs that the session store is full and sessions go uncached, at most once every
+    /// 10 s with how many were not logged since: under a flood it would otherwise be a
+    /// line per request.
+    pub fn warn_store_full(&self, now: i64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let last = self.full_warned.load(Relaxed);
+        let due = last == i64::MIN || now.saturating_sub(last) >= FULL_WARNING_EVERY_SECS;
+        if due
+            && self
+                .full_warned
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            let unlogged = self.full_unlogged.swap(0, Relaxed);
+            tracing::warn!(
+                unlogged,
+                "session store full: sessions are served uncached (raise token.max_sessions)"
+            );
+        } else {
+            self.full_unlogged.fetch_add(1, Relaxed);
         }
     }
 
@@ -244,13 +283,15 @@ impl State {
         max: usize,
         retain_until: i64,
         now: i64,
+        from: std::net::IpAddr,
     ) -> Result<(), Refusal> {
         if self.sessions.is_revoked(&session.id) {
             return Err(Refusal::Revoked);
         }
         let local = || {
             iv.map_or(Ok(()), |iv| {
-                self.replay.accept(session.id, iv, max, retain_until, now)
+                self.replay
+                    .accept(session.id, iv, max, retain_until, now, Owner::of(from))
             })
         };
         let Some(redis) = &self.redis else {
@@ -261,7 +302,10 @@ impl State {
                 // Redis is the judge across instances; this instance's own memory can
                 // only add a refusal of what it has seen itself.
                 Err(ReplayError::Replayed) => Err(ReplayError::Replayed.into()),
-                Ok(()) | Err(ReplayError::Exhausted | ReplayError::Full) => Ok(()),
+                // Full or evicted here: Redis holds the session's IVs, nothing is lost.
+                Ok(()) | Err(ReplayError::Exhausted | ReplayError::Full | ReplayError::Evicted) => {
+                    Ok(())
+                }
             },
             Ok(redis_store::Admission::Revoked) => {
                 // Remember it here, so the next request is refused without a round trip.
@@ -277,6 +321,31 @@ impl State {
         }
     }
 
+    /// Marks `key` used until `until` on every instance sharing state; `Ok(true)` the first
+    /// time, `Ok(false)` while an earlier mark holds (here or, with Redis, anywhere). The mark
+    /// is always made in this instance's memory too, so a second use here is refused even
+    /// while Redis is away (`degrade`).
+    pub async fn first_use(
+        &self,
+        key: [u8; 32],
+        until: i64,
+        now: i64,
+    ) -> Result<bool, InsertError> {
+        let local = self.once.first(key, until, now);
+        let Some(redis) = &self.redis else {
+            return local.map_err(InsertError::from);
+        };
+        match redis.mark_once(&key, until, now).await {
+            // Redis is the judge across instances; this instance's memory can only add a
+            // refusal of what it has seen itself.
+            Ok(first) => Ok(first && local.unwrap_or(true)),
+            Err(()) => {
+                redis.degrade("once")?;
+                local.map_err(InsertError::from)
+            }
+        }
+    }
+
     /// Drops expired sessions, revocations and counters from memory (Redis expires its own
     /// keys); returns how many sessions.
     pub fn sweep(&self, now: i64) -> usize {
@@ -284,6 +353,7 @@ impl State {
         self.per_address.sweep(now);
         self.per_client_address.sweep(now);
         self.replay.sweep(now);
+        self.once.sweep(now);
         self.sessions.sweep(now)
     }
 
@@ -318,19 +388,43 @@ mod tests {
 
     #[tokio::test]
     async fn the_memory_backend_refuses_revoked_sessions_and_replayed_ivs() {
-        let state = State::new(&StateBackend::Memory, 10, 10, &Metrics::default()).unwrap();
+        let state = State::new(
+            &StateBackend::Memory,
+            10,
+            ReplayLimits {
+                sessions: 10,
+                per_address: 10,
+                per_prefix: 10,
+            },
+            &Metrics::default(),
+        )
+        .unwrap();
         assert!(state.is_ready() && !state.is_shared());
         let s = session();
-        assert_eq!(state.admit(&s, Some(&[1; 12]), 2, 160, 50).await, Ok(()));
         assert_eq!(
-            state.admit(&s, Some(&[1; 12]), 2, 160, 50).await,
+            state
+                .admit(&s, Some(&[1; 12]), 2, 160, 50, [127, 0, 0, 1].into())
+                .await,
+            Ok(())
+        );
+        assert_eq!(
+            state
+                .admit(&s, Some(&[1; 12]), 2, 160, 50, [127, 0, 0, 1].into())
+                .await,
             Err(Refusal::Replay(ReplayError::Replayed))
         );
-        assert_eq!(state.admit(&s, None, 2, 160, 50).await, Ok(()));
+        assert_eq!(
+            state
+                .admit(&s, None, 2, 160, 50, [127, 0, 0, 1].into())
+                .await,
+            Ok(())
+        );
         state.revoke(s.id, 160, 50).await.unwrap();
         assert!(state.sessions().is_revoked(&s.id));
         assert_eq!(
-            state.admit(&s, None, 2, 160, 50).await,
+            state
+                .admit(&s, None, 2, 160, 50, [127, 0, 0, 1].into())
+                .await,
             Err(Refusal::Revoked)
         );
         assert_eq!(state.find_record(&s.id).await, Ok(None));
@@ -338,7 +432,17 @@ mod tests {
 
     #[tokio::test]
     async fn memory_rate_limits_count_per_kind_and_key() {
-        let state = State::new(&StateBackend::Memory, 10, 10, &Metrics::default()).unwrap();
+        let state = State::new(
+            &StateBackend::Memory,
+            10,
+            ReplayLimits {
+                sessions: 10,
+                per_address: 10,
+                per_prefix: 10,
+            },
+            &Metrics::default(),
+        )
+        .unwrap();
         for expected in [true, true, false] {
             assert_eq!(
                 state.allow(LimitKind::Address, "1.2.3.4", 2, 0).await,

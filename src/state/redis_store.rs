@@ -386,6 +386,24 @@ impl RedisStore {
         .await
     }
 
+    /// Marks `key` used until `until` unless already marked: `true` the first time.
+    pub async fn mark_once(&self, key: &[u8; 32], until: i64, now: i64) -> Result<bool, ()> {
+        let key = format!("{}:once:{}", self.prefix, crate::jose::b64::encode(key));
+        let until = until.max(now.saturating_add(1));
+        self.run("once", |mut c| async move {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(1)
+                .arg("EXAT")
+                .arg(until)
+                .arg("NX")
+                .query_async::<Option<String>>(&mut c)
+                .await
+        })
+        .await
+        .map(|set| set.is_some())
+    }
+
     /// Counts one event for `key` of `kind` in the current minute; returns the count.
     pub async fn count(&self, kind: &str, key: &str, now: i64) -> Result<u64, ()> {
         let window = now.div_euclid(WINDOW_SECS);

@@ -70,6 +70,15 @@ pub struct Claims {
         deserialize_with = "present_number"
     )]
     pub nbf: Option<i64>,
+    /// Issued at, in milliseconds (tokens we issue carry it): with the memory backend a
+    /// process refuses tokens issued before it started, and a restart within the second
+    /// of a token's `iat` must not tie with it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_number"
+    )]
+    pub ims: Option<i64>,
     /// The session id, 22 characters of base64url.
     pub jti: String,
     /// Ticket mode only: `K`, base64url. Zeroized when the claims are dropped.

@@ -6,6 +6,8 @@
 //! where required, a signature over another client's key, a sealed token request under an
 //! unknown `kid` or with an off-curve `epk`.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
@@ -201,13 +203,35 @@ async fn a_signature_over_another_clients_key_is_refused() {
     assert!(matches!(refused, Err(ClientError::Handshake(_))));
 }
 
-/// A token request sealed by josekit to the listed `enc` key, with extra header members.
+/// A token request sealed by josekit to the listed `enc` key, sealed now for `channel`
+/// (`iat` and `chn` in the protected header, PROTOCOL §1.1).
 fn josekit_sealed_request(enc: &serde_json::Value, kid: &str, body: &str) -> String {
+    josekit_sealed_request_with(enc, kid, body, Some((unix_now(), CHANNEL)))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// [`josekit_sealed_request`] with the given `iat` and `chn`, or neither (an older client).
+fn josekit_sealed_request_with(
+    enc: &serde_json::Value,
+    kid: &str,
+    body: &str,
+    bound: Option<(i64, &str)>,
+) -> String {
     let jwk = josekit::jwk::Jwk::from_bytes(enc.to_string()).unwrap();
     let encrypter = josekit::jwe::ECDH_ES.encrypter_from_jwk(&jwk).unwrap();
     let mut header = josekit::jwe::JweHeader::new();
     header.set_content_encryption("A256GCM");
     header.set_key_id(kid);
+    if let Some((iat, chn)) = bound {
+        header.set_claim("iat", Some(iat.into())).unwrap();
+        header.set_claim("chn", Some(chn.into())).unwrap();
+    }
     josekit::jwe::serialize_compact(body.as_bytes(), &header, &encrypter).unwrap()
 }
 
@@ -279,10 +303,150 @@ async fn a_sealed_token_request_opens_and_its_refusals_are_tok003() {
     let reply = post(
         &url,
         &jose("CH-HKDF"),
-        josekit_sealed_request(&enc, kid, &body),
+        josekit_sealed_request_with(&enc, kid, &body, Some((unix_now(), "CH-HKDF"))),
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
+}
+
+/// The attacker holds one sealed token request, captured on the wire (they know neither the
+/// secret nor any key): it mints one token, the client's, and nothing more.
+#[tokio::test]
+async fn a_captured_sealed_token_request_mints_one_token_on_its_own_channel_only() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
+    let set = jwks(&app).await;
+    let enc = key_of(&set, "enc");
+    let kid = enc["kid"].as_str().unwrap();
+    let url = app.url(TOKEN_PATH);
+    let jose = |channel| [("x-api-key", channel), ("content-type", "application/jose")];
+    let body = token_body("MOB-APP", "TEST123", &client_key().public_key_field);
+    let codes = |reply: &Reply| (reply.status, reply.codes().0);
+    let refused = (StatusCode::BAD_REQUEST, "TOK003".to_owned());
+
+    // Replayed: the first is served, each replay refused.
+    let captured = josekit_sealed_request(&enc, kid, &body);
+    assert_eq!(
+        post(&url, &jose(CHANNEL), captured.clone()).await.status,
+        StatusCode::OK
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            codes(&post(&url, &jose(CHANNEL), captured.clone()).await),
+            refused
+        );
+    }
+    // Still refused once its iat is past the leeway (the memory may then forget it).
+    app.clock.advance(Duration::from_secs(61));
+    assert_eq!(
+        codes(&post(&url, &jose(CHANNEL), captured.clone()).await),
+        refused
+    );
+
+    // Sealed for one channel, sent under another: refused, and it stays unused, so the
+    // client's own request then succeeds where it was meant to go.
+    let now = app.clock.now_secs();
+    let for_hkdf = josekit_sealed_request_with(&enc, kid, &body, Some((now, "CH-HKDF")));
+    assert_eq!(
+        codes(&post(&url, &jose(CHANNEL), for_hkdf.clone()).await),
+        refused
+    );
+    assert_eq!(
+        post(&url, &jose("CH-HKDF"), for_hkdf).await.status,
+        StatusCode::OK
+    );
+
+    // Sealed too long ago or too far ahead (beyond the 60 s leeway): refused.
+    for iat in [now - 62, now + 62] {
+        let sealed = josekit_sealed_request_with(&enc, kid, &body, Some((iat, CHANNEL)));
+        assert_eq!(
+            codes(&post(&url, &jose(CHANNEL), sealed).await),
+            refused,
+            "iat {iat}"
+        );
+    }
+    // Within it: served.
+    let sealed = josekit_sealed_request_with(&enc, kid, &body, Some((now - 55, CHANNEL)));
+    assert_eq!(
+        post(&url, &jose(CHANNEL), sealed).await.status,
+        StatusCode::OK
+    );
+
+    // iat or chn alone, or of the wrong type: refused.
+    for (name, value) in [
+        ("iat", serde_json::json!(now)),
+        ("chn", serde_json::json!(CHANNEL)),
+    ] {
+        let jwk = josekit::jwk::Jwk::from_bytes(enc.to_string()).unwrap();
+        let encrypter = josekit::jwe::ECDH_ES.encrypter_from_jwk(&jwk).unwrap();
+        let mut header = josekit::jwe::JweHeader::new();
+        header.set_content_encryption("A256GCM");
+        header.set_key_id(kid);
+        header.set_claim(name, Some(value)).unwrap();
+        let sealed = josekit::jwe::serialize_compact(body.as_bytes(), &header, &encrypter).unwrap();
+        assert_eq!(
+            codes(&post(&url, &jose(CHANNEL), sealed).await),
+            refused,
+            "{name} alone"
+        );
+    }
+    let jwk = josekit::jwk::Jwk::from_bytes(enc.to_string()).unwrap();
+    let encrypter = josekit::jwe::ECDH_ES.encrypter_from_jwk(&jwk).unwrap();
+    let mut header = josekit::jwe::JweHeader::new();
+    header.set_content_encryption("A256GCM");
+    header.set_key_id(kid);
+    header
+        .set_claim("iat", Some(serde_json::json!(now as f64 + 0.5)))
+        .unwrap();
+    header.set_claim("chn", Some(CHANNEL.into())).unwrap();
+    let sealed = josekit::jwe::serialize_compact(body.as_bytes(), &header, &encrypter).unwrap();
+    assert_eq!(
+        codes(&post(&url, &jose(CHANNEL), sealed).await),
+        refused,
+        "a fractional iat"
+    );
+
+    // The older form (no iat, no chn) is refused by default.
+    let unbound = josekit_sealed_request_with(&enc, kid, &body, None);
+    assert_eq!(codes(&post(&url, &jose(CHANNEL), unbound).await), refused);
+}
+
+#[tokio::test]
+async fn unbound_sealed_token_requests_pass_only_where_the_operator_allows_them() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| {
+                f.token.accept_unbound_sealed_token_requests = Some(true);
+                f.channels
+                    .get_mut("CH-HKDF")
+                    .unwrap()
+                    .require_sealed_token_request = Some(true);
+            })
+            .build(),
+    )
+    .await;
+    let set = jwks(&app).await;
+    let enc = key_of(&set, "enc");
+    let kid = enc["kid"].as_str().unwrap();
+    let body = token_body("MOB-APP", "TEST123", &client_key().public_key_field);
+    let sealed = || josekit_sealed_request_with(&enc, kid, &body, None);
+    let url = app.url(TOKEN_PATH);
+    let send_on = async |channel: &str, sealed: String| {
+        post(
+            &url,
+            &[("x-api-key", channel), ("content-type", "application/jose")],
+            sealed,
+        )
+        .await
+    };
+    assert_eq!(send_on(CHANNEL, sealed()).await.status, StatusCode::OK);
+    // A channel that requires the sealed form requires the bound one.
+    let reply = send_on("CH-HKDF", sealed()).await;
+    assert_eq!(
+        (reply.status, reply.codes().0.as_str()),
+        (StatusCode::BAD_REQUEST, "TOK003")
+    );
 }
 
 #[tokio::test]

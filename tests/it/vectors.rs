@@ -264,6 +264,17 @@ fn the_published_handshake_and_binding_vectors_hold_for_our_code() {
     let sealed = text(&["handshake", "sealed_request", "jwe"]);
     let parsed = jwe::parse_as(sealed.as_bytes(), 1 << 16, jwe::Alg::EcdhEs).unwrap();
     assert_eq!(parsed.header.kid.as_deref(), Some("enc-1"));
+    // Bound to its time and channel (PROTOCOL §1.1), and our client writes the same header
+    // text, member for member.
+    let iat = v["handshake"]["sealed_request"]["iat"].as_i64().unwrap();
+    let chn = text(&["handshake", "sealed_request", "chn"]);
+    assert_eq!(parsed.header.iat, Some(iat));
+    assert_eq!(parsed.header.chn.as_deref(), Some(chn.as_str()));
+    let epk = pair(&["handshake", "sealed_request", "epk", "d"]);
+    assert_eq!(
+        sealgate::client::sealed_token_request_header("enc-1", &epk.public_key(), iat, &chn),
+        text(&["handshake", "sealed_request", "protected"])
+    );
     assert_eq!(
         parsed.decrypt_ecdh_es(&enc).unwrap(),
         text(&["handshake", "sealed_request", "plaintext"]).as_bytes()

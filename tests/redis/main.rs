@@ -83,6 +83,10 @@ fn main() -> ExitCode {
             shared::one_body_sent_to_every_instance_at_the_same_instant_is_accepted_once,
         ),
         trial(
+            "a_sealed_token_request_is_accepted_once_across_instances",
+            shared::a_sealed_token_request_is_accepted_once_across_instances,
+        ),
+        trial(
             "the_per_session_request_limit_holds_across_instances",
             shared::the_per_session_request_limit_holds_across_instances,
         ),

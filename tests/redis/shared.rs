@@ -97,6 +97,8 @@ pub async fn a_local_session_is_found_in_redis_by_every_other_instance() {
     let redis = RedisServer::start();
     let upstream = spawn_demo_upstream().await;
     let [a, b, c] = three(|| config(upstream, standalone(&redis)).with(local)).await;
+    // An instance on the memory backend, same keys, running all along.
+    let alone = spawn_app(ConfigBuilder::new(upstream).with(local).build()).await;
     let s = session(&a).await;
     // A local-mode token carries no key: B and C can only have K from Redis.
     assert_eq!(
@@ -108,8 +110,7 @@ pub async fn a_local_session_is_found_in_redis_by_every_other_instance() {
         (StatusCode::OK, String::new())
     );
     assert_eq!(c.gateway.sessions().len(), 1, "C cached the session");
-    // An instance on the memory backend, same keys, never sees it.
-    let alone = spawn_app(ConfigBuilder::new(upstream).with(local).build()).await;
+    // The memory-backend instance never sees it.
     assert_eq!(
         fresh_call(&alone, &s, b"3").await,
         (StatusCode::UNAUTHORIZED, "AUTH007".to_owned())
@@ -202,6 +203,63 @@ pub async fn one_body_sent_to_every_instance_at_the_same_instant_is_accepted_onc
             upstream.requests().len(),
             round + 1,
             "the upstream saw each body once"
+        );
+    }
+}
+
+/// A captured sealed token request (PROTOCOL §1.1) mints one token across every instance
+/// sharing Redis, whichever instance sees it first.
+pub async fn a_sealed_token_request_is_accepted_once_across_instances() {
+    use sealgate::config::GatewayKeyFile;
+    use sealgate::token::gateway_keys::KeyUse;
+    let redis = RedisServer::start();
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    // One `enc` key on every instance, as a deployment has: each could open the request.
+    let shared_keys = |f: &mut sealgate::config::FileConfig| {
+        f.gateway_keys = vec![GatewayKeyFile {
+            kid: Some("enc-1".to_owned()),
+            usage: Some(KeyUse::Enc),
+            key: Some(b64::encode(&[3u8; 32]).into()),
+            ..Default::default()
+        }];
+    };
+    let [a, b, c] = three(|| config(upstream.addr, standalone(&redis)).with(shared_keys)).await;
+    let jwks = send(
+        http::Request::get(a.url("/.well-known/jwks.json"))
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap(),
+    )
+    .await
+    .body
+    .clone();
+    let trust = sealgate::client::GatewayTrust::from_jwks(&jwks).unwrap();
+    let (kid, enc) = trust.encryption_key.unwrap();
+    let body = token_body("MOB-APP", "TEST123", &client_key().public_key_field);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let sealed =
+        sealgate::client::seal_token_request(body.as_bytes(), &kid, &enc, CHANNEL, now).unwrap();
+    let jose = [("x-api-key", CHANNEL), ("content-type", "application/jose")];
+    assert_eq!(
+        post(&b.url(TOKEN_PATH), &jose, sealed.clone()).await.status,
+        StatusCode::OK
+    );
+    for app in [&a, &b, &c] {
+        let replay = post(&app.url(TOKEN_PATH), &jose, sealed.clone()).await;
+        assert_eq!(
+            outcome(&replay),
+            (StatusCode::BAD_REQUEST, "TOK003".to_owned())
+        );
+    }
+    // A fresh one is served on every instance.
+    for app in [&a, &b, &c] {
+        let fresh = sealgate::client::seal_token_request(body.as_bytes(), &kid, &enc, CHANNEL, now)
+            .unwrap();
+        assert_eq!(
+            post(&app.url(TOKEN_PATH), &jose, fresh).await.status,
+            StatusCode::OK
         );
     }
 }

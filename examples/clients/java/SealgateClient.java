@@ -1,10 +1,11 @@
 // sealgate reference client for Java: the JDK 17 standard library only.
 //   java SealgateClient.java --vectors ../test-vectors.json
 //   java SealgateClient.java --url http://127.0.0.1:8080 [--jwks pinned-jwks.json]
-// With the gateway's JWK Set (fetched, or pinned) the token request is sealed to its enc key
-// and the signed answer is checked before K is derived. Every call is bound (htm, htp); a
-// call without a body carries X-Request-Seal; the answer must be sealed (one in clear is
-// refused) and typed response+jwe. The token is renewed a minute before it expires.
+// With the gateway's JWK Set (fetched, or pinned) the token request is sealed to its enc key,
+// stamped with iat (now) and chn (the channel it is sent on), and the signed answer is
+// checked before K is derived. Every call is bound (htm, htp); a call without a body
+// carries X-Request-Seal; the answer must be sealed (one in clear is refused) and typed
+// response+jwe. The token is renewed a minute before it expires.
 // Prints "java: ALL CHECKS PASSED" last, only when everything asked for passed; exits 1 on a
 // failure, 2 on an unknown flag or a flag without its value.
 import java.math.BigInteger;
@@ -134,10 +135,15 @@ public class SealgateClient {
         if (!same) throw new IllegalStateException("signed for another key, server key, expiry or channel");
     }
 
-    /** PROTOCOL 1.1: the token request sealed ECDH-ES + A256GCM to the gateway's enc key. */
-    static String sealTokenRequest(byte[] plaintext, String kid, String encJwk, KeyPair epk, byte[] iv) throws Exception {
+    /** PROTOCOL 1.1: the token request sealed ECDH-ES + A256GCM to the gateway's enc key, sealed
+     *  at iat (seconds since the epoch) for channel (chn: the X-API-KEY it is sent with). The
+     *  header is the AAD, so the gateway trusts both; it refuses the request on another
+     *  channel, outside its clock leeway of iat, or a second time (a new epk every request). */
+    static String sealTokenRequest(byte[] plaintext, String kid, String encJwk, String channel, long iat, KeyPair epk, byte[] iv) throws Exception {
         byte[] cek = derive("concat-kdf", agree(epk.getPrivate(), parsePublicJwk(encJwk)));
-        String header = "{\"alg\":\"ECDH-ES\",\"enc\":\"A256GCM\",\"kid\":" + Json.quote(kid) + ",\"epk\":" + publicJwk((ECPublicKey) epk.getPublic()) + "}";
+        // Members in this order (alg, enc, kid, epk, iat, chn), as the published vectors write them.
+        String header = "{\"alg\":\"ECDH-ES\",\"enc\":\"A256GCM\",\"kid\":" + Json.quote(kid) + ",\"epk\":" + publicJwk((ECPublicKey) epk.getPublic())
+            + ",\"iat\":" + iat + ",\"chn\":" + Json.quote(channel) + "}";
         return sealProtected(cek, header, plaintext, iv);
     }
 
@@ -191,7 +197,10 @@ public class SealgateClient {
         Map<?, ?> r = (Map<?, ?>) h.get("sealed_request"), epkOut = (Map<?, ?>) r.get("epk");
         PrivateKey epkPrivate = KeyFactory.getInstance("EC").generatePrivate(new ECPrivateKeySpec(new BigInteger((String) epkOut.get("d"), 16), p256()));
         KeyPair epk = new KeyPair(parsePublicJwk((String) epkOut.get("jwk")), epkPrivate);
-        check(sealTokenRequest(((String) r.get("plaintext")).getBytes(StandardCharsets.UTF_8), "enc-1", encJwk, epk, hex((String) r.get("iv"))).equals(r.get("jwe")), "sealed request");
+        long iat = ((java.math.BigDecimal) r.get("iat")).longValueExact();
+        String sealedRequest = sealTokenRequest(((String) r.get("plaintext")).getBytes(StandardCharsets.UTF_8), "enc-1", encJwk, (String) r.get("chn"), iat, epk, hex((String) r.get("iv")));
+        check(new String(B64U_DEC.decode(sealedRequest.split("\\.")[0]), StandardCharsets.UTF_8).equals(r.get("protected")), "sealed request header");
+        check(sealedRequest.equals(r.get("jwe")), "sealed request");
         Map<?, ?> b = (Map<?, ?>) v.get("binding"), body = (Map<?, ?>) b.get("body"), sealOnly = (Map<?, ?>) b.get("seal"), typed = (Map<?, ?>) b.get("response");
         check(seal(key, ((String) body.get("plaintext")).getBytes(StandardCharsets.UTF_8), "application/json", hex((String) body.get("iv")), "request+jwe", "POST", "/api/transfer?from=1").equals(body.get("jwe")), "bound body");
         check(seal(key, new byte[0], null, hex((String) sealOnly.get("iv")), "request+jwe", "GET", "/api/account/7").equals(sealOnly.get("jwe")), "seal");
@@ -233,7 +242,8 @@ public class SealgateClient {
             RANDOM.nextBytes(iv);
             KeyPairGenerator epkGen = KeyPairGenerator.getInstance("EC");
             epkGen.initialize(new ECGenParameterSpec("secp256r1"));
-            String sealedBody = sealTokenRequest(body.getBytes(StandardCharsets.UTF_8), kid, encJwk, epkGen.generateKeyPair(), iv);
+            long iat = System.currentTimeMillis() / 1000;
+            String sealedBody = sealTokenRequest(body.getBytes(StandardCharsets.UTF_8), kid, encJwk, channel, iat, epkGen.generateKeyPair(), iv); // chn = X-API-KEY
             HttpResponse<String> response = http.send(HttpRequest.newBuilder(URI.create(base + "/token-service/new/v2/token"))
                 .header("X-API-KEY", channel).header("Content-Type", "application/jose")
                 .POST(HttpRequest.BodyPublishers.ofString(sealedBody)).build(), HttpResponse.BodyHandlers.ofString());

@@ -2,10 +2,11 @@
 // runs in Node >= 18 and in a browser.
 //   node sealgate-client.mjs --vectors ../test-vectors.json
 //   node sealgate-client.mjs --url http://127.0.0.1:8080 [--jwks pinned-jwks.json]
-// With the gateway's JWK Set (fetched, or pinned) the token request is sealed to its enc key
-// and the signed answer is checked before K is derived. Every call is bound (htm, htp); a
-// call without a body carries X-Request-Seal; the answer must be sealed (one in clear is
-// refused) and typed response+jwe. The token is renewed a minute before it expires.
+// With the gateway's JWK Set (fetched, or pinned) the token request is sealed to its enc key,
+// stamped with iat (now) and chn (the channel it is sent on), and the signed answer is
+// checked before K is derived. Every call is bound (htm, htp); a call without a body
+// carries X-Request-Seal; the answer must be sealed (one in clear is refused) and typed
+// response+jwe. The token is renewed a minute before it expires.
 // Run by Node, prints "js: ALL CHECKS PASSED" last, only when everything asked for passed;
 // exits 1 on a failure, 2 on an unknown flag or a flag without its value.
 const subtle = globalThis.crypto.subtle;
@@ -108,13 +109,17 @@ export async function verifyHandshake(answer, sigJwkText, clientJwkText, channel
   if (!same) throw new Error("signed for another key, server key, expiry or channel");
 }
 
-/** PROTOCOL 1.1: the token request sealed ECDH-ES + A256GCM to the gateway's enc key. */
-export async function sealTokenRequest(plaintext, kid, encJwkText, epk, iv) {
+/** PROTOCOL 1.1: the token request sealed ECDH-ES + A256GCM to the gateway's enc key, sealed
+ * now (iat, seconds since the epoch) for `channel` (chn: the X-API-KEY it is sent with). The
+ * header is the AAD, so the gateway trusts both; it refuses the request on another channel,
+ * outside its clock leeway of iat, or a second time (a new epk every request). */
+export async function sealTokenRequest(plaintext, kid, encJwkText, channel, iat = Math.floor(Date.now() / 1000), epk, iv) {
   epk = epk ?? (await subtle.generateKey(EC, true, ["deriveBits"])).privateKey;
   const epkPublic = JSON.parse(await publicJwk(epk));
   const z = await agree(epk, await importPublicJwk(encJwkText));
   const cek = await derive("concat-kdf", z);
-  const header = JSON.stringify({ alg: "ECDH-ES", enc: "A256GCM", kid, epk: epkPublic });
+  // Members in this order (alg, enc, kid, epk, iat, chn), as the published vectors write them.
+  const header = JSON.stringify({ alg: "ECDH-ES", enc: "A256GCM", kid, epk: epkPublic, iat, chn: channel });
   return sealProtected(cek, header, plaintext, iv);
 }
 
@@ -145,7 +150,7 @@ export async function handshake(base, { channel, apiKey, secret, kdf }, jwks) {
   const headers = { "X-API-KEY": channel, "Content-Type": "application/json" };
   const encKey = jwks?.keys.find((k) => k.use === "enc");
   if (encKey) {
-    body = await sealTokenRequest(enc.encode(body), encKey.kid, JSON.stringify(encKey));
+    body = await sealTokenRequest(enc.encode(body), encKey.kid, JSON.stringify(encKey), channel); // chn = X-API-KEY
     headers["Content-Type"] = "application/jose";
   }
   const response = await fetch(`${base}/token-service/new/v2/token`, { method: "POST", headers, body });
@@ -224,7 +229,9 @@ async function checkVectors(path) {
   if (forged) throw new Error("a signature over another client's key was accepted");
   const r = h.sealed_request;
   const epk = await subtle.importKey("jwk", { ...JSON.parse(r.epk.jwk), d: b64uEncode(fromHex(r.epk.d)) }, EC, true, ["deriveBits"]);
-  if ((await sealTokenRequest(enc.encode(r.plaintext), "enc-1", h.gateway_enc.jwk, epk, fromHex(r.iv))) !== r.jwe) throw new Error("sealed request");
+  const sealedRequest = await sealTokenRequest(enc.encode(r.plaintext), "enc-1", h.gateway_enc.jwk, r.chn, r.iat, epk, fromHex(r.iv));
+  if (dec.decode(b64uDecode(sealedRequest.split(".")[0])) !== r.protected) throw new Error("sealed request header");
+  if (sealedRequest !== r.jwe) throw new Error("sealed request");
   const b = v.binding;
   const bound = await seal(key, enc.encode(b.body.plaintext), "application/json", fromHex(b.body.iv), { typ: "request+jwe", htm: "POST", htp: "/api/transfer?from=1" });
   if (bound !== b.body.jwe) throw new Error("bound body");

@@ -89,8 +89,20 @@ sealed_request_key = ConcatKDFHash(
     length=32,
     otherinfo=struct.pack(">I", 7) + b"A256GCM" + struct.pack(">I", 0) * 2 + struct.pack(">I", 256),
 ).derive(z_enc)
+# PROTOCOL 1.1: iat (when it was sealed, seconds since the epoch) and chn (the X-API-KEY it is
+# sent with) follow epk; the protected header is the AAD, so both are authenticated.
+sealed_request_iat = 1651216400
+sealed_request_chn = "MOB-APP-2001"
 sealed_request_header = json.dumps(
-    {"alg": "ECDH-ES", "enc": "A256GCM", "kid": "enc-1", "epk": json.loads(epk_out["jwk"])}, separators=(",", ":")
+    {
+        "alg": "ECDH-ES",
+        "enc": "A256GCM",
+        "kid": "enc-1",
+        "epk": json.loads(epk_out["jwk"]),
+        "iat": sealed_request_iat,
+        "chn": sealed_request_chn,
+    },
+    separators=(",", ":"),
 )
 sealed_request_iv = bytes.fromhex("a0a1a2a3a4a5a6a7a8a9aaab")
 bound_header = '{"alg":"dir","enc":"A256GCM","cty":"application/json","typ":"request+jwe","htm":"POST","htp":"/api/transfer?from=1"}'
@@ -131,6 +143,8 @@ vectors = {
         "signature": jws_es256(gateway_sig, "sig-1", "handshake+jws", signed_payload),
         "sealed_request": {
             "epk": epk_out,
+            "iat": sealed_request_iat,
+            "chn": sealed_request_chn,
             "protected": sealed_request_header,
             "cek": sealed_request_key.hex(),
             "iv": sealed_request_iv.hex(),

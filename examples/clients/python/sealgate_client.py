@@ -5,10 +5,11 @@ Depends on `cryptography` only (HTTP through the standard library).
   python3 sealgate_client.py --url http://127.0.0.1:8080        # token + bound calls to /api/echo
 
 With the gateway's JWK Set (fetched from /.well-known/jwks.json, or pinned with --jwks FILE)
-the token request is sealed to its enc key and the signed answer is checked before K is
-derived. Every call is bound to its method and target (htm, htp); a call without a body
-carries X-Request-Seal; the answer must be sealed (one in clear is refused) and typed
-response+jwe. The token is renewed a minute before it expires.
+the token request is sealed to its enc key, stamped with iat (now) and chn (the channel it
+is sent on), and the signed answer is checked before K is derived. Every call is bound to
+its method and target (htm, htp); a call without a body carries X-Request-Seal; the answer
+must be sealed (one in clear is refused) and typed response+jwe. The token is renewed a
+minute before it expires.
 
 Prints "python: ALL CHECKS PASSED" last, only when everything asked for passed; exits 1 on a
 failure, 2 on an unknown flag or a flag without its value. The checks are explicit, not
@@ -133,12 +134,20 @@ def verify_handshake(answer: dict, sig_key, client_jwk: str, channel: str) -> No
         raise ValueError("signed for another key, server key, expiry or channel")
 
 
-def seal_token_request(plaintext: bytes, kid: str, gateway_enc, epk=None, iv=None) -> str:
-    """PROTOCOL 1.1: ECDH-ES + A256GCM to the gateway's enc key (RFC 7518 4.6)."""
+def seal_token_request(plaintext: bytes, kid: str, gateway_enc, channel: str, iat=None, epk=None, iv=None) -> str:
+    """PROTOCOL 1.1: ECDH-ES + A256GCM to the gateway's enc key (RFC 7518 4.6), sealed now
+    (iat, seconds since the epoch) for `channel` (chn: the X-API-KEY it is sent with). The
+    header is the AAD, so the gateway trusts both; it refuses the request on another
+    channel, outside its clock leeway of iat, or a second time (a new epk every request)."""
     epk = epk or ec.generate_private_key(ec.SECP256R1())
+    iat = int(time.time()) if iat is None else iat
     z = epk.exchange(ec.ECDH(), gateway_enc)
     cek = ConcatKDFHash(algorithm=hashes.SHA256(), length=32, otherinfo=CONCAT_OTHER_INFO).derive(z)
-    header = json.dumps({"alg": "ECDH-ES", "enc": "A256GCM", "kid": kid, "epk": json.loads(public_jwk(epk))}, separators=(",", ":"))
+    # Members in this order (alg, enc, kid, epk, iat, chn), as the published vectors write them.
+    header = json.dumps(
+        {"alg": "ECDH-ES", "enc": "A256GCM", "kid": kid, "epk": json.loads(public_jwk(epk)), "iat": iat, "chn": channel},
+        separators=(",", ":"),
+    )
     return seal_protected(cek, header, plaintext, iv)
 
 
@@ -200,7 +209,7 @@ def handshake(base: str, channel: str, api_key: str, secret: str, kdf: str, jwks
     headers = {"X-API-KEY": channel, "Content-Type": "application/json"}
     if jwks is not None:
         kid, enc_key = enc_key_of(jwks)
-        body = seal_token_request(body, kid, enc_key).encode()
+        body = seal_token_request(body, kid, enc_key, channel).encode()  # chn = X-API-KEY
         headers["Content-Type"] = "application/jose"
     status, _, data = post(base + "/token-service/new/v2/token", body, headers)
     answer = json.loads(data)
@@ -276,7 +285,9 @@ def check_vectors(path: str) -> None:
     r = h["sealed_request"]
     epk = ec.derive_private_key(int(r["epk"]["d"], 16), ec.SECP256R1())
     enc_key = parse_public_jwk(h["gateway_enc"]["jwk"])
-    check(seal_token_request(r["plaintext"].encode(), "enc-1", enc_key, epk, bytes.fromhex(r["iv"])) == r["jwe"], "sealed request")
+    sealed = seal_token_request(r["plaintext"].encode(), "enc-1", enc_key, r["chn"], r["iat"], epk, bytes.fromhex(r["iv"]))
+    check(b64u_decode(sealed.split(".")[0]).decode() == r["protected"], "sealed request header")
+    check(sealed == r["jwe"], "sealed request")
     b = v["binding"]
     bound = seal(key, b["body"]["plaintext"].encode(), "application/json", bytes.fromhex(b["body"]["iv"]), "request+jwe", "POST", "/api/transfer?from=1")
     check(bound == b["body"]["jwe"], "bound body")
