@@ -272,6 +272,14 @@ pub enum GatewayError {
     /// The path has dot segments or encoded separators (see [`crate::proxy::route`]).
     #[error("path not acceptable")]
     BadPath,
+    /// More than one `Host` header (RFC 9112 §3.2: a request to answer 400): which one
+    /// routes and which one an upstream reads could differ.
+    #[error("more than one Host header")]
+    DuplicateHost,
+    /// More header fields than `server.max_headers` (hyper applies it to HTTP/1 heads;
+    /// this applies it to HTTP/2 ones).
+    #[error("too many header fields")]
+    TooManyHeaders,
     /// `CONNECT`, or a request asking to `Upgrade` the connection.
     #[error("method or upgrade not supported")]
     NotSupported,
@@ -380,6 +388,12 @@ impl GatewayError {
                 "Method or upgrade not supported",
             ),
             GatewayError::BadPath => (S::BAD_REQUEST, "ROUTE003", "Path not acceptable"),
+            GatewayError::DuplicateHost => (S::BAD_REQUEST, "HEAD001", "More than one Host header"),
+            GatewayError::TooManyHeaders => (
+                S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "HEAD002",
+                "Too many header fields",
+            ),
             GatewayError::Upstream(upstream) => match upstream {
                 UpstreamError::Unreachable => {
                     (S::BAD_GATEWAY, "UPSTREAM001", "Upstream unreachable")
@@ -570,6 +584,8 @@ mod tests {
             GatewayError::NoRoute,
             GatewayError::NotSupported,
             GatewayError::BadPath,
+            GatewayError::DuplicateHost,
+            GatewayError::TooManyHeaders,
             GatewayError::Upstream(UpstreamError::Unreachable),
             GatewayError::Upstream(UpstreamError::Invalid),
             GatewayError::Upstream(UpstreamError::TooLarge),

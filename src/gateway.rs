@@ -501,6 +501,20 @@ impl Gateway {
         let config = &live.config;
         let app = &self.inner.app;
         let (conn, request_id) = (facts.conn, facts.request_id);
+        // The head's shape, on every HTTP version (hyper checks the count on HTTP/1 only).
+        let headers = request.headers();
+        if headers.len() > config.server.max_headers {
+            return (
+                Err(GatewayError::TooManyHeaders.into()),
+                Arc::clone(&NO_ROUTE),
+            );
+        }
+        if headers.get_all(http::header::HOST).iter().nth(1).is_some() {
+            return (
+                Err(GatewayError::DuplicateHost.into()),
+                Arc::clone(&NO_ROUTE),
+            );
+        }
         // Route on the path as the upstream will read it, and forward exactly that path
         // (PROTOCOL §4.2): `//api` or `/x/..;/api` cannot reach a route as another.
         let path = match crate::proxy::route::normalize(request.uri().path()) {

@@ -182,6 +182,8 @@ fn route(r: &mut RouteFile) {
     r.max_ejected_percent
         .get_or_insert(DEFAULT_MAX_EJECTED_PERCENT);
     r.ejection_ms.get_or_insert(ms(DEFAULT_EJECTION));
+    r.reuse_after_idle_ms
+        .get_or_insert(ms(DEFAULT_REUSE_AFTER_IDLE));
     if let Some(retry) = &mut r.retry {
         retry.attempts.get_or_insert(DEFAULT_RETRY_ATTEMPTS);
         retry
@@ -329,6 +331,7 @@ eject_min_requests = 1
 max_ejected_percent = 1
 ejection_ms = 1
 connect_timeout_ms = 1
+reuse_after_idle_ms = 1
 body_read_timeout_ms = 1
 
 [routes.retry]

@@ -20,6 +20,12 @@ pub const DEFAULT_EJECT_MIN_REQUESTS: u32 = 20;
 pub const DEFAULT_MAX_EJECTED_PERCENT: u8 = 50;
 /// Tries of one request in all when `[routes.retry]` is present (the first and one retry).
 pub const DEFAULT_RETRY_ATTEMPTS: u32 = 2;
+/// How long a pooled upstream connection rests, watched, after an answer before it carries
+/// another request. Bytes a broken backend writes late past its answer (a body after a
+/// `HEAD`, bytes past `Content-Length`, held back by Nagle and a 40 ms delayed ACK) land
+/// while it rests and are caught, instead of being read as another client's answer. The
+/// cost: a busy route keeps about requests-per-second × this many connections.
+pub const DEFAULT_REUSE_AFTER_IDLE: Duration = Duration::from_millis(50);
 /// Retries at most this share of a route's requests (a retry budget, so retries cannot
 /// multiply the load of an outage).
 pub const DEFAULT_RETRY_BUDGET_PERCENT: u8 = 20;
@@ -75,6 +81,7 @@ pub struct RouteFile {
     pub health_check: Option<HealthCheckFile>,
     pub retry: Option<RetryFile>,
     pub connect_timeout_ms: Option<u64>,
+    pub reuse_after_idle_ms: Option<u64>,
     pub body_read_timeout_ms: Option<u64>,
 }
 
@@ -273,6 +280,8 @@ pub struct Route {
     pub retry: Option<Retry>,
     /// Time to connect to an instance (`None`: `server.upstream_connect_timeout_ms`).
     pub connect_timeout: Option<Duration>,
+    /// See [`DEFAULT_REUSE_AFTER_IDLE`].
+    pub reuse_after_idle: Duration,
     /// Time to read a client's buffered (sealed) body (`None`:
     /// `server.body_read_timeout_ms`).
     pub body_read_timeout: Option<Duration>,
@@ -467,6 +476,16 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
             }),
         },
         connect_timeout: optional_millis("connect_timeout_ms", r.connect_timeout_ms)?,
+        reuse_after_idle: match r.reuse_after_idle_ms {
+            Some(ms) if ms > 10_000 => {
+                return Err(invalid(
+                    format!("{key}.reuse_after_idle_ms"),
+                    "must be at most 10000 (a connection idle 30 s is closed)",
+                ));
+            }
+            Some(ms) => Duration::from_millis(ms),
+            None => DEFAULT_REUSE_AFTER_IDLE,
+        },
         body_read_timeout: optional_millis("body_read_timeout_ms", r.body_read_timeout_ms)?,
         sealed_response_headers: r
             .sealed_response_headers
@@ -563,6 +582,16 @@ fn parse_upstream(key: &str, text: &str, weight: u32) -> Result<Upstream, Config
         .ok_or_else(|| invalid(key, "needs a host"))?;
     if uri.query().is_some() {
         return Err(invalid(key, "must not have a query"));
+    }
+    // Credentials in a URL travel wherever the URL does (the dump, a log line, a span's
+    // `server.address`); and `user:password@` is not how an upstream is authenticated here.
+    if authority.as_str().contains('@') {
+        return Err(invalid(
+            key,
+            "must not carry credentials (`user:password@`): the URL is shown by \
+             check-config --dump and in logs, metrics and traces; authenticate the gateway \
+             to the upstream with [upstream_tls] client certificates",
+        ));
     }
     let base_path = uri.path().trim_end_matches('/').to_owned();
     // The label is logged and exported: host and port only, never a `user:password@`.

@@ -126,9 +126,10 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// Whether `host` (a `Host` value, with or without a port) is a configured public host
-    /// name.
-    pub fn is_forwarded_host(&self, host: &str) -> bool {
+    /// The configured public host name `host` (a `Host` value, with or without a port)
+    /// names, as configured: what `X-Forwarded-Host` says. The client's port and spelling
+    /// are dropped: an upstream builds links from it, so the client chooses none of it.
+    pub fn forwarded_host(&self, host: &str) -> Option<&str> {
         let name = match host.rsplit_once(':') {
             // `[v6]:port` or `name:port`; a bare IPv6 literal is in brackets.
             Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
@@ -136,7 +137,8 @@ impl ServerConfig {
         };
         self.forwarded_hosts
             .iter()
-            .any(|allowed| allowed.eq_ignore_ascii_case(name))
+            .find(|allowed| allowed.eq_ignore_ascii_case(name))
+            .map(String::as_str)
     }
 }
 
@@ -280,15 +282,20 @@ mod tests {
             "[::1]:443",
             "[::1]",
         ] {
-            assert!(config.is_forwarded_host(yes), "{yes}");
+            assert!(config.forwarded_host(yes).is_some(), "{yes}");
         }
+        assert_eq!(
+            config.forwarded_host("api.BANK.example:8443"),
+            Some("api.bank.example"),
+            "the configured name, without the client's port"
+        );
         for no in [
             "evil.example",
             "api.bank.example.evil",
             "api.bank.example:x",
             "",
         ] {
-            assert!(!config.is_forwarded_host(no), "{no}");
+            assert_eq!(config.forwarded_host(no), None, "{no}");
         }
         assert!(
             validate(ServerFile {

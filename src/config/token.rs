@@ -282,6 +282,19 @@ fn header_name(
 ) -> Result<HeaderName, ConfigError> {
     match value {
         None => Ok(default),
+        // Many upstream servers (CGI, WSGI, Rack, PHP, nginx's underscores_in_headers) read
+        // `_` and `-` as one character: a client's `x-client-id` would reach them as this
+        // header. The gateway strips a client's copies of the `-` spelling under every
+        // alias, so that is the only spelling allowed.
+        Some(text) if text.contains('_') => Err(invalid(
+            key,
+            format!(
+                "`{text}` contains `_`: upstream servers commonly read `_` and `-` as the \
+                 same character, so a client could send its own value under the other \
+                 spelling; write it with `-` (`{}`)",
+                text.replace('_', "-")
+            ),
+        )),
         Some(text) => HeaderName::from_bytes(text.as_bytes())
             .map_err(|_| invalid(key, format!("`{text}` is not a valid header name"))),
     }

@@ -57,6 +57,23 @@ pub static CLIENT_ADDRESS_ALIASES: [HeaderName; 11] = [
     HeaderName::from_static("x-original-forwarded-for"),
 ];
 
+/// Headers that state a fact about the client's connection (its scheme, TLS, the host it
+/// asked for) in some framework or other: Rack, Django and Spring read `X-Forwarded-Ssl`,
+/// `X-Forwarded-Scheme`, `X-Url-Scheme` and `Front-End-Https` before `X-Forwarded-Proto`,
+/// others `X-Original-Host` or `X-Host` before `Host`. The gateway states these facts
+/// itself (`X-Forwarded-Proto`, `X-Forwarded-Host`), so a client's versions never pass.
+pub static CONNECTION_FACT_ALIASES: [HeaderName; 9] = [
+    HeaderName::from_static("x-forwarded-ssl"),
+    HeaderName::from_static("x-forwarded-scheme"),
+    HeaderName::from_static("x-forwarded-protocol"),
+    HeaderName::from_static("x-url-scheme"),
+    HeaderName::from_static("front-end-https"),
+    HeaderName::from_static("x-original-host"),
+    HeaderName::from_static("x-host"),
+    HeaderName::from_static("x-forwarded-uri"),
+    HeaderName::from_static("x-original-uri"),
+];
+
 /// Headers some frameworks read to change the method or target of a request (Spring's
 /// and Rails' method override, IIS's and Symfony's URL rewrites): a bound request's method
 /// and target are the ones the gateway checked, so these never pass.
@@ -211,6 +228,7 @@ pub fn to_upstream(headers: &mut HeaderMap, token_header: &HeaderName, fwd: &For
             &HOP_BY_HOP,
             &REQUEST_ONLY,
             &CLIENT_ADDRESS_ALIASES,
+            &CONNECTION_FACT_ALIASES,
             &OVERRIDE_HEADERS,
         ])
     });
@@ -493,6 +511,7 @@ mod tests {
                 .iter()
                 .chain(REQUEST_ONLY.iter())
                 .chain(CLIENT_ADDRESS_ALIASES.iter())
+                .chain(CONNECTION_FACT_ALIASES.iter())
                 .chain(OVERRIDE_HEADERS.iter())
                 .map(|n| n.as_str().to_owned())
                 .collect();
@@ -517,10 +536,10 @@ mod tests {
             let tenant = HeaderName::from_static("x_tenant_id");
             let identity = IdentityHeaders::default();
             let configured = [&header::AUTHORIZATION, &identity.client, &tenant];
-            let request_lists: [&[HeaderName]; 3] = [&REQUEST_ONLY, &CLIENT_ADDRESS_ALIASES, &OVERRIDE_HEADERS];
+            let request_lists: [&[HeaderName]; 4] = [&REQUEST_ONLY, &CLIENT_ADDRESS_ALIASES, &CONNECTION_FACT_ALIASES, &OVERRIDE_HEADERS];
 
             let (mut ours, mut reference) = (h.clone(), h.clone());
-            let set = NameSet::new(&[&HOP_BY_HOP, &REQUEST_ONLY, &CLIENT_ADDRESS_ALIASES, &OVERRIDE_HEADERS]);
+            let set = NameSet::new(&[&HOP_BY_HOP, &REQUEST_ONLY, &CLIENT_ADDRESS_ALIASES, &CONNECTION_FACT_ALIASES, &OVERRIDE_HEADERS]);
             strip(&mut ours, &set, &configured);
             reference_strip(&mut reference, &configured, &request_lists);
             proptest::prop_assert_eq!(&ours, &reference);

@@ -113,7 +113,7 @@ pub async fn handle(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         })
-        .filter(|host| ctx.config.server.is_forwarded_host(host));
+        .and_then(|host| ctx.config.server.forwarded_host(&host).map(str::to_owned));
     let seal = parts.headers.get(headers::X_REQUEST_SEAL).cloned();
     // The body, and (when it is buffered) a copy to send again if the first instance could
     // not be connected to.

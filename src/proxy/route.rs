@@ -80,6 +80,10 @@ pub enum PathError {
     /// A `;` segment parameter.
     #[error("segment parameters")]
     Parameters,
+    /// Percent-encoded bytes that do not decode to UTF-8, such as the overlong `%c0%ae`
+    /// that some decoders read as `.`.
+    #[error("percent-encoded bytes that are not UTF-8")]
+    NotUtf8,
 }
 
 /// The path as the upstream will understand it (PROTOCOL §4.2): runs of `/` merged into
@@ -88,12 +92,14 @@ pub enum PathError {
 /// §5.2.4 would remove them upstream, so `/public/../api/x` would be checked against one
 /// route and served by another), also when encoded or followed by `;` (`/..;/` is `..` to
 /// Java servlet containers), encoded `/` and `\`, a raw `\` (some servers read it as
-/// `/`), an encoded NUL, and malformed escapes.
+/// `/`), an encoded NUL, malformed escapes, and escapes that do not decode to UTF-8 (the
+/// overlong `%c0%ae` is `.` to decoders that do not check).
 ///
 /// Borrows when the path is already normal, which is the common case.
 pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
     let bytes = path.as_bytes();
     let mut changed = false;
+    let mut non_ascii = false;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -112,6 +118,7 @@ pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
                     return Err(PathError::BadEscape);
                 }
                 changed |= is_unreserved(value);
+                non_ascii |= !value.is_ascii();
                 i += 3;
             }
             b'/' if bytes.get(i + 1) == Some(&b'/') => {
@@ -120,6 +127,9 @@ pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
             }
             _ => i += 1,
         }
+    }
+    if non_ascii && std::str::from_utf8(&percent_decoded(bytes)).is_err() {
+        return Err(PathError::NotUtf8);
     }
     let normal: Cow<'_, str> = if changed {
         Cow::Owned(rewrite(bytes))
@@ -141,6 +151,25 @@ fn hex_pair(pair: Option<&[u8]>) -> Option<u8> {
         Some([hi, lo]) => Some(u8::try_from(digit(*hi)? * 16 + digit(*lo)?).ok()?),
         _ => None,
     }
+}
+
+/// Every escape of a path already checked for bad escapes, decoded.
+fn percent_decoded(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex_pair(bytes.get(i + 1..i + 3))) {
+            (b'%', Some(value)) => {
+                out.push(value);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 fn is_unreserved(b: u8) -> bool {
@@ -308,6 +337,18 @@ mod tests {
         for bad in ["/a%", "/a%2", "/a%zz", "/a%2g"] {
             assert_eq!(normalize(bad), Err(PathError::BadEscape), "{bad}");
         }
+        // Overlong and stray UTF-8 (`%c0%ae` is `.`, `%c0%af` is `/` to lax decoders).
+        for bad in [
+            "/x/%c0%ae%c0%ae/api",
+            "/x/%C0%AF/api",
+            "/%e0%80%ae",
+            "/a%80",
+            "/a%ff",
+        ] {
+            assert_eq!(normalize(bad), Err(PathError::NotUtf8), "{bad}");
+        }
+        // Real UTF-8, encoded, passes as sent.
+        assert_eq!(normalize("/caf%C3%A9").as_deref(), Ok("/caf%C3%A9"));
     }
 
     proptest::proptest! {

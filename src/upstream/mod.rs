@@ -190,6 +190,7 @@ impl Instance {
                 upstream.scheme.clone(),
                 upstream.authority.clone(),
                 report,
+                route.reuse_after_idle,
             )),
             url: upstream.url.clone(),
             handles: metrics.instance_handles(&route.label, &upstream.label),
@@ -261,6 +262,7 @@ impl RouteUpstreams {
                         if fresh_connections {
                             kept.pool.clear();
                         }
+                        kept.pool.set_reuse_after(route.reuse_after_idle);
                         Arc::clone(kept)
                     }
                     None => Arc::new(Instance::new(route, upstream, metrics)),

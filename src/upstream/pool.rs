@@ -33,6 +33,7 @@
 //! hashes its origin key twice per request, formats `Host`, and spawns a task per request
 //! to wait for readiness; and it could not watch idle connections nor refuse to reuse one.
 
+use std::collections::VecDeque;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -193,7 +194,12 @@ pub struct Pool {
     /// The `Host` a request gets when it has none (the port only when it is not the
     /// scheme's default).
     host: Option<HeaderValue>,
-    idle: Mutex<Vec<Idle>>,
+    /// Oldest first: a connection is reused only once it has been idle for `reuse_after`,
+    /// so the first in line is the one most likely ready.
+    idle: Mutex<VecDeque<Idle>>,
+    /// How long a connection must have been idle, with nothing read, before it carries
+    /// another request (milliseconds; the route's `reuse_after_idle_ms`).
+    reuse_after_ms: AtomicU64,
     /// Milliseconds after `born` until which connections are not reused (0: never
     /// suspended).
     suspended_until_ms: AtomicU64,
@@ -279,16 +285,29 @@ impl Conn {
 }
 
 impl Pool {
-    pub(crate) fn new(scheme: Scheme, authority: Authority, report: Report) -> Self {
+    pub(crate) fn new(
+        scheme: Scheme,
+        authority: Authority,
+        report: Report,
+        reuse_after: Duration,
+    ) -> Self {
         Pool {
             host: host_value(&scheme, &authority),
             scheme,
             authority,
             idle: Mutex::default(),
+            reuse_after_ms: AtomicU64::new(millis(reuse_after)),
             suspended_until_ms: AtomicU64::new(0),
             born: Instant::now(),
             report,
         }
+    }
+
+    /// Sets how long a connection rests, watched, before it is reused (a reload may change
+    /// it for the pools it keeps).
+    pub fn set_reuse_after(&self, reuse_after: Duration) {
+        self.reuse_after_ms
+            .store(millis(reuse_after), Ordering::Relaxed);
     }
 
     fn now_ms(&self) -> u64 {
@@ -313,26 +332,35 @@ impl Pool {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
         self.idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A pooled connection ready for a request, the most recently used first. One not
-    /// ready stays pooled (it may still be sending a client's upload after an early answer;
-    /// it is released then), one closed, breached or too old is dropped, and one with
-    /// bytes waiting on its socket is dropped as a breach.
+    /// A pooled connection ready for a request: the one idle longest, and only once it
+    /// has rested, watched, for `reuse_after` since its last answer. Bytes a backend writes
+    /// late after an answer (past its `Content-Length`, held back by Nagle and a delayed
+    /// ACK) arrive while the connection rests and are caught as a breach, instead of
+    /// being read as the next request's answer. One not ready stays pooled (it may still be
+    /// sending a client's upload after an early answer; it is released then), one closed,
+    /// breached or too old is dropped, and one with bytes waiting on its socket is dropped
+    /// as a breach.
     fn checkout(&self) -> Option<Conn> {
+        let rest = Duration::from_millis(self.reuse_after_ms.load(Ordering::Relaxed));
         loop {
             let conn = {
                 let mut idle = self.lock();
                 let now = Instant::now();
-                idle.retain(|entry| entry.alive(now));
+                while idle.front().is_some_and(|entry| !entry.alive(now)) {
+                    idle.pop_front();
+                }
+                // Oldest first, so the first that has not rested ends the search.
                 let at = idle
                     .iter()
-                    .rposition(|entry| entry.conn.sender.is_ready())?;
-                idle.remove(at).conn
+                    .take_while(|entry| now.duration_since(entry.since) >= rest)
+                    .position(|entry| entry.alive(now) && entry.conn.sender.is_ready())?;
+                idle.remove(at)?.conn
             };
             if conn.quiet() {
                 conn.state.idle.store(false, Ordering::Release);
@@ -355,7 +383,7 @@ impl Pool {
             return;
         }
         conn.state.idle.store(true, Ordering::Release);
-        self.lock().push(Idle {
+        self.lock().push_back(Idle {
             conn,
             since: Instant::now(),
         });
@@ -827,6 +855,10 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -448,7 +448,11 @@ async fn upstream_connections_are_reused_and_one_left_mid_body_never_is() {
     let upstream = keep_alive_upstream(Arc::clone(&connections), Arc::clone(&hosts)).await;
     let app = spawn_app(
         ConfigBuilder::new(refused_addr())
-            .route(route_to("/ka/", upstream, RouteAuth::None))
+            .route(RouteFile {
+                // Reused at once: what is under test is which connections may be reused.
+                reuse_after_idle_ms: Some(0),
+                ..route_to("/ka/", upstream, RouteAuth::None)
+            })
             .build(),
     )
     .await;

@@ -237,6 +237,18 @@ async fn identity_and_address_headers_cannot_be_smuggled_under_aliases() {
         ("client-ip", "10.0.0.1"),
         ("true-client-ip", "10.0.0.1"),
         ("x_client_cert_subject", "CN=admin"),
+        // What a client says about its connection, read by some framework or other.
+        ("x-forwarded-ssl", "on"),
+        ("x-forwarded-scheme", "https"),
+        ("x-url-scheme", "https"),
+        ("front-end-https", "on"),
+        ("x-original-host", "admin.internal"),
+        ("x-host", "admin.internal"),
+        ("x_forwarded_ssl", "on"),
+        ("x-forwarded-port", "443"),
+        ("x-forwarded-prefix", "/admin"),
+        ("x-original-url", "/admin"),
+        ("x-rewrite-url", "/admin"),
     ];
     let mut headers: Vec<(&str, &str)> = aliases.to_vec();
     let bearer = format!("Bearer {}", s.token);
@@ -256,6 +268,97 @@ async fn identity_and_address_headers_cannot_be_smuggled_under_aliases() {
             "`{name}` reached the upstream: {got:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_ambiguous_or_oversized_head_never_reaches_the_upstream() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| f.server.max_headers = Some(50))
+            .build(),
+    )
+    .await;
+    // Two Host headers (RFC 9112 §3.2): which routes and which the upstream reads could
+    // differ.
+    let two_hosts = "GET /plain/a HTTP/1.1\r\nHost: a.example\r\nHost: admin.internal\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw_status(&app, two_hosts).await, 400);
+    // An overlong UTF-8 dot (`%c0%ae`), which lax decoders read as `.`: `/plain/../api`.
+    let overlong =
+        "GET /plain/%c0%ae%c0%ae/api/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw_status(&app, overlong).await, 400);
+    // Over HTTP/2 (h2c here) the header count is the gateway's to enforce, as hyper does
+    // for HTTP/1: past 50 fields, 431.
+    let h2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let request = |fields: usize| {
+        let mut builder = http::Request::get(app.url("/plain/h2"));
+        for i in 0..fields {
+            builder = builder.header(format!("x-field-{i}"), "v");
+        }
+        builder
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap()
+    };
+    let ok = h2.request(request(10)).await.unwrap();
+    assert_eq!(
+        (ok.version(), ok.status().as_u16()),
+        (http::Version::HTTP_2, 200)
+    );
+    // 120 short fields fit the head's byte limit; only the count refuses them.
+    let refused = h2.request(request(120)).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 431);
+    let body = http_body_util::BodyExt::collect(refused.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("HEAD002"));
+    let seen: Vec<String> = upstream
+        .requests()
+        .iter()
+        .map(|r| r.uri.path().to_owned())
+        .collect();
+    assert_eq!(
+        seen,
+        ["/plain/h2"],
+        "only the acceptable request was forwarded"
+    );
+}
+
+#[test]
+fn an_identity_header_name_with_an_underscore_is_refused_at_load() {
+    for key in ["client_id_header", "channel_header"] {
+        let error = ConfigBuilder::new(refused_addr())
+            .with(|f| match key {
+                "client_id_header" => f.token.client_id_header = Some("x_client_id".into()),
+                _ => f.token.channel_header = Some("x_channel".into()),
+            })
+            .try_build()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(&format!("token.{key}")), "{error}");
+        assert!(error.contains("`_`"), "{error}");
+    }
+}
+
+#[test]
+fn an_upstream_url_with_credentials_is_refused_at_load() {
+    let dead = refused_addr();
+    let error = ConfigBuilder::new(dead)
+        .route(route_file(
+            "/creds/",
+            &format!("http://svc:CANARY-PASSWORD@{dead}/base"),
+        ))
+        .try_build()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("upstreams[0]"), "{error}");
+    assert!(error.contains("credentials"), "{error}");
+    assert!(
+        !error.contains("CANARY-PASSWORD"),
+        "the error repeats the secret: {error}"
+    );
 }
 
 #[tokio::test]
@@ -325,6 +428,7 @@ async fn x_forwarded_host_is_sent_only_for_a_configured_public_host_name() {
     .await;
     for (host, expected) in [
         ("api.bank.example", Some("api.bank.example")),
+        ("API.bank.example:6666", Some("api.bank.example")),
         ("evil.example", None),
     ] {
         raw_status(

@@ -293,7 +293,17 @@ async fn expect_100_continue_is_answered_here_and_not_forwarded() {
 #[tokio::test]
 async fn routes_of_one_origin_do_not_share_connections() {
     let upstream = spawn_broken_upstream().await;
-    let app = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
+    // Connections reused at once: what is under test is which pool they are reused from.
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| {
+                for route in &mut f.routes {
+                    route.reuse_after_idle_ms = Some(0);
+                }
+            })
+            .build(),
+    )
+    .await;
     let session = handshake(&app, "MOB-APP-2001", "MOB-APP", "TEST123", Kdf::HkdfSha256).await;
     for k in 0..3 {
         let id = format!("r{k}");
@@ -615,5 +625,37 @@ async fn a_client_that_read_its_answer_is_not_cut_by_the_send_deadline() {
             "sealgate_connections_cut_total{reason=\"send_timeout\"}"
         ),
         0.0
+    );
+}
+
+/// Bytes a backend writes 20 ms past an answer arrive while its connection rests (50 ms by
+/// default), so they are caught as a breach and never read as the next request's answer,
+/// however soon that request comes.
+#[tokio::test]
+async fn bytes_written_late_past_an_answer_are_caught_while_the_connection_rests() {
+    let upstream = spawn_broken_upstream().await;
+    let app = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
+    for round in 0..5 {
+        let attack = request(&app, "GET", &format!("/plain/past/a{round}?ms=20")).await;
+        assert_eq!(body(&attack), format!("a{round}"));
+        // At once, and then through the 20 ms: each victim gets its own answer.
+        for k in 0..8 {
+            let id = format!("v{round}x{k}");
+            assert_eq!(
+                body(&request(&app, "GET", &format!("/plain/echo/{id}")).await),
+                id
+            );
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+    }
+    let text = metrics_text(&app).await;
+    assert!(
+        text.contains("sealgate_upstream_breaches_total{route=\"/plain/\"")
+            && text.contains("reason=\"bytes_while_idle\"} 1"),
+        "the late bytes were caught while the connection rested: {}",
+        text.lines()
+            .filter(|l| l.contains("breaches"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
