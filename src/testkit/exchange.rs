@@ -129,13 +129,36 @@ pub async fn send_at_once(targets: &[std::net::SocketAddr], request: &[u8]) -> V
     statuses
 }
 
-/// A sealed POST of `sealed` to `path` with `token`, as raw HTTP/1.1 bytes that close the
-/// connection after the answer (for [`send_at_once`]).
-pub fn sealed_request_bytes(path: &str, token: &str, sealed: &str) -> Vec<u8> {
-    format!(
-        "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\n\
-         content-type: application/jose\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{sealed}",
-        sealed.len()
-    )
-    .into_bytes()
+/// The race for "a body is accepted once": five times, a fresh sealed body of `session`
+/// (POST `/api/pay`) sent on one connection to each of `targets` at the same instant
+/// ([`send_at_once`]). Panics unless each round has exactly one `200`, the rest `401`, and
+/// `upstream` saw one more request each round.
+pub async fn race_one_body(
+    targets: &[std::net::SocketAddr],
+    session: &super::ClientSession,
+    upstream: &super::TestUpstream,
+) {
+    let before = upstream.requests().len();
+    for round in 0..5 {
+        let body = format!("{{\"amount\":{round}}}");
+        let sealed = super::seal(session, body.as_bytes(), None);
+        let request = format!(
+            "POST /api/pay HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
+             content-type: application/jose\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{sealed}",
+            session.token,
+            sealed.len()
+        );
+        let statuses = send_at_once(targets, request.as_bytes()).await;
+        let accepted = statuses.iter().filter(|s| **s == 200).count();
+        assert_eq!(accepted, 1, "round {round}: {statuses:?}");
+        assert!(
+            statuses.iter().all(|s| *s == 200 || *s == 401),
+            "round {round}: {statuses:?}"
+        );
+        assert_eq!(
+            upstream.requests().len(),
+            before + round + 1,
+            "the upstream saw each body once"
+        );
+    }
 }

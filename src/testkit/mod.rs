@@ -30,8 +30,7 @@ pub use client::{
 };
 pub use config::{ConfigBuilder, TOKEN_KEY, TOKEN_PATH, client_file, route_file, token_key_file};
 pub use exchange::{
-    Reply, admin_get, http_client, metric, metrics_text, post, sealed_request_bytes, send,
-    send_at_once,
+    Reply, admin_get, http_client, metric, metrics_text, post, race_one_body, send, send_at_once,
 };
 pub use upstream::{
     Behaviour, Recorded, TestUpstream, refused_addr, spawn_demo_upstream, spawn_upstream,

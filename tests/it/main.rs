@@ -20,6 +20,7 @@ mod codec;
 mod layers;
 mod observe;
 mod ops;
+mod process;
 mod promises;
 mod props;
 mod proxy;

@@ -643,30 +643,8 @@ async fn sigterm_lets_slow_in_flight_requests_finish_and_the_process_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("gateway.toml");
     std::fs::write(&config_path, binary_config(slow.addr)).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sealgate"))
-        .arg("--config")
-        .arg(&config_path)
-        .arg("--log-format")
-        .arg("json")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // The binary logs the address it bound (port 0 in the config).
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the gateway starts");
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if v["fields"]["message"] == "sealgate listening (http)" {
-            break v["fields"]["addr"].as_str().unwrap().to_owned();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let mut gateway = crate::process::Binary::start(&config_path).await;
+    let addr = gateway.addr;
     const N: usize = 8;
     let done = Arc::new(AtomicUsize::new(0));
     let requests: Vec<_> = (0..N)
@@ -684,18 +662,11 @@ async fn sigterm_lets_slow_in_flight_requests_finish_and_the_process_exits_0() {
         slow.requests().len() == N
     })
     .await;
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    gateway.signal("TERM");
     for request in requests {
         assert_eq!(request.await.unwrap(), StatusCode::OK);
     }
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(10), gateway.child.wait())
         .await
         .expect("exits")
         .unwrap();

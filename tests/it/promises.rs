@@ -65,26 +65,7 @@ async fn a_sealed_body_is_accepted_once_even_when_the_session_store_is_full() {
 async fn one_sealed_body_on_many_connections_at_the_same_instant_is_accepted_once() {
     let upstream = spawn_upstream(Behaviour::Echo).await;
     let app = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
-    let s = session(&app).await;
-    for round in 0..5 {
-        let body = format!("{{\"amount\":{round}}}");
-        let request = sealed_request_bytes("/api/pay", &s.token, &seal(&s, body.as_bytes(), None));
-        let statuses = send_at_once(&[app.addr; 16], &request).await;
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 200).count(),
-            1,
-            "round {round}: {statuses:?}"
-        );
-        assert!(
-            statuses.iter().all(|s| *s == 200 || *s == 401),
-            "{statuses:?}"
-        );
-        assert_eq!(
-            upstream.requests().len(),
-            round + 1,
-            "the upstream saw each body once"
-        );
-    }
+    race_one_body(&[app.addr; 16], &session(&app).await, &upstream).await;
 }
 
 #[tokio::test]
@@ -464,10 +445,6 @@ async fn a_sealed_response_carries_no_upstream_header_and_is_not_cached() {
 
 /// A POST of a token request for `api_key`/`secret` from the local address `from`.
 async fn token_request_from(app: &TestApp, from: &str, api_key: &str, secret: &str) -> Reply {
-    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    connector.set_local_address(Some(from.parse().unwrap()));
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build::<_, http_body_util::Full<bytes::Bytes>>(connector);
     let key = client_key();
     let request = http::Request::post(app.url(TOKEN_PATH))
         .header("x-api-key", CHANNEL)
@@ -477,6 +454,18 @@ async fn token_request_from(app: &TestApp, from: &str, api_key: &str, secret: &s
             &key.public_key_field,
         ))))
         .unwrap();
+    send_from(from, request).await
+}
+
+/// Sends `request` from the loopback address `from` and reads the answer whole.
+async fn send_from(
+    from: &str,
+    request: http::Request<http_body_util::Full<bytes::Bytes>>,
+) -> Reply {
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_local_address(Some(from.parse().unwrap()));
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, http_body_util::Full<bytes::Bytes>>(connector);
     let response = client.request(request).await.unwrap();
     let (parts, body) = response.into_parts();
     let body = http_body_util::BodyExt::collect(body)
@@ -492,10 +481,6 @@ async fn token_request_from(app: &TestApp, from: &str, api_key: &str, secret: &s
 
 /// A sealed call to `/api/echo` sent from the loopback address `from`.
 async fn sealed_call_from(app: &TestApp, from: &str, s: &ClientSession, sealed: &str) -> Reply {
-    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    connector.set_local_address(Some(from.parse().unwrap()));
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build::<_, http_body_util::Full<bytes::Bytes>>(connector);
     let request = http::Request::post(app.url("/api/echo"))
         .header("authorization", format!("Bearer {}", s.token))
         .header("content-type", "application/jose")
@@ -503,17 +488,7 @@ async fn sealed_call_from(app: &TestApp, from: &str, s: &ClientSession, sealed: 
             sealed.to_owned(),
         )))
         .unwrap();
-    let response = client.request(request).await.unwrap();
-    let (parts, body) = response.into_parts();
-    let body = http_body_util::BodyExt::collect(body)
-        .await
-        .unwrap()
-        .to_bytes();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
+    send_from(from, request).await
 }
 
 #[tokio::test]

@@ -2,107 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http::{Request, StatusCode};
-use http_body_util::Full;
+use http::StatusCode;
 use sealgate::crypto::kdf::Kdf;
 use sealgate::testkit::*;
 
-/// The gateway binary, started on a configuration file with its listeners on port 0.
-struct Binary {
-    child: tokio::process::Child,
-    addr: SocketAddr,
-    admin: SocketAddr,
-    /// Every log line so far (JSON).
-    logs: Arc<Mutex<Vec<String>>>,
-}
-
-impl Binary {
-    async fn start(config: &Path) -> Binary {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sealgate"))
-            .arg("--config")
-            .arg(config)
-            .arg("--log-format")
-            .arg("json")
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (mut addr, mut admin) = (None, None);
-        while addr.is_none() || admin.is_none() {
-            let line = lines
-                .next_line()
-                .await
-                .unwrap()
-                .expect("the gateway starts");
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-            let bound = || v["fields"]["addr"].as_str().unwrap().parse().ok();
-            match v["fields"]["message"].as_str() {
-                Some("sealgate listening (http)") => addr = bound(),
-                Some("sealgate admin listening") => admin = bound(),
-                _ => {}
-            }
-            logs.lock().unwrap().push(line);
-        }
-        let all = Arc::clone(&logs);
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                all.lock().unwrap().push(line);
-            }
-        });
-        Binary {
-            child,
-            addr: addr.unwrap(),
-            admin: admin.unwrap(),
-            logs,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn hangup(&self) {
-        let pid = self.child.id().unwrap().to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    async fn metric(&self, series: &str) -> f64 {
-        let reply = send(
-            Request::get(format!("http://{}/metrics", self.admin))
-                .body(Full::new(Bytes::new()))
-                .unwrap(),
-        )
-        .await;
-        metric(&String::from_utf8_lossy(&reply.body), series)
-    }
-
-    /// Waits until `sealgate_config_reloads_total{outcome}` reaches `count`.
-    async fn reloads(&self, outcome: &str, count: f64) {
-        let series = format!("sealgate_config_reloads_total{{outcome=\"{outcome}\"}}");
-        eventually(&format!("{series} = {count}"), async || {
-            self.metric(&series).await == count
-        })
-        .await;
-    }
-
-    fn logged(&self, message: &str) -> bool {
-        self.logs
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains(message))
-    }
-}
+use crate::process::Binary;
 
 /// A configuration file for the binary: `/plain/` to `plain`, `/api/` (token, sealed) to
 /// `api`, one channel, the clients given as `(apiKey, secret)`, a token key read from
@@ -194,7 +99,7 @@ async fn sighup_rereads_the_file_and_a_broken_file_keeps_the_running_configurati
         config_text(dir.path(), second.addr, first.addr, &clients),
     )
     .unwrap();
-    gateway.hangup();
+    gateway.signal("HUP");
     gateway.reloads("ok", 1.0).await;
     assert_eq!(
         post(&gateway.url("/plain/two"), &[], "").await.status,
@@ -212,7 +117,7 @@ async fn sighup_rereads_the_file_and_a_broken_file_keeps_the_running_configurati
 
     // A broken file is refused, said in the log, and the running configuration kept.
     std::fs::write(&file, "[server\nlisten = ").unwrap();
-    gateway.hangup();
+    gateway.signal("HUP");
     gateway.reloads("refused", 1.0).await;
     assert!(gateway.logged("configuration reload refused; keeping the running configuration"));
     assert_eq!(
@@ -273,7 +178,7 @@ async fn sighup_rereads_a_token_key_file() {
     // The key file is replaced (the same kid, a new key: a compromised key withdrawn), the
     // configuration file is not.
     write_key(dir.path(), &[2; 32]);
-    gateway.hangup();
+    gateway.signal("HUP");
     gateway.reloads("ok", 1.0).await;
     let refused = sealed_call(&before).await;
     assert_eq!(

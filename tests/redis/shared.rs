@@ -185,26 +185,7 @@ pub async fn one_body_sent_to_every_instance_at_the_same_instant_is_accepted_onc
     let upstream = spawn_upstream(Behaviour::Echo).await;
     let [a, b, c] = three(|| config(upstream.addr, standalone(&redis))).await;
     let s = session(&a).await;
-    let targets: Vec<_> = [a.addr, b.addr, c.addr].repeat(6);
-    for round in 0..5 {
-        let body = format!("{{\"amount\":{round}}}");
-        let request = sealed_request_bytes("/api/pay", &s.token, &seal(&s, body.as_bytes(), None));
-        let statuses = send_at_once(&targets, &request).await;
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 200).count(),
-            1,
-            "round {round}: {statuses:?}"
-        );
-        assert!(
-            statuses.iter().all(|s| *s == 200 || *s == 401),
-            "{statuses:?}"
-        );
-        assert_eq!(
-            upstream.requests().len(),
-            round + 1,
-            "the upstream saw each body once"
-        );
-    }
+    race_one_body(&[a.addr, b.addr, c.addr].repeat(6), &s, &upstream).await;
 }
 
 /// A captured sealed token request (PROTOCOL §1.1) mints one token across every instance
