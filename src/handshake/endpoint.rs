@@ -99,9 +99,11 @@ async fn issue_token(
         zeroize::Zeroize::zeroize(&mut buffer[..]);
     }
     let (token_request, binding) = parsed?;
-    // A sealed request is fresh and meant for this channel, and opens once (PROTOCOL §1.1).
-    if let Some(binding) = binding {
-        check_binding(config, app, &channel, &binding, now).await?;
+    // A sealed request is fresh and meant for this channel (PROTOCOL §1.1); that it is
+    // used once is checked last, below, so only a request that would get a token is
+    // remembered.
+    if let Some(binding) = &binding {
+        check_binding(config, &channel, binding, now)?;
     }
     let token_request = token_request.map_err(|_| TokenError::MalformedBody)?;
     // Check 3: the client exists.
@@ -167,6 +169,12 @@ async fn issue_token(
     }
     // Check 5: the client's ephemeral public key.
     let client_public = token_request.client_public_key()?;
+    // The last check before a token: a sealed request is accepted once (its `epk`, on
+    // every instance sharing state). Marked only now, after the credentials, so neither a
+    // stranger nor a failed attempt can use up a request or fill the memory.
+    if let Some(binding) = &binding {
+        use_once(app, binding, now).await?;
+    }
     let now_ms = app.clock.now_ms();
     let local = config.token.sessions == SessionMode::Local;
     let want_record = local && app.state.is_shared();
@@ -245,14 +253,12 @@ struct Binding {
     epk: [u8; 32],
 }
 
-/// PROTOCOL §1.1: `chn` is the `X-API-KEY` the request came with, `iat` is within the
-/// leeway of the gateway's clock, and the `epk` has not been accepted before while its
-/// `iat` could be (on any instance sharing state). A request with neither (an older
-/// client) passes only on channels that do not require the sealed form, and only while
+/// PROTOCOL §1.1: `chn` is the `X-API-KEY` the request came with and `iat` is within the
+/// leeway of the gateway's clock. A request with neither (an older client) passes only on
+/// channels that do not require the sealed form, and only while
 /// `token.accept_unbound_sealed_token_requests` says so.
-async fn check_binding(
+fn check_binding(
     config: &Config,
-    app: &AppState,
     channel: &crate::config::Channel,
     binding: &Binding,
     now: i64,
@@ -275,7 +281,20 @@ async fn check_binding(
     if iat.abs_diff(now) > leeway.unsigned_abs() {
         return Err(refused("iat is outside the leeway of the gateway's clock"));
     }
-    // Remembered for as long as its `iat` would pass, plus the second the check rounds to.
+    Ok(())
+}
+
+/// PROTOCOL §1.1: the `epk` of a bound sealed request has not been accepted before while
+/// its `iat` could pass (on any instance sharing state); an unbound one (allowed by
+/// [`check_binding`]) has no such memory.
+async fn use_once(app: &AppState, binding: &Binding, now: i64) -> Result<(), TokenError> {
+    let refused = TokenError::SealedRequestRefused;
+    let Some(iat) = binding.iat else {
+        return Ok(());
+    };
+    // Remembered for as long as its `iat` could pass under any leeway a reload may set,
+    // plus the second the check rounds to.
+    let leeway = i64::try_from(crate::config::MAX_LEEWAY_SECS).unwrap_or(i64::MAX);
     let until = iat.saturating_add(leeway).saturating_add(1);
     match app.state.first_use(binding.epk, until, now).await {
         Ok(true) => Ok(()),

@@ -62,7 +62,17 @@ pub static CLIENT_ADDRESS_ALIASES: [HeaderName; 11] = [
 /// `X-Forwarded-Scheme`, `X-Url-Scheme` and `Front-End-Https` before `X-Forwarded-Proto`,
 /// others `X-Original-Host` or `X-Host` before `Host`. The gateway states these facts
 /// itself (`X-Forwarded-Proto`, `X-Forwarded-Host`), so a client's versions never pass.
-pub static CONNECTION_FACT_ALIASES: [HeaderName; 9] = [
+/// Also the client-certificate headers other proxies set (Envoy's `X-Forwarded-Client-Cert`,
+/// Tomcat's `SSLValve` `ssl_client_cert`, IIS ARR's): the gateway's own is
+/// `X-Client-Cert-Subject`, set from a verified certificate only.
+pub static CONNECTION_FACT_ALIASES: [HeaderName; 16] = [
+    HeaderName::from_static("x-scheme"),
+    HeaderName::from_static("x-forwarded-client-cert"),
+    HeaderName::from_static("ssl-client-cert"),
+    HeaderName::from_static("x-ssl-client-cert"),
+    HeaderName::from_static("x-client-cert"),
+    HeaderName::from_static("x-arr-clientcert"),
+    HeaderName::from_static("x-arr-ssl"),
     HeaderName::from_static("x-forwarded-ssl"),
     HeaderName::from_static("x-forwarded-scheme"),
     HeaderName::from_static("x-forwarded-protocol"),

@@ -202,14 +202,16 @@ impl ReplayMemory {
             return Err(ReplayError::Exhausted);
         }
         let limits = self.limits;
-        for (share, quota) in owner
-            .shares()
-            .into_iter()
-            .zip([limits.per_address, limits.per_prefix])
-        {
-            if books.live_in(share) >= quota {
-                self.evict_oldest(&mut books, share, now)?;
-            }
+        let own = Share::Address(owner.address);
+        if books.live_in(own) >= limits.per_address {
+            self.evict_oldest(&mut books, own, now)?;
+        }
+        // The prefix's share: the newcomer's own address gives way first; only an address
+        // new to a full prefix takes the place of the prefix's oldest session.
+        let prefix = Share::Prefix(owner.prefix);
+        if books.live_in(prefix) >= limits.per_prefix {
+            let from = if books.live_in(own) > 0 { own } else { prefix };
+            self.evict_oldest(&mut books, from, now)?;
         }
         if books.live >= limits.sessions {
             self.sweep_when_full(&mut books, now);
@@ -422,7 +424,8 @@ mod tests {
             Ok(())
         );
         assert_eq!(memory.len(), 2);
-        // Another address of the same /24 shares the prefix's 3: the prefix's oldest goes.
+        // Another address of the same /24 shares the prefix's 3. Past it, that address's
+        // own oldest goes first…
         let b1 = id();
         assert_eq!(
             memory.accept(b1, &[1; 12], 5, 100, 0, at("192.0.2.99")),
@@ -435,7 +438,21 @@ mod tests {
             Ok(())
         );
         assert_eq!(
+            memory.accept(b1, &[2; 12], 5, 100, 0, at("192.0.2.99")),
+            Err(ReplayError::Evicted)
+        );
+        assert_eq!(
             memory.accept(a2, &[3; 12], 5, 100, 0, at("192.0.2.1")),
+            Ok(())
+        );
+        // …and only an address new to the full prefix takes the prefix's oldest.
+        let n = id();
+        assert_eq!(
+            memory.accept(n, &[1; 12], 5, 100, 0, at("192.0.2.50")),
+            Ok(())
+        );
+        assert_eq!(
+            memory.accept(a2, &[4; 12], 5, 100, 0, at("192.0.2.1")),
             Err(ReplayError::Evicted)
         );
         // Elsewhere is untouched by any of it.

@@ -323,8 +323,9 @@ impl State {
 
     /// Marks `key` used until `until` on every instance sharing state; `Ok(true)` the first
     /// time, `Ok(false)` while an earlier mark holds (here or, with Redis, anywhere). The mark
-    /// is always made in this instance's memory too, so a second use here is refused even
-    /// while Redis is away (`degrade`).
+    /// is made in this instance's memory too. Without Redis's answer the mark is refused
+    /// whatever `on_unavailable` says: a mark only this instance knows would let every other
+    /// instance accept the same request once more.
     pub async fn first_use(
         &self,
         key: [u8; 32],
@@ -339,10 +340,7 @@ impl State {
             // Redis is the judge across instances; this instance's memory can only add a
             // refusal of what it has seen itself.
             Ok(first) => Ok(first && local.unwrap_or(true)),
-            Err(()) => {
-                redis.degrade("once")?;
-                local.map_err(InsertError::from)
-            }
+            Err(()) => Err(InsertError::Unavailable(StateError)),
         }
     }
 

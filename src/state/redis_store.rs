@@ -386,16 +386,18 @@ impl RedisStore {
         .await
     }
 
-    /// Marks `key` used until `until` unless already marked: `true` the first time.
+    /// Marks `key` used until `until` unless already marked: `true` the first time. The
+    /// lifetime is sent relative (`EX`), so a Redis clock that differs from ours does not
+    /// shorten it.
     pub async fn mark_once(&self, key: &[u8; 32], until: i64, now: i64) -> Result<bool, ()> {
         let key = format!("{}:once:{}", self.prefix, crate::jose::b64::encode(key));
-        let until = until.max(now.saturating_add(1));
+        let seconds = until.saturating_sub(now).max(1);
         self.run("once", |mut c| async move {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(1)
-                .arg("EXAT")
-                .arg(until)
+                .arg("EX")
+                .arg(seconds)
                 .arg("NX")
                 .query_async::<Option<String>>(&mut c)
                 .await

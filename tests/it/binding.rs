@@ -406,6 +406,18 @@ async fn a_captured_sealed_token_request_mints_one_token_on_its_own_channel_only
         "a fractional iat"
     );
 
+    // Only a request that gets a token is remembered: one whose credentials are refused
+    // is judged again each time (a stranger cannot fill the memory, nor use up anything).
+    let wrong = token_body("MOB-APP", "wrong", &client_key().public_key_field);
+    let sealed = josekit_sealed_request_with(&enc, kid, &wrong, Some((now, CHANNEL)));
+    for _ in 0..2 {
+        let reply = post(&url, &jose(CHANNEL), sealed.clone()).await;
+        assert_eq!(
+            (reply.status, reply.codes().0.as_str()),
+            (StatusCode::UNAUTHORIZED, "TOK004")
+        );
+    }
+
     // The older form (no iat, no chn) is refused by default.
     let unbound = josekit_sealed_request_with(&enc, kid, &body, None);
     assert_eq!(codes(&post(&url, &jose(CHANNEL), unbound).await), refused);

@@ -230,6 +230,10 @@ async fn identity_and_address_headers_cannot_be_smuggled_under_aliases() {
         ("x-forwarded-prefix", "/admin"),
         ("x-original-url", "/admin"),
         ("x-rewrite-url", "/admin"),
+        ("x-scheme", "https"),
+        ("x-forwarded-client-cert", "Subject=\"CN=admin\""),
+        ("ssl_client_cert", "-----BEGIN CERTIFICATE-----"),
+        ("x-arr-clientcert", "MIIB"),
     ];
     let mut headers: Vec<(&str, &str)> = aliases.to_vec();
     let bearer = format!("Bearer {}", s.token);
