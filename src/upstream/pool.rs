@@ -338,8 +338,8 @@ impl Pool {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A pooled connection ready for a request, only once it has rested, watched, for
-    /// `reuse_after` since its last answer (of those, the one idle the shortest). Bytes a backend writes
+    /// A pooled connection ready for a request: the one idle longest, and only once it
+    /// has rested, watched, for `reuse_after` since its last answer. Bytes a backend writes
     /// late after an answer (past its `Content-Length`, held back by Nagle and a delayed
     /// ACK) arrive while the connection rests and are caught as a breach, instead of
     /// being read as the next request's answer. One not ready stays pooled (it may still be
@@ -355,16 +355,14 @@ impl Pool {
                 while idle.front().is_some_and(|entry| !entry.alive(now)) {
                     idle.pop_front();
                 }
-                // Oldest first: those that have rested are a prefix of the queue. Of them,
-                // the one idle the shortest, so a small set stays in use and the rest age
-                // out.
-                let rested = idle
+                // Oldest first, so the first that has not rested ends the search, which is
+                // then short: the first entry almost always serves. (Taking the youngest of
+                // those that rested instead cost a scan of every rested entry per request:
+                // plain/nginx 2.37 against 1.99 in one bench run.)
+                let at = idle
                     .iter()
                     .take_while(|entry| now.duration_since(entry.since) >= rest)
-                    .count();
-                let at = idle
-                    .range(..rested)
-                    .rposition(|entry| entry.alive(now) && entry.conn.sender.is_ready())?;
+                    .position(|entry| entry.alive(now) && entry.conn.sender.is_ready())?;
                 idle.remove(at)?.conn
             };
             if conn.quiet() {
