@@ -51,6 +51,29 @@ fn bench(c: &mut Criterion) {
         });
     });
 
+    // The handshake signature every token answer carries (ES256 by the gateway's sig key).
+    let issued = issue(
+        &client,
+        &channel,
+        &client_public,
+        &config.token,
+        now_ms,
+        false,
+    )
+    .unwrap();
+    let sig = sealgate::token::gateway_keys::GatewayKeys::ephemeral().unwrap();
+    let sig_key = sig.signing().unwrap();
+    c.bench_function("token/handshake signature (ES256)", |b| {
+        b.iter(|| {
+            sealgate::handshake::issue::handshake_signature(
+                sig_key,
+                &client_public,
+                &issued.response,
+                "C",
+            )
+        });
+    });
+
     let token = issue(
         &client,
         &channel,

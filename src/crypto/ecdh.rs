@@ -11,9 +11,14 @@ use p256::{NonZeroScalar, PublicKey, SecretKey};
 use super::Key32;
 use super::random::RandomError;
 
-/// A server key pair made for exactly one token. The scalar is zeroized on drop by `p256`.
+/// A server key pair made for exactly one token (or held as a gateway key). The scalar is
+/// zeroized on drop by `p256`, as is the ECDSA signing key made from it.
 pub struct EphemeralKeyPair {
     secret: SecretKey,
+    /// The ECDSA signing key, made at the first signature and kept: making one computes the
+    /// public point, a scalar multiplication as costly as the signature itself, which a
+    /// gateway `sig` key would otherwise repeat for every token.
+    signer: std::sync::OnceLock<p256::ecdsa::SigningKey>,
 }
 
 impl EphemeralKeyPair {
@@ -24,7 +29,7 @@ impl EphemeralKeyPair {
         for _ in 0..64 {
             let candidate = super::random::bytes::<32>()?;
             if let Ok(secret) = SecretKey::from_slice(&candidate) {
-                return Ok(Self { secret });
+                return Ok(Self::from_secret(secret));
             }
         }
         Err(RandomError)
@@ -32,9 +37,14 @@ impl EphemeralKeyPair {
 
     /// Builds a key pair from a known scalar (test vectors and the reference client).
     pub fn from_scalar_bytes(bytes: &[u8]) -> Option<Self> {
-        SecretKey::from_slice(bytes)
-            .ok()
-            .map(|secret| Self { secret })
+        SecretKey::from_slice(bytes).ok().map(Self::from_secret)
+    }
+
+    fn from_secret(secret: SecretKey) -> Self {
+        Self {
+            secret,
+            signer: std::sync::OnceLock::new(),
+        }
     }
 
     /// The private scalar, 32 bytes big-endian (zeroized on drop), for `gen-gateway-key`.
@@ -56,7 +66,9 @@ impl EphemeralKeyPair {
     /// 64 bytes. Nonces are deterministic (RFC 6979), so no randomness can fail here.
     pub fn sign_es256(&self, message: &[u8]) -> [u8; 64] {
         use p256::ecdsa::signature::Signer as _;
-        let key = p256::ecdsa::SigningKey::from(&self.secret);
+        let key = self
+            .signer
+            .get_or_init(|| p256::ecdsa::SigningKey::from(&self.secret));
         let signature: p256::ecdsa::Signature = key.sign(message);
         signature.to_bytes().into()
     }

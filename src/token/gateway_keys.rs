@@ -73,6 +73,9 @@ impl fmt::Debug for GatewayKey {
 pub struct GatewayKeys {
     keys: Vec<GatewayKey>,
     ephemeral: bool,
+    /// The JWK Set's text, made at its first request: each public point is a scalar
+    /// multiplication, which a client fetching the set should not cost every time.
+    jwks: std::sync::OnceLock<String>,
 }
 
 impl GatewayKeys {
@@ -83,6 +86,7 @@ impl GatewayKeys {
         GatewayKeys {
             keys,
             ephemeral: false,
+            jwks: std::sync::OnceLock::new(),
         }
     }
 
@@ -103,6 +107,7 @@ impl GatewayKeys {
                 key("ephemeral-enc", KeyUse::Enc)?,
             ],
             ephemeral: true,
+            jwks: std::sync::OnceLock::new(),
         })
     }
 
@@ -126,6 +131,10 @@ impl GatewayKeys {
     /// The JWK Set (RFC 7517 §5) of every key's public half, with `kid`, `use` and `alg`:
     /// the keys that issue first.
     pub fn jwks_json(&self) -> String {
+        self.jwks.get_or_init(|| self.make_jwks_json()).clone()
+    }
+
+    fn make_jwks_json(&self) -> String {
         let keys: Vec<String> = self
             .keys
             .iter()
