@@ -74,17 +74,7 @@ fn bench(c: &mut Criterion) {
         });
     });
 
-    let token = issue(
-        &client,
-        &channel,
-        &client_public,
-        &config.token,
-        now_ms,
-        false,
-    )
-    .unwrap()
-    .response
-    .token;
+    let token = issued.response.token.clone();
     c.bench_function("token/verify", |b| {
         b.iter(|| {
             sealgate::auth::verify(&token, &config.token.keys, "sealgate", 60, now_ms / 1000)

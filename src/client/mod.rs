@@ -194,13 +194,6 @@ pub fn sealed_token_request_header(
     )
 }
 
-/// Now in unix seconds, from the system clock (a sealed token request's `iat`).
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// The token request body for `api_key`/`secret` with the client's public key.
 pub fn token_request_body(api_key: &str, secret: &str, pair: &EphemeralKeyPair) -> String {
     let public = b64::encode(jwk::public_to_json(&pair.public_key()).as_bytes());
@@ -391,7 +384,7 @@ impl Client {
                     kid,
                     gateway,
                     &self.config.channel,
-                    unix_now(),
+                    crate::clock::now_secs(),
                 )?,
             ),
             None => ("application/json", body.to_string()),

@@ -123,6 +123,25 @@ impl Session {
 #[error("session store is full")]
 pub struct StoreFull;
 
+/// Allows a thing at most once in any one second: what the sweeps made because a store is
+/// full go through, so a flood of requests into a full store cannot become a flood of
+/// whole-map sweeps (each holds the map's shard locks).
+#[derive(Debug)]
+pub struct OncePerSecond(std::sync::atomic::AtomicI64);
+
+impl Default for OncePerSecond {
+    fn default() -> Self {
+        OncePerSecond(std::sync::atomic::AtomicI64::new(i64::MIN))
+    }
+}
+
+impl OncePerSecond {
+    /// Whether `now` (unix seconds) is a second not yet allowed; it is allowed from here on.
+    pub fn allow(&self, now: i64) -> bool {
+        self.0.swap(now, std::sync::atomic::Ordering::Relaxed) != now
+    }
+}
+
 /// Live sessions by id, and revoked session ids until their tokens expire.
 #[derive(Debug)]
 pub struct SessionStore {
@@ -131,10 +150,8 @@ pub struct SessionStore {
     /// token alone could otherwise rebuild the session.
     revoked: DashMap<SessionId, i64>,
     max: usize,
-    /// The second of the last sweep made because the store was full: at most one a second,
-    /// so a flood of new sessions into a full store cannot become a flood of whole-map
-    /// sweeps.
-    last_full_sweep: std::sync::atomic::AtomicI64,
+    /// Sweeps made because the store is full.
+    full_sweeps: OncePerSecond,
 }
 
 impl SessionStore {
@@ -144,7 +161,7 @@ impl SessionStore {
             map: DashMap::new(),
             revoked: DashMap::new(),
             max,
-            last_full_sweep: std::sync::atomic::AtomicI64::new(i64::MIN),
+            full_sweeps: OncePerSecond::default(),
         }
     }
 
@@ -157,10 +174,7 @@ impl SessionStore {
             return Ok(());
         }
         if self.map.len() >= self.max {
-            let last = self
-                .last_full_sweep
-                .swap(now, std::sync::atomic::Ordering::Relaxed);
-            if last != now {
+            if self.full_sweeps.allow(now) {
                 self.sweep(now);
             }
             if self.map.len() >= self.max {

@@ -114,9 +114,8 @@ struct Books {
     live: usize,
     evicted: usize,
     shares: HashMap<Share, Queue>,
-    /// The second of the last sweep made because the memory was full: at most one a
-    /// second, so a flood of refusals cannot become a flood of whole-map sweeps.
-    last_full_sweep: Option<i64>,
+    /// Sweeps made because the memory is full.
+    full_sweeps: super::OncePerSecond,
 }
 
 impl Books {
@@ -267,8 +266,7 @@ impl ReplayMemory {
 
     /// A sweep when full, at most once a second.
     fn sweep_when_full(&self, books: &mut Books, now: i64) {
-        if books.last_full_sweep != Some(now) {
-            books.last_full_sweep = Some(now);
+        if books.full_sweeps.allow(now) {
             self.sweep_locked(books, now);
         }
     }

@@ -2,21 +2,18 @@
 //! and refused until its mark expires. What a sealed token request's `epk` is remembered in
 //! (PROTOCOL §1.1), so one captured request cannot mint a second token.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use crate::session::StoreFull;
+use crate::session::{OncePerSecond, StoreFull};
 
 /// Marks by key (a SHA-256 digest), each with the last second it holds.
 #[derive(Debug)]
 pub struct OnceMemory {
     marks: DashMap<[u8; 32], i64>,
     capacity: usize,
-    /// The second of the last sweep made because the memory was full: at most one a second,
-    /// so a flood of refusals cannot turn into a flood of whole-map sweeps.
-    last_full_sweep: AtomicI64,
+    /// Sweeps made because the memory is full.
+    full_sweeps: OncePerSecond,
 }
 
 impl OnceMemory {
@@ -25,7 +22,7 @@ impl OnceMemory {
         OnceMemory {
             marks: DashMap::new(),
             capacity,
-            last_full_sweep: AtomicI64::new(i64::MIN),
+            full_sweeps: OncePerSecond::default(),
         }
     }
 
@@ -33,8 +30,7 @@ impl OnceMemory {
     /// while an earlier mark holds. Full (after one sweep a second at most): `Err`.
     pub fn first(&self, key: [u8; 32], until: i64, now: i64) -> Result<bool, StoreFull> {
         if self.marks.len() >= self.capacity {
-            let last = self.last_full_sweep.swap(now, Ordering::Relaxed);
-            if last != now {
+            if self.full_sweeps.allow(now) {
                 self.sweep(now);
             }
             if self.marks.len() >= self.capacity && !self.marks.contains_key(&key) {

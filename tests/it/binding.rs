@@ -206,14 +206,7 @@ async fn a_signature_over_another_clients_key_is_refused() {
 /// A token request sealed by josekit to the listed `enc` key, sealed now for `channel`
 /// (`iat` and `chn` in the protected header, PROTOCOL §1.1).
 fn josekit_sealed_request(enc: &serde_json::Value, kid: &str, body: &str) -> String {
-    josekit_sealed_request_with(enc, kid, body, Some((unix_now(), CHANNEL)))
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    josekit_sealed_request_with(enc, kid, body, Some((sealgate::clock::now_secs(), CHANNEL)))
 }
 
 /// [`josekit_sealed_request`] with the given `iat` and `chn`, or neither (an older client).
@@ -303,7 +296,12 @@ async fn a_sealed_token_request_opens_and_its_refusals_are_tok003() {
     let reply = post(
         &url,
         &jose("CH-HKDF"),
-        josekit_sealed_request_with(&enc, kid, &body, Some((unix_now(), "CH-HKDF"))),
+        josekit_sealed_request_with(
+            &enc,
+            kid,
+            &body,
+            Some((sealgate::clock::now_secs(), "CH-HKDF")),
+        ),
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);

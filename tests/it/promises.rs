@@ -102,19 +102,16 @@ async fn a_sealed_body_replayed_after_expiry_within_the_leeway_is_refused() {
 #[tokio::test]
 async fn tokens_issued_before_a_restart_are_refused_unless_the_operator_accepts_the_risk() {
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let unix_ms = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-    };
     // The "restart" (a new gateway with the same token keys, the old one gone) within the
     // very second the token was issued in, where a comparison of whole seconds ties: five
     // times, each begun just after a second starts so all of it fits in that second.
     let mut old = None;
     for round in 0..5 {
-        tokio::time::sleep(Duration::from_millis(1000 - (unix_ms() % 1000) as u64 + 5)).await;
-        let second = unix_ms() / 1000;
+        tokio::time::sleep(Duration::from_millis(
+            1000 - sealgate::clock::now_ms().rem_euclid(1000) as u64 + 5,
+        ))
+        .await;
+        let second = sealgate::clock::now_secs();
         let before = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
         let token = session(&before).await;
         let sealed = seal(&token, b"{}", None);
@@ -126,7 +123,7 @@ async fn tokens_issued_before_a_restart_are_refused_unless_the_operator_accepts_
         let after = spawn_app(ConfigBuilder::new(upstream.addr).build()).await;
         let replay = call(&after, &token, "/api/echo", &sealed).await;
         assert_eq!(
-            unix_ms() / 1000,
+            sealgate::clock::now_secs(),
             second,
             "round {round} did not fit in one second (a slow machine): nothing was proved"
         );

@@ -55,11 +55,45 @@ auth = "token"
     text
 }
 
-fn write_key(dir: &Path, key: &[u8; 32]) {
-    let path = dir.join("token.key");
-    std::fs::write(&path, sealgate::jose::b64::encode(key)).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+/// The files a test gateway reads: its configuration and the token key beside it.
+struct Files(tempfile::TempDir);
+
+impl Files {
+    /// A folder with the token key `key`, and no configuration yet.
+    fn new(key: &[u8; 32]) -> Files {
+        let files = Files(tempfile::tempdir().unwrap());
+        files.write_key(key);
+        files
+    }
+
+    fn config(&self) -> std::path::PathBuf {
+        self.0.path().join("gateway.toml")
+    }
+
+    /// Writes the configuration of [`config_text`].
+    fn write_config(&self, plain: SocketAddr, api: SocketAddr, clients: &[(&str, &str)]) {
+        let text = config_text(self.0.path(), plain, api, clients);
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    fn write_key(&self, key: &[u8; 32]) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.0.path().join("token.key");
+        std::fs::write(&path, sealgate::jose::b64::encode(key)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+/// A token from `gateway` for the client `api_key` on the configuration's one channel.
+async fn token(gateway: &Binary, api_key: &str, secret: &str) -> ClientSession {
+    handshake_at(
+        &gateway.url(""),
+        "MOB-APP-2001",
+        api_key,
+        secret,
+        Kdf::HkdfSha256,
+    )
+    .await
 }
 
 fn paths(upstream: &TestUpstream) -> Vec<String> {
@@ -76,16 +110,9 @@ async fn sighup_rereads_the_file_and_a_broken_file_keeps_the_running_configurati
         spawn_upstream(Behaviour::Echo).await,
         spawn_upstream(Behaviour::Echo).await,
     );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("gateway.toml");
-    write_key(dir.path(), &[1; 32]);
-    let clients = [("MOB-APP", "TEST123")];
-    std::fs::write(
-        &file,
-        config_text(dir.path(), first.addr, first.addr, &clients),
-    )
-    .unwrap();
-    let gateway = Binary::start(&file).await;
+    let files = Files::new(&[1; 32]);
+    files.write_config(first.addr, first.addr, &[("MOB-APP", "TEST123")]);
+    let gateway = Binary::start(&files.config()).await;
     assert_eq!(
         post(&gateway.url("/plain/one"), &[], "").await.status,
         StatusCode::OK
@@ -94,11 +121,7 @@ async fn sighup_rereads_the_file_and_a_broken_file_keeps_the_running_configurati
 
     // The file changes: /plain/ moves to the second upstream and a client is added.
     let clients = [("MOB-APP", "TEST123"), ("NEW", "new-secret")];
-    std::fs::write(
-        &file,
-        config_text(dir.path(), second.addr, first.addr, &clients),
-    )
-    .unwrap();
+    files.write_config(second.addr, first.addr, &clients);
     gateway.signal("HUP");
     gateway.reloads("ok", 1.0).await;
     assert_eq!(
@@ -106,17 +129,10 @@ async fn sighup_rereads_the_file_and_a_broken_file_keeps_the_running_configurati
         StatusCode::OK
     );
     assert_eq!(paths(&second), ["/plain/two"]);
-    handshake_at(
-        &gateway.url(""),
-        "MOB-APP-2001",
-        "NEW",
-        "new-secret",
-        Kdf::HkdfSha256,
-    )
-    .await;
+    token(&gateway, "NEW", "new-secret").await;
 
     // A broken file is refused, said in the log, and the running configuration kept.
-    std::fs::write(&file, "[server\nlisten = ").unwrap();
+    std::fs::write(files.config(), "[server\nlisten = ").unwrap();
     gateway.signal("HUP");
     gateway.reloads("refused", 1.0).await;
     assert!(gateway.logged("configuration reload refused; keeping the running configuration"));
@@ -125,14 +141,7 @@ async fn sighup_rereads_the_file_and_a_broken_file_keeps_the_running_configurati
         StatusCode::OK
     );
     assert_eq!(paths(&second), ["/plain/two", "/plain/three"]);
-    handshake_at(
-        &gateway.url(""),
-        "MOB-APP-2001",
-        "NEW",
-        "new-secret",
-        Kdf::HkdfSha256,
-    )
-    .await;
+    token(&gateway, "NEW", "new-secret").await;
     assert_eq!(
         gateway
             .metric("sealgate_config_reloads_total{outcome=\"ok\"}")
@@ -144,16 +153,9 @@ async fn sighup_rereads_the_file_and_a_broken_file_keeps_the_running_configurati
 #[tokio::test]
 async fn sighup_rereads_a_token_key_file() {
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("gateway.toml");
-    write_key(dir.path(), &[1; 32]);
-    let clients = [("MOB-APP", "TEST123")];
-    std::fs::write(
-        &file,
-        config_text(dir.path(), upstream.addr, upstream.addr, &clients),
-    )
-    .unwrap();
-    let gateway = Binary::start(&file).await;
+    let files = Files::new(&[1; 32]);
+    files.write_config(upstream.addr, upstream.addr, &[("MOB-APP", "TEST123")]);
+    let gateway = Binary::start(&files.config()).await;
     let sealed_call = async |s: &ClientSession| {
         post(
             &gateway.url("/api/x"),
@@ -165,19 +167,12 @@ async fn sighup_rereads_a_token_key_file() {
         )
         .await
     };
-    let before = handshake_at(
-        &gateway.url(""),
-        "MOB-APP-2001",
-        "MOB-APP",
-        "TEST123",
-        Kdf::HkdfSha256,
-    )
-    .await;
+    let before = token(&gateway, "MOB-APP", "TEST123").await;
     assert_eq!(sealed_call(&before).await.status, StatusCode::OK);
 
     // The key file is replaced (the same kid, a new key: a compromised key withdrawn), the
     // configuration file is not.
-    write_key(dir.path(), &[2; 32]);
+    files.write_key(&[2; 32]);
     gateway.signal("HUP");
     gateway.reloads("ok", 1.0).await;
     let refused = sealed_call(&before).await;
@@ -187,13 +182,6 @@ async fn sighup_rereads_a_token_key_file() {
         "{:?}",
         refused.codes()
     );
-    let after = handshake_at(
-        &gateway.url(""),
-        "MOB-APP-2001",
-        "MOB-APP",
-        "TEST123",
-        Kdf::HkdfSha256,
-    )
-    .await;
+    let after = token(&gateway, "MOB-APP", "TEST123").await;
     assert_eq!(sealed_call(&after).await.status, StatusCode::OK);
 }

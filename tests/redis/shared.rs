@@ -216,10 +216,7 @@ pub async fn a_sealed_token_request_is_accepted_once_across_instances() {
     let trust = sealgate::client::GatewayTrust::from_jwks(&jwks).unwrap();
     let (kid, enc) = trust.encryption_key.unwrap();
     let body = token_body("MOB-APP", "TEST123", &client_key().public_key_field);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = sealgate::clock::now_secs();
     let sealed =
         sealgate::client::seal_token_request(body.as_bytes(), &kid, &enc, CHANNEL, now).unwrap();
     let jose = [("x-api-key", CHANNEL), ("content-type", "application/jose")];
