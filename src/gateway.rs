@@ -58,17 +58,30 @@ pub struct Live {
     pub generation: u64,
 }
 
+/// Whether [`Gateway::build`] opens the gateway's outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outputs {
+    /// Open the access log's file and start the trace exporter: to serve.
+    Open,
+    /// Neither: to check a configuration on a machine that may not be the one it runs on
+    /// (the log folder need not exist there, and no span may leave it).
+    Skip,
+}
+
 /// Why a gateway could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The upstream TLS files are unusable.
-    #[error("upstream TLS: {0}")]
+    #[error("config key `upstream_tls`: {0}")]
     Tls(#[from] TlsError),
-    /// The session-state backend could not be set up.
-    #[error("session state backend: {0}")]
+    /// The session-state backend could not be set up (the cause is logged where found).
+    #[error("config key `sessions.redis`: the Redis client cannot be configured")]
     State(#[from] StateError),
+    /// The TLS files of the Redis client are unusable.
+    #[error("config key `sessions.redis`: {0}")]
+    RedisTls(TlsError),
     /// The access log's file could not be opened.
-    #[error("access log: {0}")]
+    #[error("config key `access_log.path`: {0}")]
     AccessLog(#[from] std::io::Error),
     /// The trace exporter could not be set up.
     #[error("{0}")]
@@ -112,6 +125,12 @@ impl Gateway {
 
     /// [`Gateway::new`] reading time from `clock` (tests move it instead of sleeping).
     pub fn with_clock(config: Arc<Config>, clock: Clock) -> Result<Self, StartError> {
+        Self::build(config, clock, Outputs::Open)
+    }
+
+    /// Everything start builds; `outputs` says whether the access log's file is opened and
+    /// the trace exporter started (`check-config` checks a file without either).
+    pub fn build(config: Arc<Config>, clock: Clock, outputs: Outputs) -> Result<Self, StartError> {
         crate::tls::install_default_provider();
         let connector = Connector::new(&config.upstream_tls)?;
         let metrics = Metrics::new(longest_timeout(&config));
@@ -127,7 +146,21 @@ impl Gateway {
             },
             &metrics,
         )?;
-        if config.state == crate::config::StateBackend::Memory {
+        if let crate::config::StateBackend::Redis(redis) = &config.state {
+            // The Redis client builds its rustls configuration only when it connects: build
+            // the same one now, so a bad CA or a key that does not match its certificate
+            // stops the start rather than the first request.
+            let (client_cert_file, client_key_file) = redis.tls.client.clone().unzip();
+            let files = crate::config::UpstreamTlsConfig {
+                ca_file: redis.tls.ca_file.clone(),
+                client_cert_file,
+                client_key_file,
+            };
+            if files.ca_file.is_some() || files.client_cert_file.is_some() {
+                crate::tls::upstream_client_config(&files).map_err(StartError::RedisTls)?;
+            }
+        }
+        if config.state == crate::config::StateBackend::Memory && outputs == Outputs::Open {
             tracing::warn!(
                 "session state on the memory backend: replay memory and revocations are per \
                  instance and end with the process; tokens issued before this start are {}",
@@ -141,6 +174,7 @@ impl Gateway {
         }
         let started_at_ms = clock.now_ms();
         let access = match &config.access_log {
+            Some(_) if outputs == Outputs::Skip => AccessLog::disabled(),
             Some(log) => AccessLog::start(
                 log.sink.clone(),
                 log.format,
@@ -150,6 +184,7 @@ impl Gateway {
             None => AccessLog::disabled(),
         };
         let tracing = match &config.tracing {
+            Some(_) if outputs == Outputs::Skip => Tracing::disabled(),
             Some(settings) => {
                 let endpoint = crate::config::SecretUrl::from(settings.endpoint.as_str());
                 tracing::info!(endpoint = %endpoint.redacted(), "exporting traces over OTLP/HTTP");

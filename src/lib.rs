@@ -67,6 +67,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, millis, positive};
+use super::{ConfigError, filled, millis, positive};
 
 /// Where the admin listener binds: loopback, never the public interface.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9901";
@@ -55,7 +55,7 @@ pub struct DemoUpstreamFile {
     pub listen: SocketAddr,
 }
 
-fn default_admin_listen() -> SocketAddr {
+pub(super) fn default_admin_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9901))
 }
 
@@ -69,17 +69,9 @@ pub(super) fn validate(a: AdminFile) -> Result<Option<AdminConfig>, ConfigError>
         return Ok(None);
     }
     Ok(Some(AdminConfig {
-        listen: a.listen.unwrap_or_else(default_admin_listen),
-        max_connections: positive(
-            "admin.max_connections",
-            a.max_connections,
-            DEFAULT_ADMIN_MAX_CONNECTIONS,
-        )?,
-        header_read_timeout: millis(
-            "admin.header_read_timeout_ms",
-            a.header_read_timeout_ms,
-            DEFAULT_ADMIN_HEADER_READ_TIMEOUT,
-        )?,
+        listen: filled("admin.listen", a.listen)?,
+        max_connections: positive("admin.max_connections", a.max_connections)?,
+        header_read_timeout: millis("admin.header_read_timeout_ms", a.header_read_timeout_ms)?,
     }))
 }
 

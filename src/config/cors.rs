@@ -7,7 +7,7 @@ use http::{HeaderName, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use super::{ConfigError, invalid};
+use super::{ConfigError, filled, invalid};
 
 /// Request headers a browser may send by default: what the wire contract uses.
 pub const DEFAULT_CORS_ALLOWED_HEADERS: [&str; 5] = [
@@ -44,7 +44,7 @@ pub struct CorsFile {
 /// Validates a `cors` table into tower-http's layer. Origins are an exact list (`"*"`
 /// only without credentials: a browser refuses that combination, and so do we, at start).
 pub(super) fn validate(key: &str, c: CorsFile) -> Result<CorsLayer, ConfigError> {
-    let credentials = c.allow_credentials.unwrap_or(false);
+    let credentials = filled(&format!("{key}.allow_credentials"), c.allow_credentials)?;
     if c.allowed_origins.is_empty() {
         return Err(invalid(
             format!("{key}.allowed_origins"),
@@ -78,10 +78,7 @@ pub(super) fn validate(key: &str, c: CorsFile) -> Result<CorsLayer, ConfigError>
         }
         AllowOrigin::list(origins)
     };
-    let list = |given: Option<Vec<String>>, default: &[&str]| -> Vec<String> {
-        given.unwrap_or_else(|| default.iter().map(|s| (*s).to_owned()).collect())
-    };
-    let methods = list(c.allowed_methods, &DEFAULT_CORS_ALLOWED_METHODS)
+    let methods = filled(&format!("{key}.allowed_methods"), c.allowed_methods)?
         .iter()
         .map(|m| {
             Method::from_bytes(m.as_bytes()).map_err(|_| {
@@ -92,8 +89,8 @@ pub(super) fn validate(key: &str, c: CorsFile) -> Result<CorsLayer, ConfigError>
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let names = |field: &str, given: Option<Vec<String>>, default: &[&str]| {
-        list(given, default)
+    let names = |field: &str, given: Option<Vec<String>>| {
+        filled(&format!("{key}.{field}"), given)?
             .iter()
             .map(|h| {
                 HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
@@ -105,24 +102,16 @@ pub(super) fn validate(key: &str, c: CorsFile) -> Result<CorsLayer, ConfigError>
             })
             .collect::<Result<Vec<_>, _>>()
     };
-    let allowed = names(
-        "allowed_headers",
-        c.allowed_headers,
-        &DEFAULT_CORS_ALLOWED_HEADERS,
-    )?;
-    let exposed = names(
-        "exposed_headers",
-        c.exposed_headers,
-        &DEFAULT_CORS_EXPOSED_HEADERS,
-    )?;
+    let allowed = names("allowed_headers", c.allowed_headers)?;
+    let exposed = names("exposed_headers", c.exposed_headers)?;
     Ok(CorsLayer::new()
         .allow_origin(origin)
         .allow_methods(methods)
         .allow_headers(allowed)
         .expose_headers(exposed)
         .allow_credentials(credentials)
-        .max_age(
-            c.max_age_secs
-                .map_or(DEFAULT_CORS_MAX_AGE, Duration::from_secs),
-        ))
+        .max_age(Duration::from_secs(filled(
+            &format!("{key}.max_age_secs"),
+            c.max_age_secs,
+        )?)))
 }

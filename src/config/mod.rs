@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod check;
 pub mod cors;
+pub mod defaults;
 pub mod dump;
 pub mod env;
 pub mod observe;
@@ -216,6 +217,8 @@ impl Config {
         base: &Path,
         secrets: &env::Secrets<'_>,
     ) -> Result<Self, ConfigError> {
+        // Every default in one place; what follows reads the filled file.
+        let raw = defaults::fill(raw);
         let server = server::validate(raw.server)?;
         let replay = sessions::validate_replay(&raw.sessions)?;
         let state = sessions::validate(raw.sessions, base, secrets)?;
@@ -295,29 +298,30 @@ pub fn parse_file(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
     })
 }
 
-/// `value`, or `default` when absent; 0 is refused.
-pub(crate) fn positive(
-    key: &str,
-    value: Option<usize>,
-    default: usize,
-) -> Result<usize, ConfigError> {
-    match value {
-        Some(0) => Err(invalid(key, "must be at least 1")),
-        Some(v) => Ok(v),
-        None => Ok(default),
+/// The value of a key that [`defaults::fill`] always sets, read after it. Absent only through
+/// a bug in `fill`, which is reported, not guessed at: validation holds no default.
+pub(crate) fn filled<T>(key: &str, value: Option<T>) -> Result<T, ConfigError> {
+    value.ok_or_else(|| {
+        invalid(
+            key,
+            "has no value after the defaults were filled in (a bug in sealgate: please report it)",
+        )
+    })
+}
+
+/// A filled count; 0 is refused.
+pub(crate) fn positive(key: &str, value: Option<usize>) -> Result<usize, ConfigError> {
+    match filled(key, value)? {
+        0 => Err(invalid(key, "must be at least 1")),
+        v => Ok(v),
     }
 }
 
-/// A duration in milliseconds, or `default` when absent; 0 is refused.
-pub(crate) fn millis(
-    key: &str,
-    value: Option<u64>,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    match value {
-        Some(0) => Err(invalid(key, "must be at least 1 ms")),
-        Some(v) => Ok(Duration::from_millis(v)),
-        None => Ok(default),
+/// A filled duration in milliseconds; 0 is refused.
+pub(crate) fn millis(key: &str, value: Option<u64>) -> Result<Duration, ConfigError> {
+    match filled(key, value)? {
+        0 => Err(invalid(key, "must be at least 1 ms")),
+        v => Ok(Duration::from_millis(v)),
     }
 }
 

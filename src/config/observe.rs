@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, invalid, millis, positive};
+use super::{ConfigError, filled, invalid, millis, positive};
 pub use crate::observe::access::Format as AccessFormat;
 use crate::observe::access::Sink;
 use crate::observe::trace::ExportSettings;
@@ -79,12 +79,8 @@ pub(super) fn validate_access_log(
     };
     Ok(Some(AccessLogConfig {
         sink,
-        format: a.format.unwrap_or(AccessFormat::Text),
-        queue_lines: positive(
-            "access_log.queue_lines",
-            a.queue_lines,
-            DEFAULT_ACCESS_LOG_QUEUE_LINES,
-        )?,
+        format: filled("access_log.format", a.format)?,
+        queue_lines: positive("access_log.queue_lines", a.queue_lines)?,
     }))
 }
 
@@ -104,30 +100,18 @@ pub(super) fn validate_tracing(t: TracingFile) -> Result<Option<ExportSettings>,
              collector on the host or its network; https is not built in",
         ));
     }
-    let sample_ratio = t.sample_ratio.unwrap_or(1.0);
+    let sample_ratio = filled("tracing.sample_ratio", t.sample_ratio)?;
     if !(0.0..=1.0).contains(&sample_ratio) {
         return Err(invalid("tracing.sample_ratio", "must be from 0.0 to 1.0"));
     }
     Ok(Some(ExportSettings {
         endpoint,
-        service_name: t.service_name.unwrap_or_else(|| "sealgate".to_owned()),
+        service_name: filled("tracing.service_name", t.service_name)?,
         sample_ratio,
-        follow_client_sampling: t.follow_client_sampling.unwrap_or(false),
-        queue_spans: positive(
-            "tracing.queue_spans",
-            t.queue_spans,
-            DEFAULT_TRACE_QUEUE_SPANS,
-        )?,
-        export_timeout: millis(
-            "tracing.export_timeout_ms",
-            t.export_timeout_ms,
-            DEFAULT_TRACE_EXPORT_TIMEOUT,
-        )?,
-        export_interval: millis(
-            "tracing.export_interval_ms",
-            t.export_interval_ms,
-            DEFAULT_TRACE_EXPORT_INTERVAL,
-        )?,
+        follow_client_sampling: filled("tracing.follow_client_sampling", t.follow_client_sampling)?,
+        queue_spans: positive("tracing.queue_spans", t.queue_spans)?,
+        export_timeout: millis("tracing.export_timeout_ms", t.export_timeout_ms)?,
+        export_interval: millis("tracing.export_interval_ms", t.export_interval_ms)?,
     }))
 }
 
@@ -135,9 +119,18 @@ pub(super) fn validate_tracing(t: TracingFile) -> Result<Option<ExportSettings>,
 mod tests {
     use super::*;
 
+    /// `a` with its defaults filled in, as validation reads it.
+    fn fill(a: AccessLogFile) -> AccessLogFile {
+        crate::config::defaults::fill(crate::config::FileConfig {
+            access_log: a,
+            ..Default::default()
+        })
+        .access_log
+    }
+
     #[test]
     fn the_access_log_goes_to_stdout_in_text_unless_told() {
-        let config = validate_access_log(AccessLogFile::default(), Path::new("/etc/x"))
+        let config = validate_access_log(fill(AccessLogFile::default()), Path::new("/etc/x"))
             .unwrap()
             .unwrap();
         assert_eq!(config.sink, Sink::Stdout);
@@ -146,7 +139,7 @@ mod tests {
             path: Some("logs/access.log".into()),
             ..Default::default()
         };
-        let config = validate_access_log(file, Path::new("/etc/x"))
+        let config = validate_access_log(fill(file), Path::new("/etc/x"))
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -157,7 +150,11 @@ mod tests {
             enabled: Some(false),
             ..Default::default()
         };
-        assert!(validate_access_log(off, Path::new(".")).unwrap().is_none());
+        assert!(
+            validate_access_log(fill(off), Path::new("."))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, invalid, millis, positive};
+use super::{ConfigError, filled, invalid, millis, positive};
 
 /// Connections refused or dropped before the request was written, in a row, after which an
 /// upstream instance is ejected from its route's rotation (a client cannot cause these).
@@ -374,10 +374,10 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
         upstreams.push(upstream);
         rotation.extend(std::iter::repeat_n(j, weight as usize));
     }
-    let auth = r.auth.unwrap_or_default();
+    let auth = filled(&format!("{key}.auth"), r.auth)?;
     let with_token = auth == RouteAuth::Token;
-    let encrypted_request = r.encrypted_request.unwrap_or(with_token);
-    let encrypted_response = r.encrypted_response.unwrap_or(with_token);
+    let encrypted_request = filled(&format!("{key}.encrypted_request"), r.encrypted_request)?;
+    let encrypted_response = filled(&format!("{key}.encrypted_response"), r.encrypted_response)?;
     if !with_token && (encrypted_request || encrypted_response) {
         return Err(invalid(
             format!("{key}.auth"),
@@ -394,13 +394,13 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
         None => None,
         Some(c) => Some(super::cors::validate(&format!("{key}.cors"), c)?),
     };
-    let percent = |name: &str, value: Option<u8>, default: u8| match value {
-        Some(p) if p > 100 => Err(invalid(format!("{key}.{name}"), "must be 0 to 100")),
-        other => Ok(other.unwrap_or(default)),
+    let percent = |name: &str, value: Option<u8>| match filled(&format!("{key}.{name}"), value)? {
+        p if p > 100 => Err(invalid(format!("{key}.{name}"), "must be 0 to 100")),
+        p => Ok(p),
     };
     let optional_millis = |name: &str, value: Option<u64>| match value {
         None => Ok(None),
-        some => millis(&format!("{key}.{name}"), some, Duration::ZERO).map(Some),
+        some => millis(&format!("{key}.{name}"), some).map(Some),
     };
     Ok(Route {
         index: 0,
@@ -408,21 +408,13 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
         prefix,
         hosts,
         cors,
-        strip_prefix: r.strip_prefix.unwrap_or(false),
+        strip_prefix: filled(&format!("{key}.strip_prefix"), r.strip_prefix)?,
         upstreams,
         auth,
         encrypted_request,
         encrypted_response,
-        max_body_bytes: positive(
-            &format!("{key}.max_body_bytes"),
-            r.max_body_bytes,
-            DEFAULT_ROUTE_MAX_BODY,
-        )?,
-        upstream_timeout: millis(
-            &format!("{key}.upstream_timeout_ms"),
-            r.upstream_timeout_ms,
-            DEFAULT_UPSTREAM_TIMEOUT,
-        )?,
+        max_body_bytes: positive(&format!("{key}.max_body_bytes"), r.max_body_bytes)?,
+        upstream_timeout: millis(&format!("{key}.upstream_timeout_ms"), r.upstream_timeout_ms)?,
         rotation,
         max_in_flight: match r.max_in_flight {
             Some(0) => {
@@ -434,25 +426,14 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
             other => other,
         },
         outlier: Outlier {
-            eject_after_failures: r
-                .eject_after_failures
-                .unwrap_or(DEFAULT_EJECT_AFTER_FAILURES),
-            failure_percent: percent(
-                "eject_failure_percent",
-                r.eject_failure_percent,
-                DEFAULT_EJECT_FAILURE_PERCENT,
+            eject_after_failures: filled(
+                &format!("{key}.eject_after_failures"),
+                r.eject_after_failures,
             )?,
-            min_requests: r.eject_min_requests.unwrap_or(DEFAULT_EJECT_MIN_REQUESTS),
-            max_ejected_percent: percent(
-                "max_ejected_percent",
-                r.max_ejected_percent,
-                DEFAULT_MAX_EJECTED_PERCENT,
-            )?,
-            ejection: millis(
-                &format!("{key}.ejection_ms"),
-                r.ejection_ms,
-                DEFAULT_EJECTION,
-            )?,
+            failure_percent: percent("eject_failure_percent", r.eject_failure_percent)?,
+            min_requests: filled(&format!("{key}.eject_min_requests"), r.eject_min_requests)?,
+            max_ejected_percent: percent("max_ejected_percent", r.max_ejected_percent)?,
+            ejection: millis(&format!("{key}.ejection_ms"), r.ejection_ms)?,
         },
         health_check: match r.health_check {
             None => None,
@@ -461,30 +442,31 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
         retry: match r.retry {
             None => None,
             Some(retry) => Some(Retry {
-                attempts: match retry.attempts {
-                    Some(n) if !(1..=5).contains(&n) => {
+                attempts: match filled(&format!("{key}.retry.attempts"), retry.attempts)? {
+                    n if !(1..=5).contains(&n) => {
                         return Err(invalid(format!("{key}.retry.attempts"), "must be 1 to 5"));
                     }
-                    other => other.unwrap_or(DEFAULT_RETRY_ATTEMPTS),
+                    n => n,
                 },
-                budget_percent: percent(
-                    "retry.budget_percent",
-                    retry.budget_percent,
-                    DEFAULT_RETRY_BUDGET_PERCENT,
+                budget_percent: percent("retry.budget_percent", retry.budget_percent)?,
+                min_per_window: filled(
+                    &format!("{key}.retry.min_per_window"),
+                    retry.min_per_window,
                 )?,
-                min_per_window: retry.min_per_window.unwrap_or(DEFAULT_RETRY_MIN_PER_WINDOW),
             }),
         },
         connect_timeout: optional_millis("connect_timeout_ms", r.connect_timeout_ms)?,
-        reuse_after_idle: match r.reuse_after_idle_ms {
-            Some(ms) if ms > 10_000 => {
+        reuse_after_idle: match filled(
+            &format!("{key}.reuse_after_idle_ms"),
+            r.reuse_after_idle_ms,
+        )? {
+            ms if ms > 10_000 => {
                 return Err(invalid(
                     format!("{key}.reuse_after_idle_ms"),
                     "must be at most 10000 (a connection idle 30 s is closed)",
                 ));
             }
-            Some(ms) => Duration::from_millis(ms),
-            None => DEFAULT_REUSE_AFTER_IDLE,
+            ms => Duration::from_millis(ms),
         },
         body_read_timeout: optional_millis("body_read_timeout_ms", r.body_read_timeout_ms)?,
         sealed_response_headers: r
@@ -529,36 +511,21 @@ fn host_pattern(key: &str, text: &str) -> Result<HostPattern, ConfigError> {
 }
 
 fn health_check(key: &str, h: HealthCheckFile) -> Result<HealthCheck, ConfigError> {
-    let path = h.path.unwrap_or_else(|| "/".to_owned());
+    let path = filled(&format!("{key}.path"), h.path)?;
     if !path.starts_with('/') {
         return Err(invalid(format!("{key}.path"), "must start with /"));
     }
-    let threshold = |name: &str, value: Option<u32>, default: u32| match value {
-        Some(0) => Err(invalid(format!("{key}.{name}"), "must be at least 1")),
-        other => Ok(other.unwrap_or(default)),
+    let threshold = |name: &str, value: Option<u32>| match filled(&format!("{key}.{name}"), value)?
+    {
+        0 => Err(invalid(format!("{key}.{name}"), "must be at least 1")),
+        n => Ok(n),
     };
     Ok(HealthCheck {
         path,
-        interval: millis(
-            &format!("{key}.interval_ms"),
-            h.interval_ms,
-            DEFAULT_HEALTH_INTERVAL,
-        )?,
-        timeout: millis(
-            &format!("{key}.timeout_ms"),
-            h.timeout_ms,
-            DEFAULT_HEALTH_TIMEOUT,
-        )?,
-        healthy_threshold: threshold(
-            "healthy_threshold",
-            h.healthy_threshold,
-            DEFAULT_HEALTHY_THRESHOLD,
-        )?,
-        unhealthy_threshold: threshold(
-            "unhealthy_threshold",
-            h.unhealthy_threshold,
-            DEFAULT_UNHEALTHY_THRESHOLD,
-        )?,
+        interval: millis(&format!("{key}.interval_ms"), h.interval_ms)?,
+        timeout: millis(&format!("{key}.timeout_ms"), h.timeout_ms)?,
+        healthy_threshold: threshold("healthy_threshold", h.healthy_threshold)?,
+        unhealthy_threshold: threshold("unhealthy_threshold", h.unhealthy_threshold)?,
     })
 }
 

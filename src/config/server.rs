@@ -6,7 +6,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, invalid, millis, positive};
+use super::{ConfigError, filled, invalid, millis, positive};
 
 /// The public listener.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -143,86 +143,59 @@ impl ServerConfig {
 }
 
 /// The default listen address, parsed.
-fn default_listen() -> SocketAddr {
+pub(super) fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
 pub(super) fn validate(s: ServerFile) -> Result<ServerConfig, ConfigError> {
-    let max_connections = positive(
-        "server.max_connections",
-        s.max_connections,
-        DEFAULT_MAX_CONNECTIONS,
-    )?;
+    let max_connections = positive("server.max_connections", s.max_connections)?;
     Ok(ServerConfig {
-        send_timeout: millis(
-            "server.send_timeout_ms",
-            s.send_timeout_ms,
-            DEFAULT_SEND_TIMEOUT,
-        )?,
+        send_timeout: millis("server.send_timeout_ms", s.send_timeout_ms)?,
         max_connections_per_address: positive(
             "server.max_connections_per_address",
             s.max_connections_per_address,
-            (max_connections / DEFAULT_ADDRESS_SHARE_DIVISOR).max(1),
         )?,
-        listen: s.listen.unwrap_or_else(default_listen),
+        listen: filled("server.listen", s.listen)?,
         max_connections,
-        max_in_flight: positive(
-            "server.max_in_flight",
-            s.max_in_flight,
-            DEFAULT_MAX_IN_FLIGHT,
-        )?,
-        header_read_timeout: millis(
-            "server.header_read_timeout_ms",
-            s.header_read_timeout_ms,
-            DEFAULT_HEADER_READ_TIMEOUT,
-        )?,
-        body_read_timeout: millis(
-            "server.body_read_timeout_ms",
-            s.body_read_timeout_ms,
-            DEFAULT_BODY_READ_TIMEOUT,
-        )?,
-        shutdown_grace: millis(
-            "server.shutdown_grace_ms",
-            s.shutdown_grace_ms,
-            DEFAULT_SHUTDOWN_GRACE,
-        )?,
-        max_headers: positive("server.max_headers", s.max_headers, DEFAULT_MAX_HEADERS)?,
-        max_header_bytes: match s.max_header_bytes {
-            Some(n) if n < 8192 => {
+        max_in_flight: positive("server.max_in_flight", s.max_in_flight)?,
+        header_read_timeout: millis("server.header_read_timeout_ms", s.header_read_timeout_ms)?,
+        body_read_timeout: millis("server.body_read_timeout_ms", s.body_read_timeout_ms)?,
+        shutdown_grace: millis("server.shutdown_grace_ms", s.shutdown_grace_ms)?,
+        max_headers: positive("server.max_headers", s.max_headers)?,
+        max_header_bytes: match filled("server.max_header_bytes", s.max_header_bytes)? {
+            n if n < 8192 => {
                 return Err(invalid("server.max_header_bytes", "must be at least 8192"));
             }
-            other => other.unwrap_or(DEFAULT_MAX_HEADER_BYTES),
+            n => n,
         },
         upstream_connect_timeout: millis(
             "server.upstream_connect_timeout_ms",
             s.upstream_connect_timeout_ms,
-            DEFAULT_UPSTREAM_CONNECT_TIMEOUT,
         )?,
         forwarded_hosts: forwarded_hosts(s.forwarded_hosts)?,
-        http2_max_concurrent_streams: match s.http2_max_concurrent_streams {
-            Some(0) => {
+        http2_max_concurrent_streams: match filled(
+            "server.http2_max_concurrent_streams",
+            s.http2_max_concurrent_streams,
+        )? {
+            0 => {
                 return Err(invalid(
                     "server.http2_max_concurrent_streams",
                     "must be at least 1",
                 ));
             }
-            other => other.unwrap_or(DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS),
+            n => n,
         },
         http2_keepalive_interval: millis(
             "server.http2_keepalive_interval_ms",
             s.http2_keepalive_interval_ms,
-            DEFAULT_HTTP2_KEEPALIVE_INTERVAL,
         )?,
         http2_keepalive_timeout: millis(
             "server.http2_keepalive_timeout_ms",
             s.http2_keepalive_timeout_ms,
-            DEFAULT_HTTP2_KEEPALIVE_TIMEOUT,
         )?,
         trusted_proxies: trusted_proxies(&s.trusted_proxies)?,
-        proxy_protocol: s.proxy_protocol.unwrap_or(false),
-        drain_delay: s
-            .drain_delay_ms
-            .map_or(DEFAULT_DRAIN_DELAY, Duration::from_millis),
+        proxy_protocol: filled("server.proxy_protocol", s.proxy_protocol)?,
+        drain_delay: Duration::from_millis(filled("server.drain_delay_ms", s.drain_delay_ms)?),
     })
 }
 
@@ -271,10 +244,16 @@ mod tests {
 
     #[test]
     fn only_configured_host_names_are_forwarded() {
-        let config = validate(ServerFile {
-            forwarded_hosts: vec!["API.bank.example".into(), "[::1]".into()],
-            ..ServerFile::default()
-        })
+        let config = validate(
+            crate::config::defaults::fill(crate::config::FileConfig {
+                server: ServerFile {
+                    forwarded_hosts: vec!["API.bank.example".into(), "[::1]".into()],
+                    ..ServerFile::default()
+                },
+                ..Default::default()
+            })
+            .server,
+        )
         .unwrap();
         for yes in [
             "api.bank.example",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::env::{SecretUse, Secrets};
-use super::{ConfigError, SecretUrl, invalid, millis, positive};
+use super::{ConfigError, SecretUrl, filled, invalid, millis, positive};
 
 /// Sessions whose replay memory (the IVs they have had accepted) is kept at most. Past it,
 /// a session not yet remembered is refused with 503 `STATE002` until entries expire:
@@ -167,21 +167,14 @@ pub struct ReplayConfig {
 }
 
 pub(super) fn validate_replay(s: &SessionsFile) -> Result<ReplayConfig, ConfigError> {
-    let memory_sessions = positive(
-        "sessions.replay_memory_sessions",
-        s.replay_memory_sessions,
-        DEFAULT_REPLAY_MEMORY_SESSIONS,
-    )?;
-    let (address_default, prefix_default) = replay_share_defaults(memory_sessions);
+    let memory_sessions = positive("sessions.replay_memory_sessions", s.replay_memory_sessions)?;
     let memory_per_address = positive(
         "sessions.replay_memory_per_address",
         s.replay_memory_per_address,
-        address_default,
     )?;
     let memory_per_prefix = positive(
         "sessions.replay_memory_per_prefix",
         s.replay_memory_per_prefix,
-        prefix_default.max(memory_per_address),
     )?;
     if memory_per_address > memory_per_prefix || memory_per_prefix > memory_sessions {
         return Err(invalid(
@@ -193,16 +186,11 @@ pub(super) fn validate_replay(s: &SessionsFile) -> Result<ReplayConfig, ConfigEr
         memory_sessions,
         memory_per_address,
         memory_per_prefix,
-        accept_tokens_from_before_start: s.accept_tokens_from_before_start.unwrap_or(false),
+        accept_tokens_from_before_start: filled(
+            "sessions.accept_tokens_from_before_start",
+            s.accept_tokens_from_before_start,
+        )?,
     })
-}
-
-/// The default shares of a replay memory of `sessions`: per address and per prefix.
-pub fn replay_share_defaults(sessions: usize) -> (usize, usize) {
-    (
-        (sessions / DEFAULT_REPLAY_SHARE_PER_ADDRESS).max(1),
-        (sessions / DEFAULT_REPLAY_SHARE_PER_PREFIX).max(1),
-    )
 }
 
 pub(super) fn validate(
@@ -210,7 +198,7 @@ pub(super) fn validate(
     base: &std::path::Path,
     secrets: &Secrets<'_>,
 ) -> Result<StateBackend, ConfigError> {
-    match (s.backend.unwrap_or_default(), s.redis) {
+    match (filled("sessions.backend", s.backend)?, s.redis) {
         (BackendKind::Memory, None) => Ok(StateBackend::Memory),
         (BackendKind::Memory, Some(_)) => Err(invalid(
             "sessions.redis",
@@ -279,9 +267,7 @@ fn validate_redis(
             ));
         }
     };
-    let key_prefix = r
-        .key_prefix
-        .unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.to_owned());
+    let key_prefix = filled("sessions.redis.key_prefix", r.key_prefix)?;
     if key_prefix.is_empty()
         || !key_prefix
             .bytes()
@@ -295,17 +281,9 @@ fn validate_redis(
     Ok(RedisConfig {
         target,
         key_prefix,
-        timeout: millis(
-            "sessions.redis.timeout_ms",
-            r.timeout_ms,
-            DEFAULT_REDIS_TIMEOUT,
-        )?,
-        connect_timeout: millis(
-            "sessions.redis.connect_timeout_ms",
-            r.connect_timeout_ms,
-            DEFAULT_REDIS_CONNECT_TIMEOUT,
-        )?,
-        on_unavailable: r.on_unavailable.unwrap_or_default(),
+        timeout: millis("sessions.redis.timeout_ms", r.timeout_ms)?,
+        connect_timeout: millis("sessions.redis.connect_timeout_ms", r.connect_timeout_ms)?,
+        on_unavailable: filled("sessions.redis.on_unavailable", r.on_unavailable)?,
         tls: RedisTls {
             ca_file: r.ca_file.map(|f| base.join(f)),
             client: match (r.client_cert_file, r.client_key_file) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, invalid, millis};
+use super::{ConfigError, filled, invalid, millis};
 
 /// Where an HTTPS listener binds when `listen` is not given.
 pub const DEFAULT_TLS_LISTEN: &str = "127.0.0.1:8443";
@@ -109,7 +109,7 @@ pub struct UpstreamTlsConfig {
     pub client_key_file: Option<PathBuf>,
 }
 
-fn default_tls_listen() -> SocketAddr {
+pub(super) fn default_tls_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8443))
 }
 
@@ -154,21 +154,16 @@ fn validate_listener(
         ));
     }
     Ok(TlsListenerConfig {
-        listen: t.listen.unwrap_or_else(default_tls_listen),
+        listen: filled(&format!("{key}.listen"), t.listen)?,
         certificates,
         client_ca_file: t.client_ca_file.map(|f| base.join(f)),
         client_cert: t.client_cert.unwrap_or_default(),
         handshake_timeout: millis(
             &format!("{key}.handshake_timeout_ms"),
             t.handshake_timeout_ms,
-            DEFAULT_TLS_HANDSHAKE_TIMEOUT,
         )?,
-        reload_poll: millis(
-            &format!("{key}.reload_poll_ms"),
-            t.reload_poll_ms,
-            DEFAULT_TLS_RELOAD_POLL,
-        )?,
-        proxy_protocol: t.proxy_protocol.unwrap_or(false),
+        reload_poll: millis(&format!("{key}.reload_poll_ms"), t.reload_poll_ms)?,
+        proxy_protocol: filled(&format!("{key}.proxy_protocol"), t.proxy_protocol)?,
     })
 }
 

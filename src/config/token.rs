@@ -10,7 +10,7 @@ use http::HeaderName;
 use serde::{Deserialize, Serialize};
 
 use super::env::{SecretUse, Secrets};
-use super::{ConfigError, Secret, SubjectName, exactly_one, invalid, millis, positive};
+use super::{ConfigError, Secret, SubjectName, exactly_one, filled, invalid, millis, positive};
 use crate::crypto::Key32;
 use crate::crypto::ecdh::EphemeralKeyPair;
 use crate::crypto::kdf::Kdf;
@@ -275,18 +275,13 @@ pub struct Client {
     pub cert_subject: Option<SubjectName>,
 }
 
-fn header_name(
-    key: &str,
-    value: Option<String>,
-    default: HeaderName,
-) -> Result<HeaderName, ConfigError> {
-    match value {
-        None => Ok(default),
+fn header_name(key: &str, value: Option<String>) -> Result<HeaderName, ConfigError> {
+    match filled(key, value)? {
         // Many upstream servers (CGI, WSGI, Rack, PHP, nginx's underscores_in_headers) read
         // `_` and `-` as one character: a client's `x-client-id` would reach them as this
         // header. The gateway strips a client's copies of the `-` spelling under every
         // alias, so that is the only spelling allowed.
-        Some(text) if text.contains('_') => Err(invalid(
+        text if text.contains('_') => Err(invalid(
             key,
             format!(
                 "`{text}` contains `_`: upstream servers commonly read `_` and `-` as the \
@@ -295,7 +290,7 @@ fn header_name(
                 text.replace('_', "-")
             ),
         )),
-        Some(text) => HeaderName::from_bytes(text.as_bytes())
+        text => HeaderName::from_bytes(text.as_bytes())
             .map_err(|_| invalid(key, format!("`{text}` is not a valid header name"))),
     }
 }
@@ -305,16 +300,14 @@ pub(super) fn validate(
     base: &Path,
     secrets: &Secrets<'_>,
 ) -> Result<TokenConfig, ConfigError> {
-    let path = t.path.unwrap_or_else(|| DEFAULT_TOKEN_PATH.to_owned());
+    let path = filled("token.path", t.path)?;
     if !path.starts_with('/') || path.contains(['?', '#']) {
         return Err(invalid(
             "token.path",
             "must be an absolute path without query or fragment",
         ));
     }
-    let header_text = t
-        .authorization_header
-        .unwrap_or_else(|| DEFAULT_AUTHORIZATION_HEADER.to_owned());
+    let header_text = filled("token.authorization_header", t.authorization_header)?;
     let authorization_header = HeaderName::from_bytes(header_text.as_bytes())
         .map_err(|_| invalid("token.authorization_header", "not a valid header name"))?;
     let mut keys = Vec::new();
@@ -340,7 +333,7 @@ pub(super) fn validate(
             secrets,
             SecretUse::TokenKey,
         )?;
-        if issuing.is_none() && k.issue.unwrap_or(true) {
+        if issuing.is_none() && filled(&format!("{key}.issue"), k.issue)? {
             issuing = Some(i);
         }
         keys.push(TokenKey { kid, key: material });
@@ -363,51 +356,46 @@ pub(super) fn validate(
     };
     Ok(TokenConfig {
         path,
-        issuer: t.issuer.unwrap_or_else(|| DEFAULT_ISSUER.to_owned()),
-        max_body_bytes: positive(
-            "token.max_body_bytes",
-            t.max_body_bytes,
-            DEFAULT_TOKEN_MAX_BODY,
-        )?,
-        sessions: t.sessions.unwrap_or_default(),
-        max_sessions: positive("token.max_sessions", t.max_sessions, DEFAULT_MAX_SESSIONS)?,
-        sweep_interval: millis(
-            "token.sweep_interval_ms",
-            t.sweep_interval_ms,
-            DEFAULT_SWEEP_INTERVAL,
-        )?,
-        leeway: match t.leeway_secs {
-            Some(secs) if secs > MAX_LEEWAY_SECS => {
+        issuer: filled("token.issuer", t.issuer)?,
+        max_body_bytes: positive("token.max_body_bytes", t.max_body_bytes)?,
+        sessions: filled("token.sessions", t.sessions)?,
+        max_sessions: positive("token.max_sessions", t.max_sessions)?,
+        sweep_interval: millis("token.sweep_interval_ms", t.sweep_interval_ms)?,
+        leeway: match filled("token.leeway_secs", t.leeway_secs)? {
+            secs if secs > MAX_LEEWAY_SECS => {
                 return Err(invalid(
                     "token.leeway_secs",
                     format!("at most {MAX_LEEWAY_SECS}: a token outlives its expiry by this much"),
                 ));
             }
-            other => other.map_or(DEFAULT_LEEWAY, Duration::from_secs),
+            secs => Duration::from_secs(secs),
         },
         max_requests_per_session: positive(
             "token.max_requests_per_session",
             t.max_requests_per_session,
-            DEFAULT_MAX_REQUESTS_PER_SESSION,
         )?,
         authorization_header,
         identity_headers: IdentityHeaders {
-            client: header_name("token.client_id_header", t.client_id_header, X_CLIENT_ID)?,
-            channel: header_name("token.channel_header", t.channel_header, X_CHANNEL)?,
+            client: header_name("token.client_id_header", t.client_id_header)?,
+            channel: header_name("token.channel_header", t.channel_header)?,
         },
-        revocation: t.revocation.unwrap_or(false),
-        rate_limit_per_client: t.rate_limit_per_client_per_minute.unwrap_or(0),
-        rate_limit_per_address: t
-            .rate_limit_per_address_per_minute
-            .unwrap_or(DEFAULT_RATE_LIMIT_PER_ADDRESS),
+        revocation: filled("token.revocation", t.revocation)?,
+        rate_limit_per_client: filled(
+            "token.rate_limit_per_client_per_minute",
+            t.rate_limit_per_client_per_minute,
+        )?,
+        rate_limit_per_address: filled(
+            "token.rate_limit_per_address_per_minute",
+            t.rate_limit_per_address_per_minute,
+        )?,
         max_concurrent_secret_checks: positive(
             "token.max_concurrent_secret_checks",
             t.max_concurrent_secret_checks,
-            DEFAULT_MAX_CONCURRENT_SECRET_CHECKS,
         )?,
-        accept_unbound_sealed_token_requests: t
-            .accept_unbound_sealed_token_requests
-            .unwrap_or(false),
+        accept_unbound_sealed_token_requests: filled(
+            "token.accept_unbound_sealed_token_requests",
+            t.accept_unbound_sealed_token_requests,
+        )?,
         cors: match t.cors {
             None => None,
             Some(c) => Some(super::cors::validate("token.cors", c)?),
@@ -425,9 +413,10 @@ pub(super) fn validate_channels(
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(invalid(key, "a channel id must be non-empty visible ASCII"));
         }
-        let lifetime = ch
-            .token_lifetime_secs
-            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
+        let lifetime = Duration::from_secs(filled(
+            &format!("{key}.token_lifetime_secs"),
+            ch.token_lifetime_secs,
+        )?);
         if lifetime.is_zero() || lifetime > Duration::from_secs(7 * 24 * 3600) {
             return Err(invalid(
                 format!("{key}.token_lifetime_secs"),
@@ -439,10 +428,16 @@ pub(super) fn validate_channels(
             id.to_string(),
             Arc::new(Channel {
                 id,
-                kdf: ch.kdf.unwrap_or_default(),
+                kdf: filled(&format!("{key}.kdf"), ch.kdf)?,
                 token_lifetime: lifetime,
-                require_request_binding: ch.require_request_binding.unwrap_or(false),
-                require_sealed_token_request: ch.require_sealed_token_request.unwrap_or(false),
+                require_request_binding: filled(
+                    &format!("{key}.require_request_binding"),
+                    ch.require_request_binding,
+                )?,
+                require_sealed_token_request: filled(
+                    &format!("{key}.require_sealed_token_request"),
+                    ch.require_sealed_token_request,
+                )?,
             }),
         );
     }
@@ -479,7 +474,7 @@ pub(super) fn validate_clients(
         let client = Client {
             id,
             secret,
-            enabled: c.enabled.unwrap_or(true),
+            enabled: filled(&format!("{key}.enabled"), c.enabled)?,
             channels: allowed,
             cert_subject,
         };
@@ -533,7 +528,7 @@ pub(super) fn validate_gateway_keys(
             kid,
             usage,
             pair,
-            issue: k.issue.unwrap_or(true),
+            issue: filled(&format!("{key}.issue"), k.issue)?,
         });
     }
     for usage in [KeyUse::Sig, KeyUse::Enc] {

@@ -37,20 +37,25 @@ use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::tls::{self, CertStore, TlsError};
 
-/// Start-up failures of the listeners.
+/// Start-up failures of the listeners. Each names the listener by its configuration key,
+/// so a port clash on the admin listener does not read like one on the public one.
 #[derive(Debug, Error)]
 pub enum ServerError {
     /// A listener could not bind.
-    #[error("cannot bind {addr}: {source}")]
+    #[error("cannot bind the {listener} on {addr}: {source}")]
     Bind {
+        /// Which listener, by its configuration key (e.g. "admin listener (`admin.listen`)").
+        listener: String,
         /// The address.
         addr: SocketAddr,
         /// The OS error.
         source: std::io::Error,
     },
     /// A TLS listener's certificates or CA bundle are unusable.
-    #[error("TLS listener {addr}: {source}")]
+    #[error("config key `tls[{index}]` (listener {addr}): {source}")]
     Tls {
+        /// Its place in `[[tls]]`.
+        index: usize,
         /// The listener.
         addr: SocketAddr,
         /// What is wrong.
@@ -76,43 +81,133 @@ pub struct Server {
     config_path: Option<PathBuf>,
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+async fn bind(listener: String, addr: SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| ServerError::Bind { addr, source })
+        .map_err(|source| ServerError::Bind {
+            listener,
+            addr,
+            source,
+        })
 }
 
-impl Server {
-    /// Binds every configured listener and loads their certificates.
-    pub async fn bind(gateway: Gateway) -> Result<Self, ServerError> {
+/// A TLS listener made ready: its certificates loaded and its rustls configuration built,
+/// no socket yet.
+struct PreparedTls {
+    acceptor: TlsAcceptor,
+    store: Arc<CertStore>,
+    config: TlsListenerConfig,
+}
+
+/// Every listener made ready without binding a socket: what `check-config` builds to
+/// check a file exactly as start would, and what [`Listeners::bind`] then binds.
+pub struct Listeners {
+    gateway: Gateway,
+    tls: Vec<PreparedTls>,
+}
+
+/// Why [`Listeners::for_config`] could not make the gateway ready.
+#[derive(Debug, Error)]
+pub enum PrepareError {
+    /// The gateway could not be built.
+    #[error(transparent)]
+    Gateway(#[from] crate::gateway::StartError),
+    /// A listener could not be made ready.
+    #[error(transparent)]
+    Listener(#[from] ServerError),
+}
+
+impl Listeners {
+    /// Everything start builds, in the order it builds it, without binding a socket: the
+    /// gateway (upstream TLS, session state and its Redis client, and with
+    /// [`Outputs::Open`] the access log and trace exporter), then every listener's
+    /// certificates. Start binds what this returns; `check-config` stops here, so it checks
+    /// what start would by construction. Call it inside a Tokio runtime (the Redis client
+    /// is made on one; nothing connects until used).
+    ///
+    /// [`Outputs::Open`]: crate::gateway::Outputs::Open
+    pub fn for_config(
+        config: Arc<crate::config::Config>,
+        clock: crate::clock::Clock,
+        outputs: crate::gateway::Outputs,
+    ) -> Result<Self, PrepareError> {
+        let gateway = Gateway::build(config, clock, outputs)?;
+        Ok(Self::prepare(gateway)?)
+    }
+
+    /// The gateway these listeners serve.
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// Loads the certificates and builds the TLS configuration of every `[[tls]]` listener.
+    pub fn prepare(gateway: Gateway) -> Result<Self, ServerError> {
         let config = gateway.config();
-        let plain = bind(config.server.listen).await?;
         let mut tls = Vec::new();
-        for listener_config in &config.tls {
+        for (index, listener_config) in config.tls.iter().enumerate() {
             let addr = listener_config.listen;
-            let tls_error = |source| ServerError::Tls { addr, source };
+            let tls_error = |source| ServerError::Tls {
+                index,
+                addr,
+                source,
+            };
             let store =
                 Arc::new(CertStore::load(listener_config.certificates.clone()).map_err(tls_error)?);
             let server_config =
                 tls::server_config(listener_config, Arc::clone(&store)).map_err(tls_error)?;
-            tls.push(TlsEndpoint {
-                listener: bind(addr).await?,
+            tls.push(PreparedTls {
                 acceptor: TlsAcceptor::from(server_config),
                 store,
                 config: listener_config.clone(),
             });
         }
+        Ok(Listeners { gateway, tls })
+    }
+
+    /// Binds every listener: the public one, the TLS ones, the admin one.
+    pub async fn bind(self) -> Result<Server, ServerError> {
+        let Listeners { gateway, tls } = self;
+        let config = gateway.config();
+        let plain = bind(
+            "public listener (`server.listen`)".to_owned(),
+            config.server.listen,
+        )
+        .await?;
+        let mut endpoints = Vec::new();
+        for (index, prepared) in tls.into_iter().enumerate() {
+            endpoints.push(TlsEndpoint {
+                listener: bind(
+                    format!("TLS listener (`tls[{index}].listen`)"),
+                    prepared.config.listen,
+                )
+                .await?,
+                acceptor: prepared.acceptor,
+                store: prepared.store,
+                config: prepared.config,
+            });
+        }
         let admin = match &config.admin {
-            Some(admin) => Some((bind(admin.listen).await?, admin.clone())),
+            Some(admin) => Some((
+                bind("admin listener (`admin.listen`)".to_owned(), admin.listen).await?,
+                admin.clone(),
+            )),
             None => None,
         };
         Ok(Server {
             gateway,
             plain,
-            tls,
+            tls: endpoints,
             admin,
             config_path: None,
         })
+    }
+}
+
+impl Server {
+    /// Loads every listener's certificates and binds every listener
+    /// ([`Listeners::prepare`] then [`Listeners::bind`]).
+    pub async fn bind(gateway: Gateway) -> Result<Self, ServerError> {
+        Listeners::prepare(gateway)?.bind().await
     }
 
     /// On SIGHUP, also reload the configuration from `path` (see [`signals`]).

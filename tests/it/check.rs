@@ -323,3 +323,145 @@ url = "redis://:CANARY-REDIS-PASSWORD@127.0.0.1:6379/0"
         Some(100)
     );
 }
+
+/// Runs the binary's `check-config --without-secrets` on a file of the repository, with
+/// none of the production variables set.
+fn check_shipped(file: &str) -> Output {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sealgate"));
+    command
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .arg("--without-secrets")
+        .env_remove("SEALGATE_CONFIG")
+        .env("SEALGATE_LOG", "info");
+    // Every variable either file names, so none leaks in from the machine running CI.
+    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if word.starts_with("SEALGATE_") {
+            command.env_remove(word);
+        }
+    }
+    command.output().unwrap()
+}
+
+/// The missing environment variables a `--without-secrets` report names, each with the
+/// key that names it: `(variable, key)`.
+fn missing_variables(report: &str) -> Vec<(String, String)> {
+    report
+        .lines()
+        .filter_map(|line| line.strip_prefix("missing: environment variable `"))
+        .filter_map(|rest| {
+            let (name, rest) = rest.split_once("` (`")?;
+            Some((name.to_owned(), rest.trim_end_matches("`)").to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_reference_and_the_packaged_files_pass_without_secrets_and_name_the_same_variables() {
+    let example = check_shipped("config/gateway.example.toml");
+    let packaged = check_shipped("config/debian/gateway.toml");
+    for (name, output) in [("example", &example), ("packaged", &packaged)] {
+        assert!(output.status.success(), "{name}: {}", stderr(output));
+        assert!(
+            stderr(output).contains("configuration is valid"),
+            "{name}: {}",
+            stderr(output)
+        );
+    }
+    // The example's TLS listener names a key this machine does not have: listed, not failed.
+    assert!(
+        stderr(&example).contains("missing: file") && stderr(&example).contains("key_file`)"),
+        "{}",
+        stderr(&example)
+    );
+    // An operator moving from one file to the other keeps the same variables: the same
+    // names for the keys, and SEALGATE_SECRET_<apiKey> for each client's secret.
+    let keys = |report: &str| -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        for (name, key) in missing_variables(report) {
+            match key.strip_prefix("clients.") {
+                Some(client) => {
+                    let client = client.trim_end_matches(".secret_env");
+                    let expected = format!(
+                        "SEALGATE_SECRET_{}",
+                        client.to_uppercase().replace('-', "_")
+                    );
+                    assert_eq!(name, expected, "the secret of client {client}");
+                }
+                None => {
+                    names.insert(name);
+                }
+            }
+        }
+        names
+    };
+    let (example, packaged) = (keys(&stderr(&example)), keys(&stderr(&packaged)));
+    assert_eq!(
+        example,
+        [
+            "SEALGATE_GATEWAY_ENC_KEY",
+            "SEALGATE_GATEWAY_SIG_KEY",
+            "SEALGATE_TOKEN_KEY"
+        ]
+        .map(str::to_owned)
+        .into(),
+    );
+    assert_eq!(example, packaged);
+}
+
+#[test]
+fn a_tls_key_that_is_present_is_still_loaded_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    self_signed(dir.path(), "a");
+    self_signed(dir.path(), "b");
+    let text = format!(
+        "{SAFE}[[tls]]\nlisten = \"127.0.0.1:0\"\n[[tls.certificates]]\n\
+         cert_file = \"a.pem\"\nkey_file = \"b-key.pem\"\n"
+    );
+    let output = check(dir.path(), &text, &["--without-secrets"], &safe_env());
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("tls[0]") && stderr(&output).contains("does not match"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_port_clash_names_the_listener_that_could_not_bind() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let clash = taken.local_addr().unwrap();
+    for (section, listener) in [
+        (
+            format!("[server]\nlisten = \"{clash}\"\n"),
+            "public listener (`server.listen`)",
+        ),
+        (
+            format!("[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"{clash}\"\n"),
+            "admin listener (`admin.listen`)",
+        ),
+    ] {
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(&path, format!("{section}{SAFE}")).unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sealgate"));
+        command
+            .arg("--config")
+            .arg(&path)
+            .env_remove("SEALGATE_CONFIG")
+            .env("SEALGATE_LOG", "info");
+        for (name, value) in safe_env() {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains(&format!("cannot bind the {listener} on {clash}")),
+            "{}",
+            stderr(&output)
+        );
+    }
+}

@@ -35,6 +35,8 @@ const LAYERS: &[&[&str]] = &[
     &["client", "demo"],
     // Test support (the `testkit` feature), built on the client and the demo upstream.
     &["testkit"],
+    // The command line: one file per subcommand, over the listeners and the client.
+    &["cli"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
