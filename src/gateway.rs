@@ -137,16 +137,16 @@ impl Gateway {
         let upstreams = Upstreams::new();
         let table = upstreams.table(&config, &metrics, false);
         let state = State::new(
-            &config.state,
+            &config.sessions.backend,
             config.token.max_sessions,
             crate::session::ReplayLimits {
-                sessions: config.replay.memory_sessions,
-                per_address: config.replay.memory_per_address,
-                per_prefix: config.replay.memory_per_prefix,
+                sessions: config.sessions.replay.memory_sessions,
+                per_address: config.sessions.replay.memory_per_address,
+                per_prefix: config.sessions.replay.memory_per_prefix,
             },
             &metrics,
         )?;
-        if let crate::config::StateBackend::Redis(redis) = &config.state {
+        if let crate::config::StateBackend::Redis(redis) = &config.sessions.backend {
             // The Redis client builds its rustls configuration only when it connects: build
             // the same one now, so a bad CA or a key that does not match its certificate
             // stops the start rather than the first request.
@@ -160,11 +160,13 @@ impl Gateway {
                 crate::tls::upstream_client_config(&files).map_err(StartError::RedisTls)?;
             }
         }
-        if config.state == crate::config::StateBackend::Memory && outputs == Outputs::Open {
+        if config.sessions.backend == crate::config::StateBackend::Memory
+            && outputs == Outputs::Open
+        {
             tracing::warn!(
                 "session state on the memory backend: replay memory and revocations are per \
                  instance and end with the process; tokens issued before this start are {}",
-                if config.replay.accept_tokens_from_before_start {
+                if config.sessions.replay.accept_tokens_from_before_start {
                     "ACCEPTED (sessions.accept_tokens_from_before_start = true): a body sent \
                      before the restart can be replayed"
                 } else {
@@ -299,7 +301,7 @@ impl Gateway {
         if config.gateway_keys.is_ephemeral() && old.gateway_keys.is_ephemeral() {
             config.gateway_keys = Arc::clone(&old.gateway_keys);
         }
-        if config.state != old.state {
+        if config.sessions.backend != old.sessions.backend {
             tracing::warn!("[sessions] changed: the session-state backend changes on restart only");
         }
         for key in restart_only_changes(&old, &config) {
@@ -469,7 +471,7 @@ impl Gateway {
             ))
         });
 
-        let (result, route) = match self.admit() {
+        let (result, route) = match self.in_flight_permit() {
             Err(error) => (Err(Failure::from(error)), Arc::clone(&NO_ROUTE)),
             Ok(_permit) => {
                 let request_facts = RequestFacts {
@@ -516,7 +518,7 @@ impl Gateway {
         response.map(|body| Logged::new(body, pending, bodiless).boxed_unsync())
     }
 
-    fn admit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, GatewayError> {
+    fn in_flight_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, GatewayError> {
         if self.inner.draining.load(Ordering::Relaxed) {
             return Err(GatewayError::Overloaded);
         }
@@ -743,7 +745,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         "token.max_concurrent_secret_checks",
         old.token.max_concurrent_secret_checks != new.token.max_concurrent_secret_checks,
     );
-    check("sessions", old.replay != new.replay);
+    check("sessions", old.sessions.replay != new.sessions.replay);
     check("access_log", old.access_log != new.access_log);
     check("tracing", old.tracing != new.tracing);
     changed

@@ -5,16 +5,46 @@
 //! (Named `wire` rather than `http` so that it never shadows the `http` crate.)
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
+
+// The names of the headers the gateway itself reads or writes, all here. (Which headers
+// it strips, and under which aliases, is policy: `proxy::headers`.)
 
 /// The request-id header, set on every forwarded request and every response.
 pub const X_REQUEST_ID: &str = "x-request-id";
 
 /// The header naming the channel on the token endpoint (PROTOCOL §1).
 pub const X_API_KEY: &str = "x-api-key";
+
+/// The W3C trace-context header (`traceparent`), read from clients and sent upstream.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// Default header naming the authenticated client (`apiKey`) to the upstream
+/// (`token.client_id_header`).
+pub const X_CLIENT_ID: HeaderName = HeaderName::from_static("x-client-id");
+
+/// Default header naming the channel to the upstream (`token.channel_header`).
+pub const X_CHANNEL: HeaderName = HeaderName::from_static("x-channel");
+
+/// The verified mTLS client certificate's subject, sent upstream when the connection had
+/// one.
+pub const X_CLIENT_CERT_SUBJECT: HeaderName = HeaderName::from_static("x-client-cert-subject");
+
+/// A sealed bodyless request's seal (PROTOCOL §4.1): checked by the gateway, never
+/// forwarded.
+pub const X_REQUEST_SEAL: HeaderName = HeaderName::from_static("x-request-seal");
+
+/// RFC 7239's de-facto companions, set by the edge: the client's address…
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// … the scheme it used…
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// … and the configured host name it asked for.
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// The media type of a JWE compact serialization (RFC 7516 §9).
 pub const APPLICATION_JOSE: &str = "application/jose";

@@ -202,7 +202,9 @@ pub fn lint(
             "the demo echo upstream is started in-process: for the demo only".into(),
         );
     }
-    if config.state == StateBackend::Memory && config.replay.accept_tokens_from_before_start {
+    if config.sessions.backend == StateBackend::Memory
+        && config.sessions.replay.accept_tokens_from_before_start
+    {
         warn(
             "WARN009",
             "sessions.accept_tokens_from_before_start".into(),
@@ -211,7 +213,7 @@ pub fn lint(
                 .into(),
         );
     }
-    if let StateBackend::Redis(redis) = &config.state {
+    if let StateBackend::Redis(redis) = &config.sessions.backend {
         if redis.on_unavailable == Unavailable::Degrade {
             warn(
                 "WARN010",

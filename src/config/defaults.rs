@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::wire::{X_CHANNEL, X_CLIENT_ID};
 
 /// `file` with every key left out set to its default (a key whose absence means "off", such
 /// as `routes[].max_in_flight` or `[token.cors]`, stays absent).

@@ -151,7 +151,7 @@ pub struct Config {
     /// Accepted `X-API-KEY` values.
     pub channels: HashMap<String, Arc<Channel>>,
     /// Clients by `apiKey`.
-    pub clients: HashMap<String, Arc<Client>>,
+    pub clients: HashMap<String, Arc<ApiClient>>,
     /// Proxied routes, longest prefix first.
     pub routes: Vec<Arc<Route>>,
     /// Address of the in-process demo echo upstream, if configured.
@@ -162,10 +162,9 @@ pub struct Config {
     pub tls: Vec<TlsListenerConfig>,
     /// TLS towards `https://` upstreams.
     pub upstream_tls: UpstreamTlsConfig,
-    /// Where revocations, replay memory and rate-limit counters live (read at start only).
-    pub state: StateBackend,
-    /// This instance's replay memory (`[sessions]`).
-    pub replay: ReplayConfig,
+    /// `[sessions]`: where revocations, replay memory and rate-limit counters live, and
+    /// what this instance remembers of each session.
+    pub sessions: SessionsConfig,
     /// The gateway's long-term keys (`[[gateway_keys]]`; random ones when none).
     pub gateway_keys: Arc<crate::token::gateway_keys::GatewayKeys>,
     /// The access line, if enabled (read at start only).
@@ -221,7 +220,10 @@ impl Config {
         let raw = defaults::fill(raw);
         let server = server::validate(raw.server)?;
         let replay = sessions::validate_replay(&raw.sessions)?;
-        let state = sessions::validate(raw.sessions, base, secrets)?;
+        let sessions = SessionsConfig {
+            replay,
+            backend: sessions::validate(raw.sessions, base, secrets)?,
+        };
         let token = token::validate(raw.token, base, secrets)?;
         let channels = token::validate_channels(raw.channels)?;
         let gateway_keys = Arc::new(token::validate_gateway_keys(
@@ -254,8 +256,7 @@ impl Config {
             tls,
             upstream_tls,
             admin,
-            state,
-            replay,
+            sessions,
             gateway_keys,
             access_log,
             tracing,
@@ -365,8 +366,8 @@ mod tests {
     fn the_example_config_is_valid() {
         let text = include_str!("../../config/gateway.example.toml");
         let env = |name: &str| match name {
-            "SEALGATE_TOKEN_KEY_2026_11" => Some(b64::encode(&[1; 32])),
-            "SEALGATE_SECRET_PARTNER" => Some("partner-secret".to_owned()),
+            "SEALGATE_TOKEN_KEY" => Some(b64::encode(&[1; 32])),
+            "SEALGATE_SECRET_BATCH" => Some("batch-secret".to_owned()),
             "SEALGATE_GATEWAY_SIG_KEY" => Some(b64::encode(&[2; 32])),
             "SEALGATE_GATEWAY_ENC_KEY" => Some(b64::encode(&[3; 32])),
             _ => None,
@@ -442,8 +443,8 @@ mod tests {
             "[sessions]\nbackend = \"redis\"\n[sessions.redis]\nurl = \"redis://:hunter2@127.0.0.1:6379/0\"\non_unavailable = \"degrade\"\n",
         )
         .unwrap();
-        let StateBackend::Redis(redis) = &config.state else {
-            panic!("not the redis backend: {:?}", config.state);
+        let StateBackend::Redis(redis) = &config.sessions.backend else {
+            panic!("not the redis backend: {:?}", config.sessions.backend);
         };
         assert_eq!(redis.on_unavailable, Unavailable::Degrade);
         assert_eq!(redis.timeout, DEFAULT_REDIS_TIMEOUT);
@@ -454,10 +455,13 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            cluster.state,
+            cluster.sessions.backend,
             StateBackend::Redis(RedisConfig { target: RedisTarget::Cluster(ref n), .. }) if n.len() == 2
         ));
-        assert!(matches!(parse("").unwrap().state, StateBackend::Memory));
+        assert!(matches!(
+            parse("").unwrap().sessions.backend,
+            StateBackend::Memory
+        ));
     }
 
     #[test]

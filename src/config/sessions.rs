@@ -150,8 +150,16 @@ pub struct RedisTls {
     pub client: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
-/// `[sessions]`: what this instance remembers of each session, wherever the shared state
-/// lives.
+/// `[sessions]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionsConfig {
+    /// Where the state shared by instances lives (read at start only).
+    pub backend: StateBackend,
+    /// What this instance remembers of each session.
+    pub replay: ReplayConfig,
+}
+
+/// What this instance remembers of each session, wherever the shared state lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayConfig {
     /// See [`DEFAULT_REPLAY_MEMORY_SESSIONS`].

@@ -18,6 +18,7 @@ use crate::jose::b64;
 use crate::token::credentials::SecretVerifier;
 use crate::token::gateway_keys::{GatewayKey, GatewayKeys, KeyUse};
 use crate::token::keys::{KeyRing, Kid, TokenKey};
+use crate::wire::{X_CHANNEL, X_CLIENT_ID};
 
 /// The token endpoint's path.
 pub const DEFAULT_TOKEN_PATH: &str = "/token-service/new/v2/token";
@@ -52,11 +53,6 @@ pub const SECRET_CHECK_WAIT: Duration = Duration::from_secs(2);
 /// The largest `token.leeway_secs` accepted: clock skew is seconds, and every second of
 /// leeway is a second a token (and its replay memory) outlives its `exp`.
 pub const MAX_LEEWAY_SECS: u64 = 300;
-
-/// Default header naming the authenticated client (`apiKey`) to the upstream.
-pub const X_CLIENT_ID: HeaderName = HeaderName::from_static("x-client-id");
-/// Default header naming the channel to the upstream.
-pub const X_CHANNEL: HeaderName = HeaderName::from_static("x-channel");
 
 /// `[token]` as written.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -198,7 +194,7 @@ pub struct TokenConfig {
     /// See [`DEFAULT_TOKEN_MAX_BODY`].
     pub max_body_bytes: usize,
     /// See [`SessionMode`].
-    pub sessions: SessionMode,
+    pub session_mode: SessionMode,
     /// See [`DEFAULT_MAX_SESSIONS`].
     pub max_sessions: usize,
     /// See [`DEFAULT_SWEEP_INTERVAL`].
@@ -261,7 +257,7 @@ pub struct Channel {
 
 /// A client that may ask for tokens.
 #[derive(Debug)]
-pub struct Client {
+pub struct ApiClient {
     /// The `apiKey`.
     pub id: Arc<str>,
     /// Checks the presented `secret` in constant time.
@@ -358,7 +354,7 @@ pub(super) fn validate(
         path,
         issuer: filled("token.issuer", t.issuer)?,
         max_body_bytes: positive("token.max_body_bytes", t.max_body_bytes)?,
-        sessions: filled("token.sessions", t.sessions)?,
+        session_mode: filled("token.sessions", t.sessions)?,
         max_sessions: positive("token.max_sessions", t.max_sessions)?,
         sweep_interval: millis("token.sweep_interval_ms", t.sweep_interval_ms)?,
         leeway: match filled("token.leeway_secs", t.leeway_secs)? {
@@ -448,7 +444,7 @@ pub(super) fn validate_clients(
     raw: BTreeMap<String, ClientFile>,
     channels: &HashMap<String, Arc<Channel>>,
     secrets: &Secrets<'_>,
-) -> Result<HashMap<String, Arc<Client>>, ConfigError> {
+) -> Result<HashMap<String, Arc<ApiClient>>, ConfigError> {
     let mut clients = HashMap::new();
     for (id, c) in raw {
         let key = format!("clients.{id}");
@@ -471,7 +467,7 @@ pub(super) fn validate_clients(
             ),
         };
         let id: Arc<str> = id.into();
-        let client = Client {
+        let client = ApiClient {
             id,
             secret,
             enabled: filled(&format!("{key}.enabled"), c.enabled)?,

@@ -176,7 +176,7 @@ async fn issue_token(
         use_once(app, binding, now).await?;
     }
     let now_ms = app.clock.now_ms();
-    let local = config.token.sessions == SessionMode::Local;
+    let local = config.token.session_mode == SessionMode::Local;
     let want_record = local && app.state.is_shared();
     let issued = issue(
         &client,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use p256::PublicKey;
 use serde::Serialize;
 
-use crate::config::{Channel, Client, SessionMode, TokenConfig};
+use crate::config::{ApiClient, Channel, SessionMode, TokenConfig};
 use crate::crypto::ecdh::EphemeralKeyPair;
 use crate::error::TokenError;
 use crate::jose::{b64, jwk};
@@ -78,7 +78,7 @@ pub struct Issued {
 /// Agrees a session key with `client_public` and issues a token for `client` on `channel`;
 /// with `want_record`, also the sealed session record (see [`Issued::record`]).
 pub fn issue(
-    client: &Client,
+    client: &ApiClient,
     channel: &Channel,
     client_public: &PublicKey,
     config: &TokenConfig,
@@ -109,8 +109,11 @@ pub fn issue(
         .issuing()
         .ok_or(TokenError::Internal("no issuing token key"))?;
     let sealing = |_| TokenError::Internal("token sealing failed");
-    let token = claims::seal(&claims(config.sessions == SessionMode::Ticket), token_key)
-        .map_err(sealing)?;
+    let token = claims::seal(
+        &claims(config.session_mode == SessionMode::Ticket),
+        token_key,
+    )
+    .map_err(sealing)?;
     // The record is sealed under a key derived for records, so it never opens as a token.
     let record = match want_record {
         true => {

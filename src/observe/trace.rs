@@ -181,8 +181,7 @@ impl Tracing {
     }
 }
 
-/// The `traceparent` header.
-pub const TRACEPARENT: &str = "traceparent";
+use crate::wire::TRACEPARENT;
 
 /// One request's trace: its server span (when exporting) and the trace id.
 #[derive(Debug)]

@@ -7,17 +7,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::IdentityHeaders;
 
-/// The verified mTLS client certificate's subject, when the connection had one.
-pub const X_CLIENT_CERT_SUBJECT: HeaderName = HeaderName::from_static("x-client-cert-subject");
-/// A sealed bodyless request's seal (PROTOCOL §4.1): checked by the gateway, never
-/// forwarded.
-pub const X_REQUEST_SEAL: HeaderName = HeaderName::from_static("x-request-seal");
-/// RFC 7239 de-facto companions, set by the edge.
-pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-/// See [`X_FORWARDED_FOR`].
-pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-/// See [`X_FORWARDED_FOR`].
-pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+use crate::wire::{
+    X_CLIENT_CERT_SUBJECT, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_SEAL,
+};
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1, plus the obsolete `Keep-Alive` and
 /// `Proxy-Connection` that old clients still send): they describe one connection and must

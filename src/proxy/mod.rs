@@ -84,7 +84,7 @@ pub async fn handle(
         .ok_or(GatewayError::Internal("no upstream state for the route"))?;
     // Circuit breaking: a route at its own limit sheds load rather than queue behind a
     // slow upstream.
-    let _route_slot = upstreams.admit().ok_or(GatewayError::RouteBusy)?;
+    let _route_slot = upstreams.take_slot().ok_or(GatewayError::RouteBusy)?;
     // 3. authenticate
     let now = ctx.app.clock.now_secs();
     let session = match route.auth {
@@ -114,7 +114,7 @@ pub async fn handle(
                 .map(str::to_owned)
         })
         .and_then(|host| ctx.config.server.forwarded_host(&host).map(str::to_owned));
-    let seal = parts.headers.get(headers::X_REQUEST_SEAL).cloned();
+    let seal = parts.headers.get(crate::wire::X_REQUEST_SEAL).cloned();
     // The body, and (when it is buffered) a copy to send again if the first instance could
     // not be connected to.
     let (body, replay): (Body, Option<Bytes>) = match (&session, route.encrypted_request) {
@@ -162,7 +162,7 @@ pub async fn handle(
                 if seal.is_some() || binding.required {
                     check_seal(ctx, session, seal.as_ref(), &binding, now).await?;
                 } else {
-                    admit(ctx, session, None, now).await?;
+                    admit_in_state(ctx, session, None, now).await?;
                 }
             }
             let replay = http_body::Body::is_end_stream(&body).then(Bytes::new);
@@ -288,7 +288,7 @@ async fn authenticate(
 ) -> Result<Arc<Session>, GatewayError> {
     // Replay memory on the memory backend began with this process: a token from before
     // may have had bodies accepted that this instance cannot know of.
-    let issued_from = (!ctx.config.replay.accept_tokens_from_before_start
+    let issued_from = (!ctx.config.sessions.replay.accept_tokens_from_before_start
         && !ctx.app.state.is_shared())
     .then_some(ctx.app.started_at_ms);
     crate::auth::authenticate(
@@ -306,7 +306,7 @@ async fn authenticate(
 
 /// Admits one request of `session` with the state backend: revocation (from any instance)
 /// and, for an authentic encrypted body, the replay check of its IV.
-async fn admit(
+async fn admit_in_state(
     ctx: &Context<'_>,
     session: &Session,
     iv: Option<&[u8; jwe::IV_LEN]>,
@@ -328,7 +328,7 @@ async fn admit(
         .map_err(GatewayError::from)
 }
 
-/// Opens a sealed request body, admits it (revocation and replay, see [`admit`]) and sets
+/// Opens a sealed request body, admits it (revocation and replay, see [`admit_in_state`]) and sets
 /// the upstream `Content-Type`/`Content-Length`.
 async fn open_body(
     ctx: &Context<'_>,
@@ -349,7 +349,7 @@ async fn open_body(
     // consume its IV here, so the request it was made for can still be delivered.)
     check_binding(&header, binding, false)?;
     // Only an authentic body may consume an IV slot.
-    admit(ctx, session, Some(&iv), now).await?;
+    admit_in_state(ctx, session, Some(&iv), now).await?;
     let content_type = header.cty;
     let plaintext = Bytes::from(plaintext);
     let content_type = content_type.as_deref().unwrap_or(DEFAULT_PLAINTEXT_TYPE);
@@ -461,7 +461,7 @@ async fn check_seal(
         if binding.required {
             return Err(BodyError::Unbound.into());
         }
-        return admit(ctx, session, None, now).await;
+        return admit_in_state(ctx, session, None, now).await;
     };
     let parsed = jwe::parse(seal.as_bytes(), MAX_SEAL_LEN).map_err(BodyError::Malformed)?;
     let header = parsed.header.clone();
@@ -473,7 +473,7 @@ async fn check_seal(
         return Err(BodyError::SealNotEmpty.into());
     }
     check_binding(&header, binding, true)?;
-    admit(ctx, session, Some(&iv), now).await
+    admit_in_state(ctx, session, Some(&iv), now).await
 }
 
 /// The `typ` rule and the binding of PROTOCOL §4.1, on an authentic sealed message: a

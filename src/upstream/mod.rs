@@ -279,7 +279,7 @@ impl RouteUpstreams {
                         slots.semaphore.add_permits(size - old);
                     } else {
                         // What is not free now is taken back as it comes free (see
-                        // `admit`): a semaphore cannot go below zero.
+                        // `take_slot`): a semaphore cannot go below zero.
                         let forgotten = slots.semaphore.forget_permits(old - size);
                         slots
                             .debt
@@ -315,7 +315,7 @@ impl RouteUpstreams {
 
     /// A slot for one request in flight, or `None` when the route is at its limit (circuit
     /// breaking); `Some(None)` when the route has no limit.
-    pub fn admit(&self) -> Option<Option<SemaphorePermit<'_>>> {
+    pub fn take_slot(&self) -> Option<Option<SemaphorePermit<'_>>> {
         let Some(slots) = &self.slots else {
             return Some(None);
         };

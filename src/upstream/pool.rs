@@ -93,22 +93,22 @@ impl Connector {
     }
 
     /// A new connection to `origin` of `pool`, within `timeout` (TCP and TLS together).
-    async fn connect(&self, pool: &Arc<Pool>, timeout: Duration) -> Result<Conn, Failure> {
+    async fn connect(&self, pool: &Arc<Pool>, timeout: Duration) -> Result<Conn, SendFailure> {
         let connecting = async {
             let uri = Uri::builder()
                 .scheme(pool.scheme.clone())
                 .authority(pool.authority.clone())
                 .path_and_query("/")
                 .build()
-                .map_err(|error| Failure::unsent(error.to_string()))?;
+                .map_err(|error| SendFailure::unsent(error.to_string()))?;
             let mut http = self.http.clone();
             std::future::poll_fn(|cx| http.poll_ready(cx))
                 .await
-                .map_err(|error| Failure::unsent(error_chain(&error)))?;
+                .map_err(|error| SendFailure::unsent(error_chain(&error)))?;
             let tcp = Arc::new(
                 http.call(uri)
                     .await
-                    .map_err(|error| Failure::unsent(error_chain(&error)))?
+                    .map_err(|error| SendFailure::unsent(error_chain(&error)))?
                     .into_inner(),
             );
             let stream = if pool.scheme == Scheme::HTTPS {
@@ -119,20 +119,20 @@ impl Connector {
                         .trim_end_matches(']')
                         .to_owned(),
                 )
-                .map_err(|error| Failure::unsent(error.to_string()))?;
+                .map_err(|error| SendFailure::unsent(error.to_string()))?;
                 let tls = tokio_rustls::TlsConnector::from(Arc::clone(&self.tls))
                     .connect(name, Shared(Arc::clone(&tcp)))
                     .await
-                    .map_err(|error| Failure::unsent(format!("TLS: {error}")))?;
+                    .map_err(|error| SendFailure::unsent(format!("TLS: {error}")))?;
                 Stream::Tls(Box::new(tls))
             } else {
                 Stream::Plain(Shared(Arc::clone(&tcp)))
             };
-            Ok::<_, Failure>((tcp, stream))
+            Ok::<_, SendFailure>((tcp, stream))
         };
         let (tcp, stream) = tokio::time::timeout(timeout, connecting)
             .await
-            .map_err(|_| Failure::unsent("connect timed out".into()))??;
+            .map_err(|_| SendFailure::unsent("connect timed out".into()))??;
         let state = Arc::new(ConnState {
             idle: AtomicBool::new(false),
             breached: AtomicBool::new(false),
@@ -144,7 +144,7 @@ impl Connector {
         };
         let (sender, connection) = http1::handshake(TokioIo::new(io))
             .await
-            .map_err(|error| Failure::unsent(error_chain(&error)))?;
+            .map_err(|error| SendFailure::unsent(error_chain(&error)))?;
         let watch = Arc::clone(&state);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -431,7 +431,7 @@ impl Pool {
         request: Request<Body>,
         connect_timeout: Duration,
         uploaded: Arc<AtomicBool>,
-    ) -> Result<Response<UpstreamBody>, Failure> {
+    ) -> Result<Response<UpstreamBody>, SendFailure> {
         let method = request.method().clone();
         let (mut parts, body) = request.into_parts();
         parts.uri = origin_form(&parts.uri);
@@ -457,7 +457,7 @@ impl Pool {
                 Err(mut error) => match error.take_message() {
                     // Closed before the request was written: try another connection.
                     Some(unsent) => request = unsent,
-                    None => return Err(Failure::sent(error.into_error())),
+                    None => return Err(SendFailure::sent(error.into_error())),
                 },
             }
         }
@@ -468,9 +468,9 @@ impl Pool {
                 let unsent = error.take_message().is_some();
                 let error = error.into_error();
                 Err(if unsent {
-                    Failure::unsent(error_chain(&error))
+                    SendFailure::unsent(error_chain(&error))
                 } else {
-                    Failure::sent(error)
+                    SendFailure::sent(error)
                 })
             }
         }
@@ -484,7 +484,7 @@ impl Pool {
         conn: Conn,
         method: &Method,
         uploaded: &AtomicBool,
-    ) -> Result<Response<UpstreamBody>, Failure> {
+    ) -> Result<Response<UpstreamBody>, SendFailure> {
         let status = response.status();
         let headers = response.headers();
         // No request of ours asks to upgrade (the gateway refuses `Upgrade` before routing).
@@ -499,7 +499,7 @@ impl Pool {
         };
         if let Some(breach) = breach {
             conn.state.breach(breach);
-            return Err(Failure {
+            return Err(SendFailure {
                 error: SendError {
                     kind: UpstreamError::Framing,
                     nothing_sent: false,
@@ -807,15 +807,15 @@ impl From<SendError> for UpstreamError {
 }
 
 /// A [`SendError`] and its cause's text, for the debug log.
-struct Failure {
+struct SendFailure {
     error: SendError,
     cause: String,
 }
 
-impl Failure {
+impl SendFailure {
     /// Nothing reached the upstream: no connection, or it closed before the request went.
     fn unsent(cause: String) -> Self {
-        Failure {
+        SendFailure {
             error: SendError {
                 kind: UpstreamError::Unreachable,
                 nothing_sent: true,
@@ -826,7 +826,7 @@ impl Failure {
 
     /// The request was written (or may have been).
     fn sent(error: hyper::Error) -> Self {
-        Failure {
+        SendFailure {
             error: SendError {
                 kind: classify(&error),
                 nothing_sent: false,
