@@ -1,7 +1,7 @@
 #!/bin/bash
 # User-space instructions per request of the shipped binary on the plain route, under
 # valgrind's callgrind: deterministic where timings on a shared machine are not, so it is
-# how the README's "what each change bought" was measured. Needs valgrind, nginx, wrk.
+# how docs/performance.md's "what each change bought" was measured. Needs valgrind, nginx, wrk.
 #   bash benches/callgrind.sh [log|nolog]        (builds target/release/sealgate first)
 # Prints the count; the profile (callgrind_annotate it) stays in $D/cg.out.
 set -eu

@@ -404,8 +404,8 @@ fn peak_rss_mib(pid: u32) -> f64 {
 enum Kind {
     Plain,
     Encrypted,
-    /// As `Encrypted`, each body also bound to its request (`typ`, `htm`, `htp`: PROTOCOL
-    /// §4.1): what binding costs.
+    /// As `Encrypted`, each body also bound to its request (`typ`, `htm`, `htp`:
+    /// docs/protocol.md §4.1): what binding costs.
     Bound,
     /// As `Plain`, each request carrying `X-Forwarded-For` as a balancer writes it.
     Forwarded,

@@ -11,7 +11,7 @@
 //!   `SetSensitiveRequestHeadersLayer` (tower-http), `LoadShedLayer` +
 //!   `ConcurrencyLimitLayer` (tower), each service cloned per request as hyper does.
 //!
-//! `cargo bench --bench middleware`; the README's architecture section quotes the figures.
+//! `cargo bench --bench middleware`; docs/architecture.md quotes the figures.
 
 #![allow(
     missing_docs,

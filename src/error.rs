@@ -5,8 +5,8 @@
 //! Layered: each concern has its own small enum ([`AuthError`] in `auth`, [`BodyError`],
 //! [`UpstreamError`], the state's [`Refusal`]), and the route error [`GatewayError`] wraps
 //! them with `#[from]`. Two families at the top, because the wire contract has two:
-//! [`TokenError`] for the token endpoint (`TOK*` codes of PROTOCOL §1) and [`GatewayError`]
-//! for proxied routes (PROTOCOL §4, with the code table documented in the README); a
+//! [`TokenError`] for the token endpoint (`TOK*` codes of docs/protocol.md §1) and [`GatewayError`]
+//! for proxied routes (docs/protocol.md §4, with the code table in docs/protocol.md, Errors); a
 //! [`Failure`] is either, and [`Failure::observe`] is the one place a failure is logged and
 //! counted. Bodies are `{"resCode", "resDesc"}`, never encrypted. 5xx descriptions are
 //! generic; the cause goes to the log.
@@ -36,7 +36,7 @@ pub struct ErrorBody {
     pub res_desc: &'static str,
 }
 
-/// A failure of the token endpoint (PROTOCOL §1).
+/// A failure of the token endpoint (docs/protocol.md §1).
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// A method other than POST (and DELETE, when revocation is on) on the token path.
@@ -78,14 +78,14 @@ pub enum TokenError {
     /// Redis could not be consulted and `on_unavailable = "refuse"`.
     #[error("session state unavailable")]
     StateUnavailable,
-    /// A sealed token request that does not open (PROTOCOL §1.1).
+    /// A sealed token request that does not open (docs/protocol.md §1.1).
     #[error("sealed token request does not open: {0}")]
     SealedRequest(JweError),
     /// A plain token request on a channel that requires it sealed.
     #[error("the channel requires a sealed token request")]
     SealRequired,
     /// A sealed token request that opens but is not fresh or not meant for this channel
-    /// (PROTOCOL §1.1): the reason.
+    /// (docs/protocol.md §1.1): the reason.
     #[error("sealed token request refused: {0}")]
     SealedRequestRefused(&'static str),
     /// Every slot for slow secret checks stayed busy for the whole wait.
@@ -101,7 +101,7 @@ const TOK_INVALID_KEY: (&str, &str) = ("TOK002", "Invalid API Key Passed");
 const TOK_NOT_ALLOWED: (&str, &str) = ("TOK004", "Your credentials not allowed to generate token");
 
 impl TokenError {
-    /// Status, `resCode` and `resDesc`, exactly as PROTOCOL §1's table.
+    /// Status, `resCode` and `resDesc`, exactly as docs/protocol.md §1's table.
     pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         let ((code, desc), status) = match self {
             TokenError::MethodNotAllowed { .. } => (TOK_FAILURE, StatusCode::METHOD_NOT_ALLOWED),
@@ -250,8 +250,8 @@ impl From<BodyReadError> for UpstreamError {
     }
 }
 
-/// A failure on a proxied route (PROTOCOL §4). Each has a stable `resCode`, listed in the
-/// README's error table.
+/// A failure on a proxied route (docs/protocol.md §4). Each has a stable `resCode`, listed in the
+/// error table of docs/protocol.md.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// The bearer token or its session was refused.

@@ -553,7 +553,7 @@ impl Gateway {
             );
         }
         // Route on the path as the upstream will read it, and forward exactly that path
-        // (PROTOCOL §4.2): `//api` or `/x/..;/api` cannot reach a route as another.
+        // (docs/protocol.md §4.2): `//api` or `/x/..;/api` cannot reach a route as another.
         let path = match crate::proxy::route::normalize(request.uri().path()) {
             Ok(path) => path.into_owned(),
             Err(_) => return (Err(GatewayError::BadPath.into()), Arc::clone(&NO_ROUTE)),
@@ -682,7 +682,7 @@ fn longest_timeout(config: &Config) -> std::time::Duration {
         .unwrap_or_default()
 }
 
-/// The keys read at start only whose values differ between `old` and `new` (the README's
+/// The keys read at start only whose values differ between `old` and `new` (docs/configuration.md's
 /// reload table): a reload cannot apply them, so it says so.
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&old.server, &new.server);
@@ -722,20 +722,18 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         a.shutdown_grace != b.shutdown_grace,
     );
     check("server.drain_delay_ms", a.drain_delay != b.drain_delay);
-    let listeners = |c: &Config| {
-        c.tls
-            .iter()
-            .map(|t| {
-                (
-                    t.listen,
-                    t.client_cert,
-                    t.proxy_protocol,
-                    t.handshake_timeout,
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    check("tls", listeners(old) != listeners(new));
+    check("server.send_timeout_ms", a.send_timeout != b.send_timeout);
+    check(
+        "server.max_connections_per_address",
+        a.max_connections_per_address != b.max_connections_per_address,
+    );
+    // A listener's certificate files reload; which files, and the rest of it, do not.
+    check("tls", old.tls != new.tls);
+    check("demo_upstream", old.demo_upstream != new.demo_upstream);
+    check(
+        "token.sweep_interval_ms",
+        old.token.sweep_interval != new.token.sweep_interval,
+    );
     check("admin", old.admin != new.admin);
     check(
         "token.max_sessions",
@@ -806,13 +804,29 @@ mod tests {
     fn a_reload_names_the_keys_it_cannot_apply() {
         let old = config("[server]\nlisten = \"127.0.0.1:1\"\n");
         let new = config(
-            "[server]\nlisten = \"127.0.0.1:2\"\nmax_in_flight = 3\nbody_read_timeout_ms = 5\n",
+            "[server]\nlisten = \"127.0.0.1:2\"\nmax_in_flight = 3\nbody_read_timeout_ms = 5\n\
+             send_timeout_ms = 7\nmax_connections_per_address = 9\n\
+             [token]\nsweep_interval_ms = 11\n[demo_upstream]\n",
         );
         assert_eq!(
             restart_only_changes(&old, &new),
-            ["server.listen", "server.max_in_flight"],
+            [
+                "server.listen",
+                "server.max_in_flight",
+                "server.send_timeout_ms",
+                "server.max_connections_per_address",
+                "demo_upstream",
+                "token.sweep_interval_ms",
+            ],
             "body_read_timeout_ms applies on reload"
         );
+        let tls = |poll: u64| {
+            config(&format!(
+                "[[tls]]\nreload_poll_ms = {poll}\n[[tls.certificates]]\ncert_file = \"c.pem\"\n\
+                 key_file = \"k.pem\"\n"
+            ))
+        };
+        assert_eq!(restart_only_changes(&tls(1), &tls(2)), ["tls"]);
         assert!(restart_only_changes(&old, &old).is_empty());
     }
 

@@ -50,7 +50,7 @@
 //! route, the session) that a layer stack would pass through request extensions, and every
 //! refusal must become the contract's `{resCode, resDesc}` body in one place.
 //! `benches/middleware.rs` measures the alternative (tower-http request id, sensitive
-//! headers, load shedding and concurrency limit) against the phases; the README quotes the
+//! headers, load shedding and concurrency limit) against the phases; docs/architecture.md quotes the
 //! figures. So tower is used only where one of its layers does a whole job that would
 //! otherwise be written by hand: tower-http's CORS layer wraps the handler of a target
 //! that allows cross-origin requests (`gateway::with_cors`).

@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 /// The request-id header, set on every forwarded request and every response.
 pub const X_REQUEST_ID: &str = "x-request-id";
 
-/// The header naming the channel on the token endpoint (PROTOCOL §1).
+/// The header naming the channel on the token endpoint (docs/protocol.md §1).
 pub const X_API_KEY: &str = "x-api-key";
 
 /// The W3C trace-context header (`traceparent`), read from clients and sent upstream.
@@ -33,7 +33,7 @@ pub const X_CHANNEL: HeaderName = HeaderName::from_static("x-channel");
 /// one.
 pub const X_CLIENT_CERT_SUBJECT: HeaderName = HeaderName::from_static("x-client-cert-subject");
 
-/// A sealed bodyless request's seal (PROTOCOL §4.1): checked by the gateway, never
+/// A sealed bodyless request's seal (docs/protocol.md §4.1): checked by the gateway, never
 /// forwarded.
 pub const X_REQUEST_SEAL: HeaderName = HeaderName::from_static("x-request-seal");
 

@@ -1,4 +1,4 @@
-//! Path normalisation (PROTOCOL §4.2): never panics, and whatever it accepts is normal —
+//! Path normalisation (docs/protocol.md §4.2): never panics, and whatever it accepts is normal —
 //! normalising again changes nothing, no `//`, no dot segment.
 #![no_main]
 use libfuzzer_sys::fuzz_target;

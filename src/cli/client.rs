@@ -150,21 +150,35 @@ fn run(action: ClientAction, identity: ClientIdentity) -> ExitCode {
         }
         match action {
             ClientAction::Token { .. } => match client.request_token().await {
-                Ok((response, _)) => output(&format!(
-                    "{{\"resCode\":\"{}\",\"resDesc\":\"{}\",\"token\":\"{}\",\"expiry\":{},\"serverPublicKey\":\"{}\"}}",
-                    response.res_code, response.res_desc, response.token, response.expiry, response.server_public_key
-                )),
+                // The answer as the gateway sent it, its signature included (checked
+                // against the pin, when there is one).
+                Ok((response, _)) => match serde_json::to_string(&response) {
+                    Ok(text) => output(&text),
+                    Err(error) => fail(&error),
+                },
                 Err(error) => fail(&error),
             },
-            ClientAction::Call { method, data, content_type, .. } => {
+            ClientAction::Call {
+                method,
+                data,
+                content_type,
+                ..
+            } => {
                 let method = match method.to_uppercase().parse::<http::Method>() {
                     Ok(method) => method,
                     Err(error) => return fail(&error),
                 };
                 let path = path.unwrap_or_else(|| "/".to_owned());
-                match client.call(method, &path, data.as_bytes(), Some(&content_type)).await {
+                match client
+                    .call(method, &path, data.as_bytes(), Some(&content_type))
+                    .await
+                {
                     Ok(reply) => {
-                        let sealed = if reply.was_sealed { "sealed, opened" } else { "not sealed" };
+                        let sealed = if reply.was_sealed {
+                            "sealed, opened"
+                        } else {
+                            "not sealed"
+                        };
                         output(&format!(
                             "HTTP {} ({sealed}, cty {})\n{}",
                             reply.status,

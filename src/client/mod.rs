@@ -67,12 +67,12 @@ pub enum ClientError {
     /// answer may not come from the gateway. No session key is derived.
     #[error("handshake signature refused: {0}")]
     Handshake(&'static str),
-    /// A sealed response without `typ` `response+jwe` (PROTOCOL §4.1).
+    /// A sealed response without `typ` `response+jwe` (docs/protocol.md §4.1).
     #[error("sealed response is not typed response+jwe")]
     ResponseType,
 }
 
-/// What the client knows of the gateway's keys (PROTOCOL §1.1).
+/// What the client knows of the gateway's keys (docs/protocol.md §1.1).
 #[derive(Debug, Clone, Default)]
 pub struct GatewayTrust {
     /// The gateway's `sig` keys by `kid`, in the order listed: when any is set, every token
@@ -117,7 +117,7 @@ impl GatewayTrust {
     }
 }
 
-/// Checks a token response's handshake signature (PROTOCOL §1.1) against the pinned `sig`
+/// Checks a token response's handshake signature (docs/protocol.md §1.1) against the pinned `sig`
 /// keys: ES256 with `typ` `handshake+jws` by the key its `kid` names, over this client's
 /// key thumbprint, the `serverPublicKey` received, the expiry and the channel.
 pub fn verify_handshake(
@@ -159,7 +159,7 @@ pub fn verify_handshake(
     }
 }
 
-/// Seals a token request body to the gateway's `enc` key (PROTOCOL §1.1): a compact JWE,
+/// Seals a token request body to the gateway's `enc` key (docs/protocol.md §1.1): a compact JWE,
 /// `ECDH-ES` + `A256GCM`, with a fresh ephemeral key as `epk`, sealed at `iat` (unix
 /// seconds) for `channel` (the `X-API-KEY` it will be sent with): the gateway refuses it on
 /// another channel, outside its leeway of `iat`, or a second time.
@@ -212,8 +212,8 @@ pub fn session_key(
     Ok(kdf.derive(&pair.agree(&server)))
 }
 
-/// The token endpoint's success body.
-#[derive(Debug, Clone, Deserialize)]
+/// The token endpoint's success body (serialized in the published member order).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct TokenResponse {
     /// `TOK200`.
     #[serde(rename = "resCode")]
@@ -228,8 +228,8 @@ pub struct TokenResponse {
     /// The server's public JWK, base64url.
     #[serde(rename = "serverPublicKey")]
     pub server_public_key: String,
-    /// The handshake signature (PROTOCOL §1.1), when the gateway sent one.
-    #[serde(default)]
+    /// The handshake signature (docs/protocol.md §1.1), when the gateway sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
 }
 

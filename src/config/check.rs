@@ -17,7 +17,7 @@ use crate::crypto::kdf::Kdf;
 /// Something valid but unsafe in production.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
-    /// A stable code (`WARN001`…), for CI filters and the README's table.
+    /// A stable code (`WARN001`…), for CI filters and docs/configuration.md's table.
     pub code: &'static str,
     /// The dotted key it is about.
     pub key: String,

@@ -399,4 +399,89 @@ url_env = "REDIS_URL"
             format!("{:?}", parse(text))
         );
     }
+
+    /// The keys `docs/configuration.md` documents, by table: each table a heading holding
+    /// its TOML header in backticks (``### `[[routes]]` ``), each key a row starting
+    /// ``| `key` |``.
+    fn documented_keys() -> std::collections::BTreeMap<String, Vec<String>> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut tables = std::collections::BTreeMap::new();
+        let mut current: Vec<String> = Vec::new();
+        for line in text.lines() {
+            if line.starts_with('#') {
+                // A heading may name several tables that take the same keys.
+                current = line
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .filter(|header| header.starts_with('['))
+                    .map(|header| header.trim_matches(['[', ']']).to_owned())
+                    .collect();
+                for table in &current {
+                    tables.entry(table.clone()).or_insert_with(Vec::new);
+                }
+            } else if let Some(row) = line.strip_prefix("| `") {
+                let key = row.split('`').next().unwrap_or("").to_owned();
+                for table in &current {
+                    tables.get_mut(table).unwrap().push(key.clone());
+                }
+            }
+        }
+        tables
+    }
+
+    #[test]
+    fn the_configuration_page_documents_every_key_and_no_other() {
+        let documented = documented_keys();
+        let document: toml::Value = toml::from_str(EVERY_KEY).unwrap();
+        let mut all = Vec::new();
+        tables(String::new(), &document, &mut all);
+        let mut expected_tables = std::collections::BTreeSet::new();
+        for (path, _) in all {
+            let Some(keys) = expected_keys(&path) else {
+                continue;
+            };
+            if path.is_empty() {
+                continue;
+            }
+            // `routes[0].retry` → `routes.retry`; a named channel or client → `<name>`.
+            let mut table = String::new();
+            for (i, part) in path.split('.').enumerate() {
+                let part = part.split('[').next().unwrap_or(part);
+                let named = i == 1 && (table == "channels" || table == "clients");
+                if i > 0 {
+                    table.push('.');
+                }
+                table.push_str(if named { "<name>" } else { part });
+            }
+            let Some(rows) = documented.get(&table) else {
+                panic!("docs/configuration.md has no heading for `[{table}]`");
+            };
+            for key in &keys {
+                // A sub-table (`routes.retry`) is documented under its own heading.
+                let sub_table = documented.contains_key(&format!("{table}.{key}"));
+                assert!(
+                    rows.contains(key) || sub_table,
+                    "docs/configuration.md does not document `{table}.{key}`"
+                );
+            }
+            for row in rows {
+                assert!(
+                    keys.contains(row),
+                    "docs/configuration.md documents `{table}.{row}`, which is not a key"
+                );
+            }
+            expected_tables.insert(table);
+        }
+        for table in documented.keys() {
+            // A table written only as a heading with no keys of its own is fine if the code
+            // has it; one the code does not have is stale.
+            assert!(
+                expected_tables.contains(table),
+                "docs/configuration.md documents `[{table}]`, which is not a table"
+            );
+        }
+        assert!(expected_tables.len() >= 20, "{expected_tables:?}");
+    }
 }

@@ -80,7 +80,7 @@ pub struct CertPaths {
 }
 
 /// `[[tls]]`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsListenerConfig {
     /// Where it binds.
     pub listen: SocketAddr,

@@ -24,7 +24,7 @@ use crate::wire::{X_CHANNEL, X_CLIENT_ID};
 pub const DEFAULT_TOKEN_PATH: &str = "/token-service/new/v2/token";
 /// `iss` of the tokens this gateway issues and accepts.
 pub const DEFAULT_ISSUER: &str = "sealgate";
-/// Largest token request body accepted (PROTOCOL §1: 16 KiB).
+/// Largest token request body accepted (docs/protocol.md §1: 16 KiB).
 pub const DEFAULT_TOKEN_MAX_BODY: usize = 16 * 1024;
 /// Live sessions held in memory at most.
 pub const DEFAULT_MAX_SESSIONS: usize = 1_000_000;
@@ -216,7 +216,7 @@ pub struct TokenConfig {
     /// See [`DEFAULT_MAX_CONCURRENT_SECRET_CHECKS`] (read at start only).
     pub max_concurrent_secret_checks: usize,
     /// Whether a sealed token request without `iat` and `chn` is still accepted on channels
-    /// that do not require the sealed form (PROTOCOL §1.1; off by default: such a request,
+    /// that do not require the sealed form (docs/protocol.md §1.1; off by default: such a request,
     /// once captured, could be replayed for tokens at will).
     pub accept_unbound_sealed_token_requests: bool,
     /// Cross-origin token requests from browsers, when allowed (`[token.cors]`).
@@ -248,9 +248,9 @@ pub struct Channel {
     /// How long a token issued on this channel is accepted.
     pub token_lifetime: Duration,
     /// Every sealed body must carry `htm`/`htp`, and every bodyless request on a token
-    /// route an `X-Request-Seal` (PROTOCOL §4.1). Default `false`.
+    /// route an `X-Request-Seal` (docs/protocol.md §4.1). Default `false`.
     pub require_request_binding: bool,
-    /// Token requests must be sealed to the gateway's `enc` key (PROTOCOL §1.1).
+    /// Token requests must be sealed to the gateway's `enc` key (docs/protocol.md §1.1).
     /// Default `false`.
     pub require_sealed_token_request: bool,
 }

@@ -1,4 +1,4 @@
-//! The token endpoint's HTTP handler: the checks of PROTOCOL §1 in their order, then
+//! The token endpoint's HTTP handler: the checks of docs/protocol.md §1 in their order, then
 //! [`super::issue::issue`]; and, when enabled, session revocation by `DELETE`. Each failure
 //! is a [`TokenError`]; the mapping to a response is in [`crate::error`].
 
@@ -78,8 +78,8 @@ async fn issue_token(
         return Err(TokenError::RateLimited);
     }
     let length = h::content_length(request.headers());
-    // A sealed request (PROTOCOL §1.1) says so by its media type; any other is the seed's
-    // plain JSON, whatever its Content-Type says (PROTOCOL §1).
+    // A sealed request (docs/protocol.md §1.1) says so by its media type; any other is the seed's
+    // plain JSON, whatever its Content-Type says (docs/protocol.md §1).
     let sealed = h::is_media_type(request.headers(), APPLICATION_JOSE);
     let body = read(request.into_body(), length, config).await?;
     trail.add_bytes_in(body.len() as u64);
@@ -99,7 +99,7 @@ async fn issue_token(
         zeroize::Zeroize::zeroize(&mut buffer[..]);
     }
     let (token_request, binding) = parsed?;
-    // A sealed request is fresh and meant for this channel (PROTOCOL §1.1); that it is
+    // A sealed request is fresh and meant for this channel (docs/protocol.md §1.1); that it is
     // used once is checked last, below, so only a request that would get a token is
     // remembered.
     if let Some(binding) = &binding {
@@ -253,7 +253,7 @@ struct Binding {
     epk: [u8; 32],
 }
 
-/// PROTOCOL §1.1: `chn` is the `X-API-KEY` the request came with and `iat` is within the
+/// docs/protocol.md §1.1: `chn` is the `X-API-KEY` the request came with and `iat` is within the
 /// leeway of the gateway's clock. A request with neither (an older client) passes only on
 /// channels that do not require the sealed form, and only while
 /// `token.accept_unbound_sealed_token_requests` says so.
@@ -284,7 +284,7 @@ fn check_binding(
     Ok(())
 }
 
-/// PROTOCOL §1.1: the `epk` of a bound sealed request has not been accepted before while
+/// docs/protocol.md §1.1: the `epk` of a bound sealed request has not been accepted before while
 /// its `iat` could pass (on any instance sharing state); an unbound one (allowed by
 /// [`check_binding`]) has no such memory.
 async fn use_once(app: &AppState, binding: &Binding, now: i64) -> Result<(), TokenError> {
@@ -304,7 +304,7 @@ async fn use_once(app: &AppState, binding: &Binding, now: i64) -> Result<(), Tok
     }
 }
 
-/// Opens a sealed token request (PROTOCOL §1.1): a compact JWE, `ECDH-ES` + `A256GCM`,
+/// Opens a sealed token request (docs/protocol.md §1.1): a compact JWE, `ECDH-ES` + `A256GCM`,
 /// to the gateway `enc` key its `kid` names, with the strictness of the session codec.
 fn open_sealed_request(body: &[u8], keys: &GatewayKeys) -> Result<Opened, TokenError> {
     let parsed =
@@ -333,7 +333,7 @@ fn open_sealed_request(body: &[u8], keys: &GatewayKeys) -> Result<Opened, TokenE
     Ok(Opened { plaintext, binding })
 }
 
-/// `GET /.well-known/jwks.json` (PROTOCOL §1.1): the gateway's public keys, cacheable for
+/// `GET /.well-known/jwks.json` (docs/protocol.md §1.1): the gateway's public keys, cacheable for
 /// five minutes.
 pub fn jwks(config: &Config, method: &Method) -> Result<Response<Body>, TokenError> {
     if method != Method::GET && method != Method::HEAD {

@@ -16,7 +16,7 @@ use crate::token::claims::{self, Claims};
 use crate::token::gateway_keys::{GatewayKey, sign_compact};
 use crate::token::keys::SESSION_RECORD_PURPOSE;
 
-/// The success body of PROTOCOL §1, members in the published order.
+/// The success body of docs/protocol.md §1, members in the published order.
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
     /// Always `TOK200`.
@@ -32,7 +32,7 @@ pub struct TokenResponse {
     /// base64url (no padding) of the server's public JWK JSON.
     #[serde(rename = "serverPublicKey")]
     pub server_public_key: String,
-    /// The handshake signature (PROTOCOL §1.1), when the gateway has a `sig` key: see
+    /// The handshake signature (docs/protocol.md §1.1), when the gateway has a `sig` key: see
     /// [`handshake_signature`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
@@ -41,7 +41,7 @@ pub struct TokenResponse {
 /// `typ` of the handshake signature's JWS header.
 pub const HANDSHAKE_JWS_TYP: &str = "handshake+jws";
 
-/// The signature of a token response (PROTOCOL §1.1): a JWS compact serialization, ES256
+/// The signature of a token response (docs/protocol.md §1.1): a JWS compact serialization, ES256
 /// by the gateway's `sig` key, over `{"cpk":…,"spk":…,"exp":…,"chn":…}`: the RFC 7638
 /// thumbprint of the client's key, `serverPublicKey` exactly as sent, `expiry`, and the
 /// channel. A client that knows the key knows `spk` came from the gateway, for its own key,

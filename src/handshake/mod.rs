@@ -1,4 +1,4 @@
-//! The token endpoint (Get App Token API, PROTOCOL §1–§3): check the channel and the
+//! The token endpoint (Get App Token API, docs/protocol.md §1–§3): check the channel and the
 //! client's credentials, agree a session key with the client's ephemeral P-256 key, and
 //! issue a token that names the session; and, when enabled, revoke a session by `DELETE`.
 //!
@@ -9,5 +9,5 @@
 pub mod endpoint;
 pub mod issue;
 
-/// Where the gateway's JWK Set is published (PROTOCOL §1.1), on the public listener.
+/// Where the gateway's JWK Set is published (docs/protocol.md §1.1), on the public listener.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";

@@ -37,14 +37,14 @@ pub const FORBIDDEN_HEADER_MEMBERS: [&str; 11] = [
 ];
 
 /// Header members that must never appear with `ECDH-ES`/`A256GCM` (the sealed token
-/// request of PROTOCOL §1.1): `epk` is required there, and `apu`/`apv` may be present but
+/// request of docs/protocol.md §1.1): `epk` is required there, and `apu`/`apv` may be present but
 /// empty.
 pub const FORBIDDEN_ECDH_ES_MEMBERS: [&str; 8] =
     ["zip", "crit", "jku", "x5u", "jwk", "x5c", "p2c", "p2s"];
 
-/// `typ` of every sealed response (PROTOCOL §4.1, RFC 8725 §3.11).
+/// `typ` of every sealed response (docs/protocol.md §4.1, RFC 8725 §3.11).
 pub const TYP_RESPONSE: &str = "response+jwe";
-/// `typ` a sealed request may carry (PROTOCOL §4.1).
+/// `typ` a sealed request may carry (docs/protocol.md §4.1).
 pub const TYP_REQUEST: &str = "request+jwe";
 
 /// Which key management a compact JWE must use.
@@ -120,15 +120,15 @@ pub struct Header {
     pub kid: Option<String>,
     /// Media type of the plaintext.
     pub cty: Option<String>,
-    /// Explicit type: `response+jwe`, `request+jwe` (PROTOCOL §4.1).
+    /// Explicit type: `response+jwe`, `request+jwe` (docs/protocol.md §4.1).
     pub typ: Option<String>,
     /// The HTTP method a sealed request is bound to.
     pub htm: Option<String>,
     /// The request target (path and query) a sealed request is bound to.
     pub htp: Option<String>,
-    /// When a sealed token request was sealed (seconds since the epoch, PROTOCOL §1.1).
+    /// When a sealed token request was sealed (seconds since the epoch, docs/protocol.md §1.1).
     pub iat: Option<i64>,
-    /// The channel (`X-API-KEY`) a sealed token request is meant for (PROTOCOL §1.1).
+    /// The channel (`X-API-KEY`) a sealed token request is meant for (docs/protocol.md §1.1).
     pub chn: Option<String>,
 }
 

@@ -1,4 +1,4 @@
-//! Metric names, in one place (the README's metrics table lists the same). The registry
+//! Metric names, in one place (docs/operations.md's metrics table lists the same). The registry
 //! appends `_total` to counters in the exposition.
 
 /// Gauge: 1, label `version`: the running build.

@@ -34,7 +34,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Headers that name the client's address in some stack or other (nginx's `X-Real-IP`,
 /// Akamai's and Cloudflare's `True-Client-IP`, `Client-IP`): a client sends them to be
-/// taken for someone else, so they never pass from a client (PROTOCOL §4.2).
+/// taken for someone else, so they never pass from a client (docs/protocol.md §4.2).
 pub static CLIENT_ADDRESS_ALIASES: [HeaderName; 11] = [
     HeaderName::from_static("x-real-ip"),
     HeaderName::from_static("client-ip"),
@@ -90,7 +90,7 @@ pub static OVERRIDE_HEADERS: [HeaderName; 5] = [
 /// Whether two header names are the same once `_` is read as `-` and ASCII case ignored
 /// (`HeaderName`s are lower case already; a name listed in `Connection` need not be). CGI,
 /// WSGI, Rack and PHP turn both into `HTTP_X_CLIENT_ID`, so `X_Client_Id` would reach such
-/// an upstream as our `X-Client-Id` (PROTOCOL §4.2).
+/// an upstream as our `X-Client-Id` (docs/protocol.md §4.2).
 pub fn same_folded(a: &str, b: &str) -> bool {
     let fold = |c: u8| {
         if c == b'_' {

@@ -1,4 +1,4 @@
-//! Proxied routes (PROTOCOL §4): match a route, check the token, open the encrypted request
+//! Proxied routes (docs/protocol.md §4): match a route, check the token, open the encrypted request
 //! body, forward plaintext to the upstream, and seal the response where the route says so.
 //!
 //! The phases of [`handle`], in order:
@@ -100,7 +100,7 @@ pub async fn handle(
         }
     };
     let open_span = session.as_ref().map(|_| ctx.trace.child("body.open"));
-    // 4. open: the sealed body, or the seal of a bodyless request (PROTOCOL §4.1)
+    // 4. open: the sealed body, or the seal of a bodyless request (docs/protocol.md §4.1)
     let (mut parts, body) = request.into_parts();
     let host = parts
         .uri
@@ -414,7 +414,7 @@ async fn send_to(
     result
 }
 
-/// What a sealed message of this request must be bound to (PROTOCOL §4.1).
+/// What a sealed message of this request must be bound to (docs/protocol.md §4.1).
 struct Binding<'a> {
     method: &'a Method,
     /// The normalised path the request was routed by (before prefix stripping).
@@ -446,7 +446,7 @@ fn binding_for<'a>(
 /// The largest `X-Request-Seal` accepted: an empty plaintext under a short header.
 const MAX_SEAL_LEN: usize = 2048;
 
-/// Checks the `X-Request-Seal` of a bodyless request like a body (PROTOCOL §4.1): it opens
+/// Checks the `X-Request-Seal` of a bodyless request like a body (docs/protocol.md §4.1): it opens
 /// with the session key, its plaintext is empty, it is a request bound to this method and
 /// target, and its IV has not been seen in the session. Without one, the revocation check
 /// alone, unless the channel requires binding.
@@ -476,7 +476,7 @@ async fn check_seal(
     admit_in_state(ctx, session, Some(&iv), now).await
 }
 
-/// The `typ` rule and the binding of PROTOCOL §4.1, on an authentic sealed message: a
+/// The `typ` rule and the binding of docs/protocol.md §4.1, on an authentic sealed message: a
 /// `typ` other than `request+jwe` is refused (a sealed response posted back as a request);
 /// `htm`/`htp`, when present, must be this request's method and target; and they must be
 /// present when `must_bind` (a seal) or the channel requires it.
@@ -557,7 +557,7 @@ async fn seal_response(
         .headers
         .remove(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok().map(str::to_owned));
-    // A sealed response leaks nothing in clear (PROTOCOL §4): of the upstream's headers only
+    // A sealed response leaks nothing in clear (docs/protocol.md §4): of the upstream's headers only
     // those the route allows pass; by default none, since `ETag`, `Digest`, `Content-MD5`,
     // `Content-Disposition`, `Set-Cookie` or `Location` can describe the plaintext.
     headers::keep_only(&mut parts.headers, &route.sealed_response_headers);

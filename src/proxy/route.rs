@@ -1,5 +1,5 @@
 //! Choosing the route for a path, and refusing paths that could mean one route to us and
-//! another to the upstream (PROTOCOL §4.2): the path is first normalised the way upstreams
+//! another to the upstream (docs/protocol.md §4.2): the path is first normalised the way upstreams
 //! read it ([`normalize`]), the route is chosen on that, and that exact path is forwarded.
 
 use std::borrow::Cow;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::config::Route;
 
 /// The route for `host` (lower case, no port; `None` when the request names none) and
-/// `path`, in this order (documented in the README):
+/// `path`, in this order (documented in docs/protocol.md §4.2):
 /// 1. a route listing `host` exactly, then one whose `*.suffix` matches it (the longest
 ///    suffix first), then a route with no `hosts`;
 /// 2. among those, the longest matching prefix (routes are stored longest first). A prefix
@@ -86,7 +86,7 @@ pub enum PathError {
     NotUtf8,
 }
 
-/// The path as the upstream will understand it (PROTOCOL §4.2): runs of `/` merged into
+/// The path as the upstream will understand it (docs/protocol.md §4.2): runs of `/` merged into
 /// one, percent-encoded unreserved characters (RFC 3986 §2.3: letters, digits, `-._~`)
 /// decoded, everything else kept as sent (case included). Refused: dot segments (RFC 3986
 /// §5.2.4 would remove them upstream, so `/public/../api/x` would be checked against one

@@ -1,6 +1,6 @@
 //! Single-use marks in this process's memory: a key is accepted the first time it is shown
 //! and refused until its mark expires. What a sealed token request's `epk` is remembered in
-//! (PROTOCOL §1.1), so one captured request cannot mint a second token.
+//! (docs/protocol.md §1.1), so one captured request cannot mint a second token.
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;

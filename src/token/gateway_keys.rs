@@ -1,4 +1,4 @@
-//! The gateway's long-term P-256 keys for the authenticated handshake (PROTOCOL §1.1): `sig`
+//! The gateway's long-term P-256 keys for the authenticated handshake (docs/protocol.md §1.1): `sig`
 //! keys sign token responses (ES256), `enc` keys open sealed token requests (ECDH-ES). All
 //! of them are published at `/.well-known/jwks.json`; the first of each use that issues is
 //! the one in force, the others stay listed (and every `enc` key opens) until clients have

@@ -1,4 +1,4 @@
-//! The token contract's formats, pure and free of I/O (PROTOCOL §1 and §3): the token
+//! The token contract's formats, pure and free of I/O (docs/protocol.md §1 and §3): the token
 //! request body, the claims a token carries and how they are sealed, the token keys and
 //! their ring, and how a client's secret is held and checked.
 //!

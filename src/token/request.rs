@@ -1,4 +1,4 @@
-//! Parsing the token request body (PROTOCOL §1, check 2) and its `publicKey` (check 5).
+//! Parsing the token request body (docs/protocol.md §1, check 2) and its `publicKey` (check 5).
 
 use p256::PublicKey;
 use zeroize::Zeroizing;

@@ -289,7 +289,7 @@ async fn an_upstream_closing_every_connection_never_gets_a_request_twice() {
         "every POST the upstream saw was answered once, none twice"
     );
     // The pool notices each close (the idle read sees EOF; a checkout peeks), so no POST
-    // goes out on a dead connection: the README's "40 of 40".
+    // goes out on a dead connection: docs/security.md's "40 of 40".
     assert_eq!(ok, 40, "only {ok} of 40 went through");
 }
 

@@ -1,4 +1,4 @@
-//! The authenticated handshake (PROTOCOL §1.1) and bound messages (§4.1), through real
+//! The authenticated handshake (docs/protocol.md §1.1) and bound messages (§4.1), through real
 //! sockets: the JWK Set, the signed answer (checked by our client and by josekit), the
 //! sealed token request (sealed by our client and by josekit), and every refusal of
 //! issue #14: a response sent back as a request, a bound body on another method, path or
@@ -204,7 +204,7 @@ async fn a_signature_over_another_clients_key_is_refused() {
 }
 
 /// A token request sealed by josekit to the listed `enc` key, sealed now for `channel`
-/// (`iat` and `chn` in the protected header, PROTOCOL §1.1).
+/// (`iat` and `chn` in the protected header, docs/protocol.md §1.1).
 fn josekit_sealed_request(enc: &serde_json::Value, kid: &str, body: &str) -> String {
     josekit_sealed_request_with(enc, kid, body, Some((sealgate::clock::now_secs(), CHANNEL)))
 }

@@ -1,4 +1,4 @@
-//! Protected and plain routes (PROTOCOL §4) through a real socket and a recording upstream.
+//! Protected and plain routes (docs/protocol.md §4) through a real socket and a recording upstream.
 
 use std::time::Duration;
 
@@ -68,7 +68,7 @@ async fn an_encrypted_request_reaches_the_upstream_as_plaintext_and_the_response
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     assert_eq!(reply.headers["content-type"], "application/jose");
-    // A sealed response leaks nothing in clear (PROTOCOL §4): by default no upstream
+    // A sealed response leaks nothing in clear (docs/protocol.md §4): by default no upstream
     // header passes beside it, and it is never cached.
     assert!(
         !reply.headers.contains_key("x-upstream"),

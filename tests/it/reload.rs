@@ -12,7 +12,12 @@ use crate::process::Binary;
 /// A configuration file for the binary: `/plain/` to `plain`, `/api/` (token, sealed) to
 /// `api`, one channel, the clients given as `(apiKey, secret)`, a token key read from
 /// `token.key` beside the file.
-fn config_text(dir: &Path, plain: SocketAddr, api: SocketAddr, clients: &[(&str, &str)]) -> String {
+pub(crate) fn config_text(
+    dir: &Path,
+    plain: SocketAddr,
+    api: SocketAddr,
+    clients: &[(&str, &str)],
+) -> String {
     let mut text = format!(
         r#"
 [server]
@@ -56,22 +61,27 @@ auth = "token"
 }
 
 /// The files a test gateway reads: its configuration and the token key beside it.
-struct Files(tempfile::TempDir);
+pub(crate) struct Files(tempfile::TempDir);
 
 impl Files {
     /// A folder with the token key `key`, and no configuration yet.
-    fn new(key: &[u8; 32]) -> Files {
+    pub(crate) fn new(key: &[u8; 32]) -> Files {
         let files = Files(tempfile::tempdir().unwrap());
         files.write_key(key);
         files
     }
 
-    fn config(&self) -> std::path::PathBuf {
+    pub(crate) fn config(&self) -> std::path::PathBuf {
         self.0.path().join("gateway.toml")
     }
 
     /// Writes the configuration of [`config_text`].
-    fn write_config(&self, plain: SocketAddr, api: SocketAddr, clients: &[(&str, &str)]) {
+    pub(crate) fn write_config(
+        &self,
+        plain: SocketAddr,
+        api: SocketAddr,
+        clients: &[(&str, &str)],
+    ) {
         let text = config_text(self.0.path(), plain, api, clients);
         std::fs::write(self.config(), text).unwrap();
     }

@@ -1,4 +1,4 @@
-//! The token endpoint (PROTOCOL §1–§3) through a real socket.
+//! The token endpoint (docs/protocol.md §1–§3) through a real socket.
 
 use http::StatusCode;
 use sealgate::config::{ClientFile, SessionMode};
@@ -59,7 +59,7 @@ async fn the_published_sample_with_its_channel_header_returns_tok200() {
     assert_eq!(reply.headers["cache-control"], "no-store");
     let body = reply.json();
     let members: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
-    // The seed's five members, in its order, then the handshake signature (PROTOCOL §1.1).
+    // The seed's five members, in its order, then the handshake signature (docs/protocol.md §1.1).
     assert_eq!(
         members,
         [

@@ -264,7 +264,7 @@ fn the_published_handshake_and_binding_vectors_hold_for_our_code() {
     let sealed = text(&["handshake", "sealed_request", "jwe"]);
     let parsed = jwe::parse_as(sealed.as_bytes(), 1 << 16, jwe::Alg::EcdhEs).unwrap();
     assert_eq!(parsed.header.kid.as_deref(), Some("enc-1"));
-    // Bound to its time and channel (PROTOCOL §1.1), and our client writes the same header
+    // Bound to its time and channel (docs/protocol.md §1.1), and our client writes the same header
     // text, member for member.
     let iat = v["handshake"]["sealed_request"]["iat"].as_i64().unwrap();
     let chn = text(&["handshake", "sealed_request", "chn"]);

@@ -188,7 +188,7 @@ pub async fn one_body_sent_to_every_instance_at_the_same_instant_is_accepted_onc
     race_one_body(&[a.addr, b.addr, c.addr].repeat(6), &s, &upstream).await;
 }
 
-/// A captured sealed token request (PROTOCOL §1.1) mints one token across every instance
+/// A captured sealed token request (docs/protocol.md §1.1) mints one token across every instance
 /// sharing Redis, whichever instance sees it first.
 pub async fn a_sealed_token_request_is_accepted_once_across_instances() {
     use sealgate::config::GatewayKeyFile;

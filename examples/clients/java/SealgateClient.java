@@ -90,7 +90,7 @@ public class SealgateClient {
         }
     }
 
-    /** Seals under K; typ/htm/htp bind a request (PROTOCOL 4.1). The header text is the AAD,
+    /** Seals under K; typ/htm/htp bind a request (docs/protocol.md §4.1). The header text is the AAD,
      *  its members in this order (the gateway writes the same order). */
     static String seal(byte[] key, byte[] plaintext, String cty, byte[] iv, String typ, String htm, String htp) throws Exception {
         StringBuilder header = new StringBuilder("{\"alg\":\"dir\",\"enc\":\"A256GCM\"");
@@ -118,7 +118,7 @@ public class SealgateClient {
         return B64U.encodeToString(MessageDigest.getInstance("SHA-256").digest(canonical.getBytes(StandardCharsets.UTF_8)));
     }
 
-    /** PROTOCOL 1.1: ES256 (r || s) by the gateway's sig key, over this client's key, this
+    /** docs/protocol.md §1.1: ES256 (r || s) by the gateway's sig key, over this client's key, this
      *  serverPublicKey, this expiry and this channel. */
     static void verifyHandshake(Map<?, ?> answer, String sigJwk, String clientJwk, String channel) throws Exception {
         String[] p = String.valueOf(answer.get("signature")).split("\\.", -1);
@@ -135,7 +135,7 @@ public class SealgateClient {
         if (!same) throw new IllegalStateException("signed for another key, server key, expiry or channel");
     }
 
-    /** PROTOCOL 1.1: the token request sealed ECDH-ES + A256GCM to the gateway's enc key, sealed
+    /** docs/protocol.md §1.1: the token request sealed ECDH-ES + A256GCM to the gateway's enc key, sealed
      *  at iat (seconds since the epoch) for channel (chn: the X-API-KEY it is sent with). The
      *  header is the AAD, so the gateway trusts both; it refuses the request on another
      *  channel, outside its clock leeway of iat, or a second time (a new epk every request). */

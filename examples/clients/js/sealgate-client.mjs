@@ -92,7 +92,7 @@ export async function thumbprint(jwkText) {
   return b64uEncode(await subtle.digest("SHA-256", enc.encode(JSON.stringify({ crv, kty, x, y }))));
 }
 
-/** PROTOCOL 1.1: the signature verifies with the gateway's sig key (ES256, r || s) and is
+/** docs/protocol.md §1.1: the signature verifies with the gateway's sig key (ES256, r || s) and is
  * over this client's key, this serverPublicKey, this expiry and this channel. */
 export async function verifyHandshake(answer, sigJwkText, clientJwkText, channel) {
   const parts = (answer.signature ?? "").split(".");
@@ -109,7 +109,7 @@ export async function verifyHandshake(answer, sigJwkText, clientJwkText, channel
   if (!same) throw new Error("signed for another key, server key, expiry or channel");
 }
 
-/** PROTOCOL 1.1: the token request sealed ECDH-ES + A256GCM to the gateway's enc key, sealed
+/** docs/protocol.md §1.1: the token request sealed ECDH-ES + A256GCM to the gateway's enc key, sealed
  * now (iat, seconds since the epoch) for `channel` (chn: the X-API-KEY it is sent with). The
  * header is the AAD, so the gateway trusts both; it refuses the request on another channel,
  * outside its clock leeway of iat, or a second time (a new epk every request). */

@@ -54,7 +54,7 @@ response_header = '{"alg":"dir","enc":"A256GCM","cty":"application/json"}'
 response_plaintext = '{"status":"accepted","reference":"TX-7"}'
 response_iv = bytes.fromhex("f0e1d2c3b4a5968778695a4b")
 
-# PROTOCOL §1.1: the gateway's long-term keys, the signed answer, the sealed token request.
+# docs/protocol.md §1.1: the gateway's long-term keys, the signed answer, the sealed token request.
 gateway_sig, gateway_sig_out = key_pair("3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b")
 gateway_enc, gateway_enc_out = key_pair("4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c")
 epk, epk_out = key_pair("5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d")
@@ -89,7 +89,7 @@ sealed_request_key = ConcatKDFHash(
     length=32,
     otherinfo=struct.pack(">I", 7) + b"A256GCM" + struct.pack(">I", 0) * 2 + struct.pack(">I", 256),
 ).derive(z_enc)
-# PROTOCOL 1.1: iat (when it was sealed, seconds since the epoch) and chn (the X-API-KEY it is
+# docs/protocol.md §1.1: iat (when it was sealed, seconds since the epoch) and chn (the X-API-KEY it is
 # sent with) follow epk; the protected header is the AAD, so both are authenticated.
 sealed_request_iat = 1651216400
 sealed_request_chn = "MOB-APP-2001"
@@ -133,7 +133,7 @@ vectors = {
         "plaintext": response_plaintext,
     },
     "handshake": {
-        "description": "PROTOCOL 1.1: the RFC 7638 thumbprint of the client key, a signed token answer, a sealed token request",
+        "description": "docs/protocol.md §1.1: the RFC 7638 thumbprint of the client key, a signed token answer, a sealed token request",
         "gateway_sig": dict(gateway_sig_out, kid="sig-1"),
         "gateway_enc": dict(gateway_enc_out, kid="enc-1"),
         "client_thumbprint": thumbprint(client_out["jwk"]),
@@ -153,7 +153,7 @@ vectors = {
         },
     },
     "binding": {
-        "description": "PROTOCOL 4.1 under K (hkdf-sha256): a bound body, an X-Request-Seal, a typed response",
+        "description": "docs/protocol.md §4.1 under K (hkdf-sha256): a bound body, an X-Request-Seal, a typed response",
         "body": {
             "protected": bound_header,
             "iv": bound_iv.hex(),

@@ -112,7 +112,7 @@ def thumbprint(jwk_text: str) -> str:
 
 
 def verify_handshake(answer: dict, sig_key, client_jwk: str, channel: str) -> None:
-    """PROTOCOL 1.1: the signature verifies with the gateway's sig key and is over this
+    """docs/protocol.md §1.1: the signature verifies with the gateway's sig key and is over this
     client's key, this serverPublicKey, this expiry and this channel."""
     parts = answer.get("signature", "").split(".")
     if len(parts) != 3:
@@ -135,7 +135,7 @@ def verify_handshake(answer: dict, sig_key, client_jwk: str, channel: str) -> No
 
 
 def seal_token_request(plaintext: bytes, kid: str, gateway_enc, channel: str, iat=None, epk=None, iv=None) -> str:
-    """PROTOCOL 1.1: ECDH-ES + A256GCM to the gateway's enc key (RFC 7518 4.6), sealed now
+    """docs/protocol.md §1.1: ECDH-ES + A256GCM to the gateway's enc key (RFC 7518 4.6), sealed now
     (iat, seconds since the epoch) for `channel` (chn: the X-API-KEY it is sent with). The
     header is the AAD, so the gateway trusts both; it refuses the request on another
     channel, outside its clock leeway of iat, or a second time (a new epk every request)."""
