@@ -27,6 +27,7 @@
     clippy::expect_used,
     clippy::print_stdout,
     clippy::print_stderr,
+    clippy::panic,
     reason = "bench harness"
 )]
 
@@ -49,19 +50,16 @@ use sealgate::crypto::kdf::Kdf;
 use sealgate::jose::jwe;
 use tokio::net::TcpListener;
 
+mod common;
+use common::{cpu_seconds, env_or, free_port, median, own_cpu_seconds, which};
+use sealgate::config::{BackendKind, FileConfig, HealthCheckFile, RedisFile, RouteAuth};
+
 /// The allocator the `sealgate` binary uses, for every variant alike.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ROLE: &str = "SEALGATE_BENCH_ROLE";
 const UPSTREAM_BODY_LEN: usize = 1024;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     match std::env::var(ROLE).as_deref() {
@@ -155,63 +153,46 @@ async fn bare_role() {
 }
 
 async fn sealgate_role() {
-    let text = std::env::var("CONFIG").unwrap();
-    let config = sealgate::config::Config::parse(
-        &text,
-        std::path::Path::new("bench"),
-        std::path::Path::new("."),
-        &|_| None,
-    )
-    .unwrap();
+    let upstream = std::env::var("UPSTREAM").unwrap().parse().unwrap();
+    let variant = std::env::var("VARIANT").unwrap();
+    let config = common::validate(bench_config(upstream, &variant));
     let gateway = sealgate::gateway::Gateway::new(Arc::new(config)).unwrap();
     let server = sealgate::server::Server::bind(gateway).await.unwrap();
     println!("{}", server.local_addr().unwrap());
     server.run(std::future::pending()).await.unwrap();
 }
 
-fn sealgate_config(upstream: SocketAddr) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-[admin]
-enabled = false
-[token]
-max_requests_per_session = 100000000
-rate_limit_per_address_per_minute = 0
-[[token.keys]]
-kid = "bench"
-key = "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo"
-[channels.C]
-[clients.A]
-secret = "s"
-channels = ["C"]
-[[routes]]
-prefix = "/api/"
-upstreams = ["http://{upstream}"]
-[[routes]]
-prefix = "/plain/"
-upstreams = ["http://{upstream}"]
-auth = "none"
-"#
-    )
-}
-
-/// As [`sealgate_config`], behind a balancer: the loopback network is a trusted proxy (so
-/// `X-Forwarded-For` is parsed on every request) and the plain route's upstream is
-/// health-checked every second.
-fn sealgate_balanced_config(upstream: SocketAddr) -> String {
-    let text = sealgate_config(upstream)
-        .replace(
-            "[server]\n",
-            "[server]\ntrusted_proxies = [\"127.0.0.0/8\"]\n",
-        )
-        .replace(
-            "auth = \"none\"\n",
-            "auth = \"none\"\n[routes.health_check]\npath = \"/\"\ninterval_ms = 1000\n",
-        );
-    assert!(text.contains("trusted_proxies") && text.contains("health_check"));
-    text
+/// The gateway of a variant: `plain`, the shared bench configuration
+/// ([`common::gateway_file`]); `balanced`, behind a balancer (the loopback network a
+/// trusted proxy, so `X-Forwarded-For` is parsed on every request, and the plain route's
+/// upstream health-checked every second); `redis:<port>`, its state on that Redis.
+fn bench_config(upstream: SocketAddr, variant: &str) -> FileConfig {
+    let mut file = common::gateway_file(upstream, SocketAddr::from(([127, 0, 0, 1], 0)), None);
+    match variant.split_once(':') {
+        None if variant == "plain" => {}
+        None if variant == "balanced" => {
+            file.server.trusted_proxies = vec!["127.0.0.0/8".to_owned()];
+            let plain = file
+                .routes
+                .iter_mut()
+                .find(|r| r.auth == Some(RouteAuth::None))
+                .unwrap();
+            plain.health_check = Some(HealthCheckFile {
+                path: Some("/".to_owned()),
+                interval_ms: Some(1000),
+                ..Default::default()
+            });
+        }
+        Some(("redis", port)) => {
+            file.sessions.backend = Some(BackendKind::Redis);
+            file.sessions.redis = Some(RedisFile {
+                url: Some(format!("redis://127.0.0.1:{port}").as_str().into()),
+                ..Default::default()
+            });
+        }
+        _ => panic!("no bench variant {variant}"),
+    }
+    file
 }
 
 struct Proc {
@@ -229,15 +210,7 @@ impl Drop for Redis {
     }
 }
 
-/// A loopback port free now, for a server that takes its port as an argument.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// A `redis-server` on `cpu`, when it is installed.
 fn spawn_redis(cpu: usize) -> Option<Redis> {
     if !which("redis-server") {
         return None;
@@ -289,14 +262,6 @@ fn pin_prefix(cpu: usize) -> Vec<String> {
     } else {
         vec![]
     }
-}
-
-fn which(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn spawn_role(role: &str, cpu: usize, env: &[(&str, String)]) -> Proc {
@@ -359,35 +324,6 @@ fn spawn_nginx(upstream: SocketAddr, dir: &std::path::Path) -> Option<Nginx> {
         std::thread::sleep(Duration::from_millis(100));
     }
     None
-}
-
-/// utime + stime of a process and its direct children (nginx's workers), in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let children: f64 = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-        .filter(|child| parent_of(*child) == Some(pid))
-        .map(own_cpu_seconds)
-        .sum();
-    own_cpu_seconds(pid) + children
-}
-
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
-}
-
-fn own_cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .map(|(_, r)| r.split(' ').collect())
-        .unwrap_or_default();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
 }
 
 fn peak_rss_mib(pid: u32) -> f64 {
@@ -565,20 +501,9 @@ fn process_cpu() -> f64 {
     own_cpu_seconds(std::process::id())
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
-}
-
 async fn token_rates(addr: SocketAddr, conns: usize, secs: u64) -> (f64, f64) {
     // In-process: key pair + ECDH + KDF + seal + ES256 signature, the work of one token.
-    let config = sealgate::config::Config::parse(
-        &sealgate_config("127.0.0.1:9".parse().unwrap()),
-        std::path::Path::new("b"),
-        std::path::Path::new("."),
-        &|_| None,
-    )
-    .unwrap();
+    let config = common::validate(bench_config("127.0.0.1:9".parse().unwrap(), "plain"));
     let (client, channel) = (
         Arc::clone(&config.clients["A"]),
         Arc::clone(&config.channels["C"]),
@@ -702,23 +627,22 @@ fn harness() {
     }
     let upstream = spawn_role("upstream", 0, &[]);
     let bare = spawn_role("bare", 1, &[("UPSTREAM", upstream.addr.to_string())]);
-    let gate = spawn_role("sealgate", 1, &[("CONFIG", sealgate_config(upstream.addr))]);
-    let balanced = spawn_role(
-        "sealgate",
-        1,
-        &[("CONFIG", sealgate_balanced_config(upstream.addr))],
-    );
+    let gateway = |variant: String| {
+        spawn_role(
+            "sealgate",
+            1,
+            &[
+                ("UPSTREAM", upstream.addr.to_string()),
+                ("VARIANT", variant),
+            ],
+        )
+    };
+    let gate = gateway("plain".to_owned());
+    let balanced = gateway("balanced".to_owned());
     let nginx_dir = tempfile::tempdir().unwrap();
     let nginx = spawn_nginx(upstream.addr, nginx_dir.path());
     let redis = spawn_redis(0);
-    let gate_redis = redis.as_ref().map(|r| {
-        let config = format!(
-            "{}\n[sessions]\nbackend = \"redis\"\n[sessions.redis]\nurl = \"redis://127.0.0.1:{}\"\n",
-            sealgate_config(upstream.addr),
-            r.1
-        );
-        spawn_role("sealgate", 1, &[("CONFIG", config)])
-    });
+    let gate_redis = redis.as_ref().map(|r| gateway(format!("redis:{}", r.1)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -43,30 +43,10 @@ use sealgate::client::{Client, ClientConfig};
 use sealgate::crypto::kdf::Kdf;
 use sealgate::jose::jwe;
 
+mod common;
+use common::{cpu_seconds, env_or, free_port, median, which};
+
 const BODIES: usize = 200_000;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn which(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A server process killed on drop.
 struct Server {
@@ -170,45 +150,19 @@ fn sealgate(dir: &Path, name: &str, upstream: SocketAddr, access_log: bool) -> S
     let port = free_port();
     let path = dir.join(format!("{name}.toml"));
     let log = dir.join(format!("{name}-access.log"));
-    let access = if access_log {
-        format!("[access_log]\npath = \"{}\"\n", log.display())
-    } else {
-        "[access_log]\nenabled = false\n".to_owned()
-    };
-    std::fs::write(
-        &path,
-        format!(
-            r#"[server]
-listen = "127.0.0.1:{port}"
-[admin]
-enabled = false
-{access}
-[token]
-max_requests_per_session = 100000000
-rate_limit_per_address_per_minute = 0
-[[token.keys]]
-kid = "bench"
-key = "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo"
-[channels.C]
-[clients.A]
-secret = "s"
-channels = ["C"]
-[[routes]]
-prefix = "/api/"
-upstreams = ["http://{upstream}"]
-[[routes]]
-prefix = "/plain/"
-upstreams = ["http://{upstream}"]
-auth = "none"
-"#
-        ),
-    )
-    .unwrap();
+    let listen = SocketAddr::from(([127, 0, 0, 1], port));
+    let file = common::gateway_file(
+        upstream,
+        listen,
+        access_log.then(|| log.display().to_string()).as_deref(),
+    );
+    std::fs::write(&path, common::toml_text(&file)).unwrap();
     let stderr = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
     let layout = layout();
     let child = pinned(layout.proxy_cpus, env!("CARGO_BIN_EXE_sealgate"))
         .args(["--config", &path.display().to_string()])
         .env("TOKIO_WORKER_THREADS", layout.workers.to_string())
+        .envs(common::SECRETS)
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
@@ -216,26 +170,6 @@ auth = "none"
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     wait_listening(addr);
     Server { child, addr }
-}
-
-/// utime + stime of `pid` and its children (nginx's worker), in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let mut total = own_cpu_seconds(pid);
-    if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
-        for child in children.split_whitespace() {
-            total += own_cpu_seconds(child.parse().unwrap());
-        }
-    }
-    total
-}
-
-fn own_cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
 }
 
 /// Busy and total ticks of CPU 0 (one-core layout) or of the whole machine (two cores),
@@ -467,11 +401,6 @@ fn paced(
         }
         (all, failed.load(Ordering::Relaxed))
     })
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn main() {

@@ -89,6 +89,3 @@ pub mod tls;
 pub mod token;
 pub mod upstream;
 pub mod wire;
-
-#[cfg(feature = "testkit")]
-pub mod testkit;

@@ -1,5 +1,5 @@
 //! `check-config --dump`: the effective configuration as TOML — the file as written with
-//! every default filled in by [`defaults::fill`](super::defaults::fill), the same filled
+//! every default filled in by [`defaults::fill`], the same filled
 //! file validation reads — with every secret redacted.
 //!
 //! It is the raw [`FileConfig`] serialized, not a second description of the configuration:

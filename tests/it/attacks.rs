@@ -10,7 +10,7 @@ use sealgate::crypto::kdf::Kdf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use sealgate::testkit::*;
+use sealgate_testkit::*;
 
 /// Sends raw bytes and reads until the server closes or 2 s pass.
 async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sealgate::testkit::*;
+use sealgate_testkit::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

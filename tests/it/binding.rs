@@ -14,7 +14,7 @@ use http_body_util::Full;
 use sealgate::client::{Client, ClientConfig, ClientError, GatewayTrust};
 use sealgate::crypto::kdf::Kdf;
 use sealgate::jose::{b64, jwe, jwk};
-use sealgate::testkit::*;
+use sealgate_testkit::*;
 
 const CHANNEL: &str = "MOB-APP-2001";
 

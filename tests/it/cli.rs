@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use sealgate::testkit::*;
+use sealgate_testkit::*;
 
 use crate::process::Binary;
 use crate::reload::Files;

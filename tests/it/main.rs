@@ -1,6 +1,6 @@
 //! The integration suite: one binary, every test against real sockets on 127.0.0.1:0 — the
 //! gateway, a recording upstream, and a client speaking the wire contract, all from
-//! `sealgate::testkit` (the `testkit` feature).
+//! `sealgate_testkit` (the `testkit` feature).
 
 #![allow(
     clippy::unwrap_used,

@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use sealgate::config::{AccessFormat, AccessLogFile, TracingFile};
 use sealgate::crypto::kdf::Kdf;
-use sealgate::testkit::*;
+use sealgate_testkit::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -12,7 +12,7 @@ use sealgate::config::Config;
 use sealgate::crypto::kdf::Kdf;
 use sealgate::jose::b64;
 
-use sealgate::testkit::*;
+use sealgate_testkit::*;
 
 #[tokio::test]
 async fn metrics_change_as_requests_pass() {

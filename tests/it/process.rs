@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use sealgate::testkit::*;
+use sealgate_testkit::*;
 
 /// The gateway binary, started on a configuration file with its listeners on port 0.
 pub(crate) struct Binary {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use sealgate::crypto::kdf::Kdf;
-use sealgate::testkit::*;
+use sealgate_testkit::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

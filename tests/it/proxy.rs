@@ -10,7 +10,7 @@ use sealgate::crypto::Key32;
 use sealgate::crypto::kdf::Kdf;
 use sealgate::jose::{b64, jwe};
 
-use sealgate::testkit::*;
+use sealgate_testkit::*;
 
 /// A gateway on the test configuration plus `routes`, and its recording upstream.
 async fn setup(

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use http::StatusCode;
 use sealgate::crypto::kdf::Kdf;
-use sealgate::testkit::*;
+use sealgate_testkit::*;
 
 use crate::process::Binary;
 

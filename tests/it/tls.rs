@@ -20,7 +20,7 @@ use sealgate::crypto::kdf::Kdf;
 use sealgate::jose::jwe;
 use tokio::net::TcpStream;
 
-use sealgate::testkit::*;
+use sealgate_testkit::*;
 
 /// A test CA that issues server and client certificates into a temporary folder.
 struct Pki {

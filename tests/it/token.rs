@@ -7,7 +7,7 @@ use sealgate::crypto::kdf::Kdf;
 use sealgate::jose::{b64, jwk};
 use sealgate::session::SessionId;
 
-use sealgate::testkit::*;
+use sealgate_testkit::*;
 
 async fn app() -> TestApp {
     // The token tests need no upstream; point routes at a closed port.

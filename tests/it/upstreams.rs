@@ -17,7 +17,7 @@ use sealgate::jose::jwe;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use sealgate::testkit::*;
+use sealgate_testkit::*;
 
 fn url(addr: std::net::SocketAddr) -> UpstreamFile {
     format!("http://{addr}").into()

@@ -12,7 +12,7 @@ use sealgate::crypto::kdf::Kdf;
 use sealgate::jose::b64;
 
 use crate::server::{RedisCluster, RedisServer};
-use sealgate::testkit::*;
+use sealgate_testkit::*;
 
 const CHANNEL: &str = "MOB-APP-2001";
 

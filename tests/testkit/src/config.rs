@@ -7,12 +7,12 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use crate::config::{
+use sealgate::config::{
     AdminFile, ChannelFile, ClientFile, Config, ConfigError, DEFAULT_TOKEN_PATH, FileConfig,
     RouteAuth, RouteFile, ServerFile, TokenFile, TokenKeyFile,
 };
-use crate::crypto::kdf::Kdf;
-use crate::jose::b64;
+use sealgate::crypto::kdf::Kdf;
+use sealgate::jose::b64;
 
 /// The token key of the test configuration (so tests can open tokens themselves).
 pub const TOKEN_KEY: [u8; 32] = [0x5a; 32];
@@ -59,7 +59,7 @@ impl ConfigBuilder {
                 ..Default::default()
             },
             // Off unless a test turns it on (to a file): stdout is the test harness's.
-            access_log: crate::config::AccessLogFile {
+            access_log: sealgate::config::AccessLogFile {
                 enabled: Some(false),
                 ..Default::default()
             },

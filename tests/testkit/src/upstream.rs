@@ -1,4 +1,4 @@
-//! Upstreams for tests, on loopback port 0: the bundled demo echo ([`crate::demo`]) where a
+//! Upstreams for tests, on loopback port 0: the bundled demo echo ([`sealgate::demo`]) where a
 //! test needs only something that answers, and a recording upstream where a test must see
 //! what the upstream received (method, URI, version, headers, body) or needs it to answer
 //! in a particular way ([`Behaviour`]).
@@ -16,11 +16,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::wire::{Body, full};
+use sealgate::wire::{Body, full};
 
-/// The demo echo upstream ([`crate::demo`]) serving on a loopback port; its address.
+/// The demo echo upstream ([`sealgate::demo`]) serving on a loopback port; its address.
 pub async fn spawn_demo_upstream() -> SocketAddr {
-    let (addr, serve) = crate::demo::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+    let (addr, serve) = sealgate::demo::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("bind the demo upstream");
     tokio::spawn(serve);

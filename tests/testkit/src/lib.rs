@@ -1,7 +1,7 @@
 //! Test support, shared by the integration suites (`tests/it`, `tests/redis`) and usable by
-//! the benches: a typed configuration builder over [`crate::config::FileConfig`], a gateway
+//! the benches: a typed configuration builder over [`sealgate::config::FileConfig`], a gateway
 //! spawned on port 0 with a clock the test can move, a recording upstream (and the bundled
-//! demo echo), an upstream that breaks HTTP on purpose, and a client side of the wire contract built on [`crate::client`].
+//! demo echo), an upstream that breaks HTTP on purpose, and a client side of the wire contract built on [`sealgate::client`].
 //!
 //! Compiled only with the `testkit` feature, which the crate's dev-dependency on itself turns
 //! on for tests and benches; the gateway never imports it.

@@ -1,5 +1,5 @@
-//! The client side of the wire contract for tests, on [`crate::client`]: the handshake is
-//! [`crate::client::Client::request_token`] (key pair, token request, session key), and the
+//! The client side of the wire contract for tests, on [`sealgate::client`]: the handshake is
+//! [`sealgate::client::Client::request_token`] (key pair, token request, session key), and the
 //! helpers here only add what a test needs beyond it — a token request body with any
 //! `publicKey` text (to send malformed ones), sealing a body under a session's key, and one
 //! encrypted POST or revocation.
@@ -12,11 +12,11 @@ use serde_json::Value;
 use super::app::TestApp;
 use super::config::TOKEN_PATH;
 use super::exchange::{Reply, post, send};
-use crate::client::{Client, ClientConfig, TokenResponse, token_request_body};
-use crate::crypto::Key32;
-use crate::crypto::ecdh::EphemeralKeyPair;
-use crate::crypto::kdf::Kdf;
-use crate::jose::jwe;
+use sealgate::client::{Client, ClientConfig, TokenResponse, token_request_body};
+use sealgate::crypto::Key32;
+use sealgate::crypto::ecdh::EphemeralKeyPair;
+use sealgate::crypto::kdf::Kdf;
+use sealgate::jose::jwe;
 
 /// A client's ephemeral key and its `publicKey` field value.
 pub struct ClientKey {

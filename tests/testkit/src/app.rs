@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::gateway::Gateway;
-use crate::server::Server;
+use sealgate::clock::Clock;
+use sealgate::config::Config;
+use sealgate::gateway::Gateway;
+use sealgate::server::Server;
 
 /// A running gateway.
 pub struct TestApp {
