@@ -8,29 +8,31 @@
 //!
 //! ## Layout: one direction through the code
 //!
-//! Modules are layered down the request's path; each may use the modules below it and
-//! never one beside or above it (`tests/it/layers.rs` holds this table and fails the build
-//! on an upward import). Top to bottom:
+//! Modules sit in seven tiers down the request's path. A module may use the modules of its
+//! own tier and of the tiers below, never one above; and nothing loops: not two modules
+//! (even of one tier), and not two files of one module. `tests/it/layers.rs` reads the
+//! table below, the one statement of the architecture, and fails on an upward import or a
+//! loop. Top to bottom:
 //!
-//! | layer | module | owns |
+//! | tier | modules | owns |
 //! | --- | --- | --- |
-//! | leaves | [`client`], [`demo`], `testkit` | a Rust client for the wire contract; the demo echo upstream; test support (feature `testkit`) |
-//! | listener | [`server`] | listeners (plain and TLS), connection bound, idle deadline, signals, graceful shutdown |
-//! | | [`admin`] | the admin listener: `/metrics`, `/healthz`, `/readyz` |
+//! | edges | [`cli`] | the command line, one file per subcommand |
+//! | | [`server`], [`admin`] | the listeners (plain and TLS): connection bound, idle deadline, signals, graceful shutdown, and preparing everything start builds without binding; the admin listener (`/metrics`, `/healthz`, `/readyz`) |
+//! | | [`client`], [`demo`] | a Rust client for the wire contract; the demo echo upstream |
 //! | lifecycle | [`gateway`] | admit, identify, dispatch, observe; live reload; background tasks |
 //! | handlers | [`handshake`], [`proxy`] | the token endpoint (checks, key agreement, issuing, revocation); routing, path normalisation, body open/seal, header rewriting, retries |
 //! | | [`context`] | what a handler is given: the connection's facts, the application state |
-//! | upstreams | [`upstream`] | the backends: per-route connection pools that never let an answer cross requests, the balancer, health (outlier detection, probes), retry budgets; state kept across reloads |
+//! | state | [`upstream`] | the backends: per-route connection pools that never let an answer cross requests, the balancer, health (outlier detection, probes), retry budgets; state kept across reloads |
 //! | | [`error`] | every client-visible error, layered, and its one status/code mapping; logged and counted in one place |
 //! | | [`auth`] | verifying a bearer token and finding its session |
-//! | state | [`state`], [`tls`] | where session state lives (memory, or Redis shared by instances); rustls configurations and certificate stores |
+//! | | [`state`], [`tls`] | where session state lives (memory, or Redis shared by instances); rustls configurations and certificate stores |
 //! | | [`session`], [`limit`] | the session cache and the replay memory (`DashMap`s); token-issuance rate limits |
-//! | | [`config`] | TOML file → one validation step → typed [`config::Config`], one file per section |
-//! | formats | [`token`] | the token contract's formats: request body, claims, keys, client credentials |
-//! | | [`jose`] | strict base64url/JSON, P-256 JWK, the one JWE codec (pure) |
-//! | | [`crypto`] | zeroizing keys, ECDH, the three KDFs |
-//! | facts | [`metrics`], [`observe`], [`clock`] | metric names and registry; the access line and W3C/OpenTelemetry tracing, both off the request path; the injectable clock |
-//! | plumbing | [`wire`] | HTTP plumbing and header names, and the text of an address |
+//! | config | [`config`] | TOML file → defaults filled in once → one validation step → typed [`config::Config`], one file per section |
+//! | formats | [`token`], [`jose`], [`crypto`] | the token contract's formats (request body, claims, keys, client credentials); strict base64url/JSON, P-256 JWK, the one JWE codec (pure); zeroizing keys, ECDH, the three KDFs |
+//! | facts | [`metrics`], [`observe`], [`clock`], [`wire`] | metric names and registry; the access line and W3C/OpenTelemetry tracing, both off the request path; the injectable clock; HTTP plumbing, every header name, the text of an address |
+//!
+//! The tests' shared support is a crate of its own (`tests/testkit`), over this one's public
+//! API.
 //!
 //! ## A request's life
 //!
