@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use super::{fail, output};
 use crate::clock::Clock;
-use crate::config::{Config, MissingSecret, SecretSource, SecretUse};
+use crate::config::{Config, MissingSecret, SecretSource, SecretUse, StateBackend};
 use crate::gateway::Outputs;
-use crate::server::Listeners;
+use crate::server::{Listeners, PrepareError, ServerError};
 
 /// Exit status when the configuration is valid but has warnings, under `--strict`.
 const EXIT_WARNINGS: u8 = 2;
@@ -44,11 +44,15 @@ impl CheckConfig {
         };
         let mut config = checked.config;
         let mut missing = checked.missing;
+        let mut problems = Vec::new();
+        let mut kept: Vec<usize> = (0..config.tls.len()).collect();
         if self.without_secrets {
-            set_aside_absent_tls_keys(&mut config, &mut missing);
+            let set_aside = set_aside_absent_keys(&mut config, &mut missing);
+            problems = set_aside.problems;
+            kept = set_aside.kept;
         }
-        let problem = prepare(Arc::new(config));
-        if let Some(problem) = &problem {
+        problems.extend(prepare(Arc::new(config), &kept));
+        for problem in &problems {
             tracing::error!("{problem}");
         }
         for warning in &checked.warnings {
@@ -65,7 +69,7 @@ impl CheckConfig {
                 Err(error) => return fail(&error),
             }
         }
-        if problem.is_some() {
+        if !problems.is_empty() {
             return ExitCode::FAILURE;
         }
         tracing::info!(
@@ -81,33 +85,95 @@ impl CheckConfig {
     }
 }
 
-/// Without the production secrets, a TLS listener whose private key file is not on this
-/// machine is listed as missing and left out of the check (its certificates cannot be
-/// loaded without it); the other listeners are checked in full.
-fn set_aside_absent_tls_keys(config: &mut Config, missing: &mut Vec<MissingSecret>) {
-    let mut index = 0;
-    config.tls.retain(|listener| {
-        let absent: Vec<MissingSecret> = listener
-            .certificates
-            .iter()
-            .enumerate()
-            .filter(|(_, pair)| !pair.key_file.exists())
-            .map(|(pair, files)| MissingSecret {
-                key: format!("tls[{index}].certificates[{pair}].key_file"),
-                source: SecretSource::File(files.key_file.clone()),
-                usage: SecretUse::TlsKey,
-            })
-            .collect();
-        index += 1;
-        let keep = absent.is_empty();
-        missing.extend(absent);
-        keep
-    });
+/// What `--without-secrets` sets aside: private key files that are not on this machine are
+/// listed as missing (with their certificate, when it is not here either), and what can be
+/// checked without them still is. A `[[tls]]` pair without its key: its certificate file is
+/// read if present; the listener is checked with its other
+/// pairs, or, with none left, its client CA alone (and it is left out of the build). An
+/// upstream or Redis client key that is absent: its certificate is read, the rest of that
+/// TLS configuration built without it.
+struct SetAside {
+    /// The original `[[tls]]` index of each listener left in the configuration.
+    kept: Vec<usize>,
+    /// What was found wrong in what was set aside, by key.
+    problems: Vec<String>,
+}
+
+fn set_aside_absent_keys(config: &mut Config, missing: &mut Vec<MissingSecret>) -> SetAside {
+    let mut set_aside = SetAside {
+        kept: Vec::new(),
+        problems: Vec::new(),
+    };
+    // The key is not here; its certificate, deployed with it, may not be either (listed
+    // too), but one that is here must read.
+    let mut absent = |key: String, path: &std::path::Path, cert: &std::path::Path| {
+        let mut list = |file: &str, path: &std::path::Path| {
+            missing.push(MissingSecret {
+                key: format!("{key}.{file}"),
+                source: SecretSource::File(path.to_owned()),
+                usage: SecretUse::TlsFile,
+            });
+        };
+        list("key_file", path);
+        if !cert.exists() {
+            list("cert_file", cert);
+            return None;
+        }
+        crate::tls::read_certs(cert)
+            .err()
+            .map(|error| format!("config key `{key}.cert_file`: {error}"))
+    };
+    let listeners = std::mem::take(&mut config.tls);
+    for (index, mut listener) in listeners.into_iter().enumerate() {
+        let mut pairs = Vec::new();
+        for (pair, files) in listener.certificates.into_iter().enumerate() {
+            if files.key_file.exists() {
+                pairs.push(files);
+            } else {
+                let key = format!("tls[{index}].certificates[{pair}]");
+                set_aside
+                    .problems
+                    .extend(absent(key, &files.key_file, &files.cert_file));
+            }
+        }
+        listener.certificates = pairs;
+        if listener.certificates.is_empty() {
+            if let Err(error) = crate::tls::client_verifier(&listener) {
+                set_aside
+                    .problems
+                    .push(format!("config key `tls[{index}]`: {error}"));
+            }
+        } else {
+            set_aside.kept.push(index);
+            config.tls.push(listener);
+        }
+    }
+    let upstream = &mut config.upstream_tls;
+    if let (Some(cert), Some(key)) = (&upstream.client_cert_file, &upstream.client_key_file)
+        && !key.exists()
+    {
+        set_aside
+            .problems
+            .extend(absent("upstream_tls.client".to_owned(), key, cert));
+        upstream.client_cert_file = None;
+        upstream.client_key_file = None;
+    }
+    if let StateBackend::Redis(redis) = &mut config.sessions.backend
+        && let Some((cert, key)) = &redis.tls.client
+        && !key.exists()
+    {
+        set_aside
+            .problems
+            .extend(absent("sessions.redis.client".to_owned(), key, cert));
+        redis.tls.client = None;
+    }
+    set_aside
 }
 
 /// Builds what start builds from `config` (certificates, key files, TLS configurations,
-/// the Redis client) and returns the first problem start would stop at.
-fn prepare(config: Arc<crate::config::Config>) -> Option<String> {
+/// the Redis client) and returns the first problem start would stop at. `kept[i]` is the
+/// `[[tls]]` index, in the file, of the configuration's listener `i`.
+fn prepare(config: Arc<Config>, kept: &[usize]) -> Option<String> {
     // The Redis client is made on a runtime; none of its connections is ever driven here,
     // so nothing connects.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -118,7 +184,18 @@ fn prepare(config: Arc<crate::config::Config>) -> Option<String> {
         Err(error) => return Some(format!("cannot start a runtime: {error}")),
     };
     let _in_runtime = runtime.enter();
-    Listeners::for_config(config, Clock::system(), Outputs::Skip)
-        .err()
-        .map(|error| error.to_string())
+    let error = Listeners::for_config(config, Clock::system(), Outputs::Skip).err()?;
+    Some(match error {
+        PrepareError::Listener(ServerError::Tls {
+            index,
+            addr,
+            source,
+        }) => ServerError::Tls {
+            index: kept.get(index).copied().unwrap_or(index),
+            addr,
+            source,
+        }
+        .to_string(),
+        other => other.to_string(),
+    })
 }

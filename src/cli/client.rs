@@ -150,12 +150,21 @@ fn run(action: ClientAction, identity: ClientIdentity) -> ExitCode {
         }
         match action {
             ClientAction::Token { .. } => match client.request_token().await {
-                // The answer as the gateway sent it, its signature included (checked
-                // against the pin, when there is one).
-                Ok((response, _)) => match serde_json::to_string(&response) {
-                    Ok(text) => output(&text),
-                    Err(error) => fail(&error),
-                },
+                // The answer's documented members, its signature included; whether that
+                // was checked goes to the log, so no one reads an unchecked one as checked.
+                Ok((response, _)) => {
+                    if client.checks_signatures() {
+                        tracing::info!("the answer's signature verified with the pinned JWK Set");
+                    } else if response.signature.is_some() {
+                        tracing::warn!(
+                            "the answer's signature was NOT checked: give --pin FILE or --jwks URL"
+                        );
+                    }
+                    match serde_json::to_string(&response) {
+                        Ok(text) => output(&text),
+                        Err(error) => fail(&error),
+                    }
+                }
                 Err(error) => fail(&error),
             },
             ClientAction::Call {

@@ -366,6 +366,12 @@ impl Client {
         Ok(())
     }
 
+    /// Whether token answers are checked: with a pinned or fetched JWK Set that has a `sig`
+    /// key, an answer whose signature does not verify is refused.
+    pub fn checks_signatures(&self) -> bool {
+        !self.config.trust.signing_keys.is_empty()
+    }
+
     /// Asks for a new token; returns the response and the derived session. With a pinned
     /// `sig` key the signature must verify before `K` is derived; with an `enc` key the
     /// request is sealed.

@@ -294,7 +294,8 @@ pub fn lint(
                 "WARN014",
                 key,
                 format!(
-                    "the key file is readable by its group or by everyone (mode {mode:o}): chmod 600 it"
+                    "the key file is readable by everyone (mode {mode:o}): chmod o-r it (0600, or \
+                     0640 with a group only the gateway's user is in)"
                 ),
             );
         }
@@ -332,14 +333,16 @@ fn plaintext_remote_host(url: &str) -> Option<String> {
     (!local).then(|| host.to_owned())
 }
 
-/// The permission bits of a file its group or everyone may read (None: it may not, or it
-/// cannot be read at all, which validation has reported).
+/// The permission bits of a file everyone may read (None: they may not, or it cannot be read
+/// at all, which validation has reported). A group-readable key is a deliberate choice (the
+/// Debian package's keys are 0640 root:sealgate, so the service reads what root owns) and
+/// is not warned about.
 fn readable_by_others(path: &Path) -> Option<u32> {
     #[cfg(unix)]
     {
         let metadata = std::fs::metadata(path).ok()?;
         let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o777;
-        (mode & 0o044 != 0).then_some(mode)
+        (mode & 0o004 != 0).then_some(mode)
     }
     #[cfg(not(unix))]
     {
@@ -488,6 +491,7 @@ mod tests {
             ("WARN014", "token.keys[0].key_file")
         );
         assert!(warnings(0o600).is_empty());
+        assert!(warnings(0o640).is_empty(), "group-readable, as packaged");
     }
 
     #[test]

@@ -26,9 +26,10 @@ pub enum SecretUse {
     /// A gateway key (`gateway_keys[].key_env` / `key_file`): a P-256 private scalar,
     /// 32 bytes base64url.
     GatewayKey,
-    /// A TLS listener's private key file (`tls[].certificates[].key_file`): only
-    /// `check-config --without-secrets` lists one, leaving its listener unchecked.
-    TlsKey,
+    /// A TLS private key, or the certificate deployed with it (`tls[].certificates[]`,
+    /// `upstream_tls.client`, `sessions.redis.client`): only `check-config
+    /// --without-secrets` lists one, checking what it can without it.
+    TlsFile,
     /// A Redis URL (`sessions.redis.url_env`); `tls`: the file configures TLS files for it,
     /// so it is a `rediss://` URL.
     RedisUrl {
@@ -161,7 +162,7 @@ fn placeholder(usage: SecretUse) -> Result<Zeroizing<String>, String> {
         }
         SecretUse::RedisUrl { tls: false } => "redis://placeholder.invalid:6379/0".to_owned(),
         SecretUse::RedisUrl { tls: true } => "rediss://placeholder.invalid:6379/0".to_owned(),
-        SecretUse::TlsKey => return Err("a TLS key file has no placeholder".to_owned()),
+        SecretUse::TlsFile => return Err("a TLS file has no placeholder".to_owned()),
     }))
 }
 

@@ -243,6 +243,7 @@ impl Config {
                 "the PROXY protocol is accepted only from trusted proxies: list them",
             ));
         }
+        distinct_listeners(&server, &tls, admin.as_ref(), demo_upstream)?;
         let upstream_tls = tls::validate_upstream(raw.upstream_tls, base)?;
         let access_log = observe::validate_access_log(raw.access_log, base)?;
         let tracing = observe::validate_tracing(raw.tracing)?;
@@ -262,6 +263,38 @@ impl Config {
             tracing,
         })
     }
+}
+
+/// Two listeners on one address (with a port other than 0) could never both bind: refused
+/// here, so `check-config` finds it, rather than at start. (Two `[[tls]]` tables without
+/// `listen` both take the default.)
+fn distinct_listeners(
+    server: &ServerConfig,
+    tls: &[TlsListenerConfig],
+    admin: Option<&AdminConfig>,
+    demo_upstream: Option<SocketAddr>,
+) -> Result<(), ConfigError> {
+    let mut seen: Vec<(String, SocketAddr)> = Vec::new();
+    let listeners = std::iter::once(("server.listen".to_owned(), server.listen))
+        .chain(
+            tls.iter()
+                .enumerate()
+                .map(|(i, t)| (format!("tls[{i}].listen"), t.listen)),
+        )
+        .chain(admin.map(|a| ("admin.listen".to_owned(), a.listen)))
+        .chain(demo_upstream.map(|d| ("demo_upstream.listen".to_owned(), d)));
+    for (key, addr) in listeners {
+        if addr.port() != 0
+            && let Some((other, _)) = seen.iter().find(|(_, a)| *a == addr)
+        {
+            return Err(invalid(
+                key,
+                format!("{addr} is also `{other}`: two listeners cannot share an address"),
+            ));
+        }
+        seen.push((key, addr));
+    }
+    Ok(())
 }
 
 /// The configuration file's text, wiped from memory when dropped (it may hold secrets).
@@ -360,6 +393,31 @@ mod tests {
         assert!(config.channels.contains_key("MOB-APP-2001"));
         assert!(config.clients.contains_key("MOB-APP") && config.clients.contains_key("ABC"));
         assert_eq!(config.token.path, DEFAULT_TOKEN_PATH);
+    }
+
+    #[test]
+    fn two_listeners_on_one_address_are_refused_at_load() {
+        let pair = "[[tls.certificates]]\ncert_file = \"c\"\nkey_file = \"k\"\n";
+        let refused = |text: &str, key: &str| match parse(text) {
+            Err(ConfigError::Invalid { key: k, problem }) => {
+                assert_eq!(k, key, "{problem}");
+                assert!(problem.contains("two listeners"), "{problem}");
+            }
+            other => panic!("{text}: {other:?}"),
+        };
+        // Two [[tls]] without `listen` take the same default.
+        refused(&format!("[[tls]]\n{pair}[[tls]]\n{pair}"), "tls[1].listen");
+        refused(
+            "[server]\nlisten = \"127.0.0.1:9000\"\n[demo_upstream]\n",
+            "demo_upstream.listen",
+        );
+        refused(
+            "[server]\nlisten = \"127.0.0.1:7000\"\n[admin]\nlisten = \"127.0.0.1:7000\"\n",
+            "admin.listen",
+        );
+        // Port 0 is a different port each time; a disabled admin listener binds nothing.
+        parse("[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        parse("[server]\nlisten = \"127.0.0.1:9901\"\n[admin]\nenabled = false\n").unwrap();
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The process's signals, in one place: SIGHUP reloads the configuration (when the server
 //! was given its file) and every listener's certificates, counted in
-//! `sealgate_config_reloads_total{result}`; SIGINT and SIGTERM start the graceful shutdown.
+//! `sealgate_config_reloads_total{outcome}`; SIGINT and SIGTERM start the graceful shutdown.
 //! Certificate files are also polled for changes, so a renewal needs no signal at all.
 
 use std::path::PathBuf;

@@ -89,18 +89,18 @@ pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| file_error(path, e))
 }
 
-/// A private key file that its group or everyone may read is a key others may have:
-/// said loudly, once per load (not refused: some deployments mount keys group-readable for
-/// a dedicated group on purpose).
+/// A private key file that everyone may read is a key others may have: said loudly, once
+/// per load (not refused). Group-readable is a deliberate choice (0640 with a group only
+/// the gateway's user is in, as the Debian package does) and is not warned about.
 fn warn_if_readable_by_others(path: &Path) {
     #[cfg(unix)]
     if let Ok(metadata) = std::fs::metadata(path) {
         let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions());
-        if mode & 0o044 != 0 {
+        if mode & 0o004 != 0 {
             tracing::warn!(
                 path = %path.display(),
                 mode = format!("{:o}", mode & 0o777),
-                "private key file is readable by its group or by everyone: chmod 600 it"
+                "private key file is readable by everyone: chmod o-r it"
             );
         }
     }
@@ -121,8 +121,21 @@ pub fn server_config(
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let builder =
         ServerConfig::builder_with_provider(provider()).with_protocol_versions(VERSIONS)?;
-    let builder = match &listener.client_ca_file {
+    let builder = match client_verifier(listener)? {
         None => builder.with_no_client_auth(),
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+    };
+    let mut config = builder.with_cert_resolver(store);
+    config.alpn_protocols = alpn();
+    Ok(Arc::new(config))
+}
+
+/// The verifier of a listener's client certificates (mTLS), when it has a client CA.
+pub fn client_verifier(
+    listener: &TlsListenerConfig,
+) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>, TlsError> {
+    Ok(match &listener.client_ca_file {
+        None => None,
         Some(path) => {
             let verifier =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots(path)?), provider());
@@ -130,16 +143,13 @@ pub fn server_config(
                 ClientCertMode::Required => verifier,
                 ClientCertMode::Optional => verifier.allow_unauthenticated(),
             };
-            builder.with_client_cert_verifier(
+            Some(
                 verifier
                     .build()
                     .map_err(|e| TlsError::Verifier(e.to_string()))?,
             )
         }
-    };
-    let mut config = builder.with_cert_resolver(store);
-    config.alpn_protocols = alpn();
-    Ok(Arc::new(config))
+    })
 }
 
 /// The rustls client configuration for `https://` upstreams: the configured CA bundle or

@@ -465,3 +465,93 @@ fn a_port_clash_names_the_listener_that_could_not_bind() {
         );
     }
 }
+
+#[test]
+fn without_secrets_an_absent_private_key_hides_nothing_else_of_its_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    self_signed(dir.path(), "a");
+    self_signed(dir.path(), "b");
+    std::fs::write(dir.path().join("garbage.pem"), "not a certificate").unwrap();
+    let listener = |extra: &str, cert: &str, key: &str| {
+        format!(
+            "[[tls]]\nlisten = \"127.0.0.1:0\"\n{extra}[[tls.certificates]]\n\
+             cert_file = \"{cert}\"\nkey_file = \"{key}\"\n"
+        )
+    };
+    let run = |text: String| check(dir.path(), &text, &["--without-secrets"], &safe_env());
+
+    // The key is not here: listed, and the listener's client CA is still read.
+    let bad_ca = run(format!(
+        "{SAFE}{}",
+        listener(
+            "client_ca_file = \"garbage.pem\"\n",
+            "a.pem",
+            "absent-key.pem"
+        )
+    ));
+    assert_eq!(bad_ca.status.code(), Some(1), "{}", stderr(&bad_ca));
+    let text = stderr(&bad_ca);
+    assert!(
+        text.contains("missing: file") && text.contains("absent-key.pem"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tls[0]") && text.contains("garbage.pem"),
+        "{text}"
+    );
+
+    // ... and its certificate file, when it is here: it must be one.
+    let bad_cert = run(format!(
+        "{SAFE}{}",
+        listener("", "garbage.pem", "absent-key.pem")
+    ));
+    assert_eq!(bad_cert.status.code(), Some(1), "{}", stderr(&bad_cert));
+    assert!(
+        stderr(&bad_cert).contains("config key `tls[0].certificates[0].cert_file`")
+            && stderr(&bad_cert).contains("garbage.pem"),
+        "{}",
+        stderr(&bad_cert)
+    );
+    // A certificate deployed with its absent key, absent too: both listed.
+    let both = run(format!(
+        "{SAFE}{}",
+        listener("", "absent.pem", "absent-key.pem")
+    ));
+    assert!(both.status.success(), "{}", stderr(&both));
+    assert!(
+        stderr(&both).contains("(`tls[0].certificates[0].cert_file`)"),
+        "{}",
+        stderr(&both)
+    );
+
+    // A listener set aside does not renumber the next: its error names tls[1].
+    let second = run(format!(
+        "{SAFE}{}{}",
+        listener("", "a.pem", "absent-key.pem"),
+        listener("", "a.pem", "b-key.pem")
+    ));
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("`tls[1]`") && stderr(&second).contains("does not match"),
+        "{}",
+        stderr(&second)
+    );
+
+    // Upstream and Redis client keys that are not here are listed too, not failed.
+    let clients = run(format!(
+        "{SAFE}[upstream_tls]\nclient_cert_file = \"a.pem\"\nclient_key_file = \"absent-1.pem\"\n\
+         [sessions]\nbackend = \"redis\"\n[sessions.redis]\nurl = \"rediss://127.0.0.1:6380/0\"\n\
+         client_cert_file = \"a.pem\"\nclient_key_file = \"absent-2.pem\"\n"
+    ));
+    assert!(clients.status.success(), "{}", stderr(&clients));
+    for key in [
+        "upstream_tls.client.key_file",
+        "sessions.redis.client.key_file",
+    ] {
+        assert!(
+            stderr(&clients).contains(key),
+            "{key}: {}",
+            stderr(&clients)
+        );
+    }
+}

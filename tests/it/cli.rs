@@ -59,6 +59,22 @@ async fn the_cli_client_prints_the_signed_answer_and_makes_a_sealed_call() {
     .map(|member| printed.find(&format!("\"{member}\":")).expect(member))
     .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{printed}");
+    // Whether the signature was checked is said, on the log: here it was not.
+    let unpinned = client(&["token", &gateway.url("")]).await;
+    assert!(
+        String::from_utf8_lossy(&unpinned.stderr).contains("signature was NOT checked"),
+        "{}",
+        String::from_utf8_lossy(&unpinned.stderr)
+    );
+    // With the gateway's JWK Set it is checked (and the token request sealed to it).
+    let jwks = gateway.url("/.well-known/jwks.json");
+    let pinned = client(&["token", &gateway.url(""), "--jwks", &jwks]).await;
+    stdout(&pinned);
+    assert!(
+        String::from_utf8_lossy(&pinned.stderr).contains("signature verified"),
+        "{}",
+        String::from_utf8_lossy(&pinned.stderr)
+    );
 
     // A sealed call: the upstream sees plaintext and the caller's identity, the caller
     // reads the opened answer.

@@ -1,10 +1,11 @@
-//! Test support, shared by the integration suites (`tests/it`, `tests/redis`) and usable by
-//! the benches: a typed configuration builder over [`sealgate::config::FileConfig`], a gateway
+//! Test support, shared by the integration suites (`tests/it`, `tests/redis`) and the
+//! benches: a typed configuration builder over [`sealgate::config::FileConfig`], a gateway
 //! spawned on port 0 with a clock the test can move, a recording upstream (and the bundled
-//! demo echo), an upstream that breaks HTTP on purpose, and a client side of the wire contract built on [`sealgate::client`].
+//! demo echo), an upstream that breaks HTTP on purpose, and a client side of the wire
+//! contract built on [`sealgate::client`].
 //!
-//! Compiled only with the `testkit` feature, which the crate's dev-dependency on itself turns
-//! on for tests and benches; the gateway never imports it.
+//! A crate of its own in the workspace (as linkerd2-proxy's `app/test`), a dev-dependency of
+//! `sealgate`: it sees only the gateway's public API, and the gateway cannot import it.
 //!
 //! Owns: how a test sets up a gateway and talks to it. Nothing here decides behaviour.
 
