@@ -445,16 +445,7 @@ url_env = "REDIS_URL"
             if path.is_empty() {
                 continue;
             }
-            // `routes[0].retry` → `routes.retry`; a named channel or client → `<name>`.
-            let mut table = String::new();
-            for (i, part) in path.split('.').enumerate() {
-                let part = part.split('[').next().unwrap_or(part);
-                let named = i == 1 && (table == "channels" || table == "clients");
-                if i > 0 {
-                    table.push('.');
-                }
-                table.push_str(if named { "<name>" } else { part });
-            }
+            let table = doc_table(&path);
             let Some(rows) = documented.get(&table) else {
                 panic!("docs/configuration.md has no heading for `[{table}]`");
             };
@@ -483,5 +474,136 @@ url_env = "REDIS_URL"
             );
         }
         assert!(expected_tables.len() >= 20, "{expected_tables:?}");
+    }
+
+    /// `routes[0].retry` → `routes.retry`; a named channel or client → `<name>`: the table
+    /// as `docs/configuration.md` heads it.
+    fn doc_table(path: &str) -> String {
+        let mut table = String::new();
+        for (i, part) in path.split('.').enumerate() {
+            let part = part.split('[').next().unwrap_or(part);
+            let named = i == 1 && (table == "channels" || table == "clients");
+            if i > 0 {
+                table.push('.');
+            }
+            table.push_str(if named { "<name>" } else { part });
+        }
+        table
+    }
+
+    /// The default cell of each key row of `docs/configuration.md`, by `(table, key)`.
+    fn documented_defaults() -> std::collections::BTreeMap<(String, String), String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut defaults = std::collections::BTreeMap::new();
+        let mut current: Vec<String> = Vec::new();
+        for line in text.lines() {
+            if line.starts_with('#') {
+                current = line
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .filter(|header| header.starts_with('['))
+                    .map(|header| header.trim_matches(['[', ']']).to_owned())
+                    .collect();
+            } else if line.starts_with("| `") {
+                let cells: Vec<&str> = line.split(" | ").collect();
+                let key = cells[0]
+                    .trim_start_matches("| ")
+                    .trim_matches('`')
+                    .to_owned();
+                for table in &current {
+                    defaults.insert((table.clone(), key.clone()), cells[1].to_owned());
+                }
+            }
+        }
+        defaults
+    }
+
+    /// Every table of the page with its required keys only: filled and dumped, it is the
+    /// default of every other key.
+    const SKELETON: &str = r#"
+[token.cors]
+allowed_origins = ["https://app.example"]
+[[token.keys]]
+kid = "k"
+key_env = "K"
+[[gateway_keys]]
+kid = "g"
+use = "sig"
+key_env = "G"
+[channels.C]
+[clients.A]
+secret_env = "S"
+channels = ["C"]
+[[routes]]
+prefix = "/api/"
+upstreams = ["http://127.0.0.1:9"]
+[routes.retry]
+[routes.health_check]
+[routes.cors]
+allowed_origins = ["https://app.example"]
+[[tls]]
+client_ca_file = "ca.pem"
+[[tls.certificates]]
+cert_file = "c.pem"
+key_file = "k.pem"
+[sessions]
+backend = "redis"
+[sessions.redis]
+url_env = "R"
+[tracing]
+otlp_endpoint = "http://127.0.0.1:4318/v1/traces"
+[demo_upstream]
+"#;
+
+    #[test]
+    fn the_configuration_page_gives_the_defaults_the_dump_fills_in() {
+        let given: toml::Value = toml::from_str(SKELETON).unwrap();
+        let filled: toml::Value =
+            toml::from_str(&dump(parse_file(SKELETON, Path::new("t")).unwrap()).unwrap()).unwrap();
+        let documented = documented_defaults();
+        let mut all = Vec::new();
+        tables(String::new(), &filled, &mut all);
+        let mut compared = 0;
+        let mut wrong = Vec::new();
+        for (path, table) in all {
+            let given_here = |key: &str| {
+                let mut at = Some(&given);
+                for part in path.split('.').filter(|p| !p.is_empty()) {
+                    let (name, index) = match part.split_once('[') {
+                        Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+                        None => (part, None),
+                    };
+                    at = at.and_then(|v| v.get(name));
+                    if let Some(i) = index {
+                        at = at.and_then(|v| v.get(i));
+                    }
+                }
+                at.and_then(|v| v.get(key)).is_some()
+            };
+            for (key, value) in table {
+                let is_table = value.is_table()
+                    || value
+                        .as_array()
+                        .is_some_and(|a| a.first().is_some_and(toml::Value::is_table));
+                if is_table || given_here(key) || path.is_empty() {
+                    continue;
+                }
+                let Some(cell) = documented.get(&(doc_table(&path), key.clone())) else {
+                    continue; // the keys test names what is missing
+                };
+                let text = value.to_string();
+                compared += 1;
+                if !cell.contains(&text) {
+                    wrong.push(format!(
+                        "`{}.{key}`: the dump fills in {text}, the page says {cell}",
+                        doc_table(&path)
+                    ));
+                }
+            }
+        }
+        assert!(compared > 80, "only {compared} defaults compared");
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 }

@@ -84,11 +84,12 @@ fn code(line: &str) -> &str {
 }
 
 /// Every name that follows `prefix` in `text` outside line comments: `prefix` `name`, and
-/// each first segment of a `prefix{a, b::c}` group.
+/// each first segment of a `prefix{a, b::c}` group, also when the group spans lines.
 fn names_after(text: &str, prefix: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    for line in text.lines() {
-        let mut rest = code(line);
+    let joined = text.lines().map(code).collect::<Vec<_>>().join(" ");
+    {
+        let mut rest = joined.as_str();
         while let Some(at) = rest.find(prefix) {
             let after = &rest[at + prefix.len()..];
             let name: String = after
@@ -104,7 +105,7 @@ fn names_after(text: &str, prefix: &str) -> BTreeSet<String> {
                         }
                     }
                 }
-            } else {
+            } else if name != "super" {
                 found.insert(name);
             }
             rest = after;
@@ -116,6 +117,27 @@ fn names_after(text: &str, prefix: &str) -> BTreeSet<String> {
 /// Every `crate::name` in the text: `use` lines and paths in code.
 fn crate_paths(text: &str) -> BTreeSet<String> {
     names_after(text, "crate::")
+}
+
+/// How many `super::` lead from `file` to the crate's root: 1 from `src/x.rs` or
+/// `src/x/mod.rs`, 2 from `src/x/y.rs`.
+fn depth(file: &Path) -> usize {
+    let relative = file.strip_prefix(src()).unwrap();
+    let parts = relative.components().count();
+    if file.ends_with("mod.rs") {
+        parts - 1
+    } else {
+        parts
+    }
+}
+
+/// The top-level modules `file` names: `crate::x`, and `super::x` that reaches the root.
+fn modules_used(file: &Path, text: &str) -> BTreeSet<String> {
+    let mut used = crate_paths(text);
+    // Inside an inline module (`mod tests`, last in a file), `super::` is one level less.
+    let outside_tests = text.split("#[cfg(test)]").next().unwrap_or("");
+    used.extend(names_after(outside_tests, &"super::".repeat(depth(file))));
+    used
 }
 
 /// A loop in `graph`, as the path around it, if there is one.
@@ -170,7 +192,7 @@ fn no_module_uses_a_higher_tier_and_no_two_modules_use_each_other() {
             continue;
         };
         let text = std::fs::read_to_string(file).unwrap();
-        for used in crate_paths(&text) {
+        for used in modules_used(file, &text) {
             if used == module {
                 continue;
             }
@@ -281,6 +303,18 @@ fn the_checker_reads_tiers_use_lines_groups_and_loops() {
         .map(str::to_owned)
         .collect();
     assert_eq!(crate_paths(text), expected);
+    // A group over several lines, and `super::` that reaches the root from a top-level file.
+    let wrapped =
+        "use crate::{\n    auth,\n    jose::jwe, // a comment\n};\nuse super::gateway::X;\n";
+    assert_eq!(
+        crate_paths(wrapped),
+        ["auth", "jose"].into_iter().map(str::to_owned).collect()
+    );
+    let top = src().join("limit.rs");
+    assert!(modules_used(&top, wrapped).contains("gateway"));
+    let nested = src().join("proxy/route.rs");
+    assert!(!modules_used(&nested, wrapped).contains("gateway"));
+    assert!(modules_used(&nested, "use super::super::gateway;").contains("gateway"));
     let lib = "//! | tier | modules | owns |\n//! | --- | --- | --- |\n\
                //! | top | [`a`] | x |\n//! | | [`b`], [`c`] | y |\n//! | bottom | [`d`] | z |\n";
     assert_eq!(tiers_from(lib), [vec!["d"], vec!["a", "b", "c"]]);
