@@ -400,17 +400,16 @@ url_env = "REDIS_URL"
         );
     }
 
-    /// The keys `docs/configuration.md` documents, by table: each table a heading holding
-    /// its TOML header in backticks (``### `[[routes]]` ``), each key a row starting
-    /// ``| `key` |``.
-    fn documented_keys() -> std::collections::BTreeMap<String, Vec<String>> {
+    /// The key rows of `docs/configuration.md`: `(table, key, default cell)`. Each table is
+    /// a heading holding its TOML header in backticks (``### `[[routes]]` ``; a heading may
+    /// name several tables that take the same keys), each key a row ``| `key` | default |``.
+    fn documented_rows() -> Vec<(String, String, String)> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
         let text = std::fs::read_to_string(path).unwrap();
-        let mut tables = std::collections::BTreeMap::new();
+        let mut rows = Vec::new();
         let mut current: Vec<String> = Vec::new();
         for line in text.lines() {
             if line.starts_with('#') {
-                // A heading may name several tables that take the same keys.
                 current = line
                     .split('`')
                     .skip(1)
@@ -418,14 +417,30 @@ url_env = "REDIS_URL"
                     .filter(|header| header.starts_with('['))
                     .map(|header| header.trim_matches(['[', ']']).to_owned())
                     .collect();
+                // A heading with no rows still names its table.
+                rows.extend(
+                    current
+                        .iter()
+                        .map(|t| (t.clone(), String::new(), String::new())),
+                );
+            } else if line.starts_with("| `") {
+                let cells: Vec<&str> = line.split(" | ").collect();
+                let key = cells[0].trim_start_matches("| ").trim_matches('`');
                 for table in &current {
-                    tables.entry(table.clone()).or_insert_with(Vec::new);
+                    rows.push((table.clone(), key.to_owned(), cells[1].to_owned()));
                 }
-            } else if let Some(row) = line.strip_prefix("| `") {
-                let key = row.split('`').next().unwrap_or("").to_owned();
-                for table in &current {
-                    tables.get_mut(table).unwrap().push(key.clone());
-                }
+            }
+        }
+        rows
+    }
+
+    /// The keys `docs/configuration.md` documents, by table.
+    fn documented_keys() -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut tables = std::collections::BTreeMap::new();
+        for (table, key, _) in documented_rows() {
+            let keys: &mut Vec<String> = tables.entry(table).or_default();
+            if !key.is_empty() {
+                keys.push(key);
             }
         }
         tables
@@ -491,35 +506,6 @@ url_env = "REDIS_URL"
         table
     }
 
-    /// The default cell of each key row of `docs/configuration.md`, by `(table, key)`.
-    fn documented_defaults() -> std::collections::BTreeMap<(String, String), String> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
-        let text = std::fs::read_to_string(path).unwrap();
-        let mut defaults = std::collections::BTreeMap::new();
-        let mut current: Vec<String> = Vec::new();
-        for line in text.lines() {
-            if line.starts_with('#') {
-                current = line
-                    .split('`')
-                    .skip(1)
-                    .step_by(2)
-                    .filter(|header| header.starts_with('['))
-                    .map(|header| header.trim_matches(['[', ']']).to_owned())
-                    .collect();
-            } else if line.starts_with("| `") {
-                let cells: Vec<&str> = line.split(" | ").collect();
-                let key = cells[0]
-                    .trim_start_matches("| ")
-                    .trim_matches('`')
-                    .to_owned();
-                for table in &current {
-                    defaults.insert((table.clone(), key.clone()), cells[1].to_owned());
-                }
-            }
-        }
-        defaults
-    }
-
     /// Every table of the page with its required keys only: filled and dumped, it is the
     /// default of every other key.
     const SKELETON: &str = r#"
@@ -562,7 +548,10 @@ otlp_endpoint = "http://127.0.0.1:4318/v1/traces"
         let given: toml::Value = toml::from_str(SKELETON).unwrap();
         let filled: toml::Value =
             toml::from_str(&dump(parse_file(SKELETON, Path::new("t")).unwrap()).unwrap()).unwrap();
-        let documented = documented_defaults();
+        let documented: std::collections::BTreeMap<(String, String), String> = documented_rows()
+            .into_iter()
+            .map(|(table, key, default)| ((table, key), default))
+            .collect();
         let mut all = Vec::new();
         tables(String::new(), &filled, &mut all);
         let mut compared = 0;
