@@ -497,7 +497,7 @@ mod tests {
     #[test]
     fn without_secrets_every_missing_one_is_named_and_the_rest_is_checked() {
         let text = "[[token.keys]]\nkid = \"t\"\nkey_env = \"TOKEN_KEY\"\n\
-                    [[gateway_keys]]\nkid = \"g\"\nuse = \"enc\"\nkey_file = \"/nonexistent/gateway.key\"\n\
+                    [[gateway_keys]]\nkid = \"g\"\nuse = \"sig\"\nkey_file = \"/nonexistent/gateway.key\"\n\
                     [channels.C]\n[clients.A]\nsecret_env = \"CLIENT_SECRET\"\nchannels = [\"C\"]\n\
                     [sessions]\nbackend = \"redis\"\n[sessions.redis]\nurl_env = \"REDIS_URL\"\n";
         let none = |_: &str| None;

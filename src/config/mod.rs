@@ -421,6 +421,22 @@ mod tests {
     }
 
     #[test]
+    fn gateway_keys_without_a_signing_key_are_refused() {
+        // Every token answer is signed (docs/protocol.md §1.1): an `enc` key alone would
+        // leave the answers unsigned.
+        let key = b64::encode(&[4; 32]);
+        let enc_only = format!("[[gateway_keys]]\nkid = \"e\"\nuse = \"enc\"\nkey = \"{key}\"\n");
+        match parse(&enc_only) {
+            Err(ConfigError::Invalid { key, problem }) => {
+                assert_eq!(key, "gateway_keys");
+                assert!(problem.contains("no `sig` key"), "{problem}");
+            }
+            other => panic!("{other:?}"),
+        }
+        parse(&enc_only.replace("enc", "sig")).unwrap();
+    }
+
+    #[test]
     fn the_example_config_is_valid() {
         let text = include_str!("../../config/gateway.example.toml");
         let env = |name: &str| match name {

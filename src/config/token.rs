@@ -541,6 +541,15 @@ pub(super) fn validate_gateway_keys(
             ));
         }
     }
+    // Every answer is signed (docs/protocol.md §1.1): a set of keys without a `sig` key
+    // would answer unsigned, which pinned clients refuse.
+    if !keys.iter().any(|k| k.usage == KeyUse::Sig) {
+        return Err(invalid(
+            "gateway_keys",
+            "no `sig` key: every token answer is signed with one (docs/protocol.md §1.1); \
+             add one (`sealgate gen-gateway-key`)",
+        ));
+    }
     Ok(GatewayKeys::new(keys))
 }
 

@@ -123,6 +123,14 @@ impl NameSet {
         NameSet(by_len)
     }
 
+    /// The set without `names`.
+    fn without(mut self, names: &[&str]) -> Self {
+        for list in &mut self.0 {
+            list.retain(|name| !names.contains(name));
+        }
+        self
+    }
+
     fn contains(&self, name: &str) -> bool {
         self.0
             .get(name.len())
@@ -218,7 +226,15 @@ pub struct Forwarding<'a> {
     pub identity_headers: &'a IdentityHeaders,
     /// The verified client certificate's subject (mTLS).
     pub cert_subject: Option<&'a str>,
+    /// The connection came from a trusted proxy (`server.trusted_proxies`), which states
+    /// the client's address: its [`KEPT_FROM_TRUSTED_PROXIES`] pass.
+    pub via_trusted_proxy: bool,
 }
+
+/// The address headers a trusted proxy may state and the upstream then receives
+/// (docs/protocol.md §4.2); from anyone else they are removed with the other aliases.
+pub const KEPT_FROM_TRUSTED_PROXIES: [&str; 4] =
+    ["x-real-ip", "client-ip", "true-client-ip", "forwarded"];
 
 /// Rewrites the client's headers for the upstream: hop-by-hop removed, the token header
 /// removed, `Host` dropped (the client sets it from the upstream URI), framing headers
@@ -234,9 +250,23 @@ pub fn to_upstream(headers: &mut HeaderMap, token_header: &HeaderName, fwd: &For
             &OVERRIDE_HEADERS,
         ])
     });
+    static FROM_TRUSTED_PROXY_STRIPPED: LazyLock<NameSet> = LazyLock::new(|| {
+        NameSet::new(&[
+            &HOP_BY_HOP,
+            &REQUEST_ONLY,
+            &CLIENT_ADDRESS_ALIASES,
+            &CONNECTION_FACT_ALIASES,
+            &OVERRIDE_HEADERS,
+        ])
+        .without(&KEPT_FROM_TRUSTED_PROXIES)
+    });
     strip(
         headers,
-        &REQUEST_STRIPPED,
+        if fwd.via_trusted_proxy {
+            &FROM_TRUSTED_PROXY_STRIPPED
+        } else {
+            &REQUEST_STRIPPED
+        },
         &[
             token_header,
             &fwd.identity_headers.client,
@@ -320,6 +350,37 @@ mod tests {
     }
 
     #[test]
+    fn address_headers_pass_only_from_a_trusted_proxy() {
+        let sent = [
+            ("x-real-ip", "10.0.0.1"),
+            ("client-ip", "10.0.0.1"),
+            ("true-client-ip", "10.0.0.1"),
+            ("forwarded", "for=10.0.0.1"),
+            ("cf-connecting-ip", "10.0.0.1"),
+            ("x-client-id", "admin"),
+        ];
+        for via_trusted_proxy in [false, true] {
+            let mut h = map(&sent);
+            let fwd = Forwarding {
+                client_ip: "10.0.0.1".parse().unwrap(),
+                proto: "https",
+                host: None,
+                request_id: "rid",
+                identity: None,
+                identity_headers: &IdentityHeaders::default(),
+                cert_subject: None,
+                via_trusted_proxy,
+            };
+            to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
+            for name in KEPT_FROM_TRUSTED_PROXIES {
+                assert_eq!(h.contains_key(name), via_trusted_proxy, "{name}");
+            }
+            // The rest never pass, whoever sends them.
+            assert!(!h.contains_key("cf-connecting-ip") && !h.contains_key("x-client-id"));
+        }
+    }
+
+    #[test]
     fn caller_identity_and_forwarding_headers_are_replaced() {
         let mut h = map(&[
             ("authorization", "Bearer t"),
@@ -339,6 +400,7 @@ mod tests {
             identity: Some(("MOB-APP", "MOB-APP-2001")),
             identity_headers: &IdentityHeaders::default(),
             cert_subject: None,
+            via_trusted_proxy: false,
         };
         to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
         assert_eq!(h["x-client-id"], "MOB-APP");
@@ -380,6 +442,7 @@ mod tests {
             identity: Some(("MOB-APP", "MOB-APP-2001")),
             identity_headers: &IdentityHeaders::default(),
             cert_subject: None,
+            via_trusted_proxy: false,
         };
         to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
         let names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
@@ -461,6 +524,7 @@ mod tests {
                 identity: None,
                 identity_headers: &IdentityHeaders::default(),
                 cert_subject: None,
+                via_trusted_proxy: false,
             };
             to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
             proptest::prop_assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
@@ -564,6 +628,7 @@ mod tests {
             identity: None,
             identity_headers: &IdentityHeaders::default(),
             cert_subject: Some("CN=app"),
+            via_trusted_proxy: false,
         };
         to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
         assert!(!h.contains_key("x-client-id"));

@@ -183,6 +183,12 @@ pub async fn handle(
         identity: session.as_ref().map(|s| (&*s.client, &*s.channel)),
         cert_subject: ctx.conn.client_cert_subject.as_ref().map(|s| s.1.as_str()),
         identity_headers: &ctx.config.token.identity_headers,
+        via_trusted_proxy: ctx
+            .config
+            .server
+            .trusted_proxies
+            .iter()
+            .any(|net| net.contains(&ctx.conn.source.to_canonical())),
     };
     let content_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
     headers::to_upstream(
@@ -417,7 +423,8 @@ async fn send_to(
 /// What a sealed message of this request must be bound to (docs/protocol.md §4.1).
 struct Binding<'a> {
     method: &'a Method,
-    /// The normalised path the request was routed by (before prefix stripping).
+    /// The path exactly as the request carried it (before normalisation and prefix
+    /// stripping): `htp` is the target as the client sent it, compared byte for byte.
     path: &'a str,
     query: Option<&'a str>,
     /// The session's channel requires `htm`/`htp` on every body and a seal on every
@@ -433,7 +440,7 @@ fn binding_for<'a>(
 ) -> Binding<'a> {
     Binding {
         method,
-        path: ctx.path,
+        path: uri.path(),
         query: uri.query(),
         required: ctx
             .config
@@ -505,10 +512,11 @@ fn check_binding(
             Some((path, query)) => (path, Some(query)),
             None => (htp.as_str(), None),
         };
-        // The client binds the target as it sends it; compare after the same
-        // normalisation the request's path went through.
-        let same_path = route::normalize(path).is_ok_and(|p| p == binding.path);
-        if !same_path || query != binding.query {
+        // The client binds the target exactly as it sends it, and the gateway compares it
+        // with the target exactly as received: `//api/x` is not `/api/x` here, even though
+        // both route alike (a balancer that rewrites the target breaks the binding, as it
+        // should: the client did not send what arrived).
+        if path != binding.path || query != binding.query {
             return Err(BodyError::BoundElsewhere);
         }
     }

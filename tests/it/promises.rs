@@ -253,6 +253,45 @@ async fn identity_and_address_headers_cannot_be_smuggled_under_aliases() {
 }
 
 #[tokio::test]
+async fn a_trusted_proxy_states_the_client_address_and_a_client_cannot() {
+    // From a trusted proxy (the loopback network here), `X-Real-IP`, `Client-IP`,
+    // `True-Client-IP` and `Forwarded` pass (docs/protocol.md §4.2); identity and the other
+    // aliases never do. The same headers from an untrusted client are removed: the test
+    // above.
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| f.server.trusted_proxies = vec!["127.0.0.0/8".to_owned()])
+            .build(),
+    )
+    .await;
+    let s = session(&app).await;
+    let bearer = format!("Bearer {}", s.token);
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/jose"),
+        ("x-forwarded-for", "203.0.113.7"),
+        ("x-real-ip", "203.0.113.7"),
+        ("client-ip", "203.0.113.7"),
+        ("true-client-ip", "203.0.113.7"),
+        ("forwarded", "for=203.0.113.7"),
+        ("cf-connecting-ip", "198.51.100.1"),
+        ("x_client_id", "ADMIN"),
+    ];
+    let reply = post(&app.url("/api/echo"), &headers, seal(&s, b"{}", None)).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.codes());
+    let got = &upstream.requests()[0].headers;
+    assert_eq!(got["x-forwarded-for"], "203.0.113.7");
+    for name in ["x-real-ip", "client-ip", "true-client-ip"] {
+        assert_eq!(got[name], "203.0.113.7", "{name}");
+    }
+    assert_eq!(got["forwarded"], "for=203.0.113.7");
+    assert!(!got.contains_key("cf-connecting-ip"), "{got:?}");
+    assert!(!got.keys().any(|k| k.as_str() == "x_client_id"), "{got:?}");
+    assert_eq!(got["x-client-id"], "MOB-APP");
+}
+
+#[tokio::test]
 async fn an_ambiguous_or_oversized_head_never_reaches_the_upstream() {
     let upstream = spawn_upstream(Behaviour::Echo).await;
     let app = spawn_app(
