@@ -23,6 +23,12 @@
 //!     replay-checked, forwarded, and the 1 KiB response sealed. Every request carries a
 //!     distinct pre-sealed body (a Lua script feeds them), so the replay memory accepts
 //!     each once: a non-2xx count above 0 would mean the bodies ran out.
+//!
+//! Then the token endpoint (`VS_TOKENS=0` skips it), against OpenSSL rather than nginx: the
+//! gateway's CPU per issued token over HTTP (wrk, 8 connections), for a plain token request
+//! and for a sealed one (each sealed request is new: its `epk` is accepted once), beside
+//! the CPU OpenSSL 3 spends in this process on the same cryptography (a P-256 key pair,
+//! ECDH, and the ES256 signature; a second ECDH for the sealed request), in the same round.
 
 #![allow(
     missing_docs,
@@ -403,6 +409,176 @@ fn paced(
     })
 }
 
+/// The token endpoint against OpenSSL: CPU per issued token over HTTP (wrk, 8 connections,
+/// the gateway on its CPU as above), a plain token request and a sealed one (each sealed
+/// request is accepted once, so every one is made before its round), against the time
+/// OpenSSL takes for the same key pair + ECDH + ES256 in this process, in the same round.
+fn tokens(dir: &Path, gate: &Server, secs: u64, rounds: u64) {
+    let url = format!(
+        "http://{}{}",
+        gate.addr,
+        sealgate::config::DEFAULT_TOKEN_PATH
+    );
+    let client = sealgate::crypto::ecdh::EphemeralKeyPair::generate().unwrap();
+    let plain_body = sealgate::client::token_request_body("A", "s", &client);
+    let plain = dir.join("token.lua");
+    std::fs::write(
+        &plain,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"X-API-KEY\"] = \"C\"\nwrk.body = '{plain_body}'\n"
+        ),
+    )
+    .unwrap();
+    let mut rows: Vec<(Run, Run, f64, f64)> = Vec::new();
+    for round in 0..rounds {
+        let plain_run = wrk(&url, Some(&plain), secs, 8, gate.child.id());
+        let sealed_script =
+            sealed_token_script(dir, gate.addr, &plain_body, 15_000 * secs as usize);
+        let sealed_run = wrk(&url, Some(&sealed_script), secs, 8, gate.child.id());
+        let (openssl, openssl_sealed) = (openssl_token_us(1), openssl_token_us(2));
+        eprintln!(
+            "round {} tokens: plain {:.1} µs CPU/token, sealed {:.1}; OpenSSL {openssl:.1}, \
+             with a second ECDH {openssl_sealed:.1} µs",
+            round + 1,
+            plain_run.cpu_us_per_request,
+            sealed_run.cpu_us_per_request
+        );
+        rows.push((plain_run, sealed_run, openssl, openssl_sealed));
+    }
+    println!("\n| token endpoint | tokens/s | CPU µs/token | proxy busy | non-2xx |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (name, pick) in [("plain token request", 0usize), ("sealed token request", 1)] {
+        let runs: Vec<&Run> = rows
+            .iter()
+            .map(|r| if pick == 0 { &r.0 } else { &r.1 })
+            .collect();
+        println!(
+            "| {name} | {:.0} | {:.1} | {:.0} % | {} |",
+            median(runs.iter().map(|r| r.rps).collect()),
+            median(runs.iter().map(|r| r.cpu_us_per_request).collect()),
+            median(runs.iter().map(|r| r.proxy_busy).collect()) * 100.0,
+            runs.iter().map(|r| r.non_2xx).sum::<u64>()
+        );
+    }
+    println!(
+        "| OpenSSL key pair + ECDH + ES256 (in process) | | {:.1} | | |",
+        median(rows.iter().map(|r| r.2).collect())
+    );
+    println!(
+        "| OpenSSL key pair + 2 ECDH + ES256 (the sealed request's work) | | {:.1} | | |",
+        median(rows.iter().map(|r| r.3).collect())
+    );
+    for (what, pick) in [("plain", 0usize), ("sealed", 1)] {
+        let per_round: Vec<f64> = rows
+            .iter()
+            .map(|r| {
+                if pick == 0 {
+                    r.0.cpu_us_per_request / r.2
+                } else {
+                    r.1.cpu_us_per_request / r.3
+                }
+            })
+            .collect();
+        let low = per_round.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = per_round.iter().copied().fold(0.0, f64::max);
+        println!(
+            "CPU per token, sealgate {what} token request / OpenSSL's same work: {:.2} (rounds {low:.2}–{high:.2}) (target ≤ 1.5)",
+            median(per_round)
+        );
+    }
+}
+
+/// OpenSSL's time for one token's key pair + `agreements` ECDH + ES256, in µs of this
+/// process's CPU: one agreement for a plain token request, two for a sealed one (the
+/// gateway's `enc` key opens the request first).
+fn openssl_token_us(agreements: usize) -> f64 {
+    use openssl::{bn, derive, ec, ecdsa, hash, nid, pkey};
+    let curve = ec::EcGroup::from_curve_name(nid::Nid::X9_62_PRIME256V1).unwrap();
+    let signer = ec::EcKey::generate(&curve).unwrap();
+    let peer = pkey::PKey::from_ec_key(ec::EcKey::generate(&curve).unwrap()).unwrap();
+    let mut ctx = bn::BigNumContext::new().unwrap();
+    let message = [b'a'; 300];
+    let n = 4000;
+    let before = common::own_cpu_seconds(std::process::id());
+    for _ in 0..n {
+        let server = pkey::PKey::from_ec_key(ec::EcKey::generate(&curve).unwrap()).unwrap();
+        let public = server
+            .ec_key()
+            .unwrap()
+            .public_key()
+            .to_bytes(&curve, ec::PointConversionForm::UNCOMPRESSED, &mut ctx)
+            .unwrap();
+        for _ in 0..agreements {
+            let mut deriver = derive::Deriver::new(&server).unwrap();
+            deriver.set_peer(&peer).unwrap();
+            std::hint::black_box(deriver.derive_to_vec().unwrap());
+        }
+        let digest = hash::hash(hash::MessageDigest::sha256(), &message).unwrap();
+        let signature = ecdsa::EcdsaSig::sign(&digest, &signer).unwrap();
+        std::hint::black_box((public, signature));
+    }
+    (common::own_cpu_seconds(std::process::id()) - before) * 1e6 / f64::from(n)
+}
+
+/// A wrk script posting `n` sealed token requests, each once (`iat` now, a new `epk`
+/// each), sealed to the gateway's `enc` key from its JWK Set.
+fn sealed_token_script(dir: &Path, gateway: SocketAddr, plain_body: &str, n: usize) -> PathBuf {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let jwks = runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(gateway).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let request = http::Request::get("/.well-known/jwks.json")
+            .header("host", "bench")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes()
+    });
+    let trust = sealgate::client::GatewayTrust::from_jwks(&jwks).unwrap();
+    let (kid, enc) = trust.encryption_key.expect("the gateway lists an enc key");
+    let iat = sealgate::clock::now_ms() / 1000;
+    let bodies = dir.join("token-bodies.txt");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&bodies).unwrap());
+    for _ in 0..n {
+        // The client's side of ECDH-ES, on the gateway's fast path (this is setup, not
+        // measured).
+        let (epk, z) = sealgate::crypto::ecdh::agree_ephemeral(&enc).unwrap();
+        let header = sealgate::client::sealed_token_request_header(&kid, &epk, iat, "C");
+        let key = Kdf::ConcatKdf.derive(&z);
+        let sealed = jwe::seal_with_protected(plain_body.as_bytes(), &key, &header).unwrap();
+        std::io::Write::write_all(&mut out, sealed.as_bytes()).unwrap();
+        std::io::Write::write_all(&mut out, b"\n").unwrap();
+    }
+    drop(out);
+    let script = dir.join("sealed-token.lua");
+    std::fs::write(
+        &script,
+        format!(
+            r#"local bodies = {{}}
+local n = 0
+for line in io.lines("{bodies}") do n = n + 1; bodies[n] = line end
+local i = 0
+local headers = {{ ["X-API-KEY"] = "C", ["Content-Type"] = "application/jose" }}
+request = function()
+  i = i + 1
+  if i > n then i = 1 end
+  return wrk.format("POST", nil, headers, bodies[i])
+end
+"#,
+            bodies = bodies.display(),
+        ),
+    )
+    .unwrap();
+    script
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return; // `cargo bench --no-run` / `cargo test --benches`
@@ -542,6 +718,10 @@ fn main() {
             "CPU per request, {what}: {m:.2} (rounds {low:.2}–{high:.2}; medians {:.2}){target}",
             cpu[a] / cpu[b]
         );
+    }
+
+    if env_or("VS_TOKENS", 1) == 1 {
+        tokens(dir.path(), &gate_quiet, secs, rounds);
     }
 
     // Latency at half of nginx's saturation rate, open loop, generated from this process

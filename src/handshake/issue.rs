@@ -8,7 +8,6 @@ use p256::PublicKey;
 use serde::Serialize;
 
 use crate::config::{ApiClient, Channel, SessionMode, TokenConfig};
-use crate::crypto::ecdh::EphemeralKeyPair;
 use crate::error::TokenError;
 use crate::jose::{b64, jwk};
 use crate::session::{Session, SessionId};
@@ -86,8 +85,10 @@ pub fn issue(
     want_record: bool,
 ) -> Result<Issued, TokenError> {
     let randomness = |_| TokenError::Internal("OS random source failed");
-    let server = EphemeralKeyPair::generate().map_err(randomness)?;
-    let session_key = channel.kdf.derive(&server.agree(client_public));
+    // The key pair made for this token lives only through this call (AWS-LC wipes it).
+    let (server_public, z) =
+        crate::crypto::ecdh::agree_ephemeral(client_public).map_err(randomness)?;
+    let session_key = channel.kdf.derive(&z);
     tracing::trace!(kdf = %channel.kdf, channel = %channel.id, "session key agreed");
     let id = SessionId::random().map_err(randomness)?;
     let iat = now_ms.div_euclid(1000);
@@ -125,7 +126,7 @@ pub fn issue(
         }
         false => None,
     };
-    let server_jwk = jwk::public_to_json(&server.public_key());
+    let server_jwk = jwk::public_to_json(&server_public);
     let session = Session::new(id, client.id.clone(), channel.id.clone(), session_key, exp);
     Ok(Issued {
         response: TokenResponse {

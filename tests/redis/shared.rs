@@ -195,14 +195,15 @@ pub async fn a_sealed_token_request_is_accepted_once_across_instances() {
     use sealgate::token::gateway_keys::KeyUse;
     let redis = RedisServer::start();
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    // One `enc` key on every instance, as a deployment has: each could open the request.
+    // The same keys on every instance, as a deployment has: each could open the request.
     let shared_keys = |f: &mut sealgate::config::FileConfig| {
-        f.gateway_keys = vec![GatewayKeyFile {
-            kid: Some("enc-1".to_owned()),
-            usage: Some(KeyUse::Enc),
-            key: Some(b64::encode(&[3u8; 32]).into()),
+        let key = |kid: &str, usage, byte: u8| GatewayKeyFile {
+            kid: Some(kid.to_owned()),
+            usage: Some(usage),
+            key: Some(b64::encode(&[byte; 32]).into()),
             ..Default::default()
-        }];
+        };
+        f.gateway_keys = vec![key("sig-1", KeyUse::Sig, 4), key("enc-1", KeyUse::Enc, 3)];
     };
     let [a, b, c] = three(|| config(upstream.addr, standalone(&redis)).with(shared_keys)).await;
     let jwks = send(
