@@ -172,7 +172,7 @@ pub fn seal_token_request(
 ) -> Result<String, ClientError> {
     let ephemeral = EphemeralKeyPair::generate().map_err(|_| ClientError::Random)?;
     // RFC 7518 §4.6.2 for direct key agreement with A256GCM is the channels' `concat-kdf`.
-    let key = Kdf::ConcatKdf.derive(&ephemeral.agree(gateway));
+    let key = Kdf::ConcatKdf.derive(&ephemeral.agree_once(gateway));
     let header = sealed_token_request_header(kid, &ephemeral.public_key(), iat, channel);
     Ok(jwe::seal_with_protected(plaintext, &key, &header)?)
 }
@@ -209,7 +209,7 @@ pub fn session_key(
     let json = b64::decode_lenient(server_public_key.as_bytes())
         .map_err(|_| ClientError::BadTokenResponse("serverPublicKey is not base64url"))?;
     let server = jwk::parse_public_p256(&json)?;
-    Ok(kdf.derive(&pair.agree(&server)))
+    Ok(kdf.derive(&pair.agree_once(&server)))
 }
 
 /// The token endpoint's success body (serialized in the published member order).
