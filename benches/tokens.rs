@@ -23,6 +23,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use sealgate::crypto::ecdh::EphemeralKeyPair;
 use sealgate::crypto::kdf::Kdf;
 
+mod common;
+
 /// About the size of a handshake signature's signing input (header and payload, base64url).
 const MESSAGE: [u8; 300] = [b'a'; 300];
 
@@ -130,39 +132,16 @@ fn bench(c: &mut Criterion) {
     }
 
     // OpenSSL: the reference.
-    {
-        use openssl::{bn, derive, ec, ecdsa, hash, nid, pkey};
-        let curve = ec::EcGroup::from_curve_name(nid::Nid::X9_62_PRIME256V1).unwrap();
-        let signer = ec::EcKey::generate(&curve).unwrap();
-        let mut ctx = bn::BigNumContext::new().unwrap();
-        let x = bn::BigNum::from_slice(&client_point[1..33]).unwrap();
-        let y = bn::BigNum::from_slice(&client_point[33..]).unwrap();
-        let peer = ec::EcKey::from_public_key_affine_coordinates(&curve, &x, &y).unwrap();
-        let peer = pkey::PKey::from_ec_key(peer).unwrap();
-        group.bench_function("OpenSSL", |b| {
-            b.iter(|| {
-                let server = pkey::PKey::from_ec_key(ec::EcKey::generate(&curve).unwrap()).unwrap();
-                let public = server
-                    .ec_key()
-                    .unwrap()
-                    .public_key()
-                    .to_bytes(&curve, ec::PointConversionForm::UNCOMPRESSED, &mut ctx)
-                    .unwrap();
-                let mut deriver = derive::Deriver::new(&server).unwrap();
-                deriver.set_peer(&peer).unwrap();
-                let z = deriver.derive_to_vec().unwrap();
-                let key = Kdf::HkdfSha256.derive(&sealgate::crypto::Key32::from_bytes(
-                    z[..].try_into().unwrap(),
-                ));
-                let digest = hash::hash(hash::MessageDigest::sha256(), &MESSAGE).unwrap();
-                (
-                    public,
-                    key,
-                    ecdsa::EcdsaSig::sign(&digest, &signer).unwrap(),
-                )
-            });
+    let mut openssl = common::OpenSslToken::new(Some(&client_point));
+    group.bench_function("OpenSSL", |b| {
+        b.iter(|| {
+            let (public, z, signature) = openssl.run(1, &MESSAGE);
+            let key = Kdf::HkdfSha256.derive(&sealgate::crypto::Key32::from_bytes(
+                z[..].try_into().unwrap(),
+            ));
+            (public, key, signature)
         });
-    }
+    });
     group.finish();
 }
 

@@ -285,25 +285,15 @@ fn sealed_script(dir: &Path, gateway: SocketAddr, n: usize) -> PathBuf {
     drop(out);
     std::fs::write(dir.join("token.txt"), &session.token).unwrap();
     let script = dir.join("sealed.lua");
-    std::fs::write(
+    bodies_script(
         &script,
-        format!(
-            r#"local bodies = {{}}
-local n = 0
-for line in io.lines("{bodies}") do n = n + 1; bodies[n] = line end
-local i = 0
-local headers = {{ ["Authorization"] = "Bearer {token}", ["Content-Type"] = "application/jose" }}
-request = function()
-  i = i + 1
-  if i > n then i = 1 end
-  return wrk.format("POST", "/api/x", headers, bodies[i])
-end
-"#,
-            bodies = bodies.display(),
-            token = session.token,
+        &bodies,
+        &format!(
+            r#"{{ ["Authorization"] = "Bearer {}", ["Content-Type"] = "application/jose" }}"#,
+            session.token
         ),
-    )
-    .unwrap();
+        r#""/api/x""#,
+    );
     script
 }
 
@@ -492,32 +482,36 @@ fn tokens(dir: &Path, gate: &Server, secs: u64, rounds: u64) {
 /// process's CPU: one agreement for a plain token request, two for a sealed one (the
 /// gateway's `enc` key opens the request first).
 fn openssl_token_us(agreements: usize) -> f64 {
-    use openssl::{bn, derive, ec, ecdsa, hash, nid, pkey};
-    let curve = ec::EcGroup::from_curve_name(nid::Nid::X9_62_PRIME256V1).unwrap();
-    let signer = ec::EcKey::generate(&curve).unwrap();
-    let peer = pkey::PKey::from_ec_key(ec::EcKey::generate(&curve).unwrap()).unwrap();
-    let mut ctx = bn::BigNumContext::new().unwrap();
-    let message = [b'a'; 300];
+    let mut openssl = common::OpenSslToken::new(None);
     let n = 4000;
     let before = common::own_cpu_seconds(std::process::id());
     for _ in 0..n {
-        let server = pkey::PKey::from_ec_key(ec::EcKey::generate(&curve).unwrap()).unwrap();
-        let public = server
-            .ec_key()
-            .unwrap()
-            .public_key()
-            .to_bytes(&curve, ec::PointConversionForm::UNCOMPRESSED, &mut ctx)
-            .unwrap();
-        for _ in 0..agreements {
-            let mut deriver = derive::Deriver::new(&server).unwrap();
-            deriver.set_peer(&peer).unwrap();
-            std::hint::black_box(deriver.derive_to_vec().unwrap());
-        }
-        let digest = hash::hash(hash::MessageDigest::sha256(), &message).unwrap();
-        let signature = ecdsa::EcdsaSig::sign(&digest, &signer).unwrap();
-        std::hint::black_box((public, signature));
+        std::hint::black_box(openssl.run(agreements, &[b'a'; 300]));
     }
     (common::own_cpu_seconds(std::process::id()) - before) * 1e6 / f64::from(n)
+}
+
+/// A wrk script that posts the bodies of `bodies` (one per line) in turn to `target`
+/// (`nil`: the URL's path) with the headers of the Lua table `headers`.
+fn bodies_script(script: &Path, bodies: &Path, headers: &str, target: &str) {
+    std::fs::write(
+        script,
+        format!(
+            r#"local bodies = {{}}
+local n = 0
+for line in io.lines("{bodies}") do n = n + 1; bodies[n] = line end
+local i = 0
+local headers = {headers}
+request = function()
+  i = i + 1
+  if i > n then i = 1 end
+  return wrk.format("POST", {target}, headers, bodies[i])
+end
+"#,
+            bodies = bodies.display(),
+        ),
+    )
+    .unwrap();
 }
 
 /// A wrk script posting `n` sealed token requests, each once (`iat` now, a new `epk`
@@ -558,24 +552,12 @@ fn sealed_token_script(dir: &Path, gateway: SocketAddr, plain_body: &str, n: usi
     }
     drop(out);
     let script = dir.join("sealed-token.lua");
-    std::fs::write(
+    bodies_script(
         &script,
-        format!(
-            r#"local bodies = {{}}
-local n = 0
-for line in io.lines("{bodies}") do n = n + 1; bodies[n] = line end
-local i = 0
-local headers = {{ ["X-API-KEY"] = "C", ["Content-Type"] = "application/jose" }}
-request = function()
-  i = i + 1
-  if i > n then i = 1 end
-  return wrk.format("POST", nil, headers, bodies[i])
-end
-"#,
-            bodies = bodies.display(),
-        ),
-    )
-    .unwrap();
+        &bodies,
+        r#"{ ["X-API-KEY"] = "C", ["Content-Type"] = "application/jose" }"#,
+        "nil",
+    );
     script
 }
 

@@ -158,3 +158,72 @@ pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
+
+/// OpenSSL 3 doing one token's cryptography, the reference the token figures are quoted
+/// against: a P-256 key pair made for the token, `agreements` ECDH with a client's key (two
+/// for a sealed token request), and an ES256 signature (SHA-256, then ECDSA) by a fixed key.
+pub(crate) struct OpenSslToken {
+    curve: openssl::ec::EcGroup,
+    signer: openssl::ec::EcKey<openssl::pkey::Private>,
+    peer: openssl::pkey::PKey<openssl::pkey::Public>,
+    ctx: openssl::bn::BigNumContext,
+}
+
+impl OpenSslToken {
+    /// With `peer` as the client's public key (SEC 1 uncompressed), or a random one.
+    pub(crate) fn new(peer: Option<&[u8]>) -> Self {
+        use openssl::{bn, ec, nid, pkey};
+        let curve = ec::EcGroup::from_curve_name(nid::Nid::X9_62_PRIME256V1).unwrap();
+        let signer = ec::EcKey::generate(&curve).unwrap();
+        let mut ctx = bn::BigNumContext::new().unwrap();
+        let peer = match peer {
+            Some(point) => {
+                let point = ec::EcPoint::from_bytes(&curve, point, &mut ctx).unwrap();
+                ec::EcKey::from_public_key(&curve, &point).unwrap()
+            }
+            None => {
+                let key = ec::EcKey::generate(&curve).unwrap();
+                ec::EcKey::from_public_key(&curve, key.public_key()).unwrap()
+            }
+        };
+        let peer = pkey::PKey::from_ec_key(peer).unwrap();
+        OpenSslToken {
+            curve,
+            signer,
+            peer,
+            ctx,
+        }
+    }
+
+    /// One token: returns the public key made, the last `Z` and the signature of `message`.
+    pub(crate) fn run(
+        &mut self,
+        agreements: usize,
+        message: &[u8],
+    ) -> (Vec<u8>, Vec<u8>, openssl::ecdsa::EcdsaSig) {
+        use openssl::{derive, ec, ecdsa, hash, pkey};
+        let server = pkey::PKey::from_ec_key(ec::EcKey::generate(&self.curve).unwrap()).unwrap();
+        let public = server
+            .ec_key()
+            .unwrap()
+            .public_key()
+            .to_bytes(
+                &self.curve,
+                ec::PointConversionForm::UNCOMPRESSED,
+                &mut self.ctx,
+            )
+            .unwrap();
+        let mut z = Vec::new();
+        for _ in 0..agreements {
+            let mut deriver = derive::Deriver::new(&server).unwrap();
+            deriver.set_peer(&self.peer).unwrap();
+            z = deriver.derive_to_vec().unwrap();
+        }
+        let digest = hash::hash(hash::MessageDigest::sha256(), message).unwrap();
+        (
+            public,
+            z,
+            ecdsa::EcdsaSig::sign(&digest, &self.signer).unwrap(),
+        )
+    }
+}
