@@ -69,7 +69,7 @@ impl ConnInfo {
 /// left-most. A malformed entry stops the walk at the last trusted hop, so a garbled header
 /// never yields an address the client chose.
 pub fn client_address(source: IpAddr, headers: &http::HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let is_trusted = |ip: &IpAddr| is_trusted_proxy(*ip, trusted);
     if !is_trusted(&source) {
         return source;
     }
@@ -91,6 +91,12 @@ pub fn client_address(source: IpAddr, headers: &http::HeaderMap, trusted: &[IpNe
         }
     }
     client
+}
+
+/// Whether `ip` is one of the trusted proxies: the one rule by which the gateway reads
+/// `X-Forwarded-For` ([`client_address`]) and lets a proxy's own address headers pass.
+pub fn is_trusted_proxy(ip: IpAddr, trusted: &[IpNet]) -> bool {
+    trusted.iter().any(|net| net.contains(&ip))
 }
 
 /// An `X-Forwarded-For` entry: an IP, possibly with a port (`1.2.3.4:5`, `[::1]:5`).

@@ -183,12 +183,11 @@ pub async fn handle(
         identity: session.as_ref().map(|s| (&*s.client, &*s.channel)),
         cert_subject: ctx.conn.client_cert_subject.as_ref().map(|s| s.1.as_str()),
         identity_headers: &ctx.config.token.identity_headers,
-        via_trusted_proxy: ctx
-            .config
-            .server
-            .trusted_proxies
-            .iter()
-            .any(|net| net.contains(&ctx.conn.source.to_canonical())),
+        // The same rule as the one that read X-Forwarded-For for `client_ip`.
+        via_trusted_proxy: crate::context::is_trusted_proxy(
+            ctx.conn.source,
+            &ctx.config.server.trusted_proxies,
+        ),
     };
     let content_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
     headers::to_upstream(
