@@ -343,12 +343,16 @@ pub(crate) fn filled<T>(key: &str, value: Option<T>) -> Result<T, ConfigError> {
     })
 }
 
-/// A filled count; 0 is refused.
-pub(crate) fn positive(key: &str, value: Option<usize>) -> Result<usize, ConfigError> {
-    match filled(key, value)? {
-        0 => Err(invalid(key, "must be at least 1")),
-        v => Ok(v),
+/// A filled count (of any integer type); 0 is refused.
+pub(crate) fn positive<T: PartialEq + Default>(
+    key: &str,
+    value: Option<T>,
+) -> Result<T, ConfigError> {
+    let v = filled(key, value)?;
+    if v == T::default() {
+        return Err(invalid(key, "must be at least 1"));
     }
+    Ok(v)
 }
 
 /// A filled duration in milliseconds; 0 is refused.

@@ -515,11 +515,7 @@ fn health_check(key: &str, h: HealthCheckFile) -> Result<HealthCheck, ConfigErro
     if !path.starts_with('/') {
         return Err(invalid(format!("{key}.path"), "must start with /"));
     }
-    let threshold = |name: &str, value: Option<u32>| match filled(&format!("{key}.{name}"), value)?
-    {
-        0 => Err(invalid(format!("{key}.{name}"), "must be at least 1")),
-        n => Ok(n),
-    };
+    let threshold = |name: &str, value: Option<u32>| positive(&format!("{key}.{name}"), value);
     Ok(HealthCheck {
         path,
         interval: millis(&format!("{key}.interval_ms"), h.interval_ms)?,

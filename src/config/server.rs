@@ -173,18 +173,10 @@ pub(super) fn validate(s: ServerFile) -> Result<ServerConfig, ConfigError> {
             s.upstream_connect_timeout_ms,
         )?,
         forwarded_hosts: forwarded_hosts(s.forwarded_hosts)?,
-        http2_max_concurrent_streams: match filled(
+        http2_max_concurrent_streams: positive(
             "server.http2_max_concurrent_streams",
             s.http2_max_concurrent_streams,
-        )? {
-            0 => {
-                return Err(invalid(
-                    "server.http2_max_concurrent_streams",
-                    "must be at least 1",
-                ));
-            }
-            n => n,
-        },
+        )?,
         http2_keepalive_interval: millis(
             "server.http2_keepalive_interval_ms",
             s.http2_keepalive_interval_ms,

@@ -16,20 +16,25 @@ const VARIABLES: [&str; 4] = [
     "CHECK_REDIS_URL",
 ];
 
+/// `sealgate --config <path> <args>`, logging at `info`, the environment's
+/// `SEALGATE_CONFIG` removed.
+fn sealgate(path: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sealgate"));
+    command
+        .arg("--config")
+        .arg(path)
+        .args(args)
+        .env_remove("SEALGATE_CONFIG")
+        .env("SEALGATE_LOG", "info");
+    command
+}
+
 /// Runs `sealgate --config <dir>/gateway.toml check-config <args>` with only `env` of
 /// [`VARIABLES`] set.
 fn check(dir: &Path, text: &str, args: &[&str], env: &[(&str, String)]) -> Output {
     let path = dir.join("gateway.toml");
     std::fs::write(&path, text).unwrap();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sealgate"));
-    command
-        .arg("--config")
-        .arg(&path)
-        .arg("check-config")
-        .args(args);
-    command
-        .env_remove("SEALGATE_CONFIG")
-        .env("SEALGATE_LOG", "info");
+    let mut command = sealgate(&path, &[&["check-config"], args].concat());
     for name in VARIABLES {
         command.env_remove(name);
     }
@@ -329,14 +334,7 @@ url = "redis://:CANARY-REDIS-PASSWORD@127.0.0.1:6379/0"
 fn check_shipped(file: &str) -> Output {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
     let text = std::fs::read_to_string(&path).unwrap();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sealgate"));
-    command
-        .arg("--config")
-        .arg(&path)
-        .arg("check-config")
-        .arg("--without-secrets")
-        .env_remove("SEALGATE_CONFIG")
-        .env("SEALGATE_LOG", "info");
+    let mut command = sealgate(&path, &["check-config", "--without-secrets"]);
     // Every variable either file names, so none leaks in from the machine running CI.
     for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
         if word.starts_with("SEALGATE_") {
@@ -447,12 +445,7 @@ fn a_port_clash_names_the_listener_that_could_not_bind() {
     ] {
         let path = dir.path().join("gateway.toml");
         std::fs::write(&path, format!("{section}{SAFE}")).unwrap();
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sealgate"));
-        command
-            .arg("--config")
-            .arg(&path)
-            .env_remove("SEALGATE_CONFIG")
-            .env("SEALGATE_LOG", "info");
+        let mut command = sealgate(&path, &[]);
         for (name, value) in safe_env() {
             command.env(name, value);
         }

@@ -10,7 +10,7 @@ fn root() -> PathBuf {
 }
 
 /// Every file under `dir` whose extension is one of `extensions`, skipping build output.
-fn files(dir: &Path, extensions: &[&str], out: &mut Vec<PathBuf>) {
+pub(crate) fn files(dir: &Path, extensions: &[&str], out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

@@ -56,14 +56,7 @@ fn tier_of(tiers: &[Vec<String>], module: &str) -> Option<usize> {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
+    crate::docs::files(dir, &["rs"], out);
 }
 
 /// The top-level module a file belongs to (`src/proxy/headers.rs` → `proxy`).
