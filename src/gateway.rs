@@ -559,8 +559,21 @@ impl Gateway {
             Err(_) => return (Err(GatewayError::BadPath.into()), Arc::clone(&NO_ROUTE)),
         };
         if path == crate::handshake::JWKS_PATH {
-            let outcome = crate::handshake::endpoint::jwks(config, request.method());
-            return (outcome.map_err(Failure::from), Arc::clone(&TOKEN_ROUTE));
+            // The web channel's pages fetch the JWK Set cross-origin too: the token
+            // endpoint's CORS covers it.
+            let outcome = self
+                .with_cors(
+                    config.token.cors.as_ref(),
+                    request,
+                    facts,
+                    &TOKEN_ROUTE,
+                    |request| async move {
+                        crate::handshake::endpoint::jwks(config, request.method())
+                            .map_err(Failure::from)
+                    },
+                )
+                .await;
+            return (outcome, Arc::clone(&TOKEN_ROUTE));
         }
         if path == config.token.path {
             let outcome = self

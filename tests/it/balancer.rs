@@ -319,6 +319,25 @@ async fn a_browser_preflight_is_answered_by_the_gateway_for_allowed_origins_only
         reply.headers["access-control-expose-headers"],
         "x-request-id"
     );
+    // A page reads the gateway's JWK Set under the token endpoint's CORS; others cannot.
+    for (origin, allowed) in [
+        ("https://app.bank.example", true),
+        ("https://evil.example", false),
+    ] {
+        let jwks = send(
+            http::Request::get(app.url("/.well-known/jwks.json"))
+                .header("origin", origin)
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(jwks.status, 200);
+        assert_eq!(
+            jwks.headers.get("access-control-allow-origin").is_some(),
+            allowed,
+            "{origin}"
+        );
+    }
 }
 
 #[test]

@@ -80,7 +80,7 @@ fn every_citation_of_the_protocol_names_a_section_it_has() {
         "tests",
         "benches",
         "fuzz/fuzz_targets",
-        "examples",
+        "clients",
         "config",
         "docs",
     ] {

@@ -106,7 +106,7 @@ fn wycheproof_hkdf_sha256_through_our_kdf_function() {
 
 /// The published wire-contract vectors (made with Python `cryptography`).
 fn published_vectors() -> serde_json::Value {
-    serde_json::from_str(include_str!("../../examples/clients/test-vectors.json")).unwrap()
+    serde_json::from_str(include_str!("../../clients/test-vectors.json")).unwrap()
 }
 
 /// The string at `path` in the vectors.

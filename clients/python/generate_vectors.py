@@ -114,7 +114,7 @@ typed_response_iv = bytes.fromhex("d0d1d2d3d4d5d6d7d8d9dadb")
 
 vectors = {
     "description": "sealgate wire-contract test vectors: P-256 ECDH, the three KDFs, JWE dir/A256GCM, the authenticated handshake and bound messages",
-    "generator": "examples/clients/python/generate_vectors.py (Python cryptography)",
+    "generator": "clients/python/generate_vectors.py (Python cryptography)",
     "client": client_out,
     "server": server_out,
     "z": z.hex(),
