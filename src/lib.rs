@@ -18,7 +18,7 @@
 //! | --- | --- | --- |
 //! | edges | [`cli`] | the command line, one file per subcommand |
 //! | | [`server`], [`admin`] | the listeners (plain and TLS): connection bound, idle deadline, signals, graceful shutdown, and preparing everything start builds without binding; the admin listener (`/metrics`, `/healthz`, `/readyz`) |
-//! | | [`client`], [`demo`] | a Rust client for the wire contract; the demo echo upstream |
+//! | | [`client`], [`demo`] | the Rust client of the wire contract (its own crate, `clients/rust`, re-exported); the demo echo upstream |
 //! | lifecycle | [`gateway`] | admit, identify, dispatch, observe; live reload; background tasks |
 //! | handlers | [`handshake`], [`proxy`] | the token endpoint (checks, key agreement, issuing, revocation); routing, path normalisation, body open/seal, header rewriting, retries |
 //! | | [`context`] | what a handler is given: the connection's facts, the application state |
@@ -28,11 +28,13 @@
 //! | | [`state`], [`tls`] | where session state lives (memory, or Redis shared by instances); rustls configurations and certificate stores |
 //! | | [`session`], [`limit`] | the session cache and the replay memory (`DashMap`s); token-issuance rate limits |
 //! | config | [`config`] | TOML file → defaults filled in once → one validation step → typed [`config::Config`], one file per section |
-//! | formats | [`token`], [`jose`], [`crypto`] | the token contract's formats (request body, claims, keys, client credentials); strict base64url/JSON, P-256 JWK, the one JWE codec (pure); zeroizing keys, ECDH, the three KDFs |
+//! | formats | [`token`], [`jose`], [`crypto`] | the token contract's formats (request body, claims, keys, client credentials); strict base64url/JSON, P-256 JWK, the one JWE codec (pure), ES256 JWS; zeroizing keys, ECDH, the three KDFs (`jose` and `crypto` are the crate `crates/protocol`, re-exported, which the client shares) |
 //! | facts | [`metrics`], [`observe`], [`clock`], [`wire`] | metric names and registry; the access line and W3C/OpenTelemetry tracing, both off the request path; the injectable clock; HTTP plumbing, every header name, the text of an address |
 //!
-//! The tests' shared support is a crate of its own (`tests/testkit`), over this one's public
-//! API.
+//! Three modules are crates of their own, re-exported here under their module names:
+//! `jose` and `crypto` (`crates/protocol`, the contract's formats, pure) and `client`
+//! (`clients/rust`), so a Rust program can use the client without the gateway. The tests'
+//! shared support is a crate too (`tests/testkit`), over this one's public API.
 //!
 //! ## A request's life
 //!
@@ -70,16 +72,16 @@
 pub mod admin;
 pub mod auth;
 pub mod cli;
-pub mod client;
+pub use sealgate_client as client;
 pub mod clock;
 pub mod config;
 pub mod context;
-pub mod crypto;
+pub use sealgate_protocol::crypto;
 pub mod demo;
 pub mod error;
 pub mod gateway;
 pub mod handshake;
-pub mod jose;
+pub use sealgate_protocol::jose;
 pub mod limit;
 pub mod metrics;
 pub mod observe;

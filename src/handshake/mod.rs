@@ -10,4 +10,4 @@ pub mod endpoint;
 pub mod issue;
 
 /// Where the gateway's JWK Set is published (docs/protocol.md §1.1), on the public listener.
-pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+pub const JWKS_PATH: &str = sealgate_protocol::JWKS_PATH;

@@ -9,8 +9,6 @@
 
 use std::fmt;
 
-use p256::PublicKey;
-
 use super::keys::Kid;
 use crate::crypto::ecdh::{self, EphemeralKeyPair};
 use crate::crypto::random::RandomError;
@@ -171,52 +169,7 @@ pub fn sign_compact(key: &GatewayKey, typ: &str, payload: &str) -> String {
     signing_input
 }
 
-/// Why a handshake signature was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    /// Not three segments of strict base64url, or a header that is not ES256 with the
-    /// expected `typ`.
-    #[error("not an ES256 JWS compact serialization of the expected type")]
-    Malformed,
-    /// The signature does not verify with the key.
-    #[error("signature does not verify")]
-    Invalid,
-}
-
-/// Verifies a JWS compact serialization signed ES256 by `public` with header `typ`;
-/// returns its header's `kid` and its payload.
-pub fn verify_compact(
-    jws: &str,
-    public: &PublicKey,
-    typ: &str,
-) -> Result<(Option<String>, Vec<u8>), SignatureError> {
-    let mut parts = jws.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(SignatureError::Malformed);
-    };
-    let decode = |s: &str| b64::decode_strict(s.as_bytes()).map_err(|_| SignatureError::Malformed);
-    let header_json = decode(header)?;
-    let object = crate::jose::json::StrictObject::parse(&header_json)
-        .map_err(|_| SignatureError::Malformed)?;
-    if object.str_member("alg") != Ok(Some("ES256")) || object.str_member("typ") != Ok(Some(typ)) {
-        return Err(SignatureError::Malformed);
-    }
-    if object.has("crit") || object.has("jwk") || object.has("jku") || object.has("x5u") {
-        return Err(SignatureError::Malformed);
-    }
-    let kid = object
-        .str_member("kid")
-        .map_err(|()| SignatureError::Malformed)?
-        .map(str::to_owned);
-    let signature = decode(signature)?;
-    let signing_input = &jws[..header.len() + 1 + payload.len()];
-    if !ecdh::verify_es256(public, signing_input.as_bytes(), &signature) {
-        return Err(SignatureError::Invalid);
-    }
-    Ok((kid, decode(payload)?))
-}
+pub use crate::jose::jws::{SignatureError, verify_compact};
 
 /// The public JWK of a gateway key, as a client pins it (`{"kty","crv","x","y"}`).
 pub fn public_jwk(key: &GatewayKey) -> String {

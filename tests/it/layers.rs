@@ -272,9 +272,17 @@ fn no_two_files_of_a_module_use_each_other() {
 #[test]
 fn every_module_of_the_crate_is_in_the_tier_table_and_only_those() {
     let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
+    // `pub mod x;`, or a crate of its own re-exported as a module: `pub use krate as x;`,
+    // `pub use krate::x;`.
     let declared: BTreeSet<&str> = lib
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("pub mod "))
+        .filter_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("pub mod ").or_else(|| {
+                let path = l.strip_prefix("pub use sealgate_")?;
+                path.rsplit([':', ' ']).next()
+            })
+        })
         .map(|l| l.trim_end_matches(';'))
         .collect();
     let tabled: BTreeSet<String> = tiers().into_iter().flatten().collect();
@@ -325,4 +333,33 @@ fn the_checker_reads_tiers_use_lines_groups_and_loops() {
         find_loop(&graph(&[("a", "b"), ("b", "c"), ("c", "a")])),
         Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
     );
+}
+
+/// The Rust client is usable by another program without the gateway: its crate, and the
+/// formats crate under it, name no gateway crate among their dependencies.
+#[test]
+fn the_client_and_the_formats_crates_do_not_depend_on_the_gateway() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (manifest, allowed) in [
+        ("clients/rust/Cargo.toml", &["sealgate-protocol"][..]),
+        ("crates/protocol/Cargo.toml", &[][..]),
+    ] {
+        let text = std::fs::read_to_string(root.join(manifest)).unwrap();
+        let parsed: toml::Table = toml::from_str(&text).unwrap();
+        let mut names = Vec::new();
+        for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
+            if let Some(table) = parsed.get(section).and_then(toml::Value::as_table) {
+                names.extend(table.keys().cloned());
+            }
+        }
+        assert!(names.len() > 5, "{manifest}: {names:?}");
+        let gateway_crates: Vec<&String> = names
+            .iter()
+            .filter(|name| name.starts_with("sealgate") && !allowed.contains(&name.as_str()))
+            .collect();
+        assert!(
+            gateway_crates.is_empty(),
+            "{manifest} depends on {gateway_crates:?}"
+        );
+    }
 }

@@ -1,10 +1,16 @@
-//! A Rust client for the wire contract: the handshake (ephemeral key pair, token request,
-//! session key for each KDF), sealing request bodies and opening responses, and a session
-//! that renews its token before it expires. The tests, the load harness and the
-//! `sealgate client` command use it.
+//! # sealgate-client
 //!
-//! The pure steps ([`token_request_body`], [`session_key`]) are separate from the HTTP ones
-//! ([`Client`]), so another transport can reuse them.
+//! A Rust client for sealgate's wire contract (the repository's `docs/protocol.md`): the
+//! authenticated handshake (ephemeral key pair, sealed token request, signature check,
+//! session key for each KDF), bound sealed calls and sealed answers opened, and a session
+//! that renews its token a minute before it expires. It depends on the contract's formats
+//! (`sealgate-protocol`) and an HTTP client, not on the gateway: another Rust program uses
+//! it as `sealgate-client = { path = "clients/rust" }`. The gateway's tests, its load
+//! harness and its `sealgate client` command use it too.
+//!
+//! The pure steps ([`token_request_body`], [`session_key`], [`seal_token_request`],
+//! [`verify_handshake`]) are separate from the HTTP ones ([`Client`]), so another transport
+//! can reuse them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +27,12 @@ use serde::Deserialize;
 use thiserror::Error;
 use tokio::sync::Mutex;
 
-use crate::crypto::Key32;
-use crate::crypto::ecdh::EphemeralKeyPair;
-use crate::crypto::kdf::Kdf;
-use crate::jose::b64;
-use crate::jose::jwe::{self, Header, JweError};
-use crate::jose::jwk::{self, JwkError};
+use sealgate_protocol::crypto::Key32;
+use sealgate_protocol::crypto::ecdh::EphemeralKeyPair;
+use sealgate_protocol::crypto::kdf::Kdf;
+use sealgate_protocol::jose::b64;
+use sealgate_protocol::jose::jwe::{self, Header, JweError};
+use sealgate_protocol::jose::jwk::{self, JwkError};
 
 /// A token is renewed when it has less than this left.
 pub const RENEW_BEFORE: Duration = Duration::from_secs(60);
@@ -61,7 +67,7 @@ pub enum ClientError {
     Random,
     /// The TLS set-up (CA bundle) is unusable.
     #[error("TLS: {0}")]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(String),
     /// The handshake signature is missing, does not verify with the pinned key, or is not
     /// over this client's key, this `serverPublicKey`, this expiry and this channel: the
     /// answer may not come from the gateway. No session key is derived.
@@ -142,7 +148,7 @@ pub fn verify_handshake(
         .find(|(known, _)| known == kid)
         .ok_or(ClientError::Handshake("signed by a key that is not pinned"))?;
     let (_, payload) =
-        crate::token::gateway_keys::verify_compact(jws, signing_key, "handshake+jws")
+        sealgate_protocol::jose::jws::verify_compact(jws, signing_key, "handshake+jws")
             .map_err(|_| ClientError::Handshake("does not verify with the gateway's key"))?;
     let claims: serde_json::Value = serde_json::from_slice(&payload)
         .map_err(|_| ClientError::Handshake("payload is not JSON"))?;
@@ -301,11 +307,7 @@ impl Client {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.enforce_http(false);
-        let upstream = crate::config::UpstreamTlsConfig {
-            ca_file: config.ca_file.clone(),
-            ..Default::default()
-        };
-        let tls = crate::tls::upstream_client_config(&upstream)?;
+        let tls = tls_config(config.ca_file.as_deref())?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
@@ -347,7 +349,7 @@ impl Client {
     /// Fetches the gateway's JWK Set and trusts it from now on (trust on first use; pin a
     /// copy instead to trust nothing fetched).
     pub async fn fetch_jwks(&mut self) -> Result<(), ClientError> {
-        let url = self.url(crate::handshake::JWKS_PATH)?;
+        let url = self.url(sealgate_protocol::JWKS_PATH)?;
         self.fetch_jwks_from(url).await
     }
 
@@ -390,7 +392,7 @@ impl Client {
                     kid,
                     gateway,
                     &self.config.channel,
-                    crate::clock::now_secs(),
+                    now_ms() / 1000,
                 )?,
             ),
             None => ("application/json", body.to_string()),
@@ -432,7 +434,7 @@ impl Client {
     /// The current session, renewed when it has less than [`RENEW_BEFORE`] left.
     pub async fn session(&self) -> Result<Arc<Session>, ClientError> {
         let mut guard = self.session.lock().await;
-        let now = crate::clock::now_ms();
+        let now = now_ms();
         let renew_ms = i64::try_from(RENEW_BEFORE.as_millis()).unwrap_or(i64::MAX);
         if let Some(session) = guard.as_ref().filter(|s| s.expiry_ms - now > renew_ms) {
             return Ok(Arc::clone(session));
@@ -504,4 +506,49 @@ impl Client {
             cty: header.cty,
         })
     }
+}
+
+/// Milliseconds since the Unix epoch, as `expiry` is given.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// rustls (TLS 1.3 and 1.2, the `ring` provider) trusting the CA certificates in the PEM
+/// file `ca_file`, or the webpki roots without one. ALPN is left to hyper-rustls, which
+/// offers the HTTP versions the connector enables.
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, ClientError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let tls = |e: &dyn std::fmt::Display| ClientError::Tls(e.to_string());
+    let roots = match ca_file {
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| tls(&format!("{}: {e}", path.display())))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| tls(&format!("{}: {e}", path.display())))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| tls(&format!("{}: {e}", path.display())))?;
+            }
+            if roots.is_empty() {
+                return Err(tls(&format!("{}: no certificate found", path.display())));
+            }
+            roots
+        }
+        None => rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
+    Ok(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| tls(&e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
 }

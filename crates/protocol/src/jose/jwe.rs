@@ -57,7 +57,7 @@ pub enum Alg {
 }
 
 /// Why a JWE was refused. Stable and free of secret material, so each may be logged and
-/// counted; the HTTP mapping lives in [`crate::error`].
+/// counted; the HTTP mapping lives in the gateway's `error` module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum JweError {
     /// Longer than the caller's cap, checked before decoding.
