@@ -23,6 +23,7 @@ path = \"$D/access.log\""; else ACC="[access_log]
 enabled = false"; fi
 cat > "$D"/g.toml <<C
 [server]
+workers = 1
 listen = "127.0.0.1:18090"
 [admin]
 enabled = false
@@ -45,7 +46,7 @@ auth = "none"
 prefix = "/api/"
 upstreams = ["http://127.0.0.1:18091"]
 C
-TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$D"/cg.out $BIN --config "$D"/g.toml >/dev/null 2>"$D"/g.log &
+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$D"/cg.out $BIN --config "$D"/g.toml >/dev/null 2>"$D"/g.log &
 PX=$!
 for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:18090/healthz && break; sleep 0.3; done
 wrk -t1 -c8 -d3s http://127.0.0.1:18090/plain/x >/dev/null

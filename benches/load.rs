@@ -168,6 +168,8 @@ async fn sealgate_role() {
 /// upstream health-checked every second); `redis:<port>`, its state on that Redis.
 fn bench_config(upstream: SocketAddr, variant: &str) -> FileConfig {
     let mut file = common::gateway_file(upstream, SocketAddr::from(([127, 0, 0, 1], 0)), None);
+    // One worker, as nginx gets one worker process.
+    file.server.workers = Some(1);
     match variant.split_once(':') {
         None if variant == "plain" => {}
         None if variant == "balanced" => {

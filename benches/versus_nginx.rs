@@ -7,7 +7,7 @@
 //! `VS_CONNS` (default 32), `VS_CORES` (1 or 2, default 1: see [`Layout`]).
 //!
 //! Layout on this 2-core machine: the proxy under test alone on CPU 1 (nginx with one
-//! worker, or sealgate with one tokio worker: `TOKIO_WORKER_THREADS=1`); wrk (one thread)
+//! worker, or sealgate with one: `server.workers = 1`); wrk (one thread)
 //! and the upstream (nginx answering a fixed 1 KiB JSON body) on CPU 0. The primary column
 //! is the proxy process's CPU time (utime + stime, workers included) divided by the
 //! requests wrk counted. The "proxy busy" column shows whether the proxy was the
@@ -54,15 +54,24 @@ use common::{cpu_seconds, env_or, free_port, median, which};
 
 const BODIES: usize = 200_000;
 
-/// A server process killed on drop.
+/// A server process stopped on drop.
 struct Server {
     child: Child,
     addr: SocketAddr,
+    /// nginx: SIGQUIT to the master stops its workers too, where SIGKILL would leave them
+    /// running, orphaned, on the CPUs of the next measurements.
+    master: bool,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if self.master {
+            let _ = Command::new("kill")
+                .args(["-QUIT", &self.child.id().to_string()])
+                .status();
+        } else {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
@@ -134,7 +143,11 @@ fn nginx(dir: &Path, name: &str, cpus: &str, workers: u32, server_block: &str) -
         .expect("nginx starts");
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     wait_listening(addr);
-    Server { child, addr }
+    Server {
+        child,
+        addr,
+        master: true,
+    }
 }
 
 /// The upstream: nginx answering every request with 1 KiB of JSON.
@@ -157,17 +170,17 @@ fn sealgate(dir: &Path, name: &str, upstream: SocketAddr, access_log: bool) -> S
     let path = dir.join(format!("{name}.toml"));
     let log = dir.join(format!("{name}-access.log"));
     let listen = SocketAddr::from(([127, 0, 0, 1], port));
-    let file = common::gateway_file(
+    let mut file = common::gateway_file(
         upstream,
         listen,
         access_log.then(|| log.display().to_string()).as_deref(),
     );
+    let layout = layout();
+    file.server.workers = Some(layout.workers as usize);
     std::fs::write(&path, common::toml_text(&file)).unwrap();
     let stderr = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let layout = layout();
     let child = pinned(layout.proxy_cpus, env!("CARGO_BIN_EXE_sealgate"))
         .args(["--config", &path.display().to_string()])
-        .env("TOKIO_WORKER_THREADS", layout.workers.to_string())
         .envs(common::SECRETS)
         .stdout(Stdio::null())
         .stderr(stderr)
@@ -175,7 +188,11 @@ fn sealgate(dir: &Path, name: &str, upstream: SocketAddr, access_log: bool) -> S
         .expect("sealgate starts");
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     wait_listening(addr);
-    Server { child, addr }
+    Server {
+        child,
+        addr,
+        master: false,
+    }
 }
 
 /// Busy and total ticks of CPU 0 (one-core layout) or of the whole machine (two cores),
@@ -706,8 +723,9 @@ fn main() {
         tokens(dir.path(), &gate_quiet, secs, rounds);
     }
 
-    // Latency at half of nginx's saturation rate, open loop, generated from this process
-    // pinned beside wrk's CPU (the proxies keep theirs).
+    // Latency at half of sealgate's saturation rate (so neither proxy is queueing: issue
+    // #26 item 5), both proxies at that rate, open loop, generated from this process pinned
+    // beside wrk's CPU (the proxies keep theirs).
     if env_or("VS_LATENCY", 1) == 0 {
         return;
     }
@@ -716,10 +734,10 @@ fn main() {
         .args(["-a", "-cp", layout.others_cpus, &own])
         .stdout(Stdio::null())
         .status();
-    let get_rate = median(results[0].iter().map(|r| r.rps).collect()) * 0.5;
-    let post_rate = median(results[3].iter().map(|r| r.rps).collect()) * 0.5;
+    let get_rate = median(results[1].iter().map(|r| r.rps).collect()) * 0.5;
+    let post_rate = median(results[4].iter().map(|r| r.rps).collect()) * 0.5;
     println!(
-        "\nLatency at a fixed rate, open loop from the intended send time (half of nginx's saturation: GET {get_rate:.0} req/s, POST {post_rate:.0} req/s; {conns} connections, {secs} s):\n"
+        "\nLatency at a fixed rate, open loop from the intended send time (half of sealgate's saturation: GET {get_rate:.0} req/s, POST {post_rate:.0} req/s; {conns} connections, {secs} s):\n"
     );
     println!("| variant | req/s | p50 µs | p99 µs | p99.9 µs | max µs | failed |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");

@@ -647,6 +647,40 @@ impl Gateway {
         let Some(cors) = cors else {
             return handler(request).await;
         };
+        // tower-http answers every OPTIONS as a preflight; a real preflight names its origin
+        // and the method to come (Fetch standard, "CORS-preflight request"). Any other
+        // OPTIONS is the client's own request and goes to the handler like any method.
+        let headers = request.headers();
+        if request.method() == http::Method::OPTIONS
+            && !(headers.contains_key(http::header::ORIGIN)
+                && headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD))
+        {
+            let origin = headers.get(http::header::ORIGIN).cloned();
+            let mut response = handler(request).await?;
+            if let Some(origin) = origin {
+                // An actual cross-origin OPTIONS gets the headers any actual request gets:
+                // the layer's answer to the same origin on another method, copied over.
+                let probe = Request::get("/")
+                    .header(http::header::ORIGIN, origin)
+                    .body(())
+                    .unwrap_or_default();
+                let inner = tower::service_fn(|_: Request<()>| async {
+                    Ok::<_, std::convert::Infallible>(Response::new(()))
+                });
+                use tower::{Layer as _, ServiceExt as _};
+                let Ok(probed) = cors.layer(inner).oneshot(probe).await;
+                {
+                    for (name, value) in probed.headers() {
+                        if name.as_str().starts_with("access-control-")
+                            || name == http::header::VARY
+                        {
+                            response.headers_mut().append(name.clone(), value.clone());
+                        }
+                    }
+                }
+            }
+            return Ok(response);
+        }
         use tower::{Layer as _, ServiceExt as _};
         let metrics = &self.inner.app.metrics;
         let mut handler = Some(handler);
@@ -740,6 +774,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         "server.max_connections_per_address",
         a.max_connections_per_address != b.max_connections_per_address,
     );
+    check("server.workers", a.workers != b.workers);
     // A listener's certificate files reload; which files, and the rest of it, do not.
     check("tls", old.tls != new.tls);
     check("demo_upstream", old.demo_upstream != new.demo_upstream);
@@ -818,7 +853,7 @@ mod tests {
         let old = config("[server]\nlisten = \"127.0.0.1:1\"\n");
         let new = config(
             "[server]\nlisten = \"127.0.0.1:2\"\nmax_in_flight = 3\nbody_read_timeout_ms = 5\n\
-             send_timeout_ms = 7\nmax_connections_per_address = 9\n\
+             send_timeout_ms = 7\nmax_connections_per_address = 9\nworkers = 2\n\
              [token]\nsweep_interval_ms = 11\n[demo_upstream]\n",
         );
         assert_eq!(
@@ -828,6 +863,7 @@ mod tests {
                 "server.max_in_flight",
                 "server.send_timeout_ms",
                 "server.max_connections_per_address",
+                "server.workers",
                 "demo_upstream",
                 "token.sweep_interval_ms",
             ],

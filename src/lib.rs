@@ -17,7 +17,7 @@
 //! | tier | modules | owns |
 //! | --- | --- | --- |
 //! | edges | [`cli`] | the command line, one file per subcommand |
-//! | | [`server`], [`admin`] | the listeners (plain and TLS): connection bound, idle deadline, signals, graceful shutdown, and preparing everything start builds without binding; the admin listener (`/metrics`, `/healthz`, `/readyz`) |
+//! | | [`server`], [`admin`] | the listeners (plain and TLS) and the workers that serve them (a thread and runtime per core): connection bound, idle deadline, signals, graceful shutdown, and preparing everything start builds without binding; the admin listener (`/metrics`, `/healthz`, `/readyz`) |
 //! | | [`client`], [`demo`] | the Rust client of the wire contract (its own crate, `clients/rust`, re-exported); the demo echo upstream |
 //! | lifecycle | [`gateway`] | admit, identify, dispatch, observe; live reload; background tasks |
 //! | handlers | [`handshake`], [`proxy`] | the token endpoint (checks, key agreement, issuing, revocation); routing, path normalisation, body open/seal, header rewriting, retries |

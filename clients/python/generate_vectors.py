@@ -1,10 +1,12 @@
 """Regenerates ../test-vectors.json from fixed inputs with Python `cryptography`, an
-implementation independent of sealgate's Rust code. Run: python3 generate_vectors.py"""
+implementation independent of sealgate's Rust code (and of the sealgate_client package, which
+the vectors check). Run: python3 generate_vectors.py [OUT] (default: ../test-vectors.json)"""
 
 import base64
 import json
 import pathlib
 import struct
+import sys
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -173,6 +175,6 @@ vectors = {
         },
     },
 }
-out = pathlib.Path(__file__).resolve().parent.parent / "test-vectors.json"
+out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else pathlib.Path(__file__).resolve().parent.parent / "test-vectors.json"
 out.write_text(json.dumps(vectors, indent=2) + "\n")
 print(f"wrote {out}")

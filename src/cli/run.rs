@@ -29,7 +29,10 @@ pub(super) fn run(path: &Path) -> ExitCode {
              [[gateway_keys]] for production (see `sealgate gen-gateway-key`)."
         );
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // This thread's runtime is worker 0 and runs the signals, the admin listener and the
+    // background tasks; the server starts the other workers, a runtime each
+    // (`server::workers`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -20,7 +20,7 @@ pub const DEFAULT_CORS_ALLOWED_HEADERS: [&str; 5] = [
 /// Methods allowed by default.
 pub const DEFAULT_CORS_ALLOWED_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 /// Response headers a page may read by default.
-pub const DEFAULT_CORS_EXPOSED_HEADERS: [&str; 1] = ["x-request-id"];
+pub const DEFAULT_CORS_EXPOSED_HEADERS: [&str; 2] = ["x-request-id", "retry-after"];
 /// How long a browser may cache a preflight answer.
 pub const DEFAULT_CORS_MAX_AGE: Duration = Duration::from_secs(600);
 

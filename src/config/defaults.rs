@@ -99,6 +99,8 @@ fn server(s: &mut ServerFile) {
     s.proxy_protocol.get_or_insert(false);
     s.drain_delay_ms.get_or_insert(ms(DEFAULT_DRAIN_DELAY));
     s.send_timeout_ms.get_or_insert(ms(DEFAULT_SEND_TIMEOUT));
+    // 0: one worker per CPU the process may run on, counted at start (server::workers).
+    s.workers.get_or_insert(0);
     let max_connections = s.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
     s.max_connections_per_address
         .get_or_insert((max_connections / DEFAULT_ADDRESS_SHARE_DIVISOR).max(1));

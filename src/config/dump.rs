@@ -45,6 +45,7 @@ proxy_protocol = false
 drain_delay_ms = 1
 send_timeout_ms = 1
 max_connections_per_address = 1
+workers = 1
 
 [token]
 path = "/CANARY-TOKEN-PATH"

@@ -74,6 +74,7 @@ pub struct ServerFile {
     pub drain_delay_ms: Option<u64>,
     pub send_timeout_ms: Option<u64>,
     pub max_connections_per_address: Option<usize>,
+    pub workers: Option<usize>,
 }
 
 /// `[server]`, validated.
@@ -123,6 +124,9 @@ pub struct ServerConfig {
     /// /64; the address is the PROXY protocol's source where there is one; trusted proxies
     /// are exempt). Default: `max_connections` / [`DEFAULT_ADDRESS_SHARE_DIVISOR`].
     pub max_connections_per_address: usize,
+    /// Threads serving connections, each with its own runtime (`0`, the default: one per
+    /// CPU this process may run on). See `server::workers`.
+    pub workers: usize,
 }
 
 impl ServerConfig {
@@ -141,6 +145,27 @@ impl ServerConfig {
             .map(String::as_str)
     }
 }
+
+/// The CPUs this process may run on (its affinity mask and cgroup quota: under
+/// `taskset -c 1`, one), counted once.
+pub fn cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS
+        .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+}
+
+impl ServerConfig {
+    /// How many workers serve connections: `workers`, or with `0` one per CPU ([`cpus`]).
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => cpus(),
+            n => n,
+        }
+    }
+}
+
+/// The most `server.workers` accepts: a thread per worker, each with its own runtime.
+pub const MAX_WORKERS: usize = 1024;
 
 /// The default listen address, parsed.
 pub(super) fn default_listen() -> SocketAddr {
@@ -188,6 +213,15 @@ pub(super) fn validate(s: ServerFile) -> Result<ServerConfig, ConfigError> {
         trusted_proxies: trusted_proxies(&s.trusted_proxies)?,
         proxy_protocol: filled("server.proxy_protocol", s.proxy_protocol)?,
         drain_delay: Duration::from_millis(filled("server.drain_delay_ms", s.drain_delay_ms)?),
+        workers: match filled("server.workers", s.workers)? {
+            n if n > MAX_WORKERS => {
+                return Err(invalid(
+                    "server.workers",
+                    format!("must be at most {MAX_WORKERS} (0: one per CPU)"),
+                ));
+            }
+            n => n,
+        },
     })
 }
 

@@ -67,6 +67,13 @@ pub struct RouteOutcomeLabel {
     pub outcome: &'static str,
 }
 
+/// A worker of `server.workers`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerLabel {
+    /// Its index: 0 is the main thread.
+    pub worker: usize,
+}
+
 /// A reason alone.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
@@ -199,6 +206,8 @@ pub struct Metrics {
     pub upstream_retries: Family<RouteOutcomeLabel, Counter>,
     /// See [`names::CONNECTIONS_CUT`].
     pub connections_cut: Family<ReasonLabel, Counter>,
+    /// See [`names::WORKER_CONNECTIONS`].
+    pub worker_connections: Family<WorkerLabel, Counter>,
     /// See [`names::REDIS_DURATION`].
     pub redis_duration: Family<OpLabel, Histogram, fn() -> Histogram>,
     /// See [`names::REDIS_ERRORS`].
@@ -306,6 +315,7 @@ impl Metrics {
             upstream_breaches: Family::default(),
             upstream_retries: Family::default(),
             connections_cut: Family::default(),
+            worker_connections: Family::default(),
             redis_duration: Family::new_with_constructor(redis_histogram as fn() -> Histogram),
             redis_errors: Family::default(),
             state_degraded: Family::default(),
@@ -422,6 +432,11 @@ impl Metrics {
             CONNECTIONS_CUT,
             "Client connections refused or cut by the gateway, by reason",
             m.connections_cut.clone(),
+        );
+        registry.register(
+            WORKER_CONNECTIONS,
+            "Client connections accepted, by worker",
+            m.worker_connections.clone(),
         );
         registry.register(
             TOKEN_KEY_SEALS,

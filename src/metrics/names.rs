@@ -65,6 +65,9 @@ pub const UPSTREAM_RETRIES: &str = "sealgate_upstream_retries";
 /// (`address_share`: the address holds its share of connections; `send_timeout`: the
 /// client read nothing of its answer for `server.send_timeout_ms`).
 pub const CONNECTIONS_CUT: &str = "sealgate_connections_cut";
+/// Counter: client connections accepted, by `worker` (`server.workers`): how evenly the
+/// workers share them.
+pub const WORKER_CONNECTIONS: &str = "sealgate_worker_connections";
 /// Histogram: time to an upstream instance's response head, by `route` and `upstream`.
 pub const UPSTREAM_INSTANCE_DURATION: &str = "sealgate_upstream_instance_duration_seconds";
 /// Counter: access lines dropped because the writer's queue was full.

@@ -4,6 +4,8 @@
 //! plain connections) with hyper-util, and cuts clients that do not send a request head in
 //! time. Certificates reload on SIGHUP and when their files change.
 //!
+//! Connections are served by [`workers`], a thread and runtime each; the thread that calls
+//! [`Server::run`] keeps the control plane (signals, the admin listener, background tasks).
 //! Shutdown is graceful: stop accepting, let in-flight requests finish, give up at the
 //! configured deadline. `Server::bind` then `Server::run(shutdown)`, so tests bind port 0.
 //! The process signals (SIGHUP for reload, SIGINT/SIGTERM for shutdown) live in
@@ -12,6 +14,7 @@
 pub mod idle;
 pub mod proxy_protocol;
 pub mod signals;
+pub mod workers;
 
 pub use signals::shutdown_signal;
 
@@ -280,36 +283,65 @@ impl Server {
         });
         let graceful = Arc::new(GracefulShutdown::new());
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut loops = tokio::task::JoinSet::new();
-        loops.spawn(accept_loop(
-            plain,
-            None,
-            server.proxy_protocol,
-            Arc::clone(&shared),
-            Arc::clone(&graceful),
-            stop_rx.clone(),
-        ));
-        let mut watchers = tokio::task::JoinSet::new();
-        let stores = tls.iter().map(|t| Arc::clone(&t.store)).collect();
-        watchers.spawn(signals::reload_on_hangup(
+        // SIGHUP is handled from before the first connection is served (its default action
+        // ends the process).
+        let hangups = signals::reload_on_hangup(
             config_path,
             gateway.clone(),
-            stores,
-        ));
+            tls.iter().map(|t| Arc::clone(&t.store)).collect(),
+        );
+        // The workers, each a thread with its own runtime accepting on the listening
+        // sockets; this thread runs the control plane (see `workers`). Every socket handle
+        // is made before any worker starts, so a failure leaves nothing serving.
+        let (finish_tx, finish_rx) = watch::channel(false);
+        let mut listening = Vec::new();
+        for _ in 0..server.worker_count() {
+            let mut sockets = vec![workers::Listening::share(
+                &plain,
+                None,
+                server.proxy_protocol,
+            )?];
+            for endpoint in &tls {
+                sockets.push(workers::Listening::share(
+                    &endpoint.listener,
+                    Some((endpoint.acceptor.clone(), endpoint.config.handshake_timeout)),
+                    endpoint.config.proxy_protocol,
+                )?);
+            }
+            listening.push(sockets);
+        }
+        // The workers hold their own handles now; these close with this function.
+        drop(plain);
+        let mut workers = Vec::new();
+        {
+            let shared_with_workers = workers::Shared {
+                connections: Arc::clone(&shared),
+                graceful: Arc::clone(&graceful),
+                stop: stop_rx.clone(),
+                finish: finish_rx,
+            };
+            for (index, sockets) in listening.into_iter().enumerate() {
+                match workers::Worker::start(index, sockets, &shared_with_workers) {
+                    Ok(worker) => workers.push(worker),
+                    Err(error) => {
+                        tracing::error!(worker = index, %error, "cannot start a worker");
+                        let _ = stop_tx.send(true);
+                        let _ = finish_tx.send(true);
+                        for worker in workers {
+                            worker.join().await;
+                        }
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        let mut watchers = tokio::task::JoinSet::new();
+        watchers.spawn(hangups);
         for endpoint in tls {
             watchers.spawn(signals::watch_certificate_files(
                 Arc::clone(&endpoint.store),
                 endpoint.config.reload_poll,
                 gateway.metrics().certificate_reloads.clone(),
-            ));
-            let handshake = Some((endpoint.acceptor, endpoint.config.handshake_timeout));
-            loops.spawn(accept_loop(
-                endpoint.listener,
-                handshake,
-                endpoint.config.proxy_protocol,
-                Arc::clone(&shared),
-                Arc::clone(&graceful),
-                stop_rx.clone(),
             ));
         }
         let background = gateway.spawn_background();
@@ -334,19 +366,30 @@ impl Server {
             tokio::time::sleep(server.drain_delay).await;
         }
         let _ = stop_tx.send(true);
-        while loops.join_next().await.is_some() {}
+        for worker in &mut workers {
+            worker.stopped_accepting().await;
+        }
         gateway.begin_draining();
         tracing::info!("shutting down: no longer accepting; draining in-flight requests");
         let drained = match Arc::try_unwrap(graceful) {
             Ok(graceful) => tokio::time::timeout(server.shutdown_grace, graceful.shutdown())
                 .await
                 .is_ok(),
-            Err(_) => false,
+            Err(_) => {
+                // Only the accept loops hold it, and they have all ended: a clone kept
+                // elsewhere is a bug, and skips the drain.
+                tracing::error!("the shutdown's handle is still shared: not draining");
+                false
+            }
         };
         if drained {
             tracing::info!("all connections closed");
         } else {
             tracing::warn!(grace = ?server.shutdown_grace, "shutdown deadline reached; closing the remaining connections");
+        }
+        let _ = finish_tx.send(true);
+        for worker in workers {
+            worker.join().await;
         }
         drop(background);
         let _ = admin_stop.send(true);
@@ -424,6 +467,7 @@ impl Drop for AddressSlot<'_> {
 }
 
 async fn accept_loop(
+    worker: usize,
     listener: TcpListener,
     tls: Option<(TlsAcceptor, Duration)>,
     proxy_protocol: bool,
@@ -431,16 +475,13 @@ async fn accept_loop(
     graceful: Arc<GracefulShutdown>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let accepted_here = shared
+        .gateway
+        .metrics()
+        .worker_connections
+        .get_or_create(&crate::metrics::WorkerLabel { worker })
+        .clone();
     loop {
-        // Wait for a connection slot first, so past the limit new clients queue in the
-        // kernel's backlog instead of costing us memory.
-        let permit = tokio::select! {
-            permit = Arc::clone(&shared.connections).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-            _ = stop.changed() => return,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -453,6 +494,18 @@ async fn accept_loop(
             },
             _ = stop.changed() => return,
         };
+        // Then a connection slot: past the limit, this loop holds the one connection it
+        // took (and accepts no other) while the rest wait in the kernel's backlog. Taking
+        // the slot first would park one per idle accept loop (workers × listeners) and
+        // leave the limit short by as many.
+        let permit = tokio::select! {
+            permit = Arc::clone(&shared.connections).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = stop.changed() => return,
+        };
+        accepted_here.inc();
         let _ = stream.set_nodelay(true);
         let watcher = graceful.watcher();
         let shared = Arc::clone(&shared);

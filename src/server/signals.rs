@@ -3,6 +3,7 @@
 //! `sealgate_config_reloads_total{outcome}`; SIGINT and SIGTERM start the graceful shutdown.
 //! Certificate files are also polled for changes, so a renewal needs no signal at all.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,35 +19,48 @@ use crate::tls::CertStore;
 /// On every SIGHUP: reads the configuration file again and puts it in force (a file that
 /// does not load is refused with a log line and the running configuration kept), then
 /// reloads every listener's certificates (a broken file never replaces a working one).
-pub async fn reload_on_hangup(
+pub fn reload_on_hangup(
     config_path: Option<PathBuf>,
     gateway: Gateway,
     stores: Vec<Arc<CertStore>>,
-) {
+) -> impl Future<Output = ()> {
+    // Registered now, before any worker serves: SIGHUP's default action ends the process.
     let mut hangup = hangup_signal();
-    loop {
-        next_hangup(&mut hangup).await;
-        // Log rotation's `postrotate` sends SIGHUP: the access log moves to the new file
-        // whether or not the configuration loads.
-        gateway.reopen_access_log();
-        if let Some(path) = &config_path {
-            let result = match Config::load(path) {
-                Ok(config) => gateway.reload(config).map_err(|e| e.to_string()),
-                Err(error) => {
-                    Metrics::count(&gateway.metrics().config_reloads, "refused");
-                    Err(error.to_string())
-                }
-            };
-            match result {
-                Ok(()) => tracing::info!(path = %path.display(), "configuration reloaded"),
-                Err(error) => {
-                    tracing::error!(%error, "configuration reload refused; keeping the running configuration")
-                }
+    async move {
+        loop {
+            next_hangup(&mut hangup).await;
+            // Files are read and parsed, secrets hashed and TLS configurations built off the
+            // control thread's runtime, which keeps answering the admin listener meanwhile.
+            let (path, gateway, stores) = (config_path.clone(), gateway.clone(), stores.clone());
+            let _ = tokio::task::spawn_blocking(move || reload(path.as_deref(), &gateway, &stores))
+                .await;
+        }
+    }
+}
+
+/// One SIGHUP's work: the access log reopened, the configuration reloaded from `path`, the
+/// certificates read again.
+fn reload(path: Option<&std::path::Path>, gateway: &Gateway, stores: &[Arc<CertStore>]) {
+    // Log rotation's `postrotate` sends SIGHUP: the access log moves to the new file
+    // whether or not the configuration loads.
+    gateway.reopen_access_log();
+    if let Some(path) = path {
+        let result = match Config::load(path) {
+            Ok(config) => gateway.reload(config).map_err(|e| e.to_string()),
+            Err(error) => {
+                Metrics::count(&gateway.metrics().config_reloads, "refused");
+                Err(error.to_string())
+            }
+        };
+        match result {
+            Ok(()) => tracing::info!(path = %path.display(), "configuration reloaded"),
+            Err(error) => {
+                tracing::error!(%error, "configuration reload refused; keeping the running configuration")
             }
         }
-        for store in &stores {
-            report_certificates(&gateway.metrics().certificate_reloads, store.reload());
-        }
+    }
+    for store in stores {
+        report_certificates(&gateway.metrics().certificate_reloads, store.reload());
     }
 }
 
@@ -106,26 +120,39 @@ async fn next_hangup(hangup: &mut Hangup) {
     std::future::pending::<()>().await;
 }
 
-/// Completes on SIGINT or SIGTERM (the process-level shutdown signal for `main`).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Completes on SIGINT or SIGTERM (the process-level shutdown signal for `main`). Both are
+/// registered when this is called, not when the future is first polled: the workers serve
+/// before the control thread first waits, and a signal's default action in that window
+/// would kill the process without a drain. Call it inside a Tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received"),
-        () = terminate => tracing::info!("SIGTERM received"),
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |signal: Option<tokio::signal::unix::Signal>| async move {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => tracing::info!("SIGINT received"),
+                () = wait(terminate) => tracing::info!("SIGTERM received"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("SIGINT received");
+        }
     }
 }

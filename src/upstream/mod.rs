@@ -78,6 +78,7 @@ impl Upstreams {
                     route,
                     routes.get(&key).map(Arc::as_ref),
                     metrics,
+                    config.server.worker_count(),
                     fresh_connections,
                 ));
                 kept.insert(key, Arc::clone(&state));
@@ -160,7 +161,7 @@ impl std::fmt::Debug for Instance {
 }
 
 impl Instance {
-    fn new(route: &Route, upstream: &Upstream, metrics: &Metrics) -> Self {
+    fn new(route: &Route, upstream: &Upstream, metrics: &Metrics, workers: usize) -> Self {
         let label = InstanceLabel {
             route: Arc::clone(&route.label),
             upstream: Arc::clone(&upstream.label),
@@ -191,6 +192,7 @@ impl Instance {
                 upstream.authority.clone(),
                 report,
                 route.reuse_after_idle,
+                workers,
             )),
             url: upstream.url.clone(),
             handles: metrics.instance_handles(&route.label, &upstream.label),
@@ -251,6 +253,7 @@ impl RouteUpstreams {
         route: &Route,
         before: Option<&RouteUpstreams>,
         metrics: &Metrics,
+        workers: usize,
         fresh_connections: bool,
     ) -> Self {
         let instances = route
@@ -265,7 +268,7 @@ impl RouteUpstreams {
                         kept.pool.set_reuse_after(route.reuse_after_idle);
                         Arc::clone(kept)
                     }
-                    None => Arc::new(Instance::new(route, upstream, metrics)),
+                    None => Arc::new(Instance::new(route, upstream, metrics, workers)),
                 }
             })
             .collect();

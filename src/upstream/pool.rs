@@ -187,6 +187,24 @@ impl Breach {
     }
 }
 
+thread_local! {
+    /// The worker this thread is (`server::workers`); 0 too on a thread that is not a
+    /// worker (the control plane's health probes share worker 0's queue).
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks this thread as worker `index` (of `server.workers`): the connections it opens are
+/// pooled for it alone.
+pub fn set_worker(index: usize) {
+    WORKER.with(|worker| worker.set(index));
+}
+
+fn lock(queue: &Mutex<VecDeque<Idle>>) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
+    queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The connections to one instance for one route.
 pub struct Pool {
     scheme: Scheme,
@@ -194,9 +212,11 @@ pub struct Pool {
     /// The `Host` a request gets when it has none (the port only when it is not the
     /// scheme's default).
     host: Option<HeaderValue>,
-    /// Oldest first: a connection is reused only once it has been idle for `reuse_after`,
-    /// so the first in line is the one most likely ready.
-    idle: Mutex<VecDeque<Idle>>,
+    /// One queue per worker (see [`set_worker`]), oldest first: a connection is reused
+    /// only once it has been idle for `reuse_after`, so the first in line is the one most
+    /// likely ready. A connection is pooled and reused by the worker whose runtime drives
+    /// it, so its I/O never wakes another core.
+    idle: Box<[Mutex<VecDeque<Idle>>]>,
     /// How long a connection must have been idle, with nothing read, before it carries
     /// another request (milliseconds; the route's `reuse_after_idle_ms`).
     reuse_after_ms: AtomicU64,
@@ -290,12 +310,13 @@ impl Pool {
         authority: Authority,
         report: Report,
         reuse_after: Duration,
+        workers: usize,
     ) -> Self {
         Pool {
             host: host_value(&scheme, &authority),
             scheme,
             authority,
-            idle: Mutex::default(),
+            idle: (0..workers.max(1)).map(|_| Mutex::default()).collect(),
             reuse_after_ms: AtomicU64::new(millis(reuse_after)),
             suspended_until_ms: AtomicU64::new(0),
             born: Instant::now(),
@@ -326,16 +347,15 @@ impl Pool {
             .saturating_add(KEEPALIVE_SUSPENSION.as_millis() as u64);
         self.suspended_until_ms.store(until, Ordering::Relaxed);
         self.report.breaches[breach as usize].inc();
-        self.lock().clear();
+        self.clear();
         if !was {
             tracing::warn!(route = %self.report.route, upstream = %self.report.upstream, breach = breach.label(), seconds = KEEPALIVE_SUSPENSION.as_secs(), "upstream broke HTTP framing: its connections are not reused for a while");
         }
     }
 
+    /// This worker's queue.
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
-        self.idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.idle[WORKER.with(std::cell::Cell::get) % self.idle.len()])
     }
 
     /// A pooled connection ready for a request: the one idle longest, and only once it
@@ -347,6 +367,9 @@ impl Pool {
     /// breached or too old is dropped, and one with bytes waiting on its socket is dropped
     /// as a breach.
     fn checkout(&self) -> Option<Conn> {
+        if self.suspended() {
+            return None;
+        }
         let rest = Duration::from_millis(self.reuse_after_ms.load(Ordering::Relaxed));
         loop {
             let conn = {
@@ -386,7 +409,13 @@ impl Pool {
             return;
         }
         conn.state.idle.store(true, Ordering::Release);
-        self.lock().push_back(Idle {
+        let mut idle = self.lock();
+        // A breach on another worker may have suspended keep-alive and cleared this queue
+        // since the check above: look again under the lock.
+        if self.suspended() {
+            return;
+        }
+        idle.push_back(Idle {
             conn,
             since: Instant::now(),
         });
@@ -395,12 +424,17 @@ impl Pool {
     /// Closes the connections idle past their time.
     pub fn prune(&self) {
         let now = Instant::now();
-        self.lock().retain(|entry| entry.alive(now));
+        for queue in &self.idle {
+            lock(queue).retain(|entry| entry.alive(now));
+        }
     }
 
-    /// Closes every idle connection (the upstream TLS settings changed).
+    /// Closes every idle connection, of every worker (the upstream TLS settings changed,
+    /// or the instance broke framing).
     pub fn clear(&self) {
-        self.lock().clear();
+        for queue in &self.idle {
+            lock(queue).clear();
+        }
     }
 
     /// Sends one request (its URI in absolute form) on a pooled connection or a new one

@@ -317,7 +317,7 @@ async fn a_browser_preflight_is_answered_by_the_gateway_for_allowed_origins_only
     );
     assert_eq!(
         reply.headers["access-control-expose-headers"],
-        "x-request-id"
+        "x-request-id,retry-after"
     );
     // A page reads the gateway's JWK Set under the token endpoint's CORS; others cannot.
     for (origin, allowed) in [
@@ -338,6 +338,58 @@ async fn a_browser_preflight_is_answered_by_the_gateway_for_allowed_origins_only
             "{origin}"
         );
     }
+}
+
+/// Only a real preflight (`Origin` and `Access-Control-Request-Method`) is answered by the
+/// CORS layer: any other `OPTIONS` is the client's own request, served by the route like
+/// any method (on a plain route it reaches the upstream; on a token route it needs its
+/// token).
+#[tokio::test]
+async fn an_options_request_that_is_not_a_preflight_goes_to_the_route() {
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| {
+                for route in &mut f.routes {
+                    route.cors = Some(web_cors());
+                }
+            })
+            .build(),
+    )
+    .await;
+    let options = |path: &str, origin: Option<&str>| {
+        let mut request = http::Request::builder()
+            .method("OPTIONS")
+            .uri(app.url(path));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        send(
+            request
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+    };
+    let plain = options("/plain/resource", None).await;
+    assert_eq!(plain.status, 200);
+    let with_origin = options("/plain/resource", Some("https://app.bank.example")).await;
+    assert_eq!(with_origin.status, 200);
+    assert_eq!(
+        with_origin.headers["access-control-allow-origin"], "https://app.bank.example",
+        "an actual cross-origin request still gets its CORS headers"
+    );
+    let other = options("/plain/resource", Some("https://evil.example")).await;
+    assert_eq!(other.status, 200);
+    assert!(!other.headers.contains_key("access-control-allow-origin"));
+    let methods: Vec<String> = upstream
+        .requests()
+        .iter()
+        .map(|r| r.method.to_string())
+        .collect();
+    assert_eq!(methods, ["OPTIONS"; 3], "each reached the upstream");
+    let token_route = options("/api/transfer", None).await;
+    assert_eq!(token_route.status, 401, "a token route wants its token");
+    assert_eq!(upstream.requests().len(), 3);
 }
 
 #[test]

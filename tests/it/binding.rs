@@ -695,3 +695,54 @@ async fn where_binding_is_required_a_plain_token_route_needs_a_seal_even_with_an
         StatusCode::OK
     );
 }
+
+/// The Rust client names each refusal with the error kinds every client library uses
+/// (docs/clients.md, "Error kinds"): a wrong secret, an expired session, a route that
+/// answers in clear with its own status; and it binds the target as sent when its base URL
+/// has a path.
+#[tokio::test]
+async fn the_rust_client_names_refusals_with_the_shared_error_kinds() {
+    use sealgate::client::ErrorKind;
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let app = spawn_app(
+        ConfigBuilder::new(upstream.addr)
+            .with(|f| f.token.leeway_secs = Some(0))
+            .build(),
+    )
+    .await;
+    let trust = GatewayTrust::from_jwks(jwks(&app).await.to_string().as_bytes()).unwrap();
+    let wrong = Client::new(ClientConfig {
+        base: app.url("").parse().unwrap(),
+        token_path: TOKEN_PATH.to_owned(),
+        channel: CHANNEL.to_owned(),
+        api_key: "MOB-APP".to_owned(),
+        secret: "TEST123x".to_owned(),
+        kdf: Kdf::HkdfSha256,
+        ca_file: None,
+        trust: trust.clone(),
+    })
+    .unwrap();
+    let refused = wrong.request_token().await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::CredentialsRefused, "{refused}");
+    assert!(!refused.to_string().contains("TEST123x"), "{refused}");
+
+    let ours = client(&app, CHANNEL, trust);
+    let ok = ours
+        .call(Method::POST, "/api/echo", b"{}", Some("application/json"))
+        .await
+        .unwrap();
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.refusal(), None, "a sealed answer is not a refusal");
+    // Past the token's life on the gateway's clock, while the client still holds it.
+    app.clock.advance(Duration::from_secs(24 * 3600));
+    let late = ours
+        .call(Method::GET, "/api/echo", b"", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        late.refusal(),
+        Some((ErrorKind::SessionExpired, "AUTH005".to_owned())),
+        "{:?}",
+        late.status
+    );
+}

@@ -31,3 +31,4 @@ mod tls;
 mod token;
 mod upstreams;
 mod vectors;
+mod workers;

@@ -279,6 +279,73 @@ pub struct ClientConfig {
     pub trust: GatewayTrust,
 }
 
+/// What an app can do about an error: the vocabulary every sealgate client library uses
+/// (the repository's `docs/clients.md`, "Error kinds").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// `TOK002`, `TOK004`: the channel, `apiKey` or secret is wrong. Not retryable.
+    CredentialsRefused,
+    /// `TOK003` with `400`, `BODY…`, `AUTH001`, `AUTH002`, `AUTH004` and other `4xx`: a
+    /// client bug (for the `AUTH` codes, make a new handshake before the next call).
+    RequestRefused,
+    /// `429` or `503`: wait for `Retry-After`.
+    RetryLater,
+    /// `AUTH003`, `AUTH005`, `AUTH007`, `AUTH009`, `AUTH010`, `AUTH011`: make a new
+    /// handshake and send again (the gateway refused before the upstream).
+    SessionExpired,
+    /// `AUTH008`: these bytes were accepted before; send again only if safe to repeat.
+    Replayed,
+    /// `AUTH006`: the gateway instances' clocks differ.
+    ClockSkew,
+    /// The token answer's signature, key or form is not acceptable.
+    HandshakeInvalid,
+    /// A sealed answer that does not open or is not typed `response+jwe`.
+    ResponseInvalid,
+    /// Any other `{resCode, resDesc}` of the gateway's.
+    GatewayError,
+    /// The HTTP exchange failed.
+    Transport,
+}
+
+impl ErrorKind {
+    /// The kind of a gateway refusal with `status` and `res_code`.
+    pub fn of(status: StatusCode, res_code: &str) -> Self {
+        match res_code {
+            "TOK002" | "TOK004" => ErrorKind::CredentialsRefused,
+            "AUTH003" | "AUTH005" | "AUTH007" | "AUTH009" | "AUTH010" | "AUTH011" => {
+                ErrorKind::SessionExpired
+            }
+            "AUTH008" => ErrorKind::Replayed,
+            "AUTH006" => ErrorKind::ClockSkew,
+            _ if status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::SERVICE_UNAVAILABLE =>
+            {
+                ErrorKind::RetryLater
+            }
+            _ if status.is_client_error() => ErrorKind::RequestRefused,
+            _ => ErrorKind::GatewayError,
+        }
+    }
+}
+
+impl ClientError {
+    /// What an app can do about it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ClientError::Http(_) | ClientError::Tls(_) | ClientError::Random => {
+                ErrorKind::Transport
+            }
+            ClientError::TokenRefused {
+                status, res_code, ..
+            } => ErrorKind::of(*status, res_code),
+            ClientError::BadTokenResponse(_)
+            | ClientError::ServerKey(_)
+            | ClientError::Handshake(_) => ErrorKind::HandshakeInvalid,
+            ClientError::Jwe(_) | ClientError::ResponseType => ErrorKind::ResponseInvalid,
+        }
+    }
+}
+
 /// A response, opened if it was sealed.
 #[derive(Debug)]
 pub struct Reply {
@@ -292,6 +359,19 @@ pub struct Reply {
     pub was_sealed: bool,
     /// The sealed body's `cty`.
     pub cty: Option<String>,
+}
+
+impl Reply {
+    /// When the gateway refused the call (an answer in clear, not `2xx`, with a `resCode`):
+    /// its kind and `resCode`. An upstream's own answer, sealed, is not a refusal.
+    pub fn refusal(&self) -> Option<(ErrorKind, String)> {
+        if self.was_sealed || self.status.is_success() {
+            return None;
+        }
+        let body: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+        let res_code = body.get("resCode")?.as_str()?;
+        Some((ErrorKind::of(self.status, res_code), res_code.to_owned()))
+    }
 }
 
 /// An HTTP client that holds a session and renews it.
@@ -456,15 +536,22 @@ impl Client {
         cty: Option<&str>,
     ) -> Result<Reply, ClientError> {
         let session = self.session().await?;
+        let uri = self.url(path_and_query)?;
+        // Bound to the target as sent: with a base URL that has a path, that is more than
+        // `path_and_query`.
+        let target = uri
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str)
+            .to_owned();
         let bound = Header {
             typ: Some(jwe::TYP_REQUEST.to_owned()),
             htm: Some(method.as_str().to_owned()),
-            htp: Some(path_and_query.to_owned()),
+            htp: Some(target),
             ..Header::default()
         };
         let mut builder = Request::builder()
             .method(method)
-            .uri(self.url(path_and_query)?)
+            .uri(uri)
             .header(AUTHORIZATION, format!("Bearer {}", session.token));
         let sealed = if body.is_empty() {
             let seal = jwe::seal(b"", &session.key, &bound)?;
@@ -551,4 +638,32 @@ fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig,
         .with_root_certificates(roots)
         .with_no_client_auth(),
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_code_has_its_kind() {
+        let kind =
+            |status: u16, code: &str| ErrorKind::of(StatusCode::from_u16(status).unwrap(), code);
+        assert_eq!(kind(401, "TOK004"), ErrorKind::CredentialsRefused);
+        assert_eq!(kind(401, "TOK002"), ErrorKind::CredentialsRefused);
+        assert_eq!(kind(400, "TOK003"), ErrorKind::RequestRefused);
+        assert_eq!(kind(429, "TOK003"), ErrorKind::RetryLater);
+        assert_eq!(kind(503, "GATEWAY503"), ErrorKind::RetryLater);
+        for code in [
+            "AUTH003", "AUTH005", "AUTH007", "AUTH009", "AUTH010", "AUTH011",
+        ] {
+            assert_eq!(kind(401, code), ErrorKind::SessionExpired, "{code}");
+        }
+        for code in ["AUTH001", "AUTH002", "AUTH004", "BODY002", "BODY007"] {
+            assert_eq!(kind(400, code), ErrorKind::RequestRefused, "{code}");
+        }
+        assert_eq!(kind(409, "AUTH008"), ErrorKind::Replayed);
+        assert_eq!(kind(401, "AUTH006"), ErrorKind::ClockSkew);
+        assert_eq!(kind(502, "UPS001"), ErrorKind::GatewayError);
+    }
 }

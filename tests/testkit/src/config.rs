@@ -52,6 +52,9 @@ impl ConfigBuilder {
                 listen: Some(any_port),
                 body_read_timeout_ms: Some(2000),
                 shutdown_grace_ms: Some(5000),
+                // One worker: the suites count upstream connections and connection slots
+                // exactly; tests/it/workers.rs runs several.
+                workers: Some(1),
                 ..Default::default()
             },
             admin: AdminFile {
