@@ -644,6 +644,7 @@ impl Gateway {
         F: FnOnce(Request<Incoming>) -> Fut,
         Fut: std::future::Future<Output = Result<Response<Body>, Failure>>,
     {
+        use tower::{Layer as _, ServiceExt as _};
         let Some(cors) = cors else {
             return handler(request).await;
         };
@@ -667,21 +668,15 @@ impl Gateway {
                 let inner = tower::service_fn(|_: Request<()>| async {
                     Ok::<_, std::convert::Infallible>(Response::new(()))
                 });
-                use tower::{Layer as _, ServiceExt as _};
                 let Ok(probed) = cors.layer(inner).oneshot(probe).await;
-                {
-                    for (name, value) in probed.headers() {
-                        if name.as_str().starts_with("access-control-")
-                            || name == http::header::VARY
-                        {
-                            response.headers_mut().append(name.clone(), value.clone());
-                        }
+                for (name, value) in probed.headers() {
+                    if name.as_str().starts_with("access-control-") || name == http::header::VARY {
+                        response.headers_mut().append(name.clone(), value.clone());
                     }
                 }
             }
             return Ok(response);
         }
-        use tower::{Layer as _, ServiceExt as _};
         let metrics = &self.inner.app.metrics;
         let mut handler = Some(handler);
         let inner = tower::service_fn(|request: Request<Incoming>| {

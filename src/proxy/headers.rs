@@ -333,6 +333,23 @@ mod tests {
         h
     }
 
+    /// What a plain connection from `client_ip` forwards: no host, identity, certificate
+    /// or trusted proxy; each test sets what it is about.
+    fn forwarding(client_ip: &str, proto: &'static str) -> Forwarding<'static> {
+        static NAMES: std::sync::LazyLock<IdentityHeaders> =
+            std::sync::LazyLock::new(IdentityHeaders::default);
+        Forwarding {
+            client_ip: client_ip.parse().unwrap(),
+            proto,
+            host: None,
+            request_id: "rid",
+            identity: None,
+            identity_headers: &NAMES,
+            cert_subject: None,
+            via_trusted_proxy: false,
+        }
+    }
+
     #[test]
     fn connection_nominated_and_hop_by_hop_fields_are_removed() {
         let mut h = map(&[
@@ -362,14 +379,8 @@ mod tests {
         for via_trusted_proxy in [false, true] {
             let mut h = map(&sent);
             let fwd = Forwarding {
-                client_ip: "10.0.0.1".parse().unwrap(),
-                proto: "https",
-                host: None,
-                request_id: "rid",
-                identity: None,
-                identity_headers: &IdentityHeaders::default(),
-                cert_subject: None,
                 via_trusted_proxy,
+                ..forwarding("10.0.0.1", "https")
             };
             to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
             for name in KEPT_FROM_TRUSTED_PROXIES {
@@ -393,14 +404,9 @@ mod tests {
             ("x-keep", "yes"),
         ]);
         let fwd = Forwarding {
-            client_ip: "127.0.0.9".parse().unwrap(),
-            proto: "https",
             host: Some("gw.example"),
-            request_id: "rid",
             identity: Some(("MOB-APP", "MOB-APP-2001")),
-            identity_headers: &IdentityHeaders::default(),
-            cert_subject: None,
-            via_trusted_proxy: false,
+            ..forwarding("127.0.0.9", "https")
         };
         to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
         assert_eq!(h["x-client-id"], "MOB-APP");
@@ -435,14 +441,8 @@ mod tests {
             ("x_keep_me", "yes"),
         ]);
         let fwd = Forwarding {
-            client_ip: "127.0.0.9".parse().unwrap(),
-            proto: "http",
-            host: None,
-            request_id: "rid",
             identity: Some(("MOB-APP", "MOB-APP-2001")),
-            identity_headers: &IdentityHeaders::default(),
-            cert_subject: None,
-            via_trusted_proxy: false,
+            ..forwarding("127.0.0.9", "http")
         };
         to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
         let names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
@@ -516,16 +516,7 @@ mod tests {
                 .collect();
             let mut h = HeaderMap::new();
             h.insert(HeaderName::from_bytes(spelled.as_bytes()).unwrap(), HeaderValue::from_static("6.6.6.6"));
-            let fwd = Forwarding {
-                client_ip: "127.0.0.9".parse().unwrap(),
-                proto: "http",
-                host: None,
-                request_id: "rid",
-                identity: None,
-                identity_headers: &IdentityHeaders::default(),
-                cert_subject: None,
-                via_trusted_proxy: false,
-            };
+            let fwd = forwarding("127.0.0.9", "http");
             to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
             proptest::prop_assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
             proptest::prop_assert_eq!(&h["x-forwarded-for"], "127.0.0.9");
@@ -621,14 +612,9 @@ mod tests {
     fn an_unauthenticated_route_sends_no_identity() {
         let mut h = map(&[("x-client-id", "spoofed")]);
         let fwd = Forwarding {
-            client_ip: "::1".parse().unwrap(),
-            proto: "http",
-            host: None,
             request_id: "r",
-            identity: None,
-            identity_headers: &IdentityHeaders::default(),
             cert_subject: Some("CN=app"),
-            via_trusted_proxy: false,
+            ..forwarding("::1", "http")
         };
         to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
         assert!(!h.contains_key("x-client-id"));
