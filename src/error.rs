@@ -293,6 +293,10 @@ pub enum GatewayError {
     /// rather than serve without the replay and revocation checks.
     #[error("session state unavailable")]
     StateUnavailable,
+    /// The route's request rate limit (`[routes.rate_limit]`) is reached for this client,
+    /// session or address.
+    #[error("rate limit reached")]
+    RateLimited(Box<RateLimited>),
     /// Anything else inside the gateway.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -415,6 +419,7 @@ impl GatewayError {
                 (S::SERVICE_UNAVAILABLE, "GATEWAY503", "Service unavailable")
             }
             GatewayError::RouteBusy => (S::SERVICE_UNAVAILABLE, "ROUTE004", "Route busy"),
+            GatewayError::RateLimited(_) => (S::TOO_MANY_REQUESTS, "RATE001", "Rate limit reached"),
             GatewayError::StateUnavailable => (
                 S::SERVICE_UNAVAILABLE,
                 "STATE001",
@@ -449,8 +454,24 @@ impl GatewayError {
             }
             _ => {}
         }
+        if let GatewayError::RateLimited(limited) = self {
+            headers.insert(RETRY_AFTER, HeaderValue::from(limited.retry_after_secs));
+            headers.insert(crate::wire::RATELIMIT_POLICY, limited.policy);
+            headers.insert(crate::wire::RATELIMIT, limited.state);
+        }
         response
     }
+}
+
+/// A request refused by a route's rate limit: what its answer tells the client.
+#[derive(Debug)]
+pub struct RateLimited {
+    /// Whole seconds until one request would be allowed (`Retry-After`).
+    pub retry_after_secs: u64,
+    /// `RateLimit-Policy`.
+    pub policy: HeaderValue,
+    /// `RateLimit` (`r=0`).
+    pub state: HeaderValue,
 }
 
 /// How a request failed: one of the two families of the wire contract.
@@ -593,6 +614,11 @@ mod tests {
             GatewayError::Upstream(UpstreamError::Framing),
             GatewayError::Overloaded,
             GatewayError::RouteBusy,
+            GatewayError::RateLimited(Box::new(RateLimited {
+                retry_after_secs: 1,
+                policy: HeaderValue::from_static("p"),
+                state: HeaderValue::from_static("s"),
+            })),
             GatewayError::StateUnavailable,
             GatewayError::Internal(""),
         ];

@@ -26,7 +26,7 @@
 //! | | [`error`] | every client-visible error, layered, and its one status/code mapping; logged and counted in one place |
 //! | | [`auth`] | verifying a bearer token and finding its session |
 //! | | [`state`], [`tls`] | where session state lives (memory, or Redis shared by instances); rustls configurations and certificate stores |
-//! | | [`session`], [`limit`] | the session cache and the replay memory (`DashMap`s); token-issuance rate limits |
+//! | | [`session`], [`limit`] | the session cache and the replay memory (`DashMap`s); rate limits: token issuance, and requests per route (GCRA) |
 //! | config | [`config`] | TOML file → defaults filled in once → one validation step → typed [`config::Config`], one file per section |
 //! | formats | [`token`], [`jose`], [`crypto`] | the token contract's formats (request body, claims, keys, client credentials); strict base64url/JSON, P-256 JWK, the one JWE codec (pure), ES256 JWS; zeroizing keys, ECDH, the three KDFs (`jose` and `crypto` are the crate `crates/protocol`, re-exported, which the client shares) |
 //! | facts | [`metrics`], [`observe`], [`clock`], [`wire`] | metric names and registry; the access line and W3C/OpenTelemetry tracing, both off the request path; the injectable clock; HTTP plumbing, every header name, the text of an address |

@@ -47,6 +47,13 @@ pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-p
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// The media type of a JWE compact serialization (RFC 7516 §9).
+/// The rate limits a route applies (draft-ietf-httpapi-ratelimit-headers).
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// What is left of a route's rate limit now (draft-ietf-httpapi-ratelimit-headers).
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
+/// `application/jose`.
 pub const APPLICATION_JOSE: &str = "application/jose";
 
 /// Appends `ip` as text. IPv4 by hand: `Ipv4Addr`'s `Display` runs four padded integers

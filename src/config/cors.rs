@@ -20,7 +20,12 @@ pub const DEFAULT_CORS_ALLOWED_HEADERS: [&str; 5] = [
 /// Methods allowed by default.
 pub const DEFAULT_CORS_ALLOWED_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 /// Response headers a page may read by default.
-pub const DEFAULT_CORS_EXPOSED_HEADERS: [&str; 2] = ["x-request-id", "retry-after"];
+pub const DEFAULT_CORS_EXPOSED_HEADERS: [&str; 4] = [
+    "x-request-id",
+    "retry-after",
+    "ratelimit",
+    "ratelimit-policy",
+];
 /// How long a browser may cache a preflight answer.
 pub const DEFAULT_CORS_MAX_AGE: Duration = Duration::from_secs(600);
 

@@ -25,8 +25,9 @@ pub fn fill(mut file: FileConfig) -> FileConfig {
     for client in file.clients.values_mut() {
         client.enabled.get_or_insert(true);
     }
+    let shared_state = file.sessions.backend == Some(BackendKind::Redis);
     for route in &mut file.routes {
-        self::route(route);
+        self::route(route, shared_state);
     }
     for listener in &mut file.tls {
         tls(listener);
@@ -150,7 +151,7 @@ fn cors(c: &mut CorsFile) {
     c.max_age_secs.get_or_insert(DEFAULT_CORS_MAX_AGE.as_secs());
 }
 
-fn route(r: &mut RouteFile) {
+fn route(r: &mut RouteFile, shared_state: bool) {
     r.strip_prefix.get_or_insert(false);
     let with_token = *r.auth.get_or_insert_default() == RouteAuth::Token;
     r.encrypted_request.get_or_insert(with_token);
@@ -188,6 +189,22 @@ fn route(r: &mut RouteFile) {
     }
     if let Some(c) = &mut r.cors {
         cors(c);
+    }
+    if let Some(l) = &mut r.rate_limit {
+        l.key.get_or_insert(if with_token {
+            RateKey::Client
+        } else {
+            RateKey::Address
+        });
+        l.period_secs.get_or_insert(DEFAULT_RATE_PERIOD.as_secs());
+        if let Some(requests) = l.requests {
+            l.burst.get_or_insert(requests);
+        }
+        l.store.get_or_insert(if shared_state {
+            RateStore::Shared
+        } else {
+            RateStore::Local
+        });
     }
 }
 

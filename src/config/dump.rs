@@ -120,6 +120,13 @@ attempts = 1
 budget_percent = 1
 min_per_window = 1
 
+[routes.rate_limit]
+key = "client"
+requests = 1
+period_secs = 1
+burst = 1
+store = "local"
+
 [routes.health_check]
 path = "/CANARY-HEALTH-PATH"
 interval_ms = 1
@@ -300,7 +307,7 @@ export_interval_ms = 1
             }
             checked += 1;
         }
-        assert_eq!(checked, 21, "tables checked");
+        assert_eq!(checked, 22, "tables checked");
     }
 
     #[test]

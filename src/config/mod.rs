@@ -232,7 +232,11 @@ impl Config {
             secrets,
         )?);
         let clients = token::validate_clients(raw.clients, &channels, secrets)?;
-        let routes = routes::validate(raw.routes, &token.path)?;
+        let routes = routes::validate(
+            raw.routes,
+            &token.path,
+            matches!(sessions.backend, StateBackend::Redis(_)),
+        )?;
         let demo_upstream = raw.demo_upstream.map(|d| d.listen);
         let admin = admin::validate(raw.admin)?;
         let tls = tls::validate_listeners(raw.tls, base)?;

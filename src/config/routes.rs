@@ -45,6 +45,10 @@ pub const DEFAULT_HEALTHY_THRESHOLD: u32 = 2;
 /// Probes in a row that mark an instance down.
 pub const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 3;
 
+/// The period of a route's rate limit when `period_secs` is left out: `requests` is then
+/// per second.
+pub const DEFAULT_RATE_PERIOD: Duration = Duration::from_secs(1);
+
 /// Largest request (and encrypted response) body on a route.
 pub const DEFAULT_ROUTE_MAX_BODY: usize = 1024 * 1024;
 /// Time for the upstream to answer with a response head.
@@ -83,6 +87,75 @@ pub struct RouteFile {
     pub connect_timeout_ms: Option<u64>,
     pub reuse_after_idle_ms: Option<u64>,
     pub body_read_timeout_ms: Option<u64>,
+    pub rate_limit: Option<RateLimitFile>,
+}
+
+/// `[routes.rate_limit]` as written.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    missing_docs,
+    reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
+)]
+pub struct RateLimitFile {
+    pub key: Option<RateKey>,
+    pub requests: Option<u32>,
+    pub period_secs: Option<u64>,
+    pub burst: Option<u32>,
+    pub store: Option<RateStore>,
+}
+
+/// Whose requests a route's rate limit counts together (`routes[].rate_limit.key`). None of
+/// them is chosen by the client: the client is the one its credentials proved, the session
+/// the one its token names, the address the one [`crate::context`] trusts (the peer, or
+/// `X-Forwarded-For` from a trusted proxy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateKey {
+    /// The client's `apiKey`, over all its sessions (the default on token routes).
+    Client,
+    /// One session (one token).
+    Session,
+    /// The client address; an IPv6 address counts by its /64, the block one subscriber is
+    /// given (the default, and the only key, on `auth = "none"` routes).
+    Address,
+}
+
+impl RateKey {
+    /// Its name in the configuration, metrics and the `RateLimit` headers.
+    pub fn name(self) -> &'static str {
+        match self {
+            RateKey::Client => "client",
+            RateKey::Session => "session",
+            RateKey::Address => "address",
+        }
+    }
+}
+
+/// Where a route's rate limit is counted (`routes[].rate_limit.store`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateStore {
+    /// In this instance's memory: each instance allows the whole rate.
+    Local,
+    /// In Redis (`sessions.backend = "redis"`), one atomic script per request: the rate holds
+    /// across every instance. The default with the Redis backend.
+    Shared,
+}
+
+/// `[routes.rate_limit]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Whose requests count together.
+    pub key: RateKey,
+    /// The sustained rate's requests…
+    pub requests: u32,
+    /// …per this many seconds (the `RateLimit-Policy` window).
+    pub period_secs: u64,
+    /// Requests allowed at once.
+    pub burst: u32,
+    /// Counted in Redis rather than in memory.
+    pub shared: bool,
 }
 
 /// `[routes.retry]` as written.
@@ -285,6 +358,8 @@ pub struct Route {
     /// Time to read a client's buffered (sealed) body (`None`:
     /// `server.body_read_timeout_ms`).
     pub body_read_timeout: Option<Duration>,
+    /// The request rate limit, if configured.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Route {
@@ -310,10 +385,16 @@ impl Route {
 pub(super) fn validate(
     raw: Vec<RouteFile>,
     token_path: &str,
+    shared_state: bool,
 ) -> Result<Vec<Arc<Route>>, ConfigError> {
     let mut routes = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
-        routes.push(validate_route(&format!("routes[{i}]"), r, token_path)?);
+        routes.push(validate_route(
+            &format!("routes[{i}]"),
+            r,
+            token_path,
+            shared_state,
+        )?);
     }
     for (i, a) in routes.iter().enumerate() {
         if routes[..i]
@@ -334,7 +415,12 @@ pub(super) fn validate(
         .collect())
 }
 
-fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, ConfigError> {
+fn validate_route(
+    key: &str,
+    r: RouteFile,
+    token_path: &str,
+    shared_state: bool,
+) -> Result<Route, ConfigError> {
     let prefix = r
         .prefix
         .ok_or_else(|| invalid(format!("{key}.prefix"), "is required"))?;
@@ -469,6 +555,15 @@ fn validate_route(key: &str, r: RouteFile, token_path: &str) -> Result<Route, Co
             ms => Duration::from_millis(ms),
         },
         body_read_timeout: optional_millis("body_read_timeout_ms", r.body_read_timeout_ms)?,
+        rate_limit: match r.rate_limit {
+            None => None,
+            Some(limit) => Some(rate_limit(
+                &format!("{key}.rate_limit"),
+                limit,
+                with_token,
+                shared_state,
+            )?),
+        },
         sealed_response_headers: r
             .sealed_response_headers
             .iter()
@@ -507,6 +602,72 @@ fn host_pattern(key: &str, text: &str) -> Result<HostPattern, ConfigError> {
         HostPattern::Suffix(name.to_owned())
     } else {
         HostPattern::Exact(name.to_owned())
+    })
+}
+
+/// The most requests a limit counts in a burst or a period: past a million, a limit is not
+/// what holds a route back.
+const MAX_RATE_REQUESTS: u32 = 1_000_000;
+/// The longest period: a day.
+const MAX_RATE_PERIOD_SECS: u64 = 86_400;
+/// The longest a limit may take to become whole again: 30 days.
+const MAX_RATE_REFILL_SECS: u64 = 30 * 86_400;
+
+fn rate_limit(
+    key: &str,
+    l: RateLimitFile,
+    with_token: bool,
+    shared_state: bool,
+) -> Result<RateLimit, ConfigError> {
+    let rate_key = filled(&format!("{key}.key"), l.key)?;
+    if !with_token && rate_key != RateKey::Address {
+        return Err(invalid(
+            format!("{key}.key"),
+            format!(
+                "`{}` needs a session: on an auth = \"none\" route only `address` is known",
+                rate_key.name()
+            ),
+        ));
+    }
+    let count = |name: &str, value: Option<u32>| match value {
+        None => Err(invalid(format!("{key}.{name}"), "is required")),
+        Some(n) if (1..=MAX_RATE_REQUESTS).contains(&n) => Ok(n),
+        Some(_) => Err(invalid(
+            format!("{key}.{name}"),
+            format!("must be 1 to {MAX_RATE_REQUESTS}"),
+        )),
+    };
+    let requests = count("requests", l.requests)?;
+    let burst = count("burst", l.burst)?;
+    let period_secs = match filled(&format!("{key}.period_secs"), l.period_secs)? {
+        p if (1..=MAX_RATE_PERIOD_SECS).contains(&p) => p,
+        _ => {
+            return Err(invalid(
+                format!("{key}.period_secs"),
+                format!("must be 1 to {MAX_RATE_PERIOD_SECS} (a day)"),
+            ));
+        }
+    };
+    // Keeps every time in the arithmetic far below 2^53 µs, exact in a Redis script's doubles.
+    if u64::from(burst) * period_secs / u64::from(requests) > MAX_RATE_REFILL_SECS {
+        return Err(invalid(
+            format!("{key}.burst"),
+            "takes more than 30 days to refill at this rate (burst × period_secs / requests)",
+        ));
+    }
+    let shared = filled(&format!("{key}.store"), l.store)? == RateStore::Shared;
+    if shared && !shared_state {
+        return Err(invalid(
+            format!("{key}.store"),
+            "`shared` counts in Redis: set sessions.backend = \"redis\", or store = \"local\"",
+        ));
+    }
+    Ok(RateLimit {
+        key: rate_key,
+        requests,
+        period_secs,
+        burst,
+        shared,
     })
 }
 

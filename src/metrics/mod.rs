@@ -101,6 +101,15 @@ pub struct RefusalLabel {
     pub res_code: &'static str,
 }
 
+/// A refusal by a route's rate limit.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RateLimitedLabels {
+    /// As in [`RequestLabels::route`].
+    pub route: Arc<String>,
+    /// The limit's key kind: `client`, `session`, `address`.
+    pub key: &'static str,
+}
+
 /// An answer of the token endpoint.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResCodeLabel {
@@ -206,6 +215,8 @@ pub struct Metrics {
     pub upstream_retries: Family<RouteOutcomeLabel, Counter>,
     /// See [`names::CONNECTIONS_CUT`].
     pub connections_cut: Family<ReasonLabel, Counter>,
+    /// See [`names::RATE_LIMITED`].
+    pub rate_limited: Family<RateLimitedLabels, Counter>,
     /// See [`names::WORKER_CONNECTIONS`].
     pub worker_connections: Family<WorkerLabel, Counter>,
     /// See [`names::REDIS_DURATION`].
@@ -316,6 +327,7 @@ impl Metrics {
             upstream_retries: Family::default(),
             connections_cut: Family::default(),
             worker_connections: Family::default(),
+            rate_limited: Family::default(),
             redis_duration: Family::new_with_constructor(redis_histogram as fn() -> Histogram),
             redis_errors: Family::default(),
             state_degraded: Family::default(),
@@ -361,6 +373,11 @@ impl Metrics {
             REJECTED,
             "Requests refused on proxied routes, by route and the gateway's res_code",
             m.rejected.clone(),
+        );
+        registry.register(
+            RATE_LIMITED,
+            "Requests refused by a route's rate limit, by route and key kind",
+            m.rate_limited.clone(),
         );
         registry.register(
             UPSTREAM_ERRORS,

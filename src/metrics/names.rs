@@ -11,6 +11,9 @@ pub const REQUEST_DURATION: &str = "sealgate_request_duration_seconds";
 pub const UPSTREAM_DURATION: &str = "sealgate_upstream_duration_seconds";
 /// Counter: token endpoint answers, label `res_code` (`TOK200`, `TOK002`, …).
 pub const TOKENS: &str = "sealgate_tokens";
+/// Counter: requests refused by a route's rate limit (`RATE001`), labels `route` and `key`
+/// (`client`, `session`, `address`).
+pub const RATE_LIMITED: &str = "sealgate_rate_limited";
 /// Counter: proxied requests refused by the gateway (verify and decrypt failures and the
 /// rest), labels `route` and `res_code` (`AUTH004`, `BODY002`, …).
 pub const REJECTED: &str = "sealgate_rejected";

@@ -25,10 +25,12 @@ use http::{Method, Request, Response, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use crate::config::{Config, Route, RouteAuth};
+use crate::config::{Config, RateKey, RateLimit, Route, RouteAuth};
 use crate::context::{AppState, ConnInfo};
-use crate::error::{BodyError, GatewayError, UpstreamError};
+use crate::error::{BodyError, GatewayError, RateLimited, UpstreamError};
 use crate::jose::jwe::{self, Header};
+use crate::limit::gcra::{Decision, Gcra};
+use crate::metrics::RateLimitedLabels;
 use crate::observe::trace::RequestTrace;
 use crate::observe::{CountIn, Trail};
 use crate::session::Session;
@@ -98,6 +100,12 @@ pub async fn handle(
                 .set_identity(Arc::clone(&session.client), Arc::clone(&session.channel));
             Some(session)
         }
+    };
+    // 3b. the route's rate limit: after the token (a client's allowance is spent only by
+    // requests that prove they are its own), before any body is read or opened
+    let rate_headers = match &route.rate_limit {
+        Some(limit) => Some(check_rate(ctx, &route, limit, session.as_deref()).await?),
+        None => None,
     };
     let open_span = session.as_ref().map(|_| ctx.trace.child("body.open"));
     // 4. open: the sealed body, or the seal of a bodyless request (docs/protocol.md §4.1)
@@ -259,18 +267,90 @@ pub async fn handle(
     }
     .map_err(UpstreamError::from)?;
     // 6. seal or stream back
-    match (&session, route.encrypted_response) {
+    let mut response = match (&session, route.encrypted_response) {
         (Some(session), true) => {
             let _span = ctx.trace.child("body.seal");
-            seal_response(&route, session, response).await
+            seal_response(&route, session, response).await?
         }
         _ => {
             let (mut parts, body) = response.into_parts();
             headers::to_client(&mut parts.headers);
-            Ok(Response::from_parts(
-                parts,
-                body.map_err(Into::into).boxed_unsync(),
-            ))
+            Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
+        }
+    };
+    if let Some([policy, state]) = rate_headers {
+        // The gateway's own: whatever the upstream said under these names is replaced.
+        response.headers_mut().insert(h::RATELIMIT_POLICY, policy);
+        response.headers_mut().insert(h::RATELIMIT, state);
+    }
+    Ok(response)
+}
+
+/// Counts the request against `limit` for whom it keys on: the client proved by the token,
+/// the token's session, or the trusted client address (never a value the client writes
+/// itself). Allowed: the `RateLimit-Policy` and `RateLimit` values for the answer. Refused:
+/// [`GatewayError::RateLimited`], counted per route and key kind.
+async fn check_rate(
+    ctx: &Context<'_>,
+    route: &crate::config::Route,
+    limit: &RateLimit,
+    session: Option<&Session>,
+) -> Result<[HeaderValue; 2], GatewayError> {
+    let who = match (limit.key, session) {
+        (RateKey::Client, Some(session)) => session.client.to_string(),
+        (RateKey::Session, Some(session)) => session.id.encode(),
+        // Validation allows only `address` on a route without sessions.
+        _ => address_key(ctx.conn.client),
+    };
+    let name = limit.key.name();
+    let key = format!("{} {name} {who}", route.key());
+    let now_us = u64::try_from(ctx.app.clock.now_ms())
+        .unwrap_or_default()
+        .saturating_mul(1000);
+    let decision = ctx
+        .app
+        .state
+        .rate(&key, Gcra::of(limit), limit.shared, now_us)
+        .await?;
+    let header = |text: String| {
+        HeaderValue::try_from(text).map_err(|_| GatewayError::Internal("rate limit header"))
+    };
+    let policy = header(format!(
+        "\"{name}\";q={};w={}",
+        limit.requests, limit.period_secs
+    ))?;
+    let state = header(format!(
+        "\"{name}\";r={};t={}",
+        decision.remaining,
+        Decision::seconds(decision.reset_us)
+    ))?;
+    if decision.allowed {
+        return Ok([policy, state]);
+    }
+    ctx.app
+        .metrics
+        .rate_limited
+        .get_or_create(&RateLimitedLabels {
+            route: Arc::clone(&route.label),
+            key: name,
+        })
+        .inc();
+    Err(GatewayError::RateLimited(Box::new(RateLimited {
+        retry_after_secs: Decision::seconds(decision.retry_after_us),
+        policy,
+        state,
+    })))
+}
+
+/// The text an address is counted under: an IPv4 address as it is, an IPv6 address by its
+/// /64 (one subscriber's block: counting single IPv6 addresses would hand a client 2^64
+/// allowances).
+fn address_key(address: std::net::IpAddr) -> String {
+    match address.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(bits))
         }
     }
 }
@@ -584,4 +664,19 @@ async fn seal_response(
         .headers
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(Response::from_parts(parts, h::full(sealed)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_address_counts_by_its_64_and_a_mapped_ipv4_as_ipv4() {
+        let key = |text: &str| address_key(text.parse().unwrap());
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+    }
 }

@@ -575,7 +575,11 @@ async fn handshake_and_serve(
     permit: OwnedSemaphorePermit,
 ) {
     let handshakes = &shared.gateway.metrics().tls_handshakes;
-    let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+    // Held here, not inside the timeout, so that a timed-out handshake is counted before its
+    // socket closes: whoever sees the close and then reads the metrics finds it counted.
+    let accept = acceptor.accept(stream);
+    tokio::pin!(accept);
+    let stream = match tokio::time::timeout(timeout, &mut accept).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
             Metrics::count(handshakes, "failed");

@@ -27,6 +27,7 @@ use thiserror::Error;
 use crate::config::{StateBackend, Unavailable};
 use crate::jose::jwe::IV_LEN;
 use crate::limit::RateLimiter;
+use crate::limit::gcra::{Decision, Gcra, GcraMemory};
 use crate::metrics::Metrics;
 use crate::session::{
     Owner, ReplayError, ReplayLimits, ReplayMemory, Session, SessionId, SessionStore, StoreFull,
@@ -100,6 +101,8 @@ pub struct State {
     per_client: RateLimiter,
     per_address: RateLimiter,
     per_client_address: RateLimiter,
+    /// Request rate limits counted in this process (`store = "local"`, or degraded).
+    requests: GcraMemory,
     redis: Option<RedisStore>,
     /// When "store full" was last logged, and how many since were not (see
     /// [`State::warn_store_full`]).
@@ -130,6 +133,7 @@ impl State {
             per_client: RateLimiter::default(),
             per_address: RateLimiter::default(),
             per_client_address: RateLimiter::default(),
+            requests: GcraMemory::default(),
             redis,
             full_warned: std::sync::atomic::AtomicI64::new(i64::MIN),
             full_unlogged: std::sync::atomic::AtomicU64::new(0),
@@ -178,6 +182,27 @@ impl State {
         match redis.count(kind.name(), key, now).await {
             Ok(count) => Ok(count <= u64::from(per_minute)),
             Err(()) => redis.degrade("rate_limit").map(|()| local()),
+        }
+    }
+
+    /// Decides one request against a route's rate limit for `key` (route, key kind and key
+    /// together): in Redis when `shared` (one atomic script, under Redis's clock, so every
+    /// instance counts alike), else in this process's memory at `now_us`. When Redis fails,
+    /// the policy decides: refuse, or count in memory (this instance alone).
+    pub async fn rate(
+        &self,
+        key: &str,
+        limit: Gcra,
+        shared: bool,
+        now_us: u64,
+    ) -> Result<Decision, StateError> {
+        let local = || self.requests.check(key, limit, now_us);
+        match &self.redis {
+            Some(redis) if shared => match redis.gcra(key, limit).await {
+                Ok(decision) => Ok(decision),
+                Err(()) => redis.degrade("request_rate_limit").map(|()| local()),
+            },
+            _ => Ok(local()),
         }
     }
 
@@ -350,6 +375,8 @@ impl State {
         self.per_client.sweep(now);
         self.per_address.sweep(now);
         self.per_client_address.sweep(now);
+        self.requests
+            .sweep(u64::try_from(now).unwrap_or(0).saturating_mul(1_000_000));
         self.replay.sweep(now);
         self.once.sweep(now);
         self.sessions.sweep(now)

@@ -15,6 +15,7 @@
 //! | `<p>:{<jti>}:ivs` | set | the 12-byte IVs accepted | the same |
 //! | `<p>:{<jti>}:session` | string | the sealed session record (`local` mode) | the same |
 //! | `<p>:rate:<kind>:<key>:<minute>` | integer | token requests this minute | 2 minutes |
+//! | `<p>:gcra:<route> <kind> <key>` | integer | a request rate limit's theoretical arrival time (µs) | when the limit is whole again |
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +35,7 @@ use super::StateError;
 use crate::config::{RedisConfig, RedisTarget, Unavailable};
 use crate::jose::jwe::IV_LEN;
 use crate::limit::WINDOW_SECS;
+use crate::limit::gcra::{Decision, Gcra};
 use crate::metrics::{Metrics, OpLabel};
 use crate::session::SessionId;
 
@@ -54,6 +56,28 @@ const COUNT: &str = r"
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
+";
+
+/// A request rate limit's decision (`crate::limit::gcra::decide`, the same arithmetic) under
+/// Redis's own clock, so instances with skewed clocks still count one rate. `KEYS[1]` holds
+/// the theoretical arrival time in microseconds; it expires when the limit is whole again.
+/// `ARGV`: the interval and the tolerance (burst × interval), in microseconds. Returns
+/// `{allowed, remaining, reset_us, retry_after_us}`. Numbers stay below 2^53, exact in
+/// Lua's doubles; the TAT is written with `%.0f`, as `tostring` would round it.
+const GCRA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = now
+local stored = redis.call('GET', KEYS[1])
+if stored then tat = math.max(tonumber(stored), now) end
+local ahead = tat + interval - now
+if ahead > tolerance then
+  return {0, 0, tat - now, ahead - tolerance}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', tat + interval), 'PX', math.ceil(ahead / 1000) + 1)
+return {1, math.floor((tolerance - ahead) / interval), ahead, 0}
 ";
 
 /// What Redis said about a request.
@@ -133,6 +157,7 @@ pub struct RedisStore {
     metrics: RedisMetrics,
     admit: Arc<Script>,
     count: Arc<Script>,
+    gcra: Arc<Script>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -228,6 +253,7 @@ impl RedisStore {
             },
             admit: Arc::new(Script::new(ADMIT)),
             count: Arc::new(Script::new(COUNT)),
+            gcra: Arc::new(Script::new(GCRA)),
         })
     }
 
@@ -418,6 +444,27 @@ impl RedisStore {
                 .await
         })
         .await
+    }
+
+    /// Decides one request against a rate limit for `key` (see [`GCRA`]).
+    pub async fn gcra(&self, key: &str, limit: Gcra) -> Result<Decision, ()> {
+        let key = format!("{}:gcra:{key}", self.prefix);
+        let (allowed, remaining, reset_us, retry_after_us): (u8, u64, u64, u64) = self
+            .run("request_rate_limit", |mut c| async move {
+                self.gcra
+                    .key(&key)
+                    .arg(limit.interval_us)
+                    .arg(limit.tolerance_us())
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(Decision {
+            allowed: allowed == 1,
+            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+            reset_us,
+            retry_after_us,
+        })
     }
 
     /// PINGs Redis every `interval`, keeping [`RedisStore::is_up`] and the `up` gauge

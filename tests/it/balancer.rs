@@ -317,7 +317,7 @@ async fn a_browser_preflight_is_answered_by_the_gateway_for_allowed_origins_only
     );
     assert_eq!(
         reply.headers["access-control-expose-headers"],
-        "x-request-id,retry-after"
+        "x-request-id,retry-after,ratelimit,ratelimit-policy"
     );
     // A page reads the gateway's JWK Set under the token endpoint's CORS; others cannot.
     for (origin, allowed) in [

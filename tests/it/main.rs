@@ -20,6 +20,7 @@ mod cli;
 mod codec;
 mod docs;
 mod layers;
+mod limits;
 mod observe;
 mod ops;
 mod process;

@@ -91,6 +91,10 @@ fn main() -> ExitCode {
             shared::the_per_session_request_limit_holds_across_instances,
         ),
         trial(
+            "a_request_rate_limit_holds_across_instances_and_expires_in_redis",
+            shared::a_request_rate_limit_holds_across_instances_and_expires_in_redis,
+        ),
+        trial(
             "token_issuance_limits_hold_across_instances",
             shared::token_issuance_limits_hold_across_instances,
         ),

@@ -46,6 +46,15 @@ async fn three(config: impl Fn() -> ConfigBuilder) -> [TestApp; 3] {
     ]
 }
 
+/// Two requests a minute per address on `/plain/`, counted where the sessions are.
+fn plain_limit(f: &mut sealgate::config::FileConfig) {
+    f.routes[2].rate_limit = Some(sealgate::config::RateLimitFile {
+        requests: Some(2),
+        period_secs: Some(60),
+        ..Default::default()
+    });
+}
+
 /// In `local` mode: the token carries no key.
 fn local(f: &mut sealgate::config::FileConfig) {
     f.token.sessions = Some(SessionMode::Local);
@@ -260,6 +269,47 @@ pub async fn the_per_session_request_limit_holds_across_instances() {
     );
 }
 
+pub async fn a_request_rate_limit_holds_across_instances_and_expires_in_redis() {
+    let redis = RedisServer::start();
+    let upstream = spawn_demo_upstream().await;
+    // Left to its default, the store is Redis, as the sessions are.
+    let [a, b, c] = three(|| {
+        config(upstream, standalone(&redis)).with(|f| {
+            f.routes[0].rate_limit = Some(sealgate::config::RateLimitFile {
+                key: Some(sealgate::config::RateKey::Client),
+                requests: Some(3),
+                period_secs: Some(60),
+                ..Default::default()
+            });
+        })
+    })
+    .await;
+    let s = session(&a).await;
+    let mut outcomes = Vec::new();
+    for app in [&a, &b, &c, &a, &b, &c] {
+        let (status, code) = fresh_call(app, &s, b"x").await;
+        outcomes.push(format!("{} {code}", status.as_u16()));
+    }
+    assert_eq!(
+        outcomes,
+        [
+            "200 ",
+            "200 ",
+            "200 ",
+            "429 RATE001",
+            "429 RATE001",
+            "429 RATE001"
+        ]
+    );
+    // One key, holding when the limit is whole again: about 60 s from now, never forever.
+    let mut conn = redis.connection();
+    let keys: Vec<String> = conn.keys("t:gcra:*").unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].ends_with(" client MOB-APP"), "{keys:?}");
+    let ttl: i64 = redis::cmd("PTTL").arg(&keys[0]).query(&mut conn).unwrap();
+    assert!((50_000..=61_000).contains(&ttl), "{ttl}");
+}
+
 pub async fn token_issuance_limits_hold_across_instances() {
     let redis = RedisServer::start();
     let upstream = spawn_demo_upstream().await;
@@ -359,7 +409,7 @@ async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
 pub async fn redis_down_with_refuse_policy_answers_503_then_recovers_without_restart() {
     let mut redis = RedisServer::start();
     let upstream = spawn_demo_upstream().await;
-    let [a, b, _c] = three(|| config(upstream, standalone(&redis))).await;
+    let [a, b, _c] = three(|| config(upstream, standalone(&redis)).with(plain_limit)).await;
     let s = Arc::new(session(&a).await);
     let doomed = session(&b).await;
     let (a, b) = (Arc::new(a), Arc::new(b));
@@ -381,6 +431,12 @@ pub async fn redis_down_with_refuse_policy_answers_503_then_recovers_without_res
     assert_eq!(token.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(token.codes().0, "TOK003");
     assert_eq!(token.headers["retry-after"], "1");
+    // A shared rate limit that cannot be counted refuses as the rest of the state does.
+    let limited = post(&a.url("/plain/x"), &[], "").await;
+    assert_eq!(
+        outcome(&limited),
+        (StatusCode::SERVICE_UNAVAILABLE, "STATE001".to_owned())
+    );
     // A revocation that cannot reach Redis is 503 (retry), but this instance already
     // refuses the session.
     let refused = revoke(&a, &doomed).await;
@@ -434,7 +490,7 @@ pub async fn redis_down_with_degrade_policy_serves_from_memory_then_recovers() {
         on_unavailable: Some(Unavailable::Degrade),
         ..standalone(&redis)
     };
-    let [a, b, _c] = three(|| config(upstream, degrade())).await;
+    let [a, b, _c] = three(|| config(upstream, degrade()).with(plain_limit)).await;
     let s = session(&a).await;
     assert_eq!(fresh_call(&a, &s, b"before").await.0, StatusCode::OK);
 
@@ -454,6 +510,17 @@ pub async fn redis_down_with_degrade_policy_serves_from_memory_then_recovers() {
         "sealgate_state_degraded_total{op=\"admit\"}",
     );
     assert!(degraded >= 2.0, "degraded checks counted: {degraded}");
+    // The shared rate limit is counted in this instance's memory meanwhile.
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(post(&a.url("/plain/x"), &[], "").await.status.as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    let degraded = metric(
+        &metrics_text(&a).await,
+        "sealgate_state_degraded_total{op=\"request_rate_limit\"}",
+    );
+    assert!(degraded >= 3.0, "degraded rate checks counted: {degraded}");
 
     redis.restart();
     let sealed = seal(&s, b"after", None);
@@ -601,9 +668,15 @@ pub async fn a_redis_cluster_shares_sessions_revocations_and_replays() {
             cluster_nodes: cluster.urls().into_iter().map(Into::into).collect(),
             ..Default::default()
         };
-        config(upstream, nodes)
-            .with(local)
-            .with(|f| f.token.rate_limit_per_address_per_minute = Some(100))
+        config(upstream, nodes).with(local).with(|f| {
+            f.token.rate_limit_per_address_per_minute = Some(100);
+            f.routes[0].rate_limit = Some(sealgate::config::RateLimitFile {
+                key: Some(sealgate::config::RateKey::Session),
+                requests: Some(3),
+                period_secs: Some(60),
+                ..Default::default()
+            });
+        })
     })
     .await;
     // Several sessions, so their keys spread over the three masters' slots.
@@ -626,6 +699,13 @@ pub async fn a_redis_cluster_shares_sessions_revocations_and_replays() {
         (StatusCode::UNAUTHORIZED, "AUTH007".to_owned())
     );
     assert_eq!(fresh_call(&a, &sessions[1], b"x").await.0, StatusCode::OK);
+    // Each session's rate limit, counted on whichever master holds its key: two requests
+    // so far (the replay counted too: the limit comes before the body is opened).
+    assert_eq!(fresh_call(&a, &sessions[2], b"x").await.0, StatusCode::OK);
+    assert_eq!(
+        fresh_call(&b, &sessions[2], b"x").await,
+        (StatusCode::TOO_MANY_REQUESTS, "RATE001".to_owned())
+    );
     let mut spread = 0;
     for node in &cluster.nodes {
         let keys: Vec<String> = node.connection().keys("t:*").unwrap();

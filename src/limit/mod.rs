@@ -1,7 +1,9 @@
-//! Token-issuance rate limits: fixed one-minute windows per key (a client's `apiKey`, or a
-//! source address), counted in a `DashMap`. A fixed window can let up to twice the limit
+//! Rate limits. Requests on a route: [`gcra`]. Token issuance (this file): fixed one-minute
+//! windows per key (a client's `apiKey`, or a source address), counted in a `DashMap`. A fixed window can let up to twice the limit
 //! through across a window edge; for a brake on credential stuffing and key-pair churn that
 //! is enough, and it costs one map entry per active key.
+
+pub mod gcra;
 
 use dashmap::DashMap;
 
