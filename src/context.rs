@@ -35,6 +35,33 @@ pub struct ConnInfo {
     pub tokens: Arc<TokenCache>,
     /// The TLS version (`TLSv1.2`, `TLSv1.3`) on an HTTPS listener.
     pub tls: Option<&'static str>,
+    /// What keeps the connection counted (its connection slots, the open-connections
+    /// gauge) and the drain waiting; an upgraded tunnel holds a clone after the HTTP
+    /// exchange has handed its socket over. `None` where the server made none (tests).
+    pub hold: Option<ConnectionHold>,
+}
+
+/// Keeps a client connection counted while any clone lives: made by the server from the
+/// connection's slots and a drain watcher, opaque here.
+#[derive(Clone)]
+pub struct ConnectionHold {
+    /// Never read: held for its drop.
+    _held: Arc<dyn std::any::Any + Send + Sync>,
+}
+
+impl ConnectionHold {
+    /// Holds `parts` (guards released on drop) until the last clone is dropped.
+    pub fn new(parts: impl std::any::Any + Send + Sync) -> Self {
+        ConnectionHold {
+            _held: Arc::new(parts),
+        }
+    }
+}
+
+impl std::fmt::Debug for ConnectionHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnectionHold")
+    }
 }
 
 impl ConnInfo {
@@ -56,6 +83,7 @@ impl ConnInfo {
             client_cert_subject,
             tokens: Arc::default(),
             tls: None,
+            hold: None,
         }
     }
 }

@@ -280,9 +280,14 @@ pub enum GatewayError {
     /// this applies it to HTTP/2 ones).
     #[error("too many header fields")]
     TooManyHeaders,
-    /// `CONNECT`, or a request asking to `Upgrade` the connection.
+    /// `CONNECT`, or a request asking to `Upgrade` the connection where the route does not
+    /// allow WebSocket.
     #[error("method or upgrade not supported")]
     NotSupported,
+    /// An `Upgrade` on a WebSocket route that is not a proper opening handshake (RFC 6455
+    /// §4.1: `GET` over HTTP/1.1, `Upgrade: websocket`, version 13, a key, no body).
+    #[error("not a WebSocket handshake")]
+    BadHandshake,
     /// The gateway is at its concurrency limit or shutting down.
     #[error("overloaded")]
     Overloaded,
@@ -392,6 +397,11 @@ impl GatewayError {
                 "Method or upgrade not supported",
             ),
             GatewayError::BadPath => (S::BAD_REQUEST, "ROUTE003", "Path not acceptable"),
+            GatewayError::BadHandshake => (
+                S::BAD_REQUEST,
+                "ROUTE005",
+                "Not a valid WebSocket handshake",
+            ),
             GatewayError::DuplicateHost => (S::BAD_REQUEST, "HEAD001", "More than one Host header"),
             GatewayError::TooManyHeaders => (
                 S::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -605,6 +615,7 @@ mod tests {
             GatewayError::NoRoute,
             GatewayError::NotSupported,
             GatewayError::BadPath,
+            GatewayError::BadHandshake,
             GatewayError::DuplicateHost,
             GatewayError::TooManyHeaders,
             GatewayError::Upstream(UpstreamError::Unreachable),

@@ -513,6 +513,16 @@ impl Gateway {
             return response;
         };
         pending.answered(route, status);
+        if status == 101
+            && let Some(end) = trail.take_tunnel()
+        {
+            // A WebSocket tunnel: its line is written when it closes, with its bytes.
+            tokio::spawn(async move {
+                let end = end.await.unwrap_or_default();
+                pending.finish(end.bytes_down, end.reason == "closed");
+            });
+            return response;
+        }
         // Nothing follows the head of a HEAD answer, a 204 or a 304.
         let bodiless = method == http::Method::HEAD || status == 204 || status == 304;
         response.map(|body| Logged::new(body, pending, bodiless).boxed_unsync())

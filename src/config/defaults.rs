@@ -190,6 +190,12 @@ fn route(r: &mut RouteFile, shared_state: bool) {
     if let Some(c) = &mut r.cors {
         cors(c);
     }
+    if let Some(w) = &mut r.websocket {
+        w.idle_timeout_ms
+            .get_or_insert(ms(DEFAULT_WEBSOCKET_IDLE_TIMEOUT));
+        w.max_duration_ms
+            .get_or_insert(ms(DEFAULT_WEBSOCKET_MAX_DURATION));
+    }
     if let Some(l) = &mut r.rate_limit {
         l.key.get_or_insert(if with_token {
             RateKey::Client

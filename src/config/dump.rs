@@ -120,6 +120,10 @@ attempts = 1
 budget_percent = 1
 min_per_window = 1
 
+[routes.websocket]
+idle_timeout_ms = 1
+max_duration_ms = 1
+
 [routes.rate_limit]
 key = "client"
 requests = 1
@@ -307,7 +311,7 @@ export_interval_ms = 1
             }
             checked += 1;
         }
-        assert_eq!(checked, 22, "tables checked");
+        assert_eq!(checked, 23, "tables checked");
     }
 
     #[test]

@@ -49,6 +49,12 @@ pub const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 3;
 /// per second.
 pub const DEFAULT_RATE_PERIOD: Duration = Duration::from_secs(1);
 
+/// A WebSocket tunnel with no byte either way for this long is closed.
+pub const DEFAULT_WEBSOCKET_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A WebSocket tunnel is closed after this long whatever it carries (on a token route, at
+/// the token's expiry if that comes first), so no connection outlives every deployment.
+pub const DEFAULT_WEBSOCKET_MAX_DURATION: Duration = Duration::from_secs(86_400);
+
 /// Largest request (and encrypted response) body on a route.
 pub const DEFAULT_ROUTE_MAX_BODY: usize = 1024 * 1024;
 /// Time for the upstream to answer with a response head.
@@ -88,6 +94,29 @@ pub struct RouteFile {
     pub reuse_after_idle_ms: Option<u64>,
     pub body_read_timeout_ms: Option<u64>,
     pub rate_limit: Option<RateLimitFile>,
+    pub websocket: Option<WebSocketFile>,
+}
+
+/// `[routes.websocket]` as written.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    missing_docs,
+    reason = "each field is the config key of the same name, documented in config/gateway.example.toml"
+)]
+pub struct WebSocketFile {
+    pub idle_timeout_ms: Option<u64>,
+    pub max_duration_ms: Option<u64>,
+}
+
+/// `[routes.websocket]`, validated: WebSocket upgrades (RFC 6455, HTTP/1.1) pass through to
+/// the upstream on this route, frames untouched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocket {
+    /// See [`DEFAULT_WEBSOCKET_IDLE_TIMEOUT`].
+    pub idle_timeout: Duration,
+    /// See [`DEFAULT_WEBSOCKET_MAX_DURATION`].
+    pub max_duration: Duration,
 }
 
 /// `[routes.rate_limit]` as written.
@@ -360,6 +389,8 @@ pub struct Route {
     pub body_read_timeout: Option<Duration>,
     /// The request rate limit, if configured.
     pub rate_limit: Option<RateLimit>,
+    /// WebSocket pass-through, when allowed.
+    pub websocket: Option<WebSocket>,
 }
 
 impl Route {
@@ -563,6 +594,26 @@ fn validate_route(
                 with_token,
                 shared_state,
             )?),
+        },
+        websocket: match r.websocket {
+            None => None,
+            Some(_) if encrypted_request || encrypted_response => {
+                return Err(invalid(
+                    format!("{key}.websocket"),
+                    "frames cannot be sealed: a WebSocket route needs encrypted_request = false \
+                     and encrypted_response = false",
+                ));
+            }
+            Some(w) => Some(WebSocket {
+                idle_timeout: millis(
+                    &format!("{key}.websocket.idle_timeout_ms"),
+                    w.idle_timeout_ms,
+                )?,
+                max_duration: millis(
+                    &format!("{key}.websocket.max_duration_ms"),
+                    w.max_duration_ms,
+                )?,
+            }),
         },
         sealed_response_headers: r
             .sealed_response_headers

@@ -101,6 +101,15 @@ pub struct RefusalLabel {
     pub res_code: &'static str,
 }
 
+/// A closed WebSocket tunnel.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TunnelLabels {
+    /// As in [`RequestLabels::route`].
+    pub route: Arc<String>,
+    /// Why it closed: `closed`, `idle`, `max_duration`, `error`.
+    pub reason: &'static str,
+}
+
 /// A refusal by a route's rate limit.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RateLimitedLabels {
@@ -215,6 +224,10 @@ pub struct Metrics {
     pub upstream_retries: Family<RouteOutcomeLabel, Counter>,
     /// See [`names::CONNECTIONS_CUT`].
     pub connections_cut: Family<ReasonLabel, Counter>,
+    /// See [`names::TUNNELS_OPEN`].
+    pub tunnels_open: Gauge,
+    /// See [`names::TUNNELS_CLOSED`].
+    pub tunnels_closed: Family<TunnelLabels, Counter>,
     /// See [`names::RATE_LIMITED`].
     pub rate_limited: Family<RateLimitedLabels, Counter>,
     /// See [`names::WORKER_CONNECTIONS`].
@@ -328,6 +341,8 @@ impl Metrics {
             connections_cut: Family::default(),
             worker_connections: Family::default(),
             rate_limited: Family::default(),
+            tunnels_open: Gauge::default(),
+            tunnels_closed: Family::default(),
             redis_duration: Family::new_with_constructor(redis_histogram as fn() -> Histogram),
             redis_errors: Family::default(),
             state_degraded: Family::default(),
@@ -373,6 +388,16 @@ impl Metrics {
             REJECTED,
             "Requests refused on proxied routes, by route and the gateway's res_code",
             m.rejected.clone(),
+        );
+        registry.register(
+            TUNNELS_OPEN,
+            "WebSocket tunnels open",
+            m.tunnels_open.clone(),
+        );
+        registry.register(
+            TUNNELS_CLOSED,
+            "WebSocket tunnels closed, by route and reason",
+            m.tunnels_closed.clone(),
         );
         registry.register(
             RATE_LIMITED,

@@ -11,6 +11,11 @@ pub const REQUEST_DURATION: &str = "sealgate_request_duration_seconds";
 pub const UPSTREAM_DURATION: &str = "sealgate_upstream_duration_seconds";
 /// Counter: token endpoint answers, label `res_code` (`TOK200`, `TOK002`, …).
 pub const TOKENS: &str = "sealgate_tokens";
+/// Gauge: WebSocket tunnels open.
+pub const TUNNELS_OPEN: &str = "sealgate_tunnels_open";
+/// Counter: WebSocket tunnels closed, labels `route` and `reason` (`closed`: both sides
+/// closed; `idle`, `max_duration`: a deadline; `error`: a socket failed).
+pub const TUNNELS_CLOSED: &str = "sealgate_tunnels_closed";
 /// Counter: requests refused by a route's rate limit (`RATE001`), labels `route` and `key`
 /// (`client`, `session`, `address`).
 pub const RATE_LIMITED: &str = "sealgate_rate_limited";

@@ -151,7 +151,8 @@ impl Pending {
         self.record.status = status;
     }
 
-    fn finish(self, bytes_out: u64, complete: bool) {
+    /// Writes the line: `bytes_out` sent, `complete` unless the client went away first.
+    pub fn finish(self, bytes_out: u64, complete: bool) {
         let Pending {
             log,
             mut record,

@@ -24,6 +24,19 @@ pub struct Trail {
     /// Time to the upstream's response head, in microseconds (0: no upstream answered).
     upstream_micros: AtomicU64,
     facts: Mutex<Facts>,
+    /// A WebSocket tunnel's end, when the request became one: its access line waits for it.
+    tunnel: Mutex<Option<tokio::sync::oneshot::Receiver<TunnelEnd>>>,
+}
+
+/// How a WebSocket tunnel ended (`proxy::tunnel`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelEnd {
+    /// Bytes from the client to the upstream.
+    pub bytes_up: u64,
+    /// Bytes from the upstream to the client.
+    pub bytes_down: u64,
+    /// `closed`, `idle`, `max_duration` or `error`.
+    pub reason: &'static str,
 }
 
 /// The facts of a [`Trail`] that are not counters.
@@ -38,6 +51,18 @@ pub struct Facts {
 }
 
 impl Trail {
+    /// The request became a tunnel whose end `end` will report.
+    pub fn set_tunnel(&self, end: tokio::sync::oneshot::Receiver<TunnelEnd>) {
+        if let Ok(mut tunnel) = self.tunnel.lock() {
+            *tunnel = Some(end);
+        }
+    }
+
+    /// The tunnel's end to wait for, if the request became one.
+    pub fn take_tunnel(&self) -> Option<tokio::sync::oneshot::Receiver<TunnelEnd>> {
+        self.tunnel.lock().ok()?.take()
+    }
+
     /// Adds `n` request body bytes.
     pub fn add_bytes_in(&self, n: u64) {
         self.bytes_in.fetch_add(n, Ordering::Relaxed);

@@ -15,6 +15,7 @@
 
 pub mod headers;
 pub mod route;
+pub mod tunnel;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,11 +76,23 @@ pub async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, GatewayError> {
     // 1. refuse
-    if request.method() == Method::CONNECT || wants_upgrade(request.headers()) {
+    if request.method() == Method::CONNECT {
         return Err(GatewayError::NotSupported);
     }
+    let upgrade = wants_upgrade(request.headers());
     // 2. route
     let route = Arc::clone(ctx.route.ok_or(GatewayError::NoRoute)?);
+    // Only a route that allows WebSocket takes an upgrade, and only a proper handshake.
+    let websocket = match (upgrade, &route.websocket) {
+        (false, _) => None,
+        (true, None) => return Err(GatewayError::NotSupported),
+        (true, Some(websocket)) => {
+            if !tunnel::is_handshake(request.method(), request.version(), request.headers()) {
+                return Err(GatewayError::BadHandshake);
+            }
+            Some(websocket.clone())
+        }
+    };
     let upstreams = ctx
         .upstreams
         .get(route.index)
@@ -217,6 +230,20 @@ pub async fn handle(
     let mut index = upstreams.pick(&route, now_ms, None);
     parts.uri = upstream_uri(&route, &route.upstreams[index], ctx.path, query.as_deref())?;
     tracing::trace!(request_id = ctx.request_id, route = %route.prefix, upstream = %parts.uri, "forwarding");
+    if let Some(websocket) = &websocket {
+        drop(body);
+        let response = tunnel::forward(
+            ctx,
+            &route,
+            upstreams,
+            index,
+            websocket,
+            session.as_deref(),
+            parts,
+        )
+        .await?;
+        return Ok(with_rate_headers(response, rate_headers));
+    }
     // A buffered body can be sent again. Always to another instance when the first could
     // not even be connected to (nothing was sent, so nothing can arrive twice); and where
     // the route opts in (`[routes.retry]`), an idempotent request after a 502, a 503, a
@@ -267,7 +294,7 @@ pub async fn handle(
     }
     .map_err(UpstreamError::from)?;
     // 6. seal or stream back
-    let mut response = match (&session, route.encrypted_response) {
+    let response = match (&session, route.encrypted_response) {
         (Some(session), true) => {
             let _span = ctx.trace.child("body.seal");
             seal_response(&route, session, response).await?
@@ -278,12 +305,20 @@ pub async fn handle(
             Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
         }
     };
+    Ok(with_rate_headers(response, rate_headers))
+}
+
+/// The route's rate-limit headers on its answer: the gateway's own, replacing whatever the
+/// upstream said under these names.
+fn with_rate_headers(
+    mut response: Response<Body>,
+    rate_headers: Option<[HeaderValue; 2]>,
+) -> Response<Body> {
     if let Some([policy, state]) = rate_headers {
-        // The gateway's own: whatever the upstream said under these names is replaced.
         response.headers_mut().insert(h::RATELIMIT_POLICY, policy);
         response.headers_mut().insert(h::RATELIMIT, state);
     }
-    Ok(response)
+    response
 }
 
 /// Counts the request against `limit` for whom it keys on: the client proved by the token,

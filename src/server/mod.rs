@@ -35,7 +35,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::TlsListenerConfig;
-use crate::context::ConnInfo;
+use crate::context::{ConnInfo, ConnectionHold};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::tls::{self, CertStore, TlsError};
@@ -424,21 +424,46 @@ fn address_key(ip: IpAddr) -> IpAddr {
 }
 
 /// One connection counted against its address's share; dropping it releases it.
-struct AddressSlot<'a> {
-    shared: &'a Connections,
+struct AddressSlot {
+    shared: Arc<Connections>,
     key: Option<IpAddr>,
+}
+
+/// What a client connection holds while it lives, released together when the last
+/// [`ConnectionHold`] clone goes: the HTTP connection's, or an upgraded tunnel's after it.
+struct Slots {
+    _connection: OwnedSemaphorePermit,
+    _address: AddressSlot,
+    /// Keeps the drain waiting (hyper-util's shutdown waits for every watcher).
+    _drain: Watcher,
+}
+
+/// Counts a connection in `sealgate_connections_open` while it lives.
+struct OpenConnection(prometheus_client::metrics::gauge::Gauge);
+
+impl OpenConnection {
+    fn new(gauge: &prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        OpenConnection(gauge.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Connections {
     /// Counts a connection from `source` (exempt: a trusted proxy), or refuses it when the
     /// address already holds its share.
-    fn address_slot(&self, source: IpAddr) -> Option<AddressSlot<'_>> {
+    fn address_slot(self: &Arc<Self>, source: IpAddr) -> Option<AddressSlot> {
         // An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`.
         let source = source.to_canonical();
         let trusted = &self.gateway.config().server.trusted_proxies;
         if trusted.iter().any(|net| net.contains(&source)) {
             return Some(AddressSlot {
-                shared: self,
+                shared: Arc::clone(self),
                 key: None,
             });
         }
@@ -449,13 +474,13 @@ impl Connections {
         }
         *held += 1;
         Some(AddressSlot {
-            shared: self,
+            shared: Arc::clone(self),
             key: Some(key),
         })
     }
 }
 
-impl Drop for AddressSlot<'_> {
+impl Drop for AddressSlot {
     fn drop(&mut self) {
         if let Some(key) = self.key {
             self.shared.per_address.remove_if_mut(&key, |_, held| {
@@ -508,6 +533,7 @@ async fn accept_loop(
         accepted_here.inc();
         let _ = stream.set_nodelay(true);
         let watcher = graceful.watcher();
+        let drain = graceful.watcher();
         let shared = Arc::clone(&shared);
         let tls = tls.clone();
         tokio::spawn(async move {
@@ -537,21 +563,26 @@ async fn accept_loop(
             } else {
                 peer.ip()
             };
-            let Some(_address_slot) = shared.address_slot(source) else {
+            let Some(address_slot) = shared.address_slot(source) else {
                 shared.gateway.metrics().count_cut("address_share");
                 tracing::debug!(%peer, %source, "connection refused: the address holds its share of connections");
                 return;
+            };
+            let slots = Slots {
+                _connection: permit,
+                _address: address_slot,
+                _drain: drain,
             };
             match tls {
                 None => {
                     let mut info = ConnInfo::new(peer, http::uri::Scheme::HTTP, None);
                     info.source = source;
                     info.client = source;
-                    serve(&shared, watcher, stream, info, permit).await;
+                    serve(&shared, watcher, stream, info, slots).await;
                 }
                 Some((acceptor, timeout)) => {
                     handshake_and_serve(
-                        &shared, watcher, stream, peer, source, acceptor, timeout, permit,
+                        &shared, watcher, stream, peer, source, acceptor, timeout, slots,
                     )
                     .await
                 }
@@ -572,7 +603,7 @@ async fn handshake_and_serve(
     source: std::net::IpAddr,
     acceptor: TlsAcceptor,
     timeout: Duration,
-    permit: OwnedSemaphorePermit,
+    slots: Slots,
 ) {
     let handshakes = &shared.gateway.metrics().tls_handshakes;
     // Held here, not inside the timeout, so that a timed-out handshake is counted before its
@@ -604,7 +635,7 @@ async fn handshake_and_serve(
     };
     info.source = source;
     info.client = source;
-    serve(shared, watcher, stream, info, permit).await;
+    serve(shared, watcher, stream, info, slots).await;
 }
 
 /// The status hyper answered a connection's unreadable request head with, if that is how
@@ -626,15 +657,15 @@ fn refused_status(error: &(dyn std::error::Error + 'static)) -> Option<u16> {
     }
 }
 
-async fn serve<I>(
-    shared: &Connections,
-    watcher: Watcher,
-    io: I,
-    info: ConnInfo,
-    permit: OwnedSemaphorePermit,
-) where
+async fn serve<I>(shared: &Connections, watcher: Watcher, io: I, mut info: ConnInfo, slots: Slots)
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let hold = ConnectionHold::new((
+        slots,
+        OpenConnection::new(&shared.gateway.metrics().connections_open),
+    ));
+    info.hold = Some(hold.clone());
     let peer = info.peer;
     let refused_info = info.clone();
     let gateway = shared.gateway.clone();
@@ -653,12 +684,12 @@ async fn serve<I>(
             }
         })
     };
+    // With upgrades: a route that allows WebSocket answers `101` and takes the socket over
+    // (`proxy::tunnel`); every other `Upgrade` is refused before it reaches a route.
     let connection = shared
         .builder
-        .serve_connection(TokioIo::new(io), service)
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
         .into_owned();
-    let open = &shared.gateway.metrics().connections_open;
-    open.inc();
     tokio::select! {
         result = watcher.watch(connection) => {
             if let Err(error) = result {
@@ -678,6 +709,6 @@ async fn serve<I>(
             tracing::info!(%peer, "connection cut: the client read nothing of its answer within server.send_timeout_ms");
         }
     }
-    open.dec();
-    drop(permit);
+    // A tunnel that took the socket over holds its own clone.
+    drop(hold);
 }

@@ -92,8 +92,14 @@ impl Connector {
         })
     }
 
-    /// A new connection to `origin` of `pool`, within `timeout` (TCP and TLS together).
-    async fn connect(&self, pool: &Arc<Pool>, timeout: Duration) -> Result<Conn, SendFailure> {
+    /// A new connection to `origin` of `pool`, within `timeout` (TCP and TLS together);
+    /// with `upgrades`, one whose socket a `101` hands over (never pooled).
+    async fn connect(
+        &self,
+        pool: &Arc<Pool>,
+        timeout: Duration,
+        upgrades: bool,
+    ) -> Result<Conn, SendFailure> {
         let connecting = async {
             let uri = Uri::builder()
                 .scheme(pool.scheme.clone())
@@ -147,7 +153,12 @@ impl Connector {
             .map_err(|error| SendFailure::unsent(error_chain(&error)))?;
         let watch = Arc::clone(&state);
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let ended = if upgrades {
+                connection.with_upgrades().await
+            } else {
+                connection.await
+            };
+            if let Err(error) = ended {
                 // hyper ends a connection that holds bytes past an answer's framing with this
                 // error (it has no predicate for it): bytes that came with the answer's last
                 // read, so the idle watch did not see them.
@@ -495,7 +506,7 @@ impl Pool {
                 },
             }
         }
-        let mut conn = connector.connect(self, connect_timeout).await?;
+        let mut conn = connector.connect(self, connect_timeout, false).await?;
         match conn.sender.try_send_request(request).await {
             Ok(response) => self.answer(response, conn, &method, &uploaded),
             Err(mut error) => {
@@ -510,6 +521,34 @@ impl Pool {
         }
     }
 
+    /// Sends an upgrade request (a WebSocket handshake) on a connection of its own, made for
+    /// it and never pooled: whatever the answer, no other request ever shares it. A `101`
+    /// keeps hyper's upgrade handle in its extensions (`hyper::upgrade::on`); any other
+    /// answer's body is read from the connection, which then closes.
+    pub async fn upgrade(
+        self: &Arc<Self>,
+        connector: &Connector,
+        request: Request<Body>,
+        connect_timeout: Duration,
+    ) -> Result<Response<Incoming>, SendError> {
+        let (mut parts, body) = request.into_parts();
+        parts.uri = origin_form(&parts.uri);
+        if let Some(host) = &self.host {
+            parts.headers.entry(HOST).or_insert_with(|| host.clone());
+        }
+        let attempt = async {
+            let mut conn = connector.connect(self, connect_timeout, true).await?;
+            conn.sender
+                .send_request(Request::from_parts(parts, body))
+                .await
+                .map_err(SendFailure::sent)
+        };
+        attempt.await.map_err(|failure| {
+            tracing::debug!(error = %failure.cause, kind = failure.error.kind.label(), "upstream upgrade failed");
+            failure.error
+        })
+    }
+
     /// Checks an answer's head and decides whether its connection may be reused once its
     /// body has been read.
     fn answer(
@@ -521,7 +560,9 @@ impl Pool {
     ) -> Result<Response<UpstreamBody>, SendFailure> {
         let status = response.status();
         let headers = response.headers();
-        // No request of ours asks to upgrade (the gateway refuses `Upgrade` before routing).
+        // No request sent here asks to upgrade: a WebSocket handshake goes through
+        // [`Pool::upgrade`] on a connection of its own, and every other `Upgrade` is refused
+        // before routing.
         let breach = if status == StatusCode::SWITCHING_PROTOCOLS {
             Some(Breach::UnaskedUpgrade)
         } else if headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH) {
@@ -644,6 +685,14 @@ struct Release {
 }
 
 impl UpstreamBody {
+    /// The body of an answer on a connection that is never pooled ([`Pool::upgrade`]).
+    pub fn unpooled(body: Incoming) -> Self {
+        UpstreamBody {
+            body,
+            release: None,
+        }
+    }
+
     /// The body has ended: its connection goes back to the pool.
     fn release(&mut self) {
         if let Some(release) = self.release.take() {

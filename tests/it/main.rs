@@ -32,4 +32,5 @@ mod tls;
 mod token;
 mod upstreams;
 mod vectors;
+mod websocket;
 mod workers;
