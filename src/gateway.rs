@@ -440,6 +440,7 @@ impl Gateway {
         let request_id = request_id(request.headers().get(X_REQUEST_ID));
         let trace = app.tracing.start(&method, request.headers());
         let trail = Arc::new(Trail::default());
+        let grpc = crate::proxy::grpc::is_grpc(request.headers());
         let live = self.inner.live.load_full();
         // Behind a trusted balancer, the client is who X-Forwarded-For says.
         let trusted = &live.config.server.trusted_proxies;
@@ -486,8 +487,16 @@ impl Gateway {
         let metrics = &app.metrics;
         let mut response = result.unwrap_or_else(|failure| {
             failure.observe(metrics, &route, &request_id);
-            trail.set_res_code(failure.parts().1);
-            failure.into_response()
+            let (_, res_code, res_desc) = failure.parts();
+            trail.set_res_code(res_code);
+            // A gRPC client reads the refusal of its call from `grpc-status`.
+            let grpc_refusal = grpc && matches!(failure, Failure::Route(_));
+            let answer = failure.into_response();
+            if grpc_refusal {
+                crate::proxy::grpc::refusal(answer, res_code, res_desc)
+            } else {
+                answer
+            }
         });
 
         if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -513,6 +522,7 @@ impl Gateway {
             return response;
         };
         pending.answered(route, status);
+        pending.grpc_status_in(response.headers());
         if status == 101
             && let Some(end) = trail.take_tunnel()
         {

@@ -153,6 +153,7 @@ fn cors(c: &mut CorsFile) {
 
 fn route(r: &mut RouteFile, shared_state: bool) {
     r.strip_prefix.get_or_insert(false);
+    r.upstream_protocol.get_or_insert_default();
     let with_token = *r.auth.get_or_insert_default() == RouteAuth::Token;
     r.encrypted_request.get_or_insert(with_token);
     r.encrypted_response.get_or_insert(with_token);

@@ -114,6 +114,7 @@ ejection_ms = 1
 connect_timeout_ms = 1
 reuse_after_idle_ms = 1
 body_read_timeout_ms = 1
+upstream_protocol = "http1"
 
 [routes.retry]
 attempts = 1

@@ -95,6 +95,19 @@ pub struct RouteFile {
     pub body_read_timeout_ms: Option<u64>,
     pub rate_limit: Option<RateLimitFile>,
     pub websocket: Option<WebSocketFile>,
+    pub upstream_protocol: Option<UpstreamProtocol>,
+}
+
+/// The HTTP version a route speaks to its upstreams (`routes[].upstream_protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1, keep-alive pooled (the default).
+    #[default]
+    Http1,
+    /// HTTP/2: `h2` chosen by ALPN on `https://` instances (a handshake that does not choose
+    /// it fails), `h2c` with prior knowledge on `http://` ones. What gRPC needs.
+    Http2,
 }
 
 /// `[routes.websocket]` as written.
@@ -391,6 +404,8 @@ pub struct Route {
     pub rate_limit: Option<RateLimit>,
     /// WebSocket pass-through, when allowed.
     pub websocket: Option<WebSocket>,
+    /// See [`UpstreamProtocol`].
+    pub upstream_protocol: UpstreamProtocol,
 }
 
 impl Route {
@@ -492,6 +507,7 @@ fn validate_route(
         rotation.extend(std::iter::repeat_n(j, weight as usize));
     }
     let auth = filled(&format!("{key}.auth"), r.auth)?;
+    let upstream_protocol = filled(&format!("{key}.upstream_protocol"), r.upstream_protocol)?;
     let with_token = auth == RouteAuth::Token;
     let encrypted_request = filled(&format!("{key}.encrypted_request"), r.encrypted_request)?;
     let encrypted_response = filled(&format!("{key}.encrypted_response"), r.encrypted_response)?;
@@ -595,8 +611,15 @@ fn validate_route(
                 shared_state,
             )?),
         },
+        upstream_protocol,
         websocket: match r.websocket {
             None => None,
+            Some(_) if upstream_protocol == UpstreamProtocol::Http2 => {
+                return Err(invalid(
+                    format!("{key}.websocket"),
+                    "WebSocket goes to upstreams over HTTP/1.1: set upstream_protocol = \"http1\"",
+                ));
+            }
             Some(_) if encrypted_request || encrypted_response => {
                 return Err(invalid(
                     format!("{key}.websocket"),

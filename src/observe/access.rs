@@ -87,6 +87,9 @@ pub struct Record {
     pub trace_id: Option<String>,
     /// False when the client went away before the whole response was sent.
     pub complete: bool,
+    /// A gRPC call's `grpc-status` (from the trailers, or the head of a trailers-only
+    /// answer).
+    pub grpc_status: Option<u16>,
 }
 
 impl Record {
@@ -120,6 +123,7 @@ impl Record {
             upstream_time: None,
             trace_id: None,
             complete: true,
+            grpc_status: None,
         }
     }
 }
@@ -149,6 +153,17 @@ impl Pending {
     pub fn answered(&mut self, route: Arc<String>, status: u16) {
         self.record.route = route;
         self.record.status = status;
+    }
+
+    /// A `grpc-status` was seen in `headers` (a head or trailers).
+    pub fn grpc_status_in(&mut self, headers: &http::HeaderMap) {
+        if let Some(status) = headers
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u16>().ok())
+        {
+            self.record.grpc_status = Some(status);
+        }
     }
 
     /// Writes the line: `bytes_out` sent, `complete` unless the client went away first.
@@ -271,6 +286,10 @@ where
             std::task::Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.bytes_out += data.len() as u64;
+                } else if let (Some(trailers), Some(pending)) =
+                    (frame.trailers_ref(), this.pending.as_mut())
+                {
+                    pending.grpc_status_in(trailers);
                 }
                 this.ended = this.body.is_end_stream();
             }
@@ -569,6 +588,7 @@ pub fn format_with(record: &Record, format: Format, out: &mut Vec<u8>, clock: &m
                 upstream_us: record.upstream_time.map(micros),
                 trace_id: record.trace_id.as_deref(),
                 complete: record.complete,
+                grpc_status: record.grpc_status,
             };
             // Serializing plain fields into a Vec cannot fail.
             let _ = serde_json::to_writer(&mut *out, &line);
@@ -629,6 +649,8 @@ pub fn format_with(record: &Record, format: Format, out: &mut Vec<u8>, clock: &m
             );
             let complete: &[u8] = if record.complete { b"true" } else { b"false" };
             put(out, b" complete=", complete);
+            let grpc = record.grpc_status.map_or("-", |s| digits.format(s));
+            put(out, b" grpc_status=", grpc.as_bytes());
         }
     }
     out.push(b'\n');
@@ -656,6 +678,7 @@ struct JsonLine<'a> {
     upstream_us: Option<u64>,
     trace_id: Option<&'a str>,
     complete: bool,
+    grpc_status: Option<u16>,
 }
 
 /// `addr` as `Display` writes it (`ip:port`, `[ip]:port`), IPv4 by hand ([`crate::wire::push_ip`]).
@@ -731,6 +754,7 @@ mod tests {
             upstream_time: None,
             trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
             complete: true,
+            grpc_status: Some(5),
         }
     }
 
@@ -757,6 +781,7 @@ mod tests {
             "bytes_in=12 bytes_out=34 duration_us=1500 upstream_us=- ",
             "tls=TLSv1.3",
             "trace_id=4bf92f3577b34da6a3ce929d0e0e4736",
+            " complete=true grpc_status=5\n",
         ] {
             assert!(line.contains(field), "{field} in {line}");
         }

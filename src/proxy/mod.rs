@@ -13,6 +13,7 @@
 //!    the route allows;
 //! 6. **seal** the response (encrypted routes) or stream it back.
 
+pub mod grpc;
 pub mod headers;
 pub mod route;
 pub mod tunnel;
@@ -211,6 +212,17 @@ pub async fn handle(
         ),
     };
     let content_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
+    // A gRPC call on a route whose bodies are not sealed: its time is bounded (see `grpc`).
+    let grpc_call =
+        !route.encrypted_request && !route.encrypted_response && grpc::is_grpc(&parts.headers);
+    // `TE: trailers` is hop-by-hop but says the client reads trailers; HTTP/2 allows it
+    // through (RFC 9113 §8.2.2) and gRPC servers may ask for it.
+    let te_trailers = parts
+        .headers
+        .get_all(header::TE)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("").split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
     headers::to_upstream(
         &mut parts.headers,
         &ctx.config.token.authorization_header,
@@ -219,6 +231,18 @@ pub async fn handle(
     if let Some(length) = content_length {
         parts.headers.insert(header::CONTENT_LENGTH, length);
     }
+    let http2 = route.upstream_protocol == crate::config::UpstreamProtocol::Http2;
+    if te_trailers && http2 {
+        parts
+            .headers
+            .insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+    let head_timeout = if grpc_call {
+        grpc::bound(&mut parts.headers, route.upstream_timeout)
+    } else {
+        route.upstream_timeout
+    };
+    let call_ends = tokio::time::Instant::now() + head_timeout;
     if route.encrypted_response {
         // The body will be sealed; ask for it uncompressed so `cty` describes it exactly.
         parts.headers.remove(header::ACCEPT_ENCODING);
@@ -260,7 +284,16 @@ pub async fn handle(
     let mut request = Request::from_parts(parts, body);
     let mut attempt = 1;
     let response = loop {
-        let result = send_to(ctx, &route, upstreams, index, request, buffered).await;
+        let result = send_to(
+            ctx,
+            &route,
+            upstreams,
+            index,
+            request,
+            buffered,
+            head_timeout,
+        )
+        .await;
         let Some((method, headers, body)) = &again else {
             break result;
         };
@@ -302,7 +335,13 @@ pub async fn handle(
         _ => {
             let (mut parts, body) = response.into_parts();
             headers::to_client(&mut parts.headers);
-            Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
+            let body = body.map_err(Into::into).boxed_unsync();
+            let body = if grpc_call {
+                grpc::Deadline::new(body, call_ends).boxed_unsync()
+            } else {
+                body
+            };
+            Response::from_parts(parts, body)
         }
     };
     Ok(with_rate_headers(response, rate_headers))
@@ -490,6 +529,7 @@ async fn send_to(
     index: usize,
     request: Request<Body>,
     buffered: bool,
+    timeout: std::time::Duration,
 ) -> Result<Response<UpstreamBody>, SendError> {
     let upstream = &route.upstreams[index];
     let mut request = request;
@@ -503,7 +543,7 @@ async fn send_to(
         .connect_timeout
         .unwrap_or(ctx.config.server.upstream_connect_timeout);
     let result = tokio::time::timeout(
-        route.upstream_timeout,
+        timeout,
         upstreams.instances[index].pool.send(
             ctx.connector,
             request,

@@ -193,6 +193,7 @@ impl Instance {
                 report,
                 route.reuse_after_idle,
                 workers,
+                route.upstream_protocol == crate::config::UpstreamProtocol::Http2,
             )),
             url: upstream.url.clone(),
             handles: metrics.instance_handles(&route.label, &upstream.label),
@@ -260,7 +261,10 @@ impl RouteUpstreams {
             .upstreams
             .iter()
             .map(|upstream| {
-                match before.and_then(|b| b.instances.iter().find(|i| i.url == upstream.url)) {
+                // The same URL spoken to in the same HTTP version.
+                let http2 = route.upstream_protocol == crate::config::UpstreamProtocol::Http2;
+                let same = |i: &&Arc<Instance>| i.url == upstream.url && i.pool.is_http2() == http2;
+                match before.and_then(|b| b.instances.iter().find(same)) {
                     Some(kept) => {
                         if fresh_connections {
                             kept.pool.clear();

@@ -48,9 +48,9 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
+use hyper::client::conn::{http1, http2};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -76,6 +76,8 @@ pub const KEEPALIVE_SUSPENSION: Duration = Duration::from_secs(300);
 pub struct Connector {
     http: HttpConnector,
     tls: Arc<rustls::ClientConfig>,
+    /// The same, offering only `h2` by ALPN (routes with `upstream_protocol = "http2"`).
+    tls_h2: Arc<rustls::ClientConfig>,
 }
 
 impl Connector {
@@ -85,21 +87,24 @@ impl Connector {
         http.set_nodelay(true);
         http.enforce_http(false);
         let mut tls = tls::upstream_client_config(upstream_tls)?;
+        let mut tls_h2 = tls.clone();
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        tls_h2.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Connector {
             http,
             tls: Arc::new(tls),
+            tls_h2: Arc::new(tls_h2),
         })
     }
 
-    /// A new connection to `origin` of `pool`, within `timeout` (TCP and TLS together);
-    /// with `upgrades`, one whose socket a `101` hands over (never pooled).
-    async fn connect(
+    /// TCP, and TLS for `https://` (ALPN `h2` alone when `h2`, which the upstream must
+    /// choose), within `timeout`.
+    async fn dial(
         &self,
         pool: &Arc<Pool>,
         timeout: Duration,
-        upgrades: bool,
-    ) -> Result<Conn, SendFailure> {
+        h2: bool,
+    ) -> Result<(Arc<TcpStream>, Stream), SendFailure> {
         let connecting = async {
             let uri = Uri::builder()
                 .scheme(pool.scheme.clone())
@@ -126,19 +131,70 @@ impl Connector {
                         .to_owned(),
                 )
                 .map_err(|error| SendFailure::unsent(error.to_string()))?;
-                let tls = tokio_rustls::TlsConnector::from(Arc::clone(&self.tls))
+                let config = if h2 { &self.tls_h2 } else { &self.tls };
+                let tls = tokio_rustls::TlsConnector::from(Arc::clone(config))
                     .connect(name, Shared(Arc::clone(&tcp)))
                     .await
                     .map_err(|error| SendFailure::unsent(format!("TLS: {error}")))?;
+                if h2 && tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+                    return Err(SendFailure::unsent(
+                        "the upstream did not choose h2 by ALPN".into(),
+                    ));
+                }
                 Stream::Tls(Box::new(tls))
             } else {
                 Stream::Plain(Shared(Arc::clone(&tcp)))
             };
             Ok::<_, SendFailure>((tcp, stream))
         };
-        let (tcp, stream) = tokio::time::timeout(timeout, connecting)
+        tokio::time::timeout(timeout, connecting)
             .await
-            .map_err(|_| SendFailure::unsent("connect timed out".into()))??;
+            .map_err(|_| SendFailure::unsent("connect timed out".into()))?
+    }
+
+    /// A new HTTP/2 connection to `pool`'s instance (`h2` by ALPN on `https://`, `h2c` with
+    /// prior knowledge on `http://`), its task spawned on this worker.
+    async fn connect_h2(
+        &self,
+        pool: &Arc<Pool>,
+        timeout: Duration,
+    ) -> Result<http2::SendRequest<Body>, SendFailure> {
+        let (_tcp, stream) = self.dial(pool, timeout, true).await?;
+        let state = Arc::new(ConnState {
+            idle: AtomicBool::new(false),
+            breached: AtomicBool::new(false),
+            pool: Arc::downgrade(pool),
+        });
+        // HTTP/2 frames every byte into a stream or the connection: nothing an upstream
+        // writes late can be read as another stream's answer, so there is no idle watch
+        // (`idle` stays false). Pings find a connection that died quietly.
+        let io = Watched { stream, state };
+        let handshake = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(H2_PING_INTERVAL)
+            .keep_alive_timeout(H2_PING_TIMEOUT)
+            .handshake(TokioIo::new(io));
+        let (sender, connection) = tokio::time::timeout(timeout, handshake)
+            .await
+            .map_err(|_| SendFailure::unsent("HTTP/2 handshake timed out".into()))?
+            .map_err(|error| SendFailure::unsent(error_chain(&error)))?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %error_chain(&error), "upstream HTTP/2 connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// A new connection to `origin` of `pool`, within `timeout` (TCP and TLS together);
+    /// with `upgrades`, one whose socket a `101` hands over (never pooled).
+    async fn connect(
+        &self,
+        pool: &Arc<Pool>,
+        timeout: Duration,
+        upgrades: bool,
+    ) -> Result<Conn, SendFailure> {
+        let (tcp, stream) = self.dial(pool, timeout, false).await?;
         let state = Arc::new(ConnState {
             idle: AtomicBool::new(false),
             breached: AtomicBool::new(false),
@@ -171,6 +227,11 @@ impl Connector {
         Ok(Conn { sender, tcp, state })
     }
 }
+
+/// How often an idle or busy HTTP/2 upstream connection is pinged…
+const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
+/// …and how long the answer may take before the connection is taken for dead.
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// hyper's text for `Kind::UnexpectedMessage` (hyper 1.x, `src/error.rs`).
 const UNEXPECTED_MESSAGE: &str = "received unexpected message from connection";
@@ -216,6 +277,16 @@ fn lock(queue: &Mutex<VecDeque<Idle>>) -> std::sync::MutexGuard<'_, VecDeque<Idl
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A worker's HTTP/2 connection slot.
+type H2Slot = Mutex<Option<(http2::SendRequest<Body>, Instant)>>;
+
+fn lock_h2(
+    slot: &H2Slot,
+) -> std::sync::MutexGuard<'_, Option<(http2::SendRequest<Body>, Instant)>> {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The connections to one instance for one route.
 pub struct Pool {
     scheme: Scheme,
@@ -237,6 +308,14 @@ pub struct Pool {
     born: Instant,
     /// What is logged and counted of a breach.
     report: Report,
+    /// Whether requests go over HTTP/2 (`routes[].upstream_protocol`): then each worker
+    /// shares one connection among its requests, a stream each, instead of `idle`.
+    http2: bool,
+    /// Each worker's HTTP/2 connection and when it last carried a request.
+    h2: Box<[H2Slot]>,
+    /// Each worker's gate for making its HTTP/2 connection: requests that find none wait
+    /// for the one being made instead of each making their own.
+    h2_connecting: Box<[tokio::sync::Mutex<()>]>,
 }
 
 /// Where a pool's breaches are told.
@@ -322,8 +401,14 @@ impl Pool {
         report: Report,
         reuse_after: Duration,
         workers: usize,
+        http2: bool,
     ) -> Self {
         Pool {
+            http2,
+            h2: (0..workers.max(1)).map(|_| Mutex::default()).collect(),
+            h2_connecting: (0..workers.max(1))
+                .map(|_| tokio::sync::Mutex::default())
+                .collect(),
             host: host_value(&scheme, &authority),
             scheme,
             authority,
@@ -438,6 +523,14 @@ impl Pool {
         for queue in &self.idle {
             lock(queue).retain(|entry| entry.alive(now));
         }
+        for h2 in &self.h2 {
+            let mut slot = lock_h2(h2);
+            if slot.as_ref().is_some_and(|(sender, used)| {
+                sender.is_closed() || now.duration_since(*used) >= POOL_IDLE_TIMEOUT
+            }) {
+                *slot = None;
+            }
+        }
     }
 
     /// Closes every idle connection, of every worker (the upstream TLS settings changed,
@@ -445,6 +538,87 @@ impl Pool {
     pub fn clear(&self) {
         for queue in &self.idle {
             lock(queue).clear();
+        }
+        for h2 in &self.h2 {
+            *lock_h2(h2) = None;
+        }
+    }
+
+    /// Whether this pool speaks HTTP/2 to its instance.
+    pub fn is_http2(&self) -> bool {
+        self.http2
+    }
+
+    /// This worker's HTTP/2 connection, if it has a usable one.
+    fn h2_sender(&self) -> Option<http2::SendRequest<Body>> {
+        let mut slot = lock_h2(&self.h2[WORKER.with(std::cell::Cell::get) % self.h2.len()]);
+        match slot.as_mut() {
+            Some((sender, used)) if !sender.is_closed() => {
+                *used = Instant::now();
+                Some(sender.clone())
+            }
+            _ => {
+                *slot = None;
+                None
+            }
+        }
+    }
+
+    fn keep_h2(&self, sender: &http2::SendRequest<Body>) {
+        *lock_h2(&self.h2[WORKER.with(std::cell::Cell::get) % self.h2.len()]) =
+            Some((sender.clone(), Instant::now()));
+    }
+
+    /// Sends one request over this worker's HTTP/2 connection (made when there is none or
+    /// it closed). Each exchange is a stream of its own: the protocol's framing, not the
+    /// connection's history, says which answer is whose. Sent again on a new connection
+    /// only when the old one gave it back unsent (it was closing).
+    async fn send_h2(
+        self: &Arc<Self>,
+        connector: &Connector,
+        request: Request<Body>,
+        connect_timeout: Duration,
+    ) -> Result<Response<UpstreamBody>, SendFailure> {
+        let (mut parts, body) = request.into_parts();
+        // `:scheme` and `:authority` come from the URI, which is the instance's.
+        parts.version = http::Version::HTTP_2;
+        parts.headers.remove(HOST);
+        let mut request = Request::from_parts(parts, body);
+        let mut fresh = false;
+        loop {
+            let mut sender = match self.h2_sender() {
+                Some(sender) => sender,
+                None => {
+                    let worker = WORKER.with(std::cell::Cell::get) % self.h2_connecting.len();
+                    let _gate = self.h2_connecting[worker].lock().await;
+                    // Made by another request while this one waited at the gate?
+                    match self.h2_sender() {
+                        Some(sender) => sender,
+                        None => {
+                            let sender = connector.connect_h2(self, connect_timeout).await?;
+                            self.keep_h2(&sender);
+                            fresh = true;
+                            sender
+                        }
+                    }
+                }
+            };
+            if sender.ready().await.is_err() {
+                if fresh {
+                    return Err(SendFailure::unsent("HTTP/2 connection closed".into()));
+                }
+                continue;
+            }
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok(response.map(UpstreamBody::unpooled)),
+                Err(mut error) => match error.take_message() {
+                    Some(unsent) if !fresh => request = unsent,
+                    Some(_) => {
+                        return Err(SendFailure::unsent(error_chain(&error.into_error())));
+                    }
+                    None => return Err(SendFailure::sent(error.into_error())),
+                },
+            }
         }
     }
 
@@ -479,10 +653,6 @@ impl Pool {
     ) -> Result<Response<UpstreamBody>, SendFailure> {
         let method = request.method().clone();
         let (mut parts, body) = request.into_parts();
-        parts.uri = origin_form(&parts.uri);
-        if let Some(host) = &self.host {
-            parts.headers.entry(HOST).or_insert_with(|| host.clone());
-        }
         // A body already at its end (most requests: no body) is sent whole with the head;
         // only one still to come is watched.
         let body = if http_body::Body::is_end_stream(&body) {
@@ -495,6 +665,15 @@ impl Pool {
             }
             .boxed_unsync()
         };
+        if self.http2 {
+            return self
+                .send_h2(connector, Request::from_parts(parts, body), connect_timeout)
+                .await;
+        }
+        parts.uri = origin_form(&parts.uri);
+        if let Some(host) = &self.host {
+            parts.headers.entry(HOST).or_insert_with(|| host.clone());
+        }
         let mut request = Request::from_parts(parts, body);
         while let Some(mut conn) = self.checkout() {
             match conn.sender.try_send_request(request).await {

@@ -19,6 +19,7 @@ mod check;
 mod cli;
 mod codec;
 mod docs;
+mod grpc;
 mod layers;
 mod limits;
 mod observe;

@@ -752,6 +752,83 @@ async fn an_https_upstream_is_reached_with_the_configured_ca() {
     );
 }
 
+/// An HTTPS upstream offering `alpn` that answers each request with the HTTP version it
+/// came in, as `h2` or `http/1.1` per what ALPN chose.
+async fn spawn_alpn_upstream(pki: &Pki, alpn: &[&[u8]]) -> u16 {
+    let (cert, key) = pki.issue("h2-upstream", &["localhost"], "upstream", false);
+    let mut server_config = rustls::ServerConfig::builder_with_provider(sealgate::tls::provider())
+        .with_protocol_versions(sealgate::tls::VERSIONS)
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            sealgate::tls::read_certs(&cert).unwrap(),
+            sealgate::tls::read_key(&key).unwrap(),
+        )
+        .unwrap();
+    server_config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(
+                    |request: Request<hyper::body::Incoming>| async move {
+                        let version = format!("{:?}", request.version());
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::from(version),
+                        )))
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn an_http2_route_speaks_h2_chosen_by_alpn_and_refuses_an_upstream_that_does_not() {
+    let pki = Pki::new();
+    let h2 = spawn_alpn_upstream(&pki, &[b"h2", b"http/1.1"]).await;
+    let h1_only = spawn_alpn_upstream(&pki, &[b"http/1.1"]).await;
+    let route = |prefix: &str, port: u16, protocol| RouteFile {
+        auth: Some(RouteAuth::None),
+        upstream_protocol: Some(protocol),
+        ..route_file(prefix, &format!("https://localhost:{port}"))
+    };
+    use sealgate::config::UpstreamProtocol::{Http1, Http2};
+    let config = ConfigBuilder::new(refused_addr())
+        .route(route("/h2/", h2, Http2))
+        .route(route("/h1/", h2, Http1))
+        .route(route("/h1-only/", h1_only, Http2))
+        .with(|f| {
+            f.upstream_tls = Some(UpstreamTlsFile {
+                ca_file: Some(pki.path("ca.pem").display().to_string()),
+                ..Default::default()
+            });
+        });
+    let app = spawn_app(config.build()).await;
+    for _ in 0..3 {
+        let reply = post(&app.url("/h2/x"), &[], "").await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        assert_eq!(&reply.body[..], b"HTTP/2.0");
+    }
+    // The same instance on an HTTP/1.1 route: ALPN offers http/1.1 alone.
+    let reply = post(&app.url("/h1/x"), &[], "").await;
+    assert_eq!(&reply.body[..], b"HTTP/1.1");
+    // An upstream that will not choose h2 is not spoken to in another version.
+    let refused = post(&app.url("/h1-only/x"), &[], "").await;
+    assert_eq!(refused.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(refused.codes().0, "UPSTREAM001");
+}
+
 #[tokio::test]
 async fn the_library_client_calls_an_https_gateway_trusting_a_given_ca() {
     let pki = Pki::new();
