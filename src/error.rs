@@ -348,6 +348,11 @@ impl GatewayError {
                     "STATE001",
                     "Session state unavailable",
                 ),
+                AuthError::KeysUnavailable => (
+                    S::SERVICE_UNAVAILABLE,
+                    "AUTH012",
+                    "Identity provider keys unavailable",
+                ),
             },
             GatewayError::Replay(ReplayError::Replayed) => {
                 (S::UNAUTHORIZED, "AUTH008", "Request replayed")
@@ -603,6 +608,7 @@ mod tests {
             GatewayError::Replay(ReplayError::Full),
             GatewayError::Replay(ReplayError::Evicted),
             GatewayError::Auth(AuthError::IssuedBeforeStart),
+            GatewayError::Auth(AuthError::KeysUnavailable),
             GatewayError::Body(BodyError::Malformed(JweError::SegmentCount)),
             GatewayError::Body(BodyError::Decrypt),
             GatewayError::Body(BodyError::TooLarge),

@@ -14,6 +14,7 @@
 //! reload ([`Gateway::reload`]); each request reads them once, so it sees one consistent
 //! configuration from start to end. `Gateway` is cheap to clone (one `Arc`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -31,6 +32,7 @@ use crate::metrics::{Metrics, NO_ROUTE, RequestLabels, RouteLabel, TOKEN_ROUTE};
 use crate::observe::Trail;
 use crate::observe::access::{AccessGuard, AccessLog, Logged, Pending, Record};
 use crate::observe::trace::{RequestTrace, Tracing};
+use crate::proxy::jwks::{KeyStore, Registry as JwksRegistry};
 use crate::session::SessionStore;
 use crate::state::{State, StateError};
 use crate::tls::TlsError;
@@ -56,6 +58,22 @@ pub struct Live {
     /// Counts configurations put in force (0 at start): what a cached token verification
     /// is tied to.
     pub generation: u64,
+    /// Each identity provider's key set, by provider name (kept across reloads in the
+    /// registry).
+    pub jwks: Arc<HashMap<Arc<str>, Arc<KeyStore>>>,
+}
+
+/// The key stores of `config`'s identity providers, from `registry` (which forgets the
+/// providers no longer configured).
+fn jwks_table(registry: &JwksRegistry, config: &Config) -> Arc<HashMap<Arc<str>, Arc<KeyStore>>> {
+    registry.retain(config.jwt_providers.values().map(|p| &**p));
+    Arc::new(
+        config
+            .jwt_providers
+            .values()
+            .map(|provider| (Arc::clone(&provider.name), registry.store(provider)))
+            .collect(),
+    )
 }
 
 /// Whether [`Gateway::build`] opens the gateway's outputs.
@@ -98,6 +116,8 @@ struct Inner {
     live: ArcSwap<Live>,
     /// What the upstreams have become (health, pools, slots): outlives configurations.
     upstreams: Upstreams,
+    /// The identity providers' key sets: outlive configurations.
+    jwks: JwksRegistry,
     app: AppState,
     /// Bounds requests being handled; a full semaphore sheds load with 503 rather than
     /// queueing without limit. Sized at start; not changed by reload.
@@ -136,6 +156,8 @@ impl Gateway {
         let metrics = Metrics::new(longest_timeout(&config));
         let upstreams = Upstreams::new();
         let table = upstreams.table(&config, &metrics, false);
+        let jwks = JwksRegistry::default();
+        let jwks_stores = jwks_table(&jwks, &config);
         let state = State::new(
             &config.sessions.backend,
             config.token.max_sessions,
@@ -211,8 +233,10 @@ impl Gateway {
                     connector,
                     upstreams: table,
                     generation: 0,
+                    jwks: jwks_stores,
                 }),
                 upstreams,
+                jwks,
                 app,
                 in_flight,
                 draining: AtomicBool::new(false),
@@ -326,11 +350,13 @@ impl Gateway {
             .upstreams
             .table(&config, self.metrics(), fresh_connections);
         let generation = self.inner.live.load().generation.wrapping_add(1);
+        let jwks = jwks_table(&self.inner.jwks, &config);
         self.inner.live.store(Arc::new(Live {
             config: Arc::new(config),
             connector,
             upstreams,
             generation,
+            jwks,
         }));
         Metrics::count(&self.metrics().config_reloads, "ok");
         Ok(())
@@ -366,6 +392,7 @@ impl Gateway {
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(self.clone().sweep_sessions());
         tasks.spawn(self.clone().check_upstreams());
+        tasks.spawn(self.clone().refresh_jwks());
         let gateway = self.clone();
         tasks.spawn(async move {
             gateway.inner.app.state.watch(STATE_HEALTH_INTERVAL).await;
@@ -409,6 +436,29 @@ impl Gateway {
                                 u64::try_from(clock.now_ms()).unwrap_or_default()
                             })
                             .await;
+                    });
+                }
+            }
+        }
+    }
+
+    /// Fetches each identity provider's JWK Set when due (at start, then every
+    /// `refresh_interval_secs`; after a failure, again after `min_refresh_interval_secs`).
+    async fn refresh_jwks(self) {
+        let mut tick = tokio::time::interval(HEALTH_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let live = self.inner.live.load_full();
+            for provider in live.config.jwt_providers.values() {
+                let Some(store) = live.jwks.get(&provider.name) else {
+                    continue;
+                };
+                if store.due(provider) {
+                    let (live, provider, store) =
+                        (Arc::clone(&live), Arc::clone(provider), Arc::clone(store));
+                    tokio::spawn(async move {
+                        store.refresh(&provider, &live.connector).await;
                     });
                 }
             }
@@ -626,6 +676,7 @@ impl Gateway {
             app,
             connector: &live.connector,
             upstreams: &live.upstreams,
+            jwks: &live.jwks,
             conn,
             request_id,
             path: &path,

@@ -20,7 +20,7 @@
 //! | | [`server`], [`admin`] | the listeners (plain and TLS) and the workers that serve them (a thread and runtime per core): connection bound, idle deadline, signals, graceful shutdown, and preparing everything start builds without binding; the admin listener (`/metrics`, `/healthz`, `/readyz`) |
 //! | | [`client`], [`demo`] | the Rust client of the wire contract (its own crate, `clients/rust`, re-exported); the demo echo upstream |
 //! | lifecycle | [`gateway`] | admit, identify, dispatch, observe; live reload; background tasks |
-//! | handlers | [`handshake`], [`proxy`] | the token endpoint (checks, key agreement, issuing, revocation); routing, path normalisation, body open/seal, header rewriting, retries |
+//! | handlers | [`handshake`], [`proxy`] | the token endpoint (checks, key agreement, issuing, revocation); routing, path normalisation, body open/seal, header rewriting, retries; WebSocket tunnels, gRPC deadlines, identity providers' JWTs and their key sets |
 //! | | [`context`] | what a handler is given: the connection's facts, the application state |
 //! | state | [`upstream`] | the backends: per-route connection pools that never let an answer cross requests, the balancer, health (outlier detection, probes), retry budgets; state kept across reloads |
 //! | | [`error`] | every client-visible error, layered, and its one status/code mapping; logged and counted in one place |

@@ -53,6 +53,9 @@ pub enum AuthError {
     /// The shared session record could not be read and the policy is to refuse.
     #[error("session state unavailable")]
     StateUnavailable,
+    /// An identity provider's keys have not been fetched yet (`auth = "jwt"`).
+    #[error("identity provider keys unavailable")]
+    KeysUnavailable,
 }
 
 impl From<TimeError> for AuthError {

@@ -25,6 +25,23 @@ pub fn fill(mut file: FileConfig) -> FileConfig {
     for client in file.clients.values_mut() {
         client.enabled.get_or_insert(true);
     }
+    for provider in file.jwt_providers.values_mut() {
+        provider
+            .algorithms
+            .get_or_insert_with(|| DEFAULT_JWT_ALGORITHMS.to_vec());
+        provider
+            .leeway_secs
+            .get_or_insert(DEFAULT_JWT_LEEWAY.as_secs());
+        provider
+            .refresh_interval_secs
+            .get_or_insert(DEFAULT_JWKS_REFRESH_INTERVAL.as_secs());
+        provider
+            .min_refresh_interval_secs
+            .get_or_insert(DEFAULT_JWKS_MIN_REFRESH_INTERVAL.as_secs());
+        provider
+            .fetch_timeout_ms
+            .get_or_insert(ms(DEFAULT_JWKS_FETCH_TIMEOUT));
+    }
     let shared_state = file.sessions.backend == Some(BackendKind::Redis);
     for route in &mut file.routes {
         self::route(route, shared_state);

@@ -94,8 +94,25 @@ enabled = true
 channels = ["CANARY-CLIENT-CHANNEL"]
 cert_subject = "CANARY-CERT-SUBJECT"
 
+[jwt_providers.CANARY-PROVIDER]
+issuer = "CANARY-ISSUER"
+audiences = ["CANARY-AUDIENCE"]
+algorithms = ["ES256"]
+jwks_url = "CANARY-JWKS-URL"
+jwks_file = "CANARY-JWKS-FILE"
+leeway_secs = 1
+refresh_interval_secs = 1
+min_refresh_interval_secs = 1
+fetch_timeout_ms = 1
+max_lifetime_secs = 1
+required_claims = ["CANARY-REQUIRED-CLAIM"]
+
+[jwt_providers.CANARY-PROVIDER.claims_to_headers]
+CANARY-CLAIM = "CANARY-CLAIM-HEADER"
+
 [[routes]]
 prefix = "/CANARY-PREFIX"
+jwt_provider = "CANARY-JWT-PROVIDER"
 strip_prefix = false
 upstreams = ["CANARY-UPSTREAM", { url = "CANARY-WEIGHTED-UPSTREAM", weight = 1 }]
 auth = "token"
@@ -296,7 +313,8 @@ export_interval_ms = 1
             // Maps by id have no fields (their entries are checked), and the untagged
             // `{ url, weight }` of an upstream names none in its error.
             let Some(expected) = expected_keys(&path) else {
-                let map = ["channels", "clients"].contains(&path.as_str());
+                let map = ["channels", "clients", "jwt_providers"].contains(&path.as_str())
+                    || path.ends_with(".claims_to_headers");
                 assert!(
                     map || path.contains("upstreams"),
                     "no field list for `{path}`"
@@ -312,7 +330,7 @@ export_interval_ms = 1
             }
             checked += 1;
         }
-        assert_eq!(checked, 23, "tables checked");
+        assert_eq!(checked, 24, "tables checked");
     }
 
     #[test]
@@ -510,7 +528,8 @@ url_env = "REDIS_URL"
         let mut table = String::new();
         for (i, part) in path.split('.').enumerate() {
             let part = part.split('[').next().unwrap_or(part);
-            let named = i == 1 && (table == "channels" || table == "clients");
+            let named =
+                i == 1 && (table == "channels" || table == "clients" || table == "jwt_providers");
             if i > 0 {
                 table.push('.');
             }

@@ -22,6 +22,7 @@ pub mod cors;
 pub mod defaults;
 pub mod dump;
 pub mod env;
+pub mod jwt;
 pub mod observe;
 pub mod routes;
 pub mod secret;
@@ -43,6 +44,7 @@ use thiserror::Error;
 pub use admin::*;
 pub use cors::*;
 pub use env::{MissingSecret, SecretSource, SecretUse};
+pub use jwt::*;
 pub use observe::*;
 pub use routes::*;
 pub use secret::{Secret, SecretUrl};
@@ -114,6 +116,9 @@ pub struct FileConfig {
     /// Clients keyed by their `apiKey`.
     #[serde(default)]
     pub clients: std::collections::BTreeMap<String, ClientFile>,
+    /// Identity providers whose JWTs `auth = "jwt"` routes accept, by name.
+    #[serde(default)]
+    pub jwt_providers: std::collections::BTreeMap<String, JwtProviderFile>,
     /// Proxied routes, matched by longest prefix.
     #[serde(default)]
     pub routes: Vec<RouteFile>,
@@ -152,6 +157,10 @@ pub struct Config {
     pub channels: HashMap<String, Arc<Channel>>,
     /// Clients by `apiKey`.
     pub clients: HashMap<String, Arc<ApiClient>>,
+    /// Identity providers (`[jwt_providers.<name>]`), by name.
+    pub jwt_providers: std::collections::BTreeMap<String, Arc<JwtProvider>>,
+    /// Every header a provider writes a claim to: removed from every client request.
+    pub claim_headers: Vec<http::HeaderName>,
     /// Proxied routes, longest prefix first.
     pub routes: Vec<Arc<Route>>,
     /// Address of the in-process demo echo upstream, if configured.
@@ -232,10 +241,18 @@ impl Config {
             secrets,
         )?);
         let clients = token::validate_clients(raw.clients, &channels, secrets)?;
+        let jwt_providers = jwt::validate(raw.jwt_providers, base)?;
+        let mut claim_headers: Vec<http::HeaderName> = jwt_providers
+            .values()
+            .flat_map(|p| p.claim_headers.iter().map(|(_, header)| header.clone()))
+            .collect();
+        claim_headers.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        claim_headers.dedup();
         let routes = routes::validate(
             raw.routes,
             &token.path,
             matches!(sessions.backend, StateBackend::Redis(_)),
+            &jwt_providers,
         )?;
         let demo_upstream = raw.demo_upstream.map(|d| d.listen);
         let admin = admin::validate(raw.admin)?;
@@ -256,6 +273,8 @@ impl Config {
             token,
             channels,
             clients,
+            jwt_providers,
+            claim_headers,
             routes,
             demo_upstream,
             tls,

@@ -96,6 +96,7 @@ pub struct RouteFile {
     pub rate_limit: Option<RateLimitFile>,
     pub websocket: Option<WebSocketFile>,
     pub upstream_protocol: Option<UpstreamProtocol>,
+    pub jwt_provider: Option<String>,
 }
 
 /// The HTTP version a route speaks to its upstreams (`routes[].upstream_protocol`).
@@ -305,6 +306,9 @@ pub enum RouteAuth {
     Token,
     /// No authentication: a plain reverse-proxy route.
     None,
+    /// A bearer JWT from an identity provider (`routes[].jwt_provider`): partner and web
+    /// channels with OAuth2/OIDC access tokens. No session, so no sealed bodies.
+    Jwt,
 }
 
 /// One upstream instance.
@@ -406,6 +410,8 @@ pub struct Route {
     pub websocket: Option<WebSocket>,
     /// See [`UpstreamProtocol`].
     pub upstream_protocol: UpstreamProtocol,
+    /// The identity provider whose tokens an `auth = "jwt"` route accepts.
+    pub jwt_provider: Option<Arc<super::JwtProvider>>,
 }
 
 impl Route {
@@ -432,6 +438,7 @@ pub(super) fn validate(
     raw: Vec<RouteFile>,
     token_path: &str,
     shared_state: bool,
+    providers: &std::collections::BTreeMap<String, Arc<super::JwtProvider>>,
 ) -> Result<Vec<Arc<Route>>, ConfigError> {
     let mut routes = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
@@ -440,6 +447,7 @@ pub(super) fn validate(
             r,
             token_path,
             shared_state,
+            providers,
         )?);
     }
     for (i, a) in routes.iter().enumerate() {
@@ -466,6 +474,7 @@ fn validate_route(
     r: RouteFile,
     token_path: &str,
     shared_state: bool,
+    providers: &std::collections::BTreeMap<String, Arc<super::JwtProvider>>,
 ) -> Result<Route, ConfigError> {
     let prefix = r
         .prefix
@@ -508,6 +517,29 @@ fn validate_route(
     }
     let auth = filled(&format!("{key}.auth"), r.auth)?;
     let upstream_protocol = filled(&format!("{key}.upstream_protocol"), r.upstream_protocol)?;
+    let jwt_provider = match (auth, r.jwt_provider) {
+        (RouteAuth::Jwt, Some(name)) => {
+            Some(Arc::clone(providers.get(&name).ok_or_else(|| {
+                invalid(
+                    format!("{key}.jwt_provider"),
+                    format!("`{name}` is not in [jwt_providers]"),
+                )
+            })?))
+        }
+        (RouteAuth::Jwt, None) => {
+            return Err(invalid(
+                format!("{key}.jwt_provider"),
+                "is required with auth = \"jwt\"",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(invalid(
+                format!("{key}.jwt_provider"),
+                "is read only with auth = \"jwt\"",
+            ));
+        }
+        (_, None) => None,
+    };
     let with_token = auth == RouteAuth::Token;
     let encrypted_request = filled(&format!("{key}.encrypted_request"), r.encrypted_request)?;
     let encrypted_response = filled(&format!("{key}.encrypted_response"), r.encrypted_response)?;
@@ -607,11 +639,12 @@ fn validate_route(
             Some(limit) => Some(rate_limit(
                 &format!("{key}.rate_limit"),
                 limit,
-                with_token,
+                auth,
                 shared_state,
             )?),
         },
         upstream_protocol,
+        jwt_provider,
         websocket: match r.websocket {
             None => None,
             Some(_) if upstream_protocol == UpstreamProtocol::Http2 => {
@@ -690,11 +723,17 @@ const MAX_RATE_REFILL_SECS: u64 = 30 * 86_400;
 fn rate_limit(
     key: &str,
     l: RateLimitFile,
-    with_token: bool,
+    auth: RouteAuth,
     shared_state: bool,
 ) -> Result<RateLimit, ConfigError> {
     let rate_key = filled(&format!("{key}.key"), l.key)?;
-    if !with_token && rate_key != RateKey::Address {
+    if auth == RouteAuth::Jwt && rate_key == RateKey::Session {
+        return Err(invalid(
+            format!("{key}.key"),
+            "an identity provider's token has no session here: use `client` (its `sub`) or `address`",
+        ));
+    }
+    if auth == RouteAuth::None && rate_key != RateKey::Address {
         return Err(invalid(
             format!("{key}.key"),
             format!(

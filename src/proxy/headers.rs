@@ -229,6 +229,11 @@ pub struct Forwarding<'a> {
     /// The connection came from a trusted proxy (`server.trusted_proxies`), which states
     /// the client's address: its [`KEPT_FROM_TRUSTED_PROXIES`] pass.
     pub via_trusted_proxy: bool,
+    /// Every header an identity provider's claims go under (`[jwt_providers]`): never
+    /// passed from a client, on any route.
+    pub claim_headers: &'a [HeaderName],
+    /// The verified claims of this request's JWT, under their headers.
+    pub claims: &'a [(HeaderName, HeaderValue)],
 }
 
 /// The address headers a trusted proxy may state and the upstream then receives
@@ -273,6 +278,13 @@ pub fn to_upstream(headers: &mut HeaderMap, token_header: &HeaderName, fwd: &For
             &fwd.identity_headers.channel,
         ],
     );
+    if !fwd.claim_headers.is_empty() {
+        let names: Vec<&HeaderName> = fwd.claim_headers.iter().collect();
+        strip(headers, &NameSet::new(&[]), &names);
+    }
+    for (name, value) in fwd.claims {
+        headers.insert(name.clone(), value.clone());
+    }
     // The edge is the first proxy: a client-sent X-Forwarded-For is not trusted, so it is
     // replaced rather than appended to.
     if let Some(client) = crate::wire::ip_value(fwd.client_ip) {
@@ -347,7 +359,39 @@ mod tests {
             identity_headers: &NAMES,
             cert_subject: None,
             via_trusted_proxy: false,
+            claim_headers: &[],
+            claims: &[],
         }
+    }
+
+    #[test]
+    fn claim_headers_are_never_a_clients_and_carry_only_verified_claims() {
+        let names = [
+            HeaderName::from_static("x-user-id"),
+            HeaderName::from_static("x-scope"),
+        ];
+        let claims = [(names[0].clone(), HeaderValue::from_static("alice"))];
+        let mut h = map(&[
+            ("x-user-id", "mallory"),
+            ("x_scope", "admin"),
+            ("x-other", "kept"),
+        ]);
+        let fwd = Forwarding {
+            claim_headers: &names,
+            claims: &claims,
+            ..forwarding("10.0.0.1", "https")
+        };
+        to_upstream(&mut h, &header::AUTHORIZATION, &fwd);
+        assert_eq!(h.get_all("x-user-id").iter().collect::<Vec<_>>(), ["alice"]);
+        assert!(
+            !h.contains_key("x_scope"),
+            "an underscore alias is removed too"
+        );
+        assert!(
+            !h.contains_key("x-scope"),
+            "a claim the token lacks is not sent"
+        );
+        assert_eq!(h["x-other"], "kept");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 pub mod grpc;
 pub mod headers;
+pub mod jwks;
 pub mod route;
 pub mod tunnel;
 
@@ -54,6 +55,8 @@ pub struct Context<'a> {
     pub connector: &'a Connector,
     /// The routes' upstream state, in the order of [`Config::routes`].
     pub upstreams: &'a Table,
+    /// The identity providers' key sets, by provider name.
+    pub jwks: &'a std::collections::HashMap<Arc<str>, Arc<jwks::KeyStore>>,
     /// The client connection.
     pub conn: &'a ConnInfo,
     /// The request id.
@@ -103,8 +106,17 @@ pub async fn handle(
     let _route_slot = upstreams.take_slot().ok_or(GatewayError::RouteBusy)?;
     // 3. authenticate
     let now = ctx.app.clock.now_secs();
+    let mut jwt = None;
     let session = match route.auth {
         RouteAuth::None => None,
+        RouteAuth::Jwt => {
+            let mut span = ctx.trace.child("jwt.verify");
+            let verified = verify_jwt(ctx, &route, request.headers(), now)
+                .await
+                .inspect_err(|error| span.fail(error.parts().1))?;
+            jwt = Some(verified);
+            None
+        }
         RouteAuth::Token => {
             let mut span = ctx.trace.child("token.verify");
             let session = authenticate(ctx, request.headers(), now)
@@ -118,7 +130,10 @@ pub async fn handle(
     // 3b. the route's rate limit: after the token (a client's allowance is spent only by
     // requests that prove they are its own), before any body is read or opened
     let rate_headers = match &route.rate_limit {
-        Some(limit) => Some(check_rate(ctx, &route, limit, session.as_deref()).await?),
+        Some(limit) => {
+            let subject = jwt.as_ref().map(|(subject, _)| subject.as_ref());
+            Some(check_rate(ctx, &route, limit, session.as_deref(), subject).await?)
+        }
         None => None,
     };
     let open_span = session.as_ref().map(|_| ctx.trace.child("body.open"));
@@ -210,6 +225,10 @@ pub async fn handle(
             ctx.conn.source,
             &ctx.config.server.trusted_proxies,
         ),
+        claim_headers: &ctx.config.claim_headers,
+        claims: jwt
+            .as_ref()
+            .map_or(&[][..], |(_, claims)| claims.as_slice()),
     };
     let content_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
     // A gRPC call on a route whose bodies are not sealed: its time is bounded (see `grpc`).
@@ -223,11 +242,13 @@ pub async fn handle(
         .iter()
         .flat_map(|v| v.to_str().unwrap_or("").split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
-    headers::to_upstream(
-        &mut parts.headers,
-        &ctx.config.token.authorization_header,
-        &fwd,
-    );
+    // On a JWT route the provider's token is in `Authorization`, and stays here.
+    let token_header = if route.auth == RouteAuth::Jwt {
+        &header::AUTHORIZATION
+    } else {
+        &ctx.config.token.authorization_header
+    };
+    headers::to_upstream(&mut parts.headers, token_header, &fwd);
     if let Some(length) = content_length {
         parts.headers.insert(header::CONTENT_LENGTH, length);
     }
@@ -369,10 +390,14 @@ async fn check_rate(
     route: &crate::config::Route,
     limit: &RateLimit,
     session: Option<&Session>,
+    subject: Option<&str>,
 ) -> Result<[HeaderValue; 2], GatewayError> {
-    let who = match (limit.key, session) {
-        (RateKey::Client, Some(session)) => session.client.to_string(),
-        (RateKey::Session, Some(session)) => session.id.encode(),
+    let who = match (limit.key, session, subject) {
+        (RateKey::Client, Some(session), _) => session.client.to_string(),
+        (RateKey::Session, Some(session), _) => session.id.encode(),
+        // An identity provider's token: its subject (length-prefixed, so no subject can
+        // pass for another's key).
+        (RateKey::Client, None, Some(subject)) => format!("sub:{}:{subject}", subject.len()),
         // Validation allows only `address` on a route without sessions.
         _ => address_key(ctx.conn.client),
     };
@@ -414,6 +439,39 @@ async fn check_rate(
         policy,
         state,
     })))
+}
+
+/// Verifies the route's identity provider's bearer JWT (`Authorization: Bearer`): the
+/// token's subject (its `sub`, `-` when it has none) and the claims the provider maps to
+/// headers, as header values. The subject and provider name are the access line's identity.
+async fn verify_jwt(
+    ctx: &Context<'_>,
+    route: &Route,
+    headers: &http::HeaderMap,
+    now: i64,
+) -> Result<(Arc<str>, Vec<(http::HeaderName, HeaderValue)>), GatewayError> {
+    let provider = route
+        .jwt_provider
+        .as_ref()
+        .ok_or(GatewayError::Internal("a JWT route without its provider"))?;
+    let store = ctx
+        .jwks
+        .get(&provider.name)
+        .ok_or(GatewayError::Internal("no key store for the provider"))?;
+    let token = crate::auth::bearer(headers, &header::AUTHORIZATION)?;
+    let verified = store.verify(token, provider, ctx.connector, now).await?;
+    let subject: Arc<str> = Arc::from(verified.claim_text("sub").unwrap_or_else(|| "-".into()));
+    ctx.trail
+        .set_identity(Arc::clone(&subject), Arc::clone(&provider.name));
+    let claims = provider
+        .claim_headers
+        .iter()
+        .filter_map(|(claim, header)| {
+            let value = HeaderValue::try_from(verified.claim_text(claim)?).ok()?;
+            Some((header.clone(), value))
+        })
+        .collect();
+    Ok((subject, claims))
 }
 
 /// The text an address is counted under: an IPv4 address as it is, an IPv6 address by its

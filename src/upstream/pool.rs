@@ -101,14 +101,15 @@ impl Connector {
     /// choose), within `timeout`.
     async fn dial(
         &self,
-        pool: &Arc<Pool>,
+        scheme: &Scheme,
+        authority: &Authority,
         timeout: Duration,
         h2: bool,
     ) -> Result<(Arc<TcpStream>, Stream), SendFailure> {
         let connecting = async {
             let uri = Uri::builder()
-                .scheme(pool.scheme.clone())
-                .authority(pool.authority.clone())
+                .scheme(scheme.clone())
+                .authority(authority.clone())
                 .path_and_query("/")
                 .build()
                 .map_err(|error| SendFailure::unsent(error.to_string()))?;
@@ -122,9 +123,9 @@ impl Connector {
                     .map_err(|error| SendFailure::unsent(error_chain(&error)))?
                     .into_inner(),
             );
-            let stream = if pool.scheme == Scheme::HTTPS {
+            let stream = if *scheme == Scheme::HTTPS {
                 let name = rustls_pki_types::ServerName::try_from(
-                    pool.authority
+                    authority
                         .host()
                         .trim_start_matches('[')
                         .trim_end_matches(']')
@@ -159,7 +160,9 @@ impl Connector {
         pool: &Arc<Pool>,
         timeout: Duration,
     ) -> Result<http2::SendRequest<Body>, SendFailure> {
-        let (_tcp, stream) = self.dial(pool, timeout, true).await?;
+        let (_tcp, stream) = self
+            .dial(&pool.scheme, &pool.authority, timeout, true)
+            .await?;
         let state = Arc::new(ConnState {
             idle: AtomicBool::new(false),
             breached: AtomicBool::new(false),
@@ -194,7 +197,9 @@ impl Connector {
         timeout: Duration,
         upgrades: bool,
     ) -> Result<Conn, SendFailure> {
-        let (tcp, stream) = self.dial(pool, timeout, false).await?;
+        let (tcp, stream) = self
+            .dial(&pool.scheme, &pool.authority, timeout, false)
+            .await?;
         let state = Arc::new(ConnState {
             idle: AtomicBool::new(false),
             breached: AtomicBool::new(false),
@@ -225,6 +230,64 @@ impl Connector {
             }
         });
         Ok(Conn { sender, tcp, state })
+    }
+}
+
+impl Connector {
+    /// `GET uri` on a connection of its own (TLS verified as for upstreams), within
+    /// `timeout` in all: the body of a `200`, at most `max_bytes` of it. For documents the
+    /// gateway reads itself (an identity provider's JWK Set), never for a client's request.
+    pub async fn fetch(
+        &self,
+        uri: &Uri,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<Bytes, String> {
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            return Err("not an absolute URL".into());
+        };
+        let fetching = async {
+            let (_tcp, stream) = self
+                .dial(scheme, authority, timeout, false)
+                .await
+                .map_err(|failure| failure.cause)?;
+            // Watched with no pool: never idle, so never a breach.
+            let io = Watched {
+                stream,
+                state: Arc::new(ConnState {
+                    idle: AtomicBool::new(false),
+                    breached: AtomicBool::new(false),
+                    pool: Weak::new(),
+                }),
+            };
+            let (mut sender, connection) = http1::handshake::<_, Body>(TokioIo::new(io))
+                .await
+                .map_err(|error| error_chain(&error))?;
+            tokio::spawn(connection);
+            let mut request = Request::new(crate::wire::full(Bytes::new()));
+            *request.uri_mut() = origin_form(uri);
+            if let Some(host) = host_value(scheme, authority) {
+                request.headers_mut().insert(HOST, host);
+            }
+            request.headers_mut().insert(
+                http::header::ACCEPT,
+                HeaderValue::from_static("application/json"),
+            );
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|error| error_chain(&error))?;
+            if response.status() != StatusCode::OK {
+                return Err(format!("answered {}", response.status().as_u16()));
+            }
+            let length = crate::wire::content_length(response.headers());
+            crate::wire::read_body(response.into_body(), length, max_bytes, timeout)
+                .await
+                .map_err(|error| format!("{error:?}"))
+        };
+        tokio::time::timeout(timeout, fetching)
+            .await
+            .map_err(|_| "timed out".to_owned())?
     }
 }
 

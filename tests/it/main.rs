@@ -20,6 +20,7 @@ mod cli;
 mod codec;
 mod docs;
 mod grpc;
+mod jwt;
 mod layers;
 mod limits;
 mod observe;

@@ -23,14 +23,14 @@ use tokio::net::TcpStream;
 use sealgate_testkit::*;
 
 /// A test CA that issues server and client certificates into a temporary folder.
-struct Pki {
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
     ca: rcgen::Certificate,
     ca_key: KeyPair,
 }
 
 impl Pki {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params
             .distinguished_name
@@ -47,12 +47,18 @@ impl Pki {
         pki
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// Issues a certificate; returns (cert path, key path).
-    fn issue(&self, stem: &str, names: &[&str], cn: &str, client: bool) -> (PathBuf, PathBuf) {
+    pub(crate) fn issue(
+        &self,
+        stem: &str,
+        names: &[&str],
+        cn: &str,
+        client: bool,
+    ) -> (PathBuf, PathBuf) {
         let mut params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();
