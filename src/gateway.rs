@@ -152,7 +152,7 @@ impl Gateway {
     /// the trace exporter started (`check-config` checks a file without either).
     pub fn build(config: Arc<Config>, clock: Clock, outputs: Outputs) -> Result<Self, StartError> {
         crate::tls::install_default_provider();
-        let connector = Connector::new(&config.upstream_tls)?;
+        let connector = Connector::new(&config.upstream_tls, config.server.send_timeout)?;
         let metrics = Metrics::new(longest_timeout(&config));
         let upstreams = Upstreams::new();
         let table = upstreams.table(&config, &metrics, false);
@@ -334,7 +334,7 @@ impl Gateway {
                 "changed in the file, but read at start only: restart to apply"
             );
         }
-        let connector = match Connector::new(&config.upstream_tls) {
+        let connector = match Connector::new(&config.upstream_tls, config.server.send_timeout) {
             Ok(connector) => connector,
             Err(error) => {
                 Metrics::count(&self.metrics().config_reloads, "refused");
@@ -490,7 +490,9 @@ impl Gateway {
         let request_id = request_id(request.headers().get(X_REQUEST_ID));
         let trace = app.tracing.start(&method, request.headers());
         let trail = Arc::new(Trail::default());
-        let grpc = crate::proxy::grpc::is_grpc(request.headers());
+        // A gRPC call: HTTP/2 with a gRPC content type (gRPC has no HTTP/1.1 form).
+        let grpc = request.version() == http::Version::HTTP_2
+            && crate::proxy::grpc::is_grpc(request.headers());
         let live = self.inner.live.load_full();
         // Behind a trusted balancer, the client is who X-Forwarded-For says.
         let trusted = &live.config.server.trusted_proxies;
@@ -572,7 +574,9 @@ impl Gateway {
             return response;
         };
         pending.answered(route, status);
-        pending.grpc_status_in(response.headers());
+        if grpc {
+            pending.expect_grpc_status(response.headers());
+        }
         if status == 101
             && let Some(end) = trail.take_tunnel()
         {

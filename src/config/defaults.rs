@@ -213,6 +213,7 @@ fn route(r: &mut RouteFile, shared_state: bool) {
             .get_or_insert(ms(DEFAULT_WEBSOCKET_IDLE_TIMEOUT));
         w.max_duration_ms
             .get_or_insert(ms(DEFAULT_WEBSOCKET_MAX_DURATION));
+        w.max_tunnels.get_or_insert(DEFAULT_WEBSOCKET_MAX_TUNNELS);
     }
     if let Some(l) = &mut r.rate_limit {
         l.key.get_or_insert(if with_token {
@@ -221,6 +222,7 @@ fn route(r: &mut RouteFile, shared_state: bool) {
             RateKey::Address
         });
         l.period_secs.get_or_insert(DEFAULT_RATE_PERIOD.as_secs());
+        l.ipv6_prefix.get_or_insert(DEFAULT_RATE_IPV6_PREFIX);
         if let Some(requests) = l.requests {
             l.burst.get_or_insert(requests);
         }

@@ -141,6 +141,7 @@ min_per_window = 1
 [routes.websocket]
 idle_timeout_ms = 1
 max_duration_ms = 1
+max_tunnels = 1
 
 [routes.rate_limit]
 key = "client"
@@ -148,6 +149,7 @@ requests = 1
 period_secs = 1
 burst = 1
 store = "local"
+ipv6_prefix = 1
 
 [routes.health_check]
 path = "/CANARY-HEALTH-PATH"

@@ -45,6 +45,11 @@ pub const DEFAULT_HEALTHY_THRESHOLD: u32 = 2;
 /// Probes in a row that mark an instance down.
 pub const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 3;
 
+/// How many leading bits of an IPv6 client address a rate limit counts it by, when left
+/// out: 64, the block a mobile network gives one device (home broadband often gets a /56
+/// per household: set 56 there).
+pub const DEFAULT_RATE_IPV6_PREFIX: u8 = 64;
+
 /// The period of a route's rate limit when `period_secs` is left out: `requests` is then
 /// per second.
 pub const DEFAULT_RATE_PERIOD: Duration = Duration::from_secs(1);
@@ -54,6 +59,11 @@ pub const DEFAULT_WEBSOCKET_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// A WebSocket tunnel is closed after this long whatever it carries (on a token route, at
 /// the token's expiry if that comes first), so no connection outlives every deployment.
 pub const DEFAULT_WEBSOCKET_MAX_DURATION: Duration = Duration::from_secs(86_400);
+
+/// Tunnels a route holds open at most; past it a handshake is `503 ROUTE004`. Tunnels
+/// outlive the requests `max_in_flight` counts, and behind a trusted balancer every client
+/// shares one address, so the per-address share cannot bound them.
+pub const DEFAULT_WEBSOCKET_MAX_TUNNELS: usize = 1000;
 
 /// Largest request (and encrypted response) body on a route.
 pub const DEFAULT_ROUTE_MAX_BODY: usize = 1024 * 1024;
@@ -121,6 +131,7 @@ pub enum UpstreamProtocol {
 pub struct WebSocketFile {
     pub idle_timeout_ms: Option<u64>,
     pub max_duration_ms: Option<u64>,
+    pub max_tunnels: Option<usize>,
 }
 
 /// `[routes.websocket]`, validated: WebSocket upgrades (RFC 6455, HTTP/1.1) pass through to
@@ -131,6 +142,8 @@ pub struct WebSocket {
     pub idle_timeout: Duration,
     /// See [`DEFAULT_WEBSOCKET_MAX_DURATION`].
     pub max_duration: Duration,
+    /// See [`DEFAULT_WEBSOCKET_MAX_TUNNELS`].
+    pub max_tunnels: usize,
 }
 
 /// `[routes.rate_limit]` as written.
@@ -146,6 +159,7 @@ pub struct RateLimitFile {
     pub period_secs: Option<u64>,
     pub burst: Option<u32>,
     pub store: Option<RateStore>,
+    pub ipv6_prefix: Option<u8>,
 }
 
 /// Whose requests a route's rate limit counts together (`routes[].rate_limit.key`). None of
@@ -199,6 +213,8 @@ pub struct RateLimit {
     pub burst: u32,
     /// Counted in Redis rather than in memory.
     pub shared: bool,
+    /// An IPv6 client address counts by its first this many bits (`address` key).
+    pub ipv6_prefix: u8,
 }
 
 /// `[routes.retry]` as written.
@@ -661,6 +677,7 @@ fn validate_route(
                 ));
             }
             Some(w) => Some(WebSocket {
+                max_tunnels: positive(&format!("{key}.websocket.max_tunnels"), w.max_tunnels)?,
                 idle_timeout: millis(
                     &format!("{key}.websocket.idle_timeout_ms"),
                     w.idle_timeout_ms,
@@ -761,6 +778,14 @@ fn rate_limit(
             ));
         }
     };
+    // One request per microsecond at most is counted: a finer interval would be rounded
+    // by more than 1 %, allowing more than the configured rate.
+    if period_secs * 1_000_000 / u64::from(requests) < 100 {
+        return Err(invalid(
+            format!("{key}.requests"),
+            "more than 10000 per second for one key cannot be counted exactly: lower it, or lengthen period_secs",
+        ));
+    }
     // Keeps every time in the arithmetic far below 2^53 µs, exact in a Redis script's doubles.
     if u64::from(burst) * period_secs / u64::from(requests) > MAX_RATE_REFILL_SECS {
         return Err(invalid(
@@ -775,12 +800,19 @@ fn rate_limit(
             "`shared` counts in Redis: set sessions.backend = \"redis\", or store = \"local\"",
         ));
     }
+    let ipv6_prefix = match filled(&format!("{key}.ipv6_prefix"), l.ipv6_prefix)? {
+        bits @ 32..=128 => bits,
+        _ => {
+            return Err(invalid(format!("{key}.ipv6_prefix"), "must be 32 to 128"));
+        }
+    };
     Ok(RateLimit {
         key: rate_key,
         requests,
         period_secs,
         burst,
         shared,
+        ipv6_prefix,
     })
 }
 

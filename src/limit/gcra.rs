@@ -107,8 +107,7 @@ pub struct GcraMemory {
 impl GcraMemory {
     /// Decides a request for `key` at `now_us`, recording it when allowed.
     pub fn check(&self, key: &str, limit: Gcra, now_us: u64) -> Decision {
-        // Look up before inserting: a refused request for an unknown key stores nothing,
-        // and the common case (a known key) allocates no String.
+        // Look up before inserting: the common case (a known key) allocates no String.
         if let Some(mut tat) = self.tats.get_mut(key) {
             let (decision, next) = decide(limit, Some(*tat), now_us);
             if let Some(next) = next {
@@ -116,14 +115,24 @@ impl GcraMemory {
             }
             return decision;
         }
-        let (decision, next) = decide(limit, None, now_us);
-        if let Some(next) = next {
-            self.tats
-                .entry(key.to_owned())
-                .and_modify(|tat| *tat = (*tat).max(next))
-                .or_insert(next);
+        // A key not seen: decided under the shard's lock, so two workers' first requests
+        // for it are counted one after the other, not both against an empty bucket.
+        match self.tats.entry(key.to_owned()) {
+            dashmap::Entry::Occupied(mut tat) => {
+                let (decision, next) = decide(limit, Some(*tat.get()), now_us);
+                if let Some(next) = next {
+                    *tat.get_mut() = next;
+                }
+                decision
+            }
+            dashmap::Entry::Vacant(vacant) => {
+                let (decision, next) = decide(limit, None, now_us);
+                if let Some(next) = next {
+                    vacant.insert(next);
+                }
+                decision
+            }
         }
-        decision
     }
 
     /// Forgets keys whose bucket is full again at `now_us` (their TAT has passed): a

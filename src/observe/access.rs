@@ -136,6 +136,8 @@ pub struct Pending {
     record: Record,
     trail: Arc<Trail>,
     started: Instant,
+    /// A gRPC call: its `grpc-status` goes on the line.
+    grpc: bool,
 }
 
 impl Pending {
@@ -146,6 +148,7 @@ impl Pending {
             record,
             trail,
             started,
+            grpc: false,
         }
     }
 
@@ -155,8 +158,19 @@ impl Pending {
         self.record.status = status;
     }
 
-    /// A `grpc-status` was seen in `headers` (a head or trailers).
-    pub fn grpc_status_in(&mut self, headers: &http::HeaderMap) {
+    /// The request is a gRPC call: its `grpc-status` is read from `head` (a trailers-only
+    /// answer) or, later, from the answer's trailers. Nothing is read for other requests,
+    /// so an upstream cannot put a gRPC status on a line that is not a call's.
+    pub fn expect_grpc_status(&mut self, head: &http::HeaderMap) {
+        self.grpc = true;
+        self.grpc_status_in(head);
+    }
+
+    /// A `grpc-status` was seen in `headers` (a head or trailers) of a gRPC call.
+    fn grpc_status_in(&mut self, headers: &http::HeaderMap) {
+        if !self.grpc {
+            return;
+        }
         if let Some(status) = headers
             .get("grpc-status")
             .and_then(|v| v.to_str().ok())
@@ -173,6 +187,7 @@ impl Pending {
             mut record,
             trail,
             started,
+            grpc: _,
         } = self;
         let facts = trail.facts();
         record.time = SystemTime::now();

@@ -11,7 +11,7 @@
 //!   gRPC's HTTP mapping has it, and `grpc-message` naming the gateway's `resCode`.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -146,12 +146,8 @@ impl http_body::Body for Deadline {
         if this.done {
             return Poll::Ready(None);
         }
-        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
-            if !matches!(frame, Some(Ok(ref f)) if f.is_data()) {
-                this.done = true;
-            }
-            return Poll::Ready(frame);
-        }
+        // The deadline first: an upstream that always has a frame ready (a fast endless
+        // stream) must not keep the call past it.
         if this.sleep.as_mut().poll(cx).is_ready() {
             this.done = true;
             let mut trailers = HeaderMap::new();
@@ -162,7 +158,11 @@ impl http_body::Body for Deadline {
             );
             return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
         }
-        Poll::Pending
+        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
+        if !matches!(frame, Some(Ok(ref f)) if f.is_data()) {
+            this.done = true;
+        }
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -222,6 +222,34 @@ mod tests {
         assert!(!with("application/grpc-web"));
         assert!(!with("application/json"));
         assert!(!is_grpc(&HeaderMap::new()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_always_has_a_frame_ready_still_ends_at_the_deadline() {
+        use http_body_util::BodyExt;
+        let endless = http_body_util::StreamBody::new(futures_util::stream::repeat_with(|| {
+            Ok::<_, BoxError>(Frame::data(Bytes::from_static(b"more")))
+        }));
+        let mut body = Deadline::new(
+            endless.boxed_unsync(),
+            tokio::time::Instant::now() + Duration::from_secs(1),
+        );
+        let mut data = 0;
+        loop {
+            let frame = body.frame().await.unwrap().unwrap();
+            if let Some(trailers) = frame.trailers_ref() {
+                assert_eq!(trailers[GRPC_STATUS], "4");
+                break;
+            }
+            data += 1;
+            // The client reads as fast as it can: time moves only as it reads.
+            tokio::time::advance(Duration::from_millis(10)).await;
+        }
+        assert!(
+            (99..=101).contains(&data),
+            "{data} frames before the deadline"
+        );
+        assert!(body.frame().await.is_none());
     }
 
     #[tokio::test(start_paused = true)]

@@ -97,6 +97,16 @@ pub async fn handle(
             Some(websocket.clone())
         }
     };
+    // The handshake's key and version as checked: sent as they are, even if the client's
+    // `Connection` named them (which would have them removed with the hop-by-hop fields).
+    let handshake: Vec<(header::HeaderName, HeaderValue)> = if websocket.is_some() {
+        [header::SEC_WEBSOCKET_KEY, header::SEC_WEBSOCKET_VERSION]
+            .into_iter()
+            .filter_map(|name| Some((name.clone(), request.headers().get(&name)?.clone())))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let upstreams = ctx
         .upstreams
         .get(route.index)
@@ -277,6 +287,9 @@ pub async fn handle(
     tracing::trace!(request_id = ctx.request_id, route = %route.prefix, upstream = %parts.uri, "forwarding");
     if let Some(websocket) = &websocket {
         drop(body);
+        for (name, value) in handshake {
+            parts.headers.insert(name, value);
+        }
         let response = tunnel::forward(
             ctx,
             &route,
@@ -399,7 +412,7 @@ async fn check_rate(
         // pass for another's key).
         (RateKey::Client, None, Some(subject)) => format!("sub:{}:{subject}", subject.len()),
         // Validation allows only `address` on a route without sessions.
-        _ => address_key(ctx.conn.client),
+        _ => address_key(ctx.conn.client, limit.ipv6_prefix),
     };
     let name = limit.key.name();
     let key = format!("{} {name} {who}", route.key());
@@ -474,15 +487,22 @@ async fn verify_jwt(
     Ok((subject, claims))
 }
 
-/// The text an address is counted under: an IPv4 address as it is, an IPv6 address by its
-/// /64 (one subscriber's block: counting single IPv6 addresses would hand a client 2^64
-/// allowances).
-fn address_key(address: std::net::IpAddr) -> String {
+/// The text an address is counted under: an IPv4 address as it is (a 6to4 address,
+/// `2002:a.b.c.d::/48`, as the IPv4 address it carries), an IPv6 address by its first
+/// `prefix` bits (one subscriber's block: counting single IPv6 addresses would hand a
+/// client 2^64 allowances).
+fn address_key(address: std::net::IpAddr, prefix: u8) -> String {
     match address.to_canonical() {
         std::net::IpAddr::V4(v4) => v4.to_string(),
         std::net::IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !((1u128 << 64) - 1);
-            format!("{}/64", std::net::Ipv6Addr::from(bits))
+            let bits = u128::from(v6);
+            if bits >> 112 == 0x2002 {
+                let [a, b, c, d] = ((bits >> 80) as u32).to_be_bytes();
+                return std::net::Ipv4Addr::new(a, b, c, d).to_string();
+            }
+            let prefix = u32::from(prefix.clamp(1, 128));
+            let kept = bits & (u128::MAX << (128 - prefix));
+            format!("{}/{prefix}", std::net::Ipv6Addr::from(kept))
         }
     }
 }
@@ -804,12 +824,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_ipv6_address_counts_by_its_64_and_a_mapped_ipv4_as_ipv4() {
-        let key = |text: &str| address_key(text.parse().unwrap());
+    fn an_ipv6_address_counts_by_its_prefix_and_a_mapped_or_6to4_ipv4_as_ipv4() {
+        let key = |text: &str| address_key(text.parse().unwrap(), 64);
         assert_eq!(key("192.0.2.7"), "192.0.2.7");
         assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
         assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
         assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
         assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        // 6to4 carries an IPv4 address: counted as that address, whatever follows it.
+        assert_eq!(key("2002:c000:0207:1::5"), "192.0.2.7");
+        assert_eq!(key("2002:c000:0207:ffff::9"), "192.0.2.7");
+        // A household's /56, when configured so.
+        let home = |text: &str| address_key(text.parse().unwrap(), 56);
+        assert_eq!(home("2001:db8:1:2a::1"), home("2001:db8:1:ff::1"));
+        assert_eq!(home("2001:db8:1:2a::1"), "2001:db8:1::/56");
+        assert_eq!(
+            address_key("2001:db8::1".parse().unwrap(), 128),
+            "2001:db8::1/128"
+        );
     }
 }

@@ -108,6 +108,7 @@ pub(super) async fn forward(
     session: Option<&Session>,
     mut parts: http::request::Parts,
 ) -> Result<Response<Body>, GatewayError> {
+    let place = upstreams.take_tunnel().ok_or(GatewayError::RouteBusy)?;
     let on_client = parts
         .extensions
         .remove::<OnUpgrade>()
@@ -201,6 +202,7 @@ pub(super) async fn forward(
     ctx.trail.set_tunnel(end);
     let tunnel = Tunnel {
         hold: ctx.conn.hold.clone(),
+        _place: place,
         open: ctx.app.metrics.tunnels_open.clone(),
         closed: ctx.app.metrics.tunnels_closed.clone(),
         labels: TunnelLabels {
@@ -223,6 +225,8 @@ pub(super) async fn forward(
 struct Tunnel {
     /// The client connection's slots: held until the tunnel ends.
     hold: Option<crate::context::ConnectionHold>,
+    /// Its place among the route's `websocket.max_tunnels`.
+    _place: tokio::sync::OwnedSemaphorePermit,
     open: prometheus_client::metrics::gauge::Gauge,
     closed: prometheus_client::metrics::family::Family<
         TunnelLabels,

@@ -121,6 +121,9 @@ pub struct RouteUpstreams {
     cursor: Arc<AtomicUsize>,
     slots: Option<Arc<Slots>>,
     retry: Arc<RetryBudget>,
+    /// WebSocket tunnels open on the route (`websocket.max_tunnels`), and that size.
+    tunnels: Option<Arc<Semaphore>>,
+    tunnels_size: Option<usize>,
     retries_sent: Counter,
     retries_refused: Counter,
 }
@@ -200,6 +203,11 @@ impl Instance {
             ejections: metrics.upstream_ejections.get_or_create(&label).clone(),
         }
     }
+}
+
+/// The tunnel limit a route's state before a reload was made for.
+fn kept_size(before: Option<&RouteUpstreams>) -> Option<usize> {
+    before.and_then(|b| b.tunnels_size)
 }
 
 /// Whether a request is idempotent (RFC 9110 §9.2.2) and so may be sent again.
@@ -310,14 +318,32 @@ impl RouteUpstreams {
                 })
                 .clone()
         };
+        // The same semaphore while the size stays (open tunnels keep their permits of an
+        // older one: a changed size counts from the reload on).
+        let tunnels =
+            route
+                .websocket
+                .as_ref()
+                .map(|w| match before.and_then(|b| b.tunnels.as_ref()) {
+                    Some(kept) if kept_size(before) == Some(w.max_tunnels) => Arc::clone(kept),
+                    _ => Arc::new(Semaphore::new(w.max_tunnels)),
+                });
         RouteUpstreams {
             instances,
             cursor: before.map_or_else(Arc::default, |b| Arc::clone(&b.cursor)),
             slots,
+            tunnels,
+            tunnels_size: route.websocket.as_ref().map(|w| w.max_tunnels),
             retry: before.map_or_else(Arc::default, |b| Arc::clone(&b.retry)),
             retries_sent: retries("sent"),
             retries_refused: retries("budget"),
         }
+    }
+
+    /// A place for one more WebSocket tunnel, held while it lives; `None` when the route
+    /// holds `websocket.max_tunnels` already.
+    pub fn take_tunnel(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(self.tunnels.as_ref()?).try_acquire_owned().ok()
     }
 
     /// A slot for one request in flight, or `None` when the route is at its limit (circuit

@@ -78,11 +78,18 @@ pub struct Connector {
     tls: Arc<rustls::ClientConfig>,
     /// The same, offering only `h2` by ALPN (routes with `upstream_protocol = "http2"`).
     tls_h2: Arc<rustls::ClientConfig>,
+    /// An HTTP/2 answer whose body the gateway has not read for this long (its client reads
+    /// nothing) has its stream reset (`server.send_timeout_ms`): see [`UpstreamBody`].
+    stalled_after: Duration,
 }
 
 impl Connector {
-    /// A connector verifying `https://` upstreams per `upstream_tls`.
-    pub fn new(upstream_tls: &UpstreamTlsConfig) -> Result<Self, TlsError> {
+    /// A connector verifying `https://` upstreams per `upstream_tls`; an HTTP/2 answer not
+    /// read for `stalled_after` is reset.
+    pub fn new(
+        upstream_tls: &UpstreamTlsConfig,
+        stalled_after: Duration,
+    ) -> Result<Self, TlsError> {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.enforce_http(false);
@@ -94,6 +101,7 @@ impl Connector {
             http,
             tls: Arc::new(tls),
             tls_h2: Arc::new(tls_h2),
+            stalled_after,
         })
     }
 
@@ -160,27 +168,37 @@ impl Connector {
         pool: &Arc<Pool>,
         timeout: Duration,
     ) -> Result<http2::SendRequest<Body>, SendFailure> {
-        let (_tcp, stream) = self
-            .dial(&pool.scheme, &pool.authority, timeout, true)
-            .await?;
-        let state = Arc::new(ConnState {
-            idle: AtomicBool::new(false),
-            breached: AtomicBool::new(false),
-            pool: Arc::downgrade(pool),
-        });
-        // HTTP/2 frames every byte into a stream or the connection: nothing an upstream
-        // writes late can be read as another stream's answer, so there is no idle watch
-        // (`idle` stays false). Pings find a connection that died quietly.
-        let io = Watched { stream, state };
-        let handshake = http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .keep_alive_interval(H2_PING_INTERVAL)
-            .keep_alive_timeout(H2_PING_TIMEOUT)
-            .handshake(TokioIo::new(io));
-        let (sender, connection) = tokio::time::timeout(timeout, handshake)
+        let connecting = async {
+            let (_tcp, stream) = self
+                .dial(&pool.scheme, &pool.authority, timeout, true)
+                .await?;
+            let state = Arc::new(ConnState {
+                idle: AtomicBool::new(false),
+                breached: AtomicBool::new(false),
+                pool: Arc::downgrade(pool),
+            });
+            // HTTP/2 frames every byte into a stream or the connection: nothing an
+            // upstream writes late can be read as another stream's answer, so there is no
+            // idle watch (`idle` stays false). Pings, idle or not, find a connection that
+            // died quietly. A stream's window is a small share of the connection's, so
+            // answers that their clients do not read hold back the others only when there
+            // are many of them (and each is reset once stalled: see `UpstreamBody`).
+            let io = Watched { stream, state };
+            http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .keep_alive_interval(H2_PING_INTERVAL)
+                .keep_alive_timeout(H2_PING_TIMEOUT)
+                .keep_alive_while_idle(true)
+                .initial_stream_window_size(H2_STREAM_WINDOW)
+                .initial_connection_window_size(H2_CONNECTION_WINDOW)
+                .handshake(TokioIo::new(io))
+                .await
+                .map_err(|error| SendFailure::unsent(error_chain(&error)))
+        };
+        // TCP, TLS and the HTTP/2 preface within one timeout.
+        let (sender, connection) = tokio::time::timeout(timeout, connecting)
             .await
-            .map_err(|_| SendFailure::unsent("HTTP/2 handshake timed out".into()))?
-            .map_err(|error| SendFailure::unsent(error_chain(&error)))?;
+            .map_err(|_| SendFailure::unsent("HTTP/2 connect timed out".into()))??;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(error = %error_chain(&error), "upstream HTTP/2 connection ended with an error");
@@ -291,10 +309,31 @@ impl Connector {
     }
 }
 
+/// An HTTP/2 upstream stream's flow-control window: what one answer may have in flight
+/// unread…
+const H2_STREAM_WINDOW: u32 = 256 * 1024;
+/// …and the connection's, shared by its streams: 64 answers whose clients read nothing
+/// are needed to hold back the rest, each reset once stalled for `server.send_timeout_ms`.
+const H2_CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+
 /// How often an idle or busy HTTP/2 upstream connection is pinged…
 const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
 /// …and how long the answer may take before the connection is taken for dead.
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether an HTTP/2 upstream said it did not process the request: `REFUSED_STREAM`, or a
+/// GOAWAY whose last stream is below it.
+fn refused_unprocessed(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(error) = source {
+        if let Some(h2) = error.downcast_ref::<h2::Error>() {
+            return (h2.is_go_away() && h2.is_remote())
+                || h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+        }
+        source = error.source();
+    }
+    false
+}
 
 /// hyper's text for `Kind::UnexpectedMessage` (hyper 1.x, `src/error.rs`).
 const UNEXPECTED_MESSAGE: &str = "received unexpected message from connection";
@@ -379,6 +418,10 @@ pub struct Pool {
     /// Each worker's gate for making its HTTP/2 connection: requests that find none wait
     /// for the one being made instead of each making their own.
     h2_connecting: Box<[tokio::sync::Mutex<()>]>,
+    /// Each worker's count of failed HTTP/2 connects: a request that waited at the gate
+    /// while one failed fails too (unsent, so it may go to another instance) rather than
+    /// try again behind it.
+    h2_failures: Box<[AtomicU64]>,
 }
 
 /// Where a pool's breaches are told.
@@ -472,6 +515,7 @@ impl Pool {
             h2_connecting: (0..workers.max(1))
                 .map(|_| tokio::sync::Mutex::default())
                 .collect(),
+            h2_failures: (0..workers.max(1)).map(|_| AtomicU64::new(0)).collect(),
             host: host_value(&scheme, &authority),
             scheme,
             authority,
@@ -653,16 +697,28 @@ impl Pool {
                 Some(sender) => sender,
                 None => {
                     let worker = WORKER.with(std::cell::Cell::get) % self.h2_connecting.len();
+                    let failures = &self.h2_failures[worker];
+                    let seen = failures.load(Ordering::Acquire);
                     let _gate = self.h2_connecting[worker].lock().await;
                     // Made by another request while this one waited at the gate?
                     match self.h2_sender() {
                         Some(sender) => sender,
-                        None => {
-                            let sender = connector.connect_h2(self, connect_timeout).await?;
-                            self.keep_h2(&sender);
-                            fresh = true;
-                            sender
+                        None if failures.load(Ordering::Acquire) != seen => {
+                            return Err(SendFailure::unsent(
+                                "the HTTP/2 connect this request waited for failed".into(),
+                            ));
                         }
+                        None => match connector.connect_h2(self, connect_timeout).await {
+                            Ok(sender) => {
+                                self.keep_h2(&sender);
+                                fresh = true;
+                                sender
+                            }
+                            Err(failure) => {
+                                failures.fetch_add(1, Ordering::AcqRel);
+                                return Err(failure);
+                            }
+                        },
                     }
                 }
             };
@@ -673,13 +729,25 @@ impl Pool {
                 continue;
             }
             match sender.try_send_request(request).await {
-                Ok(response) => return Ok(response.map(UpstreamBody::unpooled)),
+                Ok(response) => {
+                    let stalled_after = connector.stalled_after;
+                    return Ok(response.map(|body| UpstreamBody::watched(body, stalled_after)));
+                }
                 Err(mut error) => match error.take_message() {
                     Some(unsent) if !fresh => request = unsent,
                     Some(_) => {
                         return Err(SendFailure::unsent(error_chain(&error.into_error())));
                     }
-                    None => return Err(SendFailure::sent(error.into_error())),
+                    None => {
+                        let error = error.into_error();
+                        // RFC 9113 §8.7: a stream refused, or above a GOAWAY's last stream,
+                        // was not processed: it may go to another instance.
+                        return Err(if refused_unprocessed(&error) {
+                            SendFailure::unsent(error_chain(&error))
+                        } else {
+                            SendFailure::sent(error)
+                        });
+                    }
                 },
             }
         }
@@ -838,8 +906,12 @@ impl Pool {
             pool: Arc::clone(self),
         });
         Ok(response.map(|body| {
-            let mut body = UpstreamBody { body, release };
-            if http_body::Body::is_end_stream(&body.body) {
+            let ended = http_body::Body::is_end_stream(&body);
+            let mut body = UpstreamBody {
+                body: Answer::Body(body),
+                release,
+            };
+            if ended {
                 body.release();
             }
             body
@@ -911,9 +983,30 @@ fn host_value(scheme: &Scheme, authority: &Authority) -> Option<HeaderValue> {
 /// to the pool if the exchange allows it; dropped before that (or failing), the connection
 /// is closed.
 pub struct UpstreamBody {
-    body: Incoming,
+    body: Answer,
     release: Option<Release>,
 }
+
+/// An answer's body as hyper gives it, or (HTTP/2) in a slot a watchdog empties when the
+/// body goes unread for too long.
+enum Answer {
+    Body(Incoming),
+    Watched(Arc<Watch>),
+}
+
+/// An HTTP/2 answer's body, and when it was last read (milliseconds since `since`).
+struct Watch {
+    body: Mutex<Option<Incoming>>,
+    since: Instant,
+    read_ms: AtomicU64,
+}
+
+/// An HTTP/2 answer's stream was reset because its body went unread for
+/// `server.send_timeout_ms`: its client read nothing, and its unread bytes were holding
+/// the connection's shared window from the other answers.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream stream reset: the answer was not read for too long")]
+pub struct Stalled;
 
 impl std::fmt::Debug for UpstreamBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -930,7 +1023,46 @@ impl UpstreamBody {
     /// The body of an answer on a connection that is never pooled ([`Pool::upgrade`]).
     pub fn unpooled(body: Incoming) -> Self {
         UpstreamBody {
-            body,
+            body: Answer::Body(body),
+            release: None,
+        }
+    }
+
+    /// The body of an HTTP/2 answer, its stream reset (the body dropped) by a watchdog task
+    /// when it goes unread for `stalled_after`.
+    fn watched(body: Incoming, stalled_after: Duration) -> Self {
+        if http_body::Body::is_end_stream(&body) {
+            return UpstreamBody::unpooled(body);
+        }
+        let watch = Arc::new(Watch {
+            body: Mutex::new(Some(body)),
+            since: Instant::now(),
+            read_ms: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&watch);
+        tokio::spawn(async move {
+            let check =
+                (stalled_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+            loop {
+                tokio::time::sleep(check).await;
+                let Some(watch) = weak.upgrade() else {
+                    return;
+                };
+                let read = Duration::from_millis(watch.read_ms.load(Ordering::Relaxed));
+                if watch.since.elapsed().saturating_sub(read) >= stalled_after {
+                    let body = watch
+                        .body
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .take();
+                    drop(body);
+                    tracing::debug!("an HTTP/2 answer went unread: its stream is reset");
+                    return;
+                }
+            }
+        });
+        UpstreamBody {
+            body: Answer::Watched(watch),
             release: None,
         }
     }
@@ -945,29 +1077,60 @@ impl UpstreamBody {
 
 impl http_body::Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = crate::wire::BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, crate::wire::BoxError>>> {
         let this = &mut *self;
-        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        let (polled, ended) = match &mut this.body {
+            Answer::Body(body) => {
+                let polled = Pin::new(&mut *body).poll_frame(cx);
+                let ended = body.is_end_stream();
+                (polled, ended)
+            }
+            Answer::Watched(watch) => {
+                let read = u64::try_from(watch.since.elapsed().as_millis()).unwrap_or(u64::MAX);
+                watch.read_ms.store(read, Ordering::Relaxed);
+                let mut slot = watch
+                    .body
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let Some(body) = slot.as_mut() else {
+                    return Poll::Ready(Some(Err(Box::new(Stalled))));
+                };
+                let polled = Pin::new(&mut *body).poll_frame(cx);
+                let ended = body.is_end_stream();
+                (polled, ended)
+            }
+        };
         match &polled {
-            Poll::Ready(Some(Ok(_))) if this.body.is_end_stream() => this.release(),
+            Poll::Ready(Some(Ok(_))) if ended => this.release(),
             Poll::Ready(None) => this.release(),
             Poll::Ready(Some(Err(_))) => this.release = None,
             Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
         }
-        polled
+        polled.map(|frame| frame.map(|frame| frame.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        match &self.body {
+            Answer::Body(body) => body.is_end_stream(),
+            Answer::Watched(watch) => watch
+                .body
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+                .is_none_or(http_body::Body::is_end_stream),
+        }
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
+        match &self.body {
+            Answer::Body(body) => body.size_hint(),
+            Answer::Watched(_) => http_body::SizeHint::default(),
+        }
     }
 }
 

@@ -421,3 +421,180 @@ async fn concurrent_requests_share_one_http2_connection_and_each_gets_its_own_an
         "one HTTP/2 connection carried every request"
     );
 }
+
+#[tokio::test]
+async fn answers_a_client_leaves_unread_do_not_hold_back_the_shared_connection() {
+    // An h2c upstream: `/big` answers 4 MiB, `/small` a few bytes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let conns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&conns);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let service = hyper::service::service_fn(|request: http::Request<_>| async move {
+                let _: &hyper::body::Incoming = request.body();
+                let body = if request.uri().path().ends_with("/big") {
+                    bytes::Bytes::from(vec![b'x'; 4 * 1024 * 1024])
+                } else {
+                    bytes::Bytes::from_static(b"small")
+                };
+                Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(body)))
+            });
+            tokio::spawn(
+                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    let route = RouteFile {
+        auth: Some(RouteAuth::None),
+        upstream_protocol: Some(UpstreamProtocol::Http2),
+        ..route_file("/h2c/", &format!("http://{addr}"))
+    };
+    let app = spawn_app(
+        ConfigBuilder::new(addr)
+            .route(route)
+            .with(|f| f.server.send_timeout_ms = Some(800))
+            .build(),
+    )
+    .await;
+    // The attacker: one HTTP/2 connection asking for 95 big answers and reading none, more
+    // than enough to fill the upstream connection's shared window.
+    let stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(1024)
+        .initial_connection_window_size(65_535)
+        .handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut unread = Vec::new();
+    for _ in 0..95 {
+        sender.ready().await.unwrap();
+        let request = http::Request::get(app.url("/h2c/big"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        unread.push(sender.send_request(request));
+    }
+    let heads = futures_util::future::join_all(unread).await;
+    assert!(heads.iter().all(Result::is_ok));
+    // It reads a small answer now and then on the same connection, so the connection as a
+    // whole is never idle (what `send_timeout_ms` cuts) though 80 of its answers are.
+    let mut keeper = sender.clone();
+    let small = app.url("/h2c/small");
+    let keep_alive = tokio::spawn(async move {
+        loop {
+            if keeper.ready().await.is_err() {
+                return;
+            }
+            let request = http::Request::get(&small)
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap();
+            if let Ok(response) = keeper.send_request(request).await {
+                let _ = http_body_util::BodyExt::collect(response.into_body()).await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    // Another client still gets its answer: the stalled streams are reset after
+    // `send_timeout_ms`, giving their window back.
+    let started = Instant::now();
+    let victim = tokio::time::timeout(
+        Duration::from_secs(10),
+        send(
+            http::Request::get(app.url("/h2c/small"))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        ),
+    )
+    .await
+    .expect("another client's answer was held back by unread ones");
+    assert_eq!(victim.status, http::StatusCode::OK);
+    assert_eq!(&victim.body[..], b"small");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        conns.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one shared connection"
+    );
+    keep_alive.abort();
+    drop(heads);
+}
+
+/// An h2c upstream that, once a request's HEADERS arrive, answers with GOAWAY naming no
+/// stream as processed (RFC 9113 §6.8: the request was not processed) and closes.
+async fn spawn_refusing_h2_upstream() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut preface = [0u8; 24];
+                if stream.read_exact(&mut preface).await.is_err() {
+                    return;
+                }
+                // SETTINGS (empty), then read frames until a HEADERS one.
+                let _ = stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await;
+                loop {
+                    let mut head = [0u8; 9];
+                    if stream.read_exact(&mut head).await.is_err() {
+                        return;
+                    }
+                    let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+                    let mut payload = vec![0u8; length];
+                    if stream.read_exact(&mut payload).await.is_err() {
+                        return;
+                    }
+                    match head[3] {
+                        // SETTINGS without ACK: acknowledge it.
+                        4 if head[4] & 1 == 0 => {
+                            let _ = stream.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0]).await;
+                        }
+                        1 => break,
+                        _ => {}
+                    }
+                }
+                // GOAWAY: last stream 0, NO_ERROR.
+                let goaway = [0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+                let _ = stream.write_all(&goaway).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_request_an_http2_upstream_refused_unprocessed_goes_to_another_instance() {
+    let refusing = spawn_refusing_h2_upstream().await;
+    let (healthy, _) = spawn_grpc_server().await;
+    let route = RouteFile {
+        auth: Some(RouteAuth::None),
+        upstream_protocol: Some(UpstreamProtocol::Http2),
+        upstreams: vec![
+            format!("http://{refusing}").into(),
+            format!("http://{healthy}").into(),
+        ],
+        ..route_file("/test.Notes/", "http://unused")
+    };
+    let app = spawn_app(ConfigBuilder::new(healthy).route(route).build()).await;
+    // Round robin sends every other request to the refusing instance first: each must
+    // still be answered, by the other.
+    for _ in 0..6 {
+        let reply = send(
+            http::Request::get(app.url("/test.Notes/Unknown"))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+        // The healthy gRPC server answers an unknown method with a gRPC status, in a 200.
+        assert_eq!(reply.status, http::StatusCode::OK, "{:?}", reply.body);
+        assert_eq!(reply.headers["grpc-status"], "12");
+    }
+}

@@ -364,3 +364,60 @@ fn a_websocket_route_cannot_seal_bodies() {
     assert!(error.contains("routes[4].websocket"), "{error}");
     assert!(error.contains("encrypted_request = false"), "{error}");
 }
+
+#[tokio::test]
+async fn the_handshake_checked_is_the_handshake_sent_even_if_connection_names_its_fields() {
+    let (echo, seen) = spawn_echo_server().await;
+    let app = gateway_with(vec![websocket_route("/ws/", echo, RouteAuth::None)]).await;
+    // `Connection` naming the key and version would have them stripped as hop-by-hop: the
+    // gateway would then join a tunnel for a handshake it never checked.
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /ws/chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade, Sec-WebSocket-Key, Sec-WebSocket-Version\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let answer = read_for(&mut stream, Duration::from_millis(500)).await;
+    assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
+    assert!(answer.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{answer}");
+    let headers = seen.lock().unwrap()[0].clone();
+    assert_eq!(headers["sec-websocket-key"], "dGhlIHNhbXBsZSBub25jZQ==");
+    assert_eq!(headers["sec-websocket-version"], "13");
+}
+
+#[tokio::test]
+async fn a_route_holds_at_most_max_tunnels_and_frees_a_place_when_one_closes() {
+    let (echo, _) = spawn_echo_server().await;
+    let route = RouteFile {
+        websocket: Some(WebSocketFile {
+            max_tunnels: Some(2),
+            ..Default::default()
+        }),
+        ..websocket_route("/ws/", echo, RouteAuth::None)
+    };
+    let app = gateway_with(vec![route]).await;
+    let url = ws_url(&app, "/ws/chat");
+    let (mut first, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (_second, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        other => panic!("a third tunnel: {other:?}"),
+    }
+    // Plain requests on the route's gateway are not affected.
+    assert_eq!(
+        post(&app.url("/plain/x"), &[], "").await.status,
+        StatusCode::OK
+    );
+    first.close(None).await.unwrap();
+    while first.next().await.is_some() {}
+    drop(first);
+    eventually("a place to come free", async || {
+        tokio_tungstenite::connect_async(&url).await.is_ok()
+    })
+    .await;
+}
