@@ -455,10 +455,9 @@ impl Gateway {
                     continue;
                 };
                 if store.due(provider) {
-                    let (live, provider, store) =
-                        (Arc::clone(&live), Arc::clone(provider), Arc::clone(store));
+                    let (provider, store) = (Arc::clone(provider), Arc::clone(store));
                     tokio::spawn(async move {
-                        store.refresh(&provider, &live.connector).await;
+                        store.refresh(&provider).await;
                     });
                 }
             }

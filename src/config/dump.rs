@@ -99,6 +99,7 @@ issuer = "CANARY-ISSUER"
 audiences = ["CANARY-AUDIENCE"]
 algorithms = ["ES256"]
 jwks_url = "CANARY-JWKS-URL"
+jwks_ca_file = "CANARY-JWKS-CA-FILE"
 jwks_file = "CANARY-JWKS-FILE"
 leeway_secs = 1
 refresh_interval_secs = 1

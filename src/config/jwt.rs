@@ -37,6 +37,7 @@ pub struct JwtProviderFile {
     pub audiences: Vec<String>,
     pub algorithms: Option<Vec<JwtAlgorithm>>,
     pub jwks_url: Option<String>,
+    pub jwks_ca_file: Option<String>,
     pub jwks_file: Option<String>,
     pub leeway_secs: Option<u64>,
     pub refresh_interval_secs: Option<u64>,
@@ -67,6 +68,10 @@ pub struct JwtProvider {
     pub policy: sealgate_jwt::Policy,
     /// Its keys.
     pub source: JwksSource,
+    /// The CA bundle a `jwks_url`'s certificate is verified against instead of the public
+    /// roots (never `[upstream_tls]`'s: an upstream's CA is no authority on the provider's
+    /// keys, and the gateway's client certificate is not shown to the provider).
+    pub jwks_ca_file: Option<std::path::PathBuf>,
     /// See [`DEFAULT_JWKS_REFRESH_INTERVAL`].
     pub refresh_interval: Duration,
     /// See [`DEFAULT_JWKS_MIN_REFRESH_INTERVAL`].
@@ -87,8 +92,35 @@ impl JwtProvider {
     }
 }
 
-/// Headers a claim may not be written to: the gateway's own facts and HTTP's framing.
-const RESERVED_HEADERS: [&str; 17] = [
+/// The longest clock skew a provider may be allowed: past it, `exp` means little.
+const MAX_JWT_LEEWAY_SECS: u64 = 300;
+/// The longest a JWK Set fetch may take (requests may wait for one).
+const MAX_JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Headers a claim may not be written to: the gateway's own facts, what a client says
+/// about its address or connection (and what upstream frameworks read as such), request
+/// overrides, and HTTP's framing. Names with `_` are refused besides (frameworks read
+/// `x_forwarded_for` as `X-Forwarded-For`).
+const RESERVED_HEADERS: [&str; 35] = [
+    "x-client-cert-subject",
+    "x-request-seal",
+    "x-real-ip",
+    "client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "fastly-client-ip",
+    "x-original-forwarded-for",
+    "x-original-host",
+    "x-host",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-rewrite-url",
+    "expect",
+    "proxy-connection",
     "authorization",
     "host",
     "content-length",
@@ -104,7 +136,6 @@ const RESERVED_HEADERS: [&str; 17] = [
     "cookie",
     "forwarded",
     "x-request-id",
-    "x-real-ip",
     "traceparent",
 ];
 
@@ -205,6 +236,7 @@ fn provider(
             if RESERVED_HEADERS.contains(&name.as_str())
                 || name.as_str().starts_with("x-forwarded-")
                 || name.as_str().starts_with("sec-")
+                || name.as_str().contains('_')
             {
                 return Err(invalid(
                     at,
@@ -218,7 +250,15 @@ fn provider(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut policy = sealgate_jwt::Policy::new(issuer, p.audiences, algorithms);
-    policy.leeway_secs = filled(&format!("{key}.leeway_secs"), p.leeway_secs)?;
+    policy.leeway_secs = match filled(&format!("{key}.leeway_secs"), p.leeway_secs)? {
+        secs if secs <= MAX_JWT_LEEWAY_SECS => secs,
+        _ => {
+            return Err(invalid(
+                format!("{key}.leeway_secs"),
+                format!("must be at most {MAX_JWT_LEEWAY_SECS}"),
+            ));
+        }
+    };
     policy.max_lifetime_secs = p.max_lifetime_secs;
     policy.required_claims = p.required_claims;
     policy
@@ -232,13 +272,27 @@ fn provider(
             "must not exceed refresh_interval_secs",
         ));
     }
+    let fetch_timeout = millis(&format!("{key}.fetch_timeout_ms"), p.fetch_timeout_ms)?;
+    if fetch_timeout > MAX_JWKS_FETCH_TIMEOUT || fetch_timeout > min_refresh_interval {
+        return Err(invalid(
+            format!("{key}.fetch_timeout_ms"),
+            "must be at most 30000 and at most min_refresh_interval_secs (requests may wait for a fetch)",
+        ));
+    }
+    if p.jwks_ca_file.is_some() && !matches!(source, JwksSource::Url(_)) {
+        return Err(invalid(
+            format!("{key}.jwks_ca_file"),
+            "is read only with jwks_url",
+        ));
+    }
     Ok(JwtProvider {
         name: Arc::from(name),
         policy,
         source,
+        jwks_ca_file: p.jwks_ca_file.map(|file| base.join(file)),
         refresh_interval,
         min_refresh_interval,
-        fetch_timeout: millis(&format!("{key}.fetch_timeout_ms"), p.fetch_timeout_ms)?,
+        fetch_timeout,
         claim_headers,
     })
 }

@@ -248,6 +248,21 @@ impl Config {
             .collect();
         claim_headers.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         claim_headers.dedup();
+        for name in &claim_headers {
+            let identity = &token.identity_headers;
+            if *name == identity.client
+                || *name == identity.channel
+                || *name == token.authorization_header
+            {
+                return Err(invalid(
+                    "jwt_providers",
+                    format!(
+                        "claims_to_headers writes to `{name}`, a header of the gateway's own \
+                         (token.client_header, token.channel_header, token.authorization_header)"
+                    ),
+                ));
+            }
+        }
         let routes = routes::validate(
             raw.routes,
             &token.path,

@@ -11,7 +11,7 @@
 //!
 //! [`decide`] is the arithmetic, pure; [`GcraMemory`] keeps the TATs of this process; the
 //! same arithmetic runs in one Redis script for a shared limit (`state::redis_store`),
-//! which [`tests`] hold to the same answers.
+//! which `tests/redis` runs across instances.
 //!
 //! Hand-written rather than `governor`: that crate keeps its own clock and state per
 //! limiter, while here the same decision must run in memory and in a Redis script, keyed

@@ -8,8 +8,13 @@
 //! one before it signs with it). That fetch happens at most once per
 //! `min_refresh_interval_secs` whatever tokens arrive: requests that find one under way
 //! wait for it rather than start their own, and a flood of random `kid`s costs the
-//! provider one request per interval. A failed fetch keeps the set in hand; a set that
-//! parses to no usable key is not taken.
+//! provider one request per interval. A fetch runs in a task of its own, so a client that
+//! goes away cannot cancel it halfway (and so hold back every fetch for an interval). A
+//! failed fetch keeps the set in hand; a set that parses to no usable key is not taken.
+//!
+//! The set's certificate is verified against the public roots, or the provider's
+//! `jwks_ca_file`: never `[upstream_tls]`'s CA, which is no authority on the provider's
+//! keys, and the gateway's client certificate is not shown to the provider.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -63,6 +68,9 @@ impl Registry {
 #[derive(Debug)]
 pub struct KeyStore {
     keys: ArcSwapOption<KeySet>,
+    /// Fetches the set (`None` for a file, or when the provider's CA file did not load:
+    /// logged, and every fetch then fails).
+    connector: Option<Connector>,
     /// When a fetch last started (success or not), and last succeeded.
     fetched: Mutex<Fetched>,
     /// One fetch at a time; requests that need one wait here for it.
@@ -73,6 +81,9 @@ pub struct KeyStore {
 struct Fetched {
     attempted: Option<Instant>,
     succeeded: Option<Instant>,
+    /// Fetches finished (whatever their outcome): a request that asked for one while
+    /// another was under way takes that one's result instead of fetching again.
+    finished: u64,
 }
 
 impl KeyStore {
@@ -81,8 +92,19 @@ impl KeyStore {
             JwksSource::File(keys) => Some(Arc::clone(keys)),
             JwksSource::Url(_) => None,
         };
+        let trust = crate::config::UpstreamTlsConfig {
+            ca_file: provider.jwks_ca_file.clone(),
+            ..Default::default()
+        };
+        let connector = match &provider.source {
+            JwksSource::File(_) => None,
+            JwksSource::Url(_) => Connector::new(&trust, provider.fetch_timeout)
+                .inspect_err(|error| tracing::error!(provider = %provider.name, %error, "the JWK Set's CA file does not load: no key can be fetched"))
+                .ok(),
+        };
         KeyStore {
             keys: ArcSwapOption::new(keys),
+            connector,
             fetched: Mutex::default(),
             gate: tokio::sync::Mutex::new(()),
         }
@@ -112,15 +134,22 @@ impl KeyStore {
     }
 
     /// Fetches the set now (for the schedule, or a key the set lacks), unless one was
-    /// fetched while this waited for the gate. Never more than one at a time.
-    pub async fn refresh(&self, provider: &JwtProvider, connector: &Connector) {
-        let JwksSource::Url(url) = &provider.source else {
+    /// fetched while this waited for the gate. Never more than one at a time. The fetch
+    /// runs in a task of its own: dropping this future (a client gone) does not stop it.
+    pub async fn refresh(self: &Arc<Self>, provider: &Arc<JwtProvider>) {
+        let before = self.fetched().finished;
+        let (store, provider) = (Arc::clone(self), Arc::clone(provider));
+        let _ = tokio::spawn(async move { store.fetch(&provider, before).await }).await;
+    }
+
+    async fn fetch(&self, provider: &JwtProvider, before: u64) {
+        let (JwksSource::Url(url), Some(connector)) = (&provider.source, &self.connector) else {
             return;
         };
-        let before = self.fetched().attempted;
         let _gate = self.gate.lock().await;
-        if self.fetched().attempted != before {
-            // Another request fetched while this one waited: use what it got.
+        if self.fetched().finished != before {
+            // A fetch finished while this one waited (it may have been under way when this
+            // was asked for): use what it got.
             return;
         }
         self.fetched
@@ -150,23 +179,26 @@ impl KeyStore {
                 tracing::warn!(provider = %provider.name, %error, "JWK Set fetch failed: the keys in hand are kept");
             }
         }
+        self.fetched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .finished += 1;
     }
 
     /// Verifies `token` under `provider`'s policy at `now`. A key the set lacks (or, for a
     /// token naming none, a signature no key verifies) fetches the set once more, if the
     /// minimum interval allows, and the token is tried again.
     pub async fn verify(
-        &self,
+        self: &Arc<Self>,
         token: &str,
-        provider: &JwtProvider,
-        connector: &Connector,
+        provider: &Arc<JwtProvider>,
         now: i64,
     ) -> Result<Verified, AuthError> {
         if self.keys.load().is_none() {
             // Never fetched yet (or every fetch failed): try now, within the interval, or
             // wait for the fetch under way (the first one, at start).
             if self.may_refresh(provider) {
-                self.refresh(provider, connector).await;
+                self.refresh(provider).await;
             } else {
                 drop(self.gate.lock().await);
             }
@@ -176,8 +208,16 @@ impl KeyStore {
         };
         // Each fetch waits at the gate, and each is bounded by the fetch timeout.
         match sealgate_jwt::verify(token, &keys, &provider.policy, now) {
-            Err(error) if refreshable(&error, token) && self.may_refresh(provider) => {
-                self.refresh(provider, connector).await;
+            Err(error) if refreshable(&error, token) => {
+                if self.may_refresh(provider) {
+                    self.refresh(provider).await;
+                } else if self.gate.try_lock().is_err() {
+                    // A fetch is under way (the schedule's, or another request's): its
+                    // keys may be the ones this token needs.
+                    drop(self.gate.lock().await);
+                } else {
+                    return Err(refusal(error));
+                }
                 let keys = self.keys.load_full().ok_or(AuthError::KeysUnavailable)?;
                 sealgate_jwt::verify(token, &keys, &provider.policy, now).map_err(refusal)
             }

@@ -141,7 +141,7 @@ pub async fn handle(
     // requests that prove they are its own), before any body is read or opened
     let rate_headers = match &route.rate_limit {
         Some(limit) => {
-            let subject = jwt.as_ref().map(|(subject, _)| subject.as_ref());
+            let subject = jwt.as_ref().and_then(|jwt| jwt.subject.as_deref());
             Some(check_rate(ctx, &route, limit, session.as_deref(), subject).await?)
         }
         None => None,
@@ -236,9 +236,7 @@ pub async fn handle(
             &ctx.config.server.trusted_proxies,
         ),
         claim_headers: &ctx.config.claim_headers,
-        claims: jwt
-            .as_ref()
-            .map_or(&[][..], |(_, claims)| claims.as_slice()),
+        claims: jwt.as_ref().map_or(&[][..], |jwt| jwt.claims.as_slice()),
     };
     let content_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
     // A gRPC call on a route whose bodies are not sealed: its time is bounded (see `grpc`).
@@ -252,8 +250,10 @@ pub async fn handle(
         .iter()
         .flat_map(|v| v.to_str().unwrap_or("").split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
-    // On a JWT route the provider's token is in `Authorization`, and stays here.
+    // On a JWT route the provider's token is in `Authorization`, and stays here (with a
+    // sealgate token a client may send beside it).
     let token_header = if route.auth == RouteAuth::Jwt {
+        parts.headers.remove(&ctx.config.token.authorization_header);
         &header::AUTHORIZATION
     } else {
         &ctx.config.token.authorization_header
@@ -290,16 +290,13 @@ pub async fn handle(
         for (name, value) in handshake {
             parts.headers.insert(name, value);
         }
-        let response = tunnel::forward(
-            ctx,
-            &route,
-            upstreams,
-            index,
-            websocket,
-            session.as_deref(),
-            parts,
-        )
-        .await?;
+        // A tunnel lives no longer than the token that opened it.
+        let valid_until = session
+            .as_ref()
+            .map(|s| s.expires_at)
+            .or(jwt.as_ref().map(|jwt| jwt.valid_until));
+        let response =
+            tunnel::forward(ctx, &route, upstreams, index, websocket, valid_until, parts).await?;
         return Ok(with_rate_headers(response, rate_headers));
     }
     // A buffered body can be sent again. Always to another instance when the first could
@@ -315,6 +312,18 @@ pub async fn handle(
     let again = replay
         .filter(|_| route.upstreams.len() > 1)
         .map(|body| (parts.method.clone(), parts.headers.clone(), body));
+    // Request trailers go no further than the gateway: over HTTP/1.1 hyper drops them, and
+    // over HTTP/2 they would carry what the head may not (an identity or claim header a
+    // client wrote) past the rewriting above.
+    let body = if http2 {
+        body.map_frame(|frame| match frame.into_trailers() {
+            Ok(_) => http_body::Frame::data(Bytes::new()),
+            Err(frame) => frame,
+        })
+        .boxed_unsync()
+    } else {
+        body
+    };
     let mut request = Request::from_parts(parts, body);
     let mut attempt = 1;
     let response = loop {
@@ -462,7 +471,7 @@ async fn verify_jwt(
     route: &Route,
     headers: &http::HeaderMap,
     now: i64,
-) -> Result<(Arc<str>, Vec<(http::HeaderName, HeaderValue)>), GatewayError> {
+) -> Result<VerifiedJwt, GatewayError> {
     let provider = route
         .jwt_provider
         .as_ref()
@@ -472,10 +481,15 @@ async fn verify_jwt(
         .get(&provider.name)
         .ok_or(GatewayError::Internal("no key store for the provider"))?;
     let token = crate::auth::bearer(headers, &header::AUTHORIZATION)?;
-    let verified = store.verify(token, provider, ctx.connector, now).await?;
-    let subject: Arc<str> = Arc::from(verified.claim_text("sub").unwrap_or_else(|| "-".into()));
-    ctx.trail
-        .set_identity(Arc::clone(&subject), Arc::clone(&provider.name));
+    let verified = store.verify(token, provider, now).await?;
+    let subject: Option<Arc<str>> = verified.claim_text("sub").map(Arc::from);
+    ctx.trail.set_identity(
+        subject.clone().unwrap_or_else(|| Arc::from("-")),
+        Arc::clone(&provider.name),
+    );
+    let valid_until = verified
+        .expires_at
+        .saturating_add(i64::try_from(provider.policy.leeway_secs).unwrap_or(i64::MAX));
     let claims = provider
         .claim_headers
         .iter()
@@ -484,7 +498,21 @@ async fn verify_jwt(
             Some((header.clone(), value))
         })
         .collect();
-    Ok((subject, claims))
+    Ok(VerifiedJwt {
+        subject,
+        claims,
+        valid_until,
+    })
+}
+
+/// What a verified identity provider's token gives the rest of the request.
+struct VerifiedJwt {
+    /// Its `sub`, when it has one as text (a rate limit's `client` key).
+    subject: Option<Arc<str>>,
+    /// The claims the provider maps to headers.
+    claims: Vec<(http::HeaderName, HeaderValue)>,
+    /// The last second it is accepted (`exp` and the leeway): a tunnel ends then.
+    valid_until: i64,
 }
 
 /// The text an address is counted under: an IPv4 address as it is (a 6to4 address,

@@ -35,7 +35,6 @@ use crate::config::{Route, WebSocket};
 use crate::error::{GatewayError, UpstreamError};
 use crate::metrics::TunnelLabels;
 use crate::observe::TunnelEnd;
-use crate::session::Session;
 use crate::upstream::{Exchange, RouteUpstreams, SendError, UpstreamBody};
 use crate::wire::{self as h, Body};
 
@@ -105,7 +104,7 @@ pub(super) async fn forward(
     upstreams: &RouteUpstreams,
     index: usize,
     websocket: &WebSocket,
-    session: Option<&Session>,
+    valid_until: Option<i64>,
     mut parts: http::request::Parts,
 ) -> Result<Response<Body>, GatewayError> {
     let place = upstreams.take_tunnel().ok_or(GatewayError::RouteBusy)?;
@@ -192,10 +191,10 @@ pub(super) async fn forward(
         .headers
         .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
 
-    // The tunnel ends at its total deadline, or at the token's expiry if sooner.
+    // The tunnel ends at its total deadline, or when its token stops being valid if sooner.
     let mut limit = websocket.max_duration;
-    if let Some(session) = session {
-        let left = session.expires_at.saturating_sub(ctx.app.clock.now_secs());
+    if let Some(until) = valid_until {
+        let left = until.saturating_sub(ctx.app.clock.now_secs());
         limit = limit.min(Duration::from_secs(u64::try_from(left).unwrap_or(0)));
     }
     let (ended, end) = tokio::sync::oneshot::channel();
@@ -269,7 +268,7 @@ impl Tunnel {
 }
 
 /// Copies bytes both ways until both sides have closed (each close is passed on as a
-/// half-close; the other direction gets [`LINGER`] to finish), one side fails, nothing
+/// half-close; the other direction gets a second to finish), one side fails, nothing
 /// moves for `idle`, or `limit` has passed.
 pub async fn pump<C, U>(client: C, upstream: U, idle: Duration, limit: Duration) -> TunnelEnd
 where

@@ -446,7 +446,7 @@ impl RedisStore {
         .await
     }
 
-    /// Decides one request against a rate limit for `key` (see [`GCRA`]).
+    /// Decides one request against a rate limit for `key` (the `GCRA` script).
     pub async fn gcra(&self, key: &str, limit: Gcra) -> Result<Decision, ()> {
         let key = format!("{}:gcra:{key}", self.prefix);
         let (allowed, remaining, reset_us, retry_after_us): (u8, u64, u64, u64) = self

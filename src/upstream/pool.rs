@@ -83,6 +83,12 @@ pub struct Connector {
     stalled_after: Duration,
 }
 
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector").finish_non_exhaustive()
+    }
+}
+
 impl Connector {
     /// A connector verifying `https://` upstreams per `upstream_tls`; an HTTP/2 answer not
     /// read for `stalled_after` is reset.

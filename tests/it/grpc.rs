@@ -598,3 +598,60 @@ async fn a_request_an_http2_upstream_refused_unprocessed_goes_to_another_instanc
         assert_eq!(reply.headers["grpc-status"], "12");
     }
 }
+
+#[tokio::test]
+async fn request_trailers_do_not_carry_identity_headers_to_an_http2_upstream() {
+    // An h2c upstream that answers with the names of the trailers it received.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = hyper::service::service_fn(
+                |request: http::Request<hyper::body::Incoming>| async move {
+                    let collected = http_body_util::BodyExt::collect(request.into_body()).await;
+                    let names: Vec<String> = collected
+                        .ok()
+                        .and_then(|c| c.trailers().cloned())
+                        .map(|t| t.keys().map(|k| k.to_string()).collect())
+                        .unwrap_or_default();
+                    Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(
+                        bytes::Bytes::from(names.join(",")),
+                    )))
+                },
+            );
+            tokio::spawn(
+                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    let route = RouteFile {
+        auth: Some(RouteAuth::None),
+        upstream_protocol: Some(UpstreamProtocol::Http2),
+        ..route_file("/h2c/", &format!("http://{addr}"))
+    };
+    let app = spawn_app(ConfigBuilder::new(addr).route(route).build()).await;
+    let stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("x-client-id", "FORGED".parse().unwrap());
+    trailers.insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+    let frames = futures_util::stream::iter([
+        Ok::<_, Infallible>(http_body::Frame::data(bytes::Bytes::from_static(b"body"))),
+        Ok(http_body::Frame::trailers(trailers)),
+    ]);
+    let request = http::Request::post(app.url("/h2c/x"))
+        .body(http_body_util::StreamBody::new(frames))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), http::StatusCode::OK);
+    let seen = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&seen[..], b"", "trailers reached the upstream: {seen:?}");
+}

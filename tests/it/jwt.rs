@@ -14,7 +14,7 @@ use http::StatusCode;
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use jsonwebtoken as jwt;
-use sealgate::config::{JwtProviderFile, RouteAuth, RouteFile, UpstreamTlsFile};
+use sealgate::config::{JwtProviderFile, RouteAuth, RouteFile, UpstreamTlsFile, WebSocketFile};
 use serde_json::{Value, json};
 
 use crate::tls::Pki;
@@ -63,6 +63,8 @@ struct Idp {
     port: u16,
     keys: Arc<Mutex<Value>>,
     fetches: Arc<AtomicUsize>,
+    /// Milliseconds the endpoint waits before answering.
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 async fn spawn_idp(pki: &Pki, keys: Value) -> Idp {
@@ -81,11 +83,20 @@ async fn spawn_idp(pki: &Pki, keys: Value) -> Idp {
     let port = listener.local_addr().unwrap().port();
     let keys = Arc::new(Mutex::new(keys));
     let fetches = Arc::new(AtomicUsize::new(0));
-    let (served, counted) = (Arc::clone(&keys), Arc::clone(&fetches));
+    let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (served, counted, delay) = (
+        Arc::clone(&keys),
+        Arc::clone(&fetches),
+        Arc::clone(&delay_ms),
+    );
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
-            let (served, counted) = (Arc::clone(&served), Arc::clone(&counted));
+            let (served, counted, delay) = (
+                Arc::clone(&served),
+                Arc::clone(&counted),
+                Arc::clone(&delay),
+            );
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(stream).await else {
                     return;
@@ -94,7 +105,9 @@ async fn spawn_idp(pki: &Pki, keys: Value) -> Idp {
                     let _: &hyper::body::Incoming = request.body();
                     counted.fetch_add(1, Ordering::SeqCst);
                     let body = served.lock().unwrap().to_string();
+                    let pause = std::time::Duration::from_millis(delay.load(Ordering::SeqCst));
                     async move {
+                        tokio::time::sleep(pause).await;
                         Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
                             Bytes::from(body),
                         )))
@@ -110,14 +123,16 @@ async fn spawn_idp(pki: &Pki, keys: Value) -> Idp {
         port,
         keys,
         fetches,
+        delay_ms,
     }
 }
 
-fn provider(idp: &Idp) -> JwtProviderFile {
+fn provider(idp: &Idp, pki: &Pki) -> JwtProviderFile {
     JwtProviderFile {
         issuer: Some(ISSUER.into()),
         audiences: vec![AUDIENCE.into()],
         jwks_url: Some(format!("https://localhost:{}/jwks", idp.port)),
+        jwks_ca_file: Some(pki.path("ca.pem").display().to_string()),
         min_refresh_interval_secs: Some(60),
         claims_to_headers: [
             ("sub".to_owned(), "x-partner-id".to_owned()),
@@ -128,9 +143,8 @@ fn provider(idp: &Idp) -> JwtProviderFile {
     }
 }
 
-async fn gateway(pki: &Pki, provider: JwtProviderFile) -> (TestApp, TestUpstream) {
+async fn gateway(provider: JwtProviderFile) -> (TestApp, TestUpstream) {
     let upstream = spawn_upstream(Behaviour::Echo).await;
-    let ca = pki.path("ca.pem").display().to_string();
     let config = ConfigBuilder::new(upstream.addr)
         .route(RouteFile {
             auth: Some(RouteAuth::Jwt),
@@ -139,10 +153,6 @@ async fn gateway(pki: &Pki, provider: JwtProviderFile) -> (TestApp, TestUpstream
         })
         .with(|f| {
             f.jwt_providers.insert("bank-idp".into(), provider);
-            f.upstream_tls = Some(UpstreamTlsFile {
-                ca_file: Some(ca),
-                ..Default::default()
-            });
         });
     (spawn_app(config.build()).await, upstream)
 }
@@ -164,7 +174,7 @@ async fn a_valid_token_passes_with_its_claims_as_headers_and_forged_ones_removed
     let pki = Pki::new();
     let key = IdpKey::new("k1");
     let idp = spawn_idp(&pki, json!({"keys": [key.jwk]})).await;
-    let (app, upstream) = gateway(&pki, provider(&idp)).await;
+    let (app, upstream) = gateway(provider(&idp, &pki)).await;
     let reply = call_with(
         &app,
         &key.sign(&claims()),
@@ -200,7 +210,7 @@ async fn forged_expired_and_misdirected_tokens_are_refused() {
     let pki = Pki::new();
     let key = IdpKey::new("k1");
     let idp = spawn_idp(&pki, json!({"keys": [key.jwk]})).await;
-    let (app, upstream) = gateway(&pki, provider(&idp)).await;
+    let (app, upstream) = gateway(provider(&idp, &pki)).await;
     let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
 
     // alg: none, with and without a signature.
@@ -269,13 +279,11 @@ async fn a_rotated_key_is_fetched_once_and_a_kid_flood_costs_the_provider_one_re
     let pki = Pki::new();
     let old = IdpKey::new("k1");
     let idp = spawn_idp(&pki, json!({"keys": [old.jwk]})).await;
-    let (app, _upstream) = gateway(
-        &pki,
-        JwtProviderFile {
-            min_refresh_interval_secs: Some(1),
-            ..provider(&idp)
-        },
-    )
+    let (app, _upstream) = gateway(JwtProviderFile {
+        min_refresh_interval_secs: Some(1),
+        fetch_timeout_ms: Some(1000),
+        ..provider(&idp, &pki)
+    })
     .await;
     assert_eq!(
         call_with(&app, &old.sign(&claims()), &[]).await.status,
@@ -327,13 +335,17 @@ async fn a_provider_that_cannot_be_reached_is_503_and_a_file_needs_no_network() 
     let unreachable = JwtProviderFile {
         jwks_url: Some(format!("https://localhost:{dead_port}/jwks")),
         fetch_timeout_ms: Some(500),
-        ..provider(&Idp {
-            port: dead_port,
-            keys: Arc::default(),
-            fetches: Arc::default(),
-        })
+        ..provider(
+            &Idp {
+                port: dead_port,
+                keys: Arc::default(),
+                fetches: Arc::default(),
+                delay_ms: Arc::default(),
+            },
+            &pki,
+        )
     };
-    let (app, _upstream) = gateway(&pki, unreachable).await;
+    let (app, _upstream) = gateway(unreachable).await;
     assert_refused(
         &call_with(&app, &key.sign(&claims()), &[]).await,
         503,
@@ -347,14 +359,19 @@ async fn a_provider_that_cannot_be_reached_is_503_and_a_file_needs_no_network() 
     std::fs::write(&file, json!({"keys": [key.jwk]}).to_string()).unwrap();
     let from_file = JwtProviderFile {
         jwks_url: None,
+        jwks_ca_file: None,
         jwks_file: Some(file.display().to_string()),
-        ..provider(&Idp {
-            port: dead_port,
-            keys: Arc::default(),
-            fetches: Arc::default(),
-        })
+        ..provider(
+            &Idp {
+                port: dead_port,
+                keys: Arc::default(),
+                fetches: Arc::default(),
+                delay_ms: Arc::default(),
+            },
+            &pki,
+        )
     };
-    let (app, _upstream) = gateway(&pki, from_file).await;
+    let (app, _upstream) = gateway(from_file).await;
     assert_eq!(
         call_with(&app, &key.sign(&claims()), &[]).await.status,
         StatusCode::OK
@@ -428,8 +445,27 @@ fn providers_that_cannot_protect_a_route_are_refused_at_load() {
             "encryption needs a session",
         ),
     ];
+    let cases = cases.into_iter().chain(
+        [
+            "x-client-id",
+            "x_partner",
+            "true-client-ip",
+            "x-http-method-override",
+        ]
+        .map(|header| {
+            (
+                JwtProviderFile {
+                    claims_to_headers: [("sub".to_owned(), header.to_owned())].into(),
+                    ..good()
+                },
+                route(),
+                "",
+            )
+        }),
+    );
     for (provider, route, expected) in cases {
         let error = refused(provider, route);
+        assert!(!error.is_empty(), "accepted, expected {expected:?}");
         assert!(error.contains(expected), "{expected:?} in {error:?}");
     }
     // Unknown algorithm names (none, HS256) cannot even be written.
@@ -439,4 +475,144 @@ fn providers_that_cannot_protect_a_route_are_refused_at_load() {
     );
     let parsed = sealgate::config::parse_file(&text, std::path::Path::new("t"));
     assert!(parsed.is_err(), "HS256 accepted in algorithms");
+}
+
+#[tokio::test]
+async fn the_upstreams_ca_is_no_authority_on_the_providers_keys() {
+    let pki = Pki::new();
+    let key = IdpKey::new("k1");
+    let idp = spawn_idp(&pki, json!({"keys": [key.jwk]})).await;
+    // The provider's certificate is signed by the CA the upstreams are verified with; the
+    // provider itself names no CA, so the public roots judge it, and refuse it.
+    let upstream = spawn_upstream(Behaviour::Echo).await;
+    let ca = pki.path("ca.pem").display().to_string();
+    let config = ConfigBuilder::new(upstream.addr)
+        .route(RouteFile {
+            auth: Some(RouteAuth::Jwt),
+            jwt_provider: Some("bank-idp".into()),
+            ..route_file("/partner/", &format!("http://{}", upstream.addr))
+        })
+        .with(|f| {
+            f.jwt_providers.insert(
+                "bank-idp".into(),
+                JwtProviderFile {
+                    jwks_ca_file: None,
+                    fetch_timeout_ms: Some(1000),
+                    min_refresh_interval_secs: Some(1),
+                    ..provider(&idp, &pki)
+                },
+            );
+            f.upstream_tls = Some(UpstreamTlsFile {
+                ca_file: Some(ca),
+                ..Default::default()
+            });
+        });
+    let app = spawn_app(config.build()).await;
+    assert_refused(
+        &call_with(&app, &key.sign(&claims()), &[]).await,
+        503,
+        "AUTH012",
+    );
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 0, "no JWK Set was read");
+}
+
+#[tokio::test]
+async fn a_websocket_opened_with_a_jwt_closes_when_the_token_expires() {
+    let pki = Pki::new();
+    let key = IdpKey::new("k1");
+    let idp = spawn_idp(&pki, json!({"keys": [key.jwk]})).await;
+    // A WebSocket echo upstream on a JWT route.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use futures_util::{SinkExt, StreamExt};
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                while let Some(Ok(message)) = ws.next().await {
+                    if message.is_close() || ws.send(message).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let config = ConfigBuilder::new(echo)
+        .route(RouteFile {
+            auth: Some(RouteAuth::Jwt),
+            jwt_provider: Some("bank-idp".into()),
+            encrypted_request: Some(false),
+            encrypted_response: Some(false),
+            websocket: Some(WebSocketFile::default()),
+            ..route_file("/partner-ws/", &format!("http://{echo}"))
+        })
+        .with(|f| {
+            f.jwt_providers.insert(
+                "bank-idp".into(),
+                JwtProviderFile {
+                    leeway_secs: Some(0),
+                    ..provider(&idp, &pki)
+                },
+            );
+        });
+    let app = spawn_app(config.build()).await;
+    let mut short = claims();
+    short["exp"] = json!(sealgate::clock::now_secs() + 2);
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}/partner-ws/x", app.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", key.sign(&short)).parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let started = std::time::Instant::now();
+    use futures_util::StreamExt;
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(6), async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the tunnel outlived its token");
+    assert!(
+        started.elapsed() <= std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_cannot_cancel_the_fetch_its_token_started() {
+    let pki = Pki::new();
+    let old = IdpKey::new("k1");
+    let idp = spawn_idp(&pki, json!({"keys": [old.jwk]})).await;
+    let (app, _upstream) = gateway(JwtProviderFile {
+        min_refresh_interval_secs: Some(1),
+        fetch_timeout_ms: Some(1000),
+        ..provider(&idp, &pki)
+    })
+    .await;
+    assert_eq!(
+        call_with(&app, &old.sign(&claims()), &[]).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // The provider rotates, and answers slowly; the first client with the new key gives up
+    // (and its request is dropped) while the fetch it started is under way.
+    let new = IdpKey::new("k2");
+    *idp.keys.lock().unwrap() = json!({"keys": [old.jwk, new.jwk]});
+    idp.delay_ms.store(400, Ordering::SeqCst);
+    let token = new.sign(&claims());
+    let impatient = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        call_with(&app, &token, &[]),
+    )
+    .await;
+    assert!(impatient.is_err(), "the client was meant to give up");
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // The fetch finished anyway: the next client with the new key passes at once.
+    assert_eq!(call_with(&app, &token, &[]).await.status, StatusCode::OK);
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 2);
 }
