@@ -29,20 +29,26 @@ fn codec() -> tonic_prost::ProstCodec<Note, Note> {
     tonic_prost::ProstCodec::default()
 }
 
-/// A gRPC server (HTTP/2 with prior knowledge) of `test.Notes`: `Echo` (unary), `Fail`
-/// (always `NOT_FOUND`), `Count` (`n` notes, one every `text` milliseconds), `Sink`
-/// (counts the notes of a client stream). Records each call's headers.
-async fn spawn_grpc_server() -> (SocketAddr, Arc<Mutex<Vec<http::HeaderMap>>>) {
+/// An h2c server (HTTP/2 with prior knowledge) answering every request with `answer`;
+/// counts its connections.
+async fn spawn_h2c<F, Fut, B>(answer: F) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>)
+where
+    F: Fn(http::Request<hyper::body::Incoming>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = http::Response<B>> + Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let log = Arc::clone(&log);
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let answer = answer.clone();
             let service = hyper::service::service_fn(move |request| {
-                let log = Arc::clone(&log);
-                async move { Ok::<_, Infallible>(notes(request, &log).await) }
+                let answer = answer.clone();
+                async move { Ok::<_, Infallible>(answer(request).await) }
             });
             tokio::spawn(
                 hyper::server::conn::http2::Builder::new(TokioExecutor::new())
@@ -50,6 +56,20 @@ async fn spawn_grpc_server() -> (SocketAddr, Arc<Mutex<Vec<http::HeaderMap>>>) {
             );
         }
     });
+    (addr, connections)
+}
+
+/// A gRPC server (HTTP/2 with prior knowledge) of `test.Notes`: `Echo` (unary), `Fail`
+/// (always `NOT_FOUND`), `Count` (`n` notes, one every `text` milliseconds), `Sink`
+/// (counts the notes of a client stream). Records each call's headers.
+async fn spawn_grpc_server() -> (SocketAddr, Arc<Mutex<Vec<http::HeaderMap>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let (addr, _) = spawn_h2c(move |request| {
+        let log = Arc::clone(&log);
+        async move { notes(request, &log).await }
+    })
+    .await;
     (addr, seen)
 }
 
@@ -370,28 +390,15 @@ async fn refusals_of_a_call_are_grpc_statuses_and_a_token_sets_identity_metadata
 async fn concurrent_requests_share_one_http2_connection_and_each_gets_its_own_answer() {
     // An h2c upstream that answers each request with its own `x-n` after a random pause, so
     // answers come back out of order on the shared connection.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = Arc::clone(&connections);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let service = hyper::service::service_fn(|request: http::Request<_>| async move {
-                let _: &hyper::body::Incoming = request.body();
-                let n = request.headers()["x-n"].to_str().unwrap().to_owned();
-                let pause = n.parse::<u64>().unwrap() * 7 % 50;
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-                Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(
-                    bytes::Bytes::from(format!("answer {n}")),
-                )))
-            });
-            tokio::spawn(
-                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service),
-            );
-        }
-    });
+    let (addr, connections) = spawn_h2c(|request| async move {
+        let n = request.headers()["x-n"].to_str().unwrap().to_owned();
+        let pause = n.parse::<u64>().unwrap() * 7 % 50;
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        http::Response::new(http_body_util::Full::new(bytes::Bytes::from(format!(
+            "answer {n}"
+        ))))
+    })
+    .await;
     let route = RouteFile {
         auth: Some(RouteAuth::None),
         upstream_protocol: Some(UpstreamProtocol::Http2),
@@ -425,28 +432,15 @@ async fn concurrent_requests_share_one_http2_connection_and_each_gets_its_own_an
 #[tokio::test]
 async fn answers_a_client_leaves_unread_do_not_hold_back_the_shared_connection() {
     // An h2c upstream: `/big` answers 4 MiB, `/small` a few bytes.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let conns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = Arc::clone(&conns);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let service = hyper::service::service_fn(|request: http::Request<_>| async move {
-                let _: &hyper::body::Incoming = request.body();
-                let body = if request.uri().path().ends_with("/big") {
-                    bytes::Bytes::from(vec![b'x'; 4 * 1024 * 1024])
-                } else {
-                    bytes::Bytes::from_static(b"small")
-                };
-                Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(body)))
-            });
-            tokio::spawn(
-                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service),
-            );
-        }
-    });
+    let (addr, conns) = spawn_h2c(|request| async move {
+        let body = if request.uri().path().ends_with("/big") {
+            bytes::Bytes::from(vec![b'x'; 4 * 1024 * 1024])
+        } else {
+            bytes::Bytes::from_static(b"small")
+        };
+        http::Response::new(http_body_util::Full::new(body))
+    })
+    .await;
     let route = RouteFile {
         auth: Some(RouteAuth::None),
         upstream_protocol: Some(UpstreamProtocol::Http2),
@@ -602,29 +596,18 @@ async fn a_request_an_http2_upstream_refused_unprocessed_goes_to_another_instanc
 #[tokio::test]
 async fn request_trailers_do_not_carry_identity_headers_to_an_http2_upstream() {
     // An h2c upstream that answers with the names of the trailers it received.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let service = hyper::service::service_fn(
-                |request: http::Request<hyper::body::Incoming>| async move {
-                    let collected = http_body_util::BodyExt::collect(request.into_body()).await;
-                    let names: Vec<String> = collected
-                        .ok()
-                        .and_then(|c| c.trailers().cloned())
-                        .map(|t| t.keys().map(|k| k.to_string()).collect())
-                        .unwrap_or_default();
-                    Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(
-                        bytes::Bytes::from(names.join(",")),
-                    )))
-                },
-            );
-            tokio::spawn(
-                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service),
-            );
-        }
-    });
+    let (addr, _) = spawn_h2c(|request| async move {
+        let collected = http_body_util::BodyExt::collect(request.into_body()).await;
+        let names: Vec<String> = collected
+            .ok()
+            .and_then(|c| c.trailers().cloned())
+            .map(|t| t.keys().map(|k| k.to_string()).collect())
+            .unwrap_or_default();
+        http::Response::new(http_body_util::Full::new(bytes::Bytes::from(
+            names.join(","),
+        )))
+    })
+    .await;
     let route = RouteFile {
         auth: Some(RouteAuth::None),
         upstream_protocol: Some(UpstreamProtocol::Http2),

@@ -68,17 +68,7 @@ struct Idp {
 }
 
 async fn spawn_idp(pki: &Pki, keys: Value) -> Idp {
-    let (cert, key) = pki.issue("idp", &["localhost"], "idp", false);
-    let server_config = rustls::ServerConfig::builder_with_provider(sealgate::tls::provider())
-        .with_protocol_versions(sealgate::tls::VERSIONS)
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            sealgate::tls::read_certs(&cert).unwrap(),
-            sealgate::tls::read_key(&key).unwrap(),
-        )
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+    let acceptor = pki.acceptor("idp", &[]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let keys = Arc::new(Mutex::new(keys));

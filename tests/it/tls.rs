@@ -77,6 +77,23 @@ impl Pki {
         (cert_path, key_path)
     }
 
+    /// A TLS acceptor for a server certificate for `localhost` (named `stem`), offering
+    /// `alpn`.
+    pub(crate) fn acceptor(&self, stem: &str, alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
+        let (cert, key) = self.issue(stem, &["localhost"], stem, false);
+        let mut config = rustls::ServerConfig::builder_with_provider(sealgate::tls::provider())
+            .with_protocol_versions(sealgate::tls::VERSIONS)
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                sealgate::tls::read_certs(&cert).unwrap(),
+                sealgate::tls::read_key(&key).unwrap(),
+            )
+            .unwrap();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+
     fn roots(&self) -> RootCertStore {
         let mut roots = RootCertStore::empty();
         roots.add(self.ca.der().clone()).unwrap();
@@ -702,19 +719,9 @@ async fn a_replaced_certificate_is_used_for_new_handshakes_while_open_connection
 #[tokio::test]
 async fn an_https_upstream_is_reached_with_the_configured_ca() {
     let pki = Pki::new();
-    let (cert, key) = pki.issue("upstream", &["localhost"], "upstream", false);
     // A TLS upstream: the recording upstream behind a TLS terminator of our own making.
     let plain = spawn_upstream(Behaviour::Echo).await;
-    let server_config = rustls::ServerConfig::builder_with_provider(sealgate::tls::provider())
-        .with_protocol_versions(sealgate::tls::VERSIONS)
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            sealgate::tls::read_certs(&cert).unwrap(),
-            sealgate::tls::read_key(&key).unwrap(),
-        )
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+    let acceptor = pki.acceptor("upstream", &[]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tls_port = listener.local_addr().unwrap().port();
     let target = plain.addr;
@@ -761,18 +768,7 @@ async fn an_https_upstream_is_reached_with_the_configured_ca() {
 /// An HTTPS upstream offering `alpn` that answers each request with the HTTP version it
 /// came in, as `h2` or `http/1.1` per what ALPN chose.
 async fn spawn_alpn_upstream(pki: &Pki, alpn: &[&[u8]]) -> u16 {
-    let (cert, key) = pki.issue("h2-upstream", &["localhost"], "upstream", false);
-    let mut server_config = rustls::ServerConfig::builder_with_provider(sealgate::tls::provider())
-        .with_protocol_versions(sealgate::tls::VERSIONS)
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            sealgate::tls::read_certs(&cert).unwrap(),
-            sealgate::tls::read_key(&key).unwrap(),
-        )
-        .unwrap();
-    server_config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+    let acceptor = pki.acceptor("h2-upstream", alpn);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
