@@ -98,7 +98,7 @@ const KNOWN_DESCRIPTIONS = new Set([
   "No route", "Method or upgrade not supported", "Path not acceptable", "Route busy", "More than one Host header",
   "Too many header fields", "Upstream unreachable", "Upstream sent an invalid response", "Upstream response too large",
   "Upstream timed out", "Upstream broke HTTP framing", "Service unavailable", "Session state unavailable",
-  "Replay memory full", "Internal error",
+  "Replay memory full", "Internal error", "Not a valid WebSocket handshake", "Rate limit reached",
 ]);
 
 /**

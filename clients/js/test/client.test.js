@@ -383,6 +383,7 @@ describe("errors", () => {
       [404, "ROUTE001", "REQUEST_REFUSED"], [400, "ROUTE003", "REQUEST_REFUSED"], [431, "HEAD002", "REQUEST_REFUSED"], [431, null, "REQUEST_REFUSED"],
       [501, "ROUTE002", "GATEWAY_ERROR"], [502, "UPSTREAM001", "GATEWAY_ERROR"], [504, "UPSTREAM004", "GATEWAY_ERROR"], [500, "GATEWAY500", "GATEWAY_ERROR"],
       [503, "GATEWAY503", "RETRY_LATER"], [503, "ROUTE004", "RETRY_LATER"], [503, "STATE001", "RETRY_LATER"], [503, "STATE002", "RETRY_LATER"], [502, null, "GATEWAY_ERROR"],
+      [400, "ROUTE005", "REQUEST_REFUSED"], [429, "RATE001", "RETRY_LATER"],
     ];
     for (const [status, code, kind] of table) assert.equal(kindFor(status, code), kind, `${status} ${code}`);
     assert.deepEqual(Object.keys(ErrorKind).sort(), ["CLOCK_SKEW", "CREDENTIALS_REFUSED", "GATEWAY_ERROR", "HANDSHAKE_INVALID", "REPLAYED", "REQUEST_REFUSED", "RESPONSE_INVALID", "RETRY_LATER", "SESSION_EXPIRED", "TRANSPORT"]);

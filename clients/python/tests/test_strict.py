@@ -366,6 +366,8 @@ def test_bad_jwk_sets_are_refused(text: str) -> None:
         (501, "ROUTE002", ErrorKind.GATEWAY_ERROR),
         (400, "ROUTE003", ErrorKind.REQUEST_REFUSED),
         (503, "ROUTE004", ErrorKind.RETRY_LATER),
+        (400, "ROUTE005", ErrorKind.REQUEST_REFUSED),
+        (429, "RATE001", ErrorKind.RETRY_LATER),
         (400, "HEAD001", ErrorKind.REQUEST_REFUSED),
         (431, "HEAD002", ErrorKind.REQUEST_REFUSED),
         (502, "UPSTREAM001", ErrorKind.GATEWAY_ERROR),

@@ -654,6 +654,8 @@ mod tests {
         assert_eq!(kind(400, "TOK003"), ErrorKind::RequestRefused);
         assert_eq!(kind(429, "TOK003"), ErrorKind::RetryLater);
         assert_eq!(kind(503, "GATEWAY503"), ErrorKind::RetryLater);
+        assert_eq!(kind(429, "RATE001"), ErrorKind::RetryLater);
+        assert_eq!(kind(400, "ROUTE005"), ErrorKind::RequestRefused);
         for code in [
             "AUTH003", "AUTH005", "AUTH007", "AUTH009", "AUTH010", "AUTH011",
         ] {

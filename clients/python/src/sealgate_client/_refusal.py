@@ -38,6 +38,8 @@ DESCRIPTIONS: Dict[str, str] = {
     "ROUTE002": "Method or upgrade not supported",
     "ROUTE003": "Path not acceptable",
     "ROUTE004": "Route busy",
+    "ROUTE005": "Not a valid WebSocket handshake",
+    "RATE001": "Rate limit reached",
     "HEAD001": "More than one Host header",
     "HEAD002": "Too many header fields",
     "UPSTREAM001": "Upstream unreachable",

@@ -111,6 +111,8 @@ final class Errors {
             case "ROUTE002": return "Method or upgrade not supported";
             case "ROUTE003": return "Path not acceptable";
             case "ROUTE004": return "Route busy";
+            case "ROUTE005": return "Not a valid WebSocket handshake";
+            case "RATE001": return "Rate limit reached";
             case "HEAD001": return "More than one Host header";
             case "HEAD002": return "Too many header fields";
             case "UPSTREAM001": return "Upstream unreachable";

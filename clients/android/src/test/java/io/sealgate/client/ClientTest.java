@@ -344,6 +344,7 @@ public class ClientTest {
             {501, "ROUTE002", ErrorKind.GATEWAY_ERROR}, {502, "UPSTREAM001", ErrorKind.GATEWAY_ERROR}, {504, "UPSTREAM004", ErrorKind.GATEWAY_ERROR},
             {500, "GATEWAY500", ErrorKind.GATEWAY_ERROR}, {503, "GATEWAY503", ErrorKind.RETRY_LATER}, {503, "ROUTE004", ErrorKind.RETRY_LATER},
             {503, "STATE001", ErrorKind.RETRY_LATER}, {503, "STATE002", ErrorKind.RETRY_LATER},
+            {400, "ROUTE005", ErrorKind.REQUEST_REFUSED}, {429, "RATE001", ErrorKind.RETRY_LATER},
         };
         for (Object[] c : cases) {
             gw.cannedRoute.add(FakeGateway.error((Integer) c[0], (String) c[1], "desc", "Retry-After", "1"));
