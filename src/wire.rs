@@ -85,6 +85,27 @@ pub fn ip_value(ip: std::net::IpAddr) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(Bytes::from(text)).ok()
 }
 
+/// The block `ip` belongs to: its first `v4_bits` (IPv4) or `v6_bits` (IPv6) bits, the rest
+/// zero; an IPv4-mapped IPv6 address is taken as IPv4. What the per-address limits count a
+/// client by (one host commonly holds a whole IPv6 /64).
+pub fn ip_prefix(ip: std::net::IpAddr, v4_bits: u8, v6_bits: u8) -> std::net::IpAddr {
+    use std::net::IpAddr;
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(v4_bits.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4((u32::from(v4) & mask).into())
+        }
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(v6_bits.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+    }
+}
+
 /// Any error a body can fail with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

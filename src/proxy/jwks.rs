@@ -111,8 +111,11 @@ impl KeyStore {
     }
 
     fn fetched(&self) -> Fetched {
-        *self
-            .fetched
+        *self.fetched_mut()
+    }
+
+    fn fetched_mut(&self) -> std::sync::MutexGuard<'_, Fetched> {
+        self.fetched
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -152,10 +155,7 @@ impl KeyStore {
             // was asked for): use what it got.
             return;
         }
-        self.fetched
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .attempted = Some(Instant::now());
+        self.fetched_mut().attempted = Some(Instant::now());
         let fetched = connector
             .fetch(url, provider.fetch_timeout, MAX_JWKS_BYTES)
             .await
@@ -167,10 +167,7 @@ impl KeyStore {
                 }
                 tracing::debug!(provider = %provider.name, keys = keys.len(), "JWK Set fetched");
                 self.keys.store(Some(Arc::new(keys)));
-                self.fetched
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .succeeded = Some(Instant::now());
+                self.fetched_mut().succeeded = Some(Instant::now());
             }
             Ok(keys) => {
                 tracing::warn!(provider = %provider.name, skipped = keys.skipped().len(), "the JWK Set has no usable key: the keys in hand are kept");
@@ -179,10 +176,7 @@ impl KeyStore {
                 tracing::warn!(provider = %provider.name, %error, "JWK Set fetch failed: the keys in hand are kept");
             }
         }
-        self.fetched
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .finished += 1;
+        self.fetched_mut().finished += 1;
     }
 
     /// Verifies `token` under `provider`'s policy at `now`. A key the set lacks (or, for a

@@ -520,18 +520,15 @@ struct VerifiedJwt {
 /// `prefix` bits (one subscriber's block: counting single IPv6 addresses would hand a
 /// client 2^64 allowances).
 fn address_key(address: std::net::IpAddr, prefix: u8) -> String {
-    match address.to_canonical() {
+    if let std::net::IpAddr::V6(v6) = address.to_canonical()
+        && u128::from(v6) >> 112 == 0x2002
+    {
+        let [a, b, c, d] = ((u128::from(v6) >> 80) as u32).to_be_bytes();
+        return std::net::Ipv4Addr::new(a, b, c, d).to_string();
+    }
+    match h::ip_prefix(address, 32, prefix) {
         std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => {
-            let bits = u128::from(v6);
-            if bits >> 112 == 0x2002 {
-                let [a, b, c, d] = ((bits >> 80) as u32).to_be_bytes();
-                return std::net::Ipv4Addr::new(a, b, c, d).to_string();
-            }
-            let prefix = u32::from(prefix.clamp(1, 128));
-            let kept = bits & (u128::MAX << (128 - prefix));
-            format!("{}/{prefix}", std::net::Ipv6Addr::from(kept))
-        }
+        std::net::IpAddr::V6(v6) => format!("{v6}/{prefix}"),
     }
 }
 
@@ -637,47 +634,65 @@ async fn send_to(
     buffered: bool,
     timeout: std::time::Duration,
 ) -> Result<Response<UpstreamBody>, SendError> {
-    let upstream = &route.upstreams[index];
     let mut request = request;
     let mut span = ctx
         .trace
-        .upstream_call(&upstream.label, request.headers_mut());
-    ctx.trail.set_upstream(&upstream.label);
-    let sent = std::time::Instant::now();
+        .upstream_call(&route.upstreams[index].label, request.headers_mut());
     let uploaded = Arc::new(AtomicBool::new(false));
-    let connect_timeout = route
+    let send = upstreams.instances[index].pool.send(
+        ctx.connector,
+        request,
+        connect_timeout(ctx, route),
+        Arc::clone(&uploaded),
+    );
+    // A buffered body had all arrived; a streamed one, once it was sent whole.
+    let upload_complete = || buffered || uploaded.load(Ordering::Acquire);
+    let (result, outcome) =
+        observed(ctx, route, upstreams, index, timeout, send, upload_complete).await;
+    if outcome != "ok" {
+        span.fail(outcome);
+    }
+    result
+}
+
+/// The connect timeout for `route`'s instances.
+fn connect_timeout(ctx: &Context<'_>, route: &Route) -> std::time::Duration {
+    route
         .connect_timeout
-        .unwrap_or(ctx.config.server.upstream_connect_timeout);
-    let result = tokio::time::timeout(
-        timeout,
-        upstreams.instances[index].pool.send(
-            ctx.connector,
-            request,
-            connect_timeout,
-            Arc::clone(&uploaded),
-        ),
-    )
-    .await
-    .unwrap_or(Err(SendError {
-        kind: UpstreamError::Timeout,
-        nothing_sent: false,
-    }));
+        .unwrap_or(ctx.config.server.upstream_connect_timeout)
+}
+
+/// Runs one exchange `send` with instance `index` under `timeout` (a timeout counts as sent)
+/// and records it: the instance on the trail, the outcome for the instance's health and
+/// metrics, and the time to the answer's head. Returns the result and the outcome's label.
+async fn observed<B>(
+    ctx: &Context<'_>,
+    route: &Route,
+    upstreams: &RouteUpstreams,
+    index: usize,
+    timeout: std::time::Duration,
+    send: impl Future<Output = Result<Response<B>, SendError>>,
+    upload_complete: impl FnOnce() -> bool,
+) -> (Result<Response<B>, SendError>, &'static str) {
+    ctx.trail.set_upstream(&route.upstreams[index].label);
+    let sent = std::time::Instant::now();
+    let result = tokio::time::timeout(timeout, send)
+        .await
+        .unwrap_or(Err(SendError {
+            kind: UpstreamError::Timeout,
+            nothing_sent: false,
+        }));
     let exchange = Exchange {
         result: result.as_ref().map(Response::status).map_err(|e| *e),
-        // A buffered body had all arrived; a streamed one, once it was sent whole.
-        upload_complete: buffered || uploaded.load(Ordering::Acquire),
+        upload_complete: upload_complete(),
     };
     let elapsed = result.is_ok().then(|| sent.elapsed());
     let now_ms = u64::try_from(ctx.app.clock.now_ms()).unwrap_or_default();
     upstreams.observe(route, index, &exchange, elapsed, &ctx.app.metrics, now_ms);
-    match exchange.label() {
-        "ok" => {}
-        label => span.fail(label),
-    }
     if let Some(elapsed) = elapsed {
         ctx.trail.set_upstream_time(elapsed);
     }
-    result
+    (result, exchange.label())
 }
 
 /// What a sealed message of this request must be bound to (docs/protocol.md §4.1).

@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
@@ -35,7 +35,7 @@ use crate::config::{Route, WebSocket};
 use crate::error::{GatewayError, UpstreamError};
 use crate::metrics::TunnelLabels;
 use crate::observe::TunnelEnd;
-use crate::upstream::{Exchange, RouteUpstreams, SendError, UpstreamBody};
+use crate::upstream::{RouteUpstreams, UpstreamBody};
 use crate::wire::{self as h, Body};
 
 /// RFC 6455 §1.3: appended to the client's key before hashing.
@@ -128,32 +128,21 @@ pub(super) async fn forward(
     let request = Request::from_parts(parts, h::full(Bytes::new()));
 
     let upstream = &route.upstreams[index];
-    ctx.trail.set_upstream(&upstream.label);
-    let connect_timeout = route
-        .connect_timeout
-        .unwrap_or(ctx.config.server.upstream_connect_timeout);
-    let sent = Instant::now();
-    let result = tokio::time::timeout(
+    let send = upstreams.instances[index].pool.upgrade(
+        ctx.connector,
+        request,
+        super::connect_timeout(ctx, route),
+    );
+    let (result, _) = super::observed(
+        ctx,
+        route,
+        upstreams,
+        index,
         route.upstream_timeout,
-        upstreams.instances[index]
-            .pool
-            .upgrade(ctx.connector, request, connect_timeout),
+        send,
+        || true,
     )
-    .await
-    .unwrap_or(Err(SendError {
-        kind: UpstreamError::Timeout,
-        nothing_sent: false,
-    }));
-    let exchange = Exchange {
-        result: result.as_ref().map(Response::status).map_err(|e| *e),
-        upload_complete: true,
-    };
-    let elapsed = result.is_ok().then(|| sent.elapsed());
-    let now_ms = u64::try_from(ctx.app.clock.now_ms()).unwrap_or_default();
-    upstreams.observe(route, index, &exchange, elapsed, &ctx.app.metrics, now_ms);
-    if let Some(elapsed) = elapsed {
-        ctx.trail.set_upstream_time(elapsed);
-    }
+    .await;
     let mut response = result.map_err(UpstreamError::from)?;
 
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {

@@ -415,12 +415,7 @@ struct Connections {
 /// The key a client address is counted under: itself, or its /64 for IPv6 (one host is
 /// commonly given a whole /64).
 fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
-            u128::from(v6) & !((1u128 << 64) - 1),
-        )),
-    }
+    crate::wire::ip_prefix(ip, 32, 64)
 }
 
 /// One connection counted against its address's share; dropping it releases it.

@@ -40,13 +40,9 @@ pub struct Owner {
 impl Owner {
     /// The owner of messages from `ip` (an IPv4-mapped IPv6 address counts as IPv4).
     pub fn of(ip: IpAddr) -> Owner {
-        let masked = |bits_v4: u32, bits_v6: u32| match ip.to_canonical() {
-            IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & (!0u32 << (32 - bits_v4))).into()),
-            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & (!0u128 << (128 - bits_v6))).into()),
-        };
         Owner {
-            address: masked(32, 64),
-            prefix: masked(24, 48),
+            address: crate::wire::ip_prefix(ip, 32, 64),
+            prefix: crate::wire::ip_prefix(ip, 24, 48),
         }
     }
 }

@@ -178,11 +178,7 @@ impl Connector {
             let (_tcp, stream) = self
                 .dial(&pool.scheme, &pool.authority, timeout, true)
                 .await?;
-            let state = Arc::new(ConnState {
-                idle: AtomicBool::new(false),
-                breached: AtomicBool::new(false),
-                pool: Arc::downgrade(pool),
-            });
+            let state = ConnState::new(Arc::downgrade(pool));
             // HTTP/2 frames every byte into a stream or the connection: nothing an
             // upstream writes late can be read as another stream's answer, so there is no
             // idle watch (`idle` stays false). Pings, idle or not, find a connection that
@@ -224,11 +220,7 @@ impl Connector {
         let (tcp, stream) = self
             .dial(&pool.scheme, &pool.authority, timeout, false)
             .await?;
-        let state = Arc::new(ConnState {
-            idle: AtomicBool::new(false),
-            breached: AtomicBool::new(false),
-            pool: Arc::downgrade(pool),
-        });
+        let state = ConnState::new(Arc::downgrade(pool));
         let io = Watched {
             stream,
             state: Arc::clone(&state),
@@ -278,11 +270,7 @@ impl Connector {
             // Watched with no pool: never idle, so never a breach.
             let io = Watched {
                 stream,
-                state: Arc::new(ConnState {
-                    idle: AtomicBool::new(false),
-                    breached: AtomicBool::new(false),
-                    pool: Weak::new(),
-                }),
+                state: ConnState::new(Weak::new()),
             };
             let (mut sender, connection) = http1::handshake::<_, Body>(TokioIo::new(io))
                 .await
@@ -465,6 +453,15 @@ struct ConnState {
 }
 
 impl ConnState {
+    /// A connection's state: not idle, not breached, reporting to `pool` (if any).
+    fn new(pool: Weak<Pool>) -> Arc<Self> {
+        Arc::new(ConnState {
+            idle: AtomicBool::new(false),
+            breached: AtomicBool::new(false),
+            pool,
+        })
+    }
+
     fn breach(&self, breach: Breach) {
         if self.breached.swap(true, Ordering::AcqRel) {
             return;
