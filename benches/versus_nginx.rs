@@ -4,7 +4,9 @@
 //! `cargo bench --bench versus_nginx` (needs `nginx`, `wrk` and `taskset` on the PATH;
 //! Debian: `apt-get install nginx-light wrk util-linux`). Options through env:
 //! `VS_SECS` per run (default 4), `VS_ROUNDS` (default 3, interleaved; medians reported),
-//! `VS_CONNS` (default 32), `VS_CORES` (1 or 2, default 1: see [`Layout`]).
+//! `VS_CONNS` (default 32), `VS_CORES` (1 or 2, default 1: see [`Layout`]),
+//! `VS_REUSE_MS` (the routes' `reuse_after_idle_ms`; unset, the shipped default: `0` gives
+//! nginx's own reuse at once, the same work as the reference).
 //!
 //! Layout on this 2-core machine: the proxy under test alone on CPU 1 (nginx with one
 //! worker, or sealgate with one: `server.workers = 1`); wrk (one thread)
@@ -53,6 +55,9 @@ mod common;
 use common::{cpu_seconds, env_or, free_port, median, which};
 
 const BODIES: usize = 200_000;
+
+/// How long the fixed-rate pass runs before it counts latencies (see [`paced`]).
+const WARM_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A server process stopped on drop.
 struct Server {
@@ -177,6 +182,11 @@ fn sealgate(dir: &Path, name: &str, upstream: SocketAddr, access_log: bool) -> S
     );
     let layout = layout();
     file.server.workers = Some(layout.workers as usize);
+    if let Ok(ms) = std::env::var("VS_REUSE_MS") {
+        for route in &mut file.routes {
+            route.reuse_after_idle_ms = ms.parse().ok();
+        }
+    }
     std::fs::write(&path, common::toml_text(&file)).unwrap();
     let stderr = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
     let child = pinned(layout.proxy_cpus, env!("CARGO_BIN_EXE_sealgate"))
@@ -350,7 +360,11 @@ fn paced(
         let (next_body, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
         let gap = std::time::Duration::from_secs_f64(conns as f64 / rate);
         let t0 = tokio::time::Instant::now() + std::time::Duration::from_millis(200);
-        let end = t0 + std::time::Duration::from_secs(secs);
+        // The first second at the rate is not counted: a proxy's upstream pool reaches its
+        // steady size in it (sealgate's rest before reuse keeps rate × the rest connections
+        // in rotation, which a lull lets expire), and the figure is the steady state's.
+        let counted = t0 + WARM_UP;
+        let end = counted + std::time::Duration::from_secs(secs);
         let mut tasks = Vec::new();
         for i in 0..conns {
             let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -402,8 +416,10 @@ fn paced(
                     if !ok {
                         failed.fetch_add(1, Ordering::Relaxed);
                     }
-                    let latency = tokio::time::Instant::now().duration_since(intended);
-                    histogram.saturating_record(latency.as_micros() as u64);
+                    if intended >= counted {
+                        let latency = tokio::time::Instant::now().duration_since(intended);
+                        histogram.saturating_record(latency.as_micros() as u64);
+                    }
                 }
                 histogram
             }));
@@ -708,9 +724,9 @@ fn main() {
     };
     println!();
     for (a, b, what, target) in [
-        (1, 0, "sealgate plain / nginx GET", " (target ≤ 1.6)"),
+        (1, 0, "sealgate plain / nginx GET", " (target ≤ 1.3)"),
         (2, 0, "sealgate plain without access log / nginx GET", ""),
-        (4, 3, "sealgate sealed / nginx POST", " (target ≤ 2.0)"),
+        (4, 3, "sealgate sealed / nginx POST", " (target ≤ 1.6)"),
     ] {
         let (m, low, high) = ratio(a, b);
         println!(
@@ -737,12 +753,10 @@ fn main() {
     let get_rate = median(results[1].iter().map(|r| r.rps).collect()) * 0.5;
     let post_rate = median(results[4].iter().map(|r| r.rps).collect()) * 0.5;
     println!(
-        "\nLatency at a fixed rate, open loop from the intended send time (half of sealgate's saturation: GET {get_rate:.0} req/s, POST {post_rate:.0} req/s; {conns} connections, {secs} s):\n"
+        "\nLatency at a fixed rate, open loop from the intended send time (half of sealgate's saturation: GET {get_rate:.0} req/s, POST {post_rate:.0} req/s; {conns} connections, {rounds} interleaved rounds of {secs} s, each after {} s of warm-up; medians of the rounds):\n",
+        WARM_UP.as_secs()
     );
-    println!("| variant | req/s | p50 µs | p99 µs | p99.9 µs | max µs | failed |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
-    let mut p99 = Vec::new();
-    for (name, addr, path, sealed, rate) in [
+    let variants = [
         (
             "nginx proxy_pass, GET",
             nginx_proxy.addr,
@@ -778,30 +792,63 @@ fn main() {
             true,
             post_rate,
         ),
-    ] {
-        let bodies = sealed.then(|| {
-            // Fresh bodies on a fresh session: each is accepted once.
-            sealed_script(dir.path(), gate.addr, BODIES);
-            sealed_bodies(dir.path())
-        });
-        let (h, failed) = paced(addr, path, bodies, rate, secs, conns as usize);
-        println!(
-            "| {name} | {rate:.0} | {} | {} | {} | {} | {failed} |",
-            h.value_at_quantile(0.5),
-            h.value_at_quantile(0.99),
-            h.value_at_quantile(0.999),
-            h.max()
-        );
-        p99.push((
-            h.value_at_quantile(0.99) as f64,
-            h.value_at_quantile(0.999) as f64,
-        ));
+    ];
+    // [variant][round]: p50, p99, p99.9, max (µs), and the failed count. A p99 of a few
+    // seconds at these rates rests on a few hundred requests, so one stall of this shared
+    // machine moves it: the rounds are interleaved and the ratios taken within each.
+    let mut seen = vec![Vec::new(); variants.len()];
+    for _ in 0..rounds {
+        for (v, (_, addr, path, sealed, rate)) in variants.iter().enumerate() {
+            let bodies = sealed.then(|| {
+                // Fresh bodies on a fresh session: each is accepted once.
+                sealed_script(dir.path(), gate.addr, BODIES);
+                sealed_bodies(dir.path())
+            });
+            let (h, failed) = paced(*addr, path, bodies, *rate, secs, conns as usize);
+            seen[v].push((
+                [
+                    h.value_at_quantile(0.5) as f64,
+                    h.value_at_quantile(0.99) as f64,
+                    h.value_at_quantile(0.999) as f64,
+                    h.max() as f64,
+                ],
+                failed,
+            ));
+        }
     }
-    println!(
-        "\np99 sealgate / nginx: plain {:.2}, sealed {:.2}; p99.9: plain {:.2}, sealed {:.2}",
-        p99[1].0 / p99[0].0,
-        p99[4].0 / p99[3].0,
-        p99[1].1 / p99[0].1,
-        p99[4].1 / p99[3].1
-    );
+    println!("| variant | req/s | p50 µs | p99 µs | p99.9 µs | max µs | failed |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for (v, (name, _, _, _, rate)) in variants.iter().enumerate() {
+        let at = |q: usize| median(seen[v].iter().map(|(figures, _)| figures[q]).collect());
+        let failed: u64 = seen[v].iter().map(|(_, failed)| failed).sum();
+        println!(
+            "| {name} | {rate:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {failed} |",
+            at(0),
+            at(1),
+            at(2),
+            at(3)
+        );
+    }
+    println!();
+    for (a, b, what, target) in [
+        (1, 0, "p99 sealgate plain / nginx GET", " (target ≤ 1.5)"),
+        (
+            2,
+            0,
+            "p99 sealgate plain without access log / nginx GET",
+            "",
+        ),
+        (4, 3, "p99 sealgate sealed / nginx POST", " (target ≤ 1.5)"),
+    ] {
+        let ratios: Vec<f64> = (0..seen[a].len())
+            .map(|r| seen[a][r].0[1] / seen[b][r].0[1])
+            .collect();
+        let (low, high) = ratios
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+        println!(
+            "{what}: {:.2} (rounds {low:.2}–{high:.2}){target}",
+            median(ratios.clone())
+        );
+    }
 }

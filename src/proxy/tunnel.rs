@@ -128,18 +128,17 @@ pub(super) async fn forward(
     let request = Request::from_parts(parts, h::full(Bytes::new()));
 
     let upstream = &route.upstreams[index];
-    let send = upstreams.instances[index].pool.upgrade(
-        ctx.connector,
-        request,
-        super::connect_timeout(ctx, route),
-    );
     let (result, _) = super::observed(
         ctx,
         route,
         upstreams,
         index,
         route.upstream_timeout,
-        send,
+        upstreams.instances[index].pool.upgrade(
+            ctx.connector,
+            request,
+            super::connect_timeout(ctx, route),
+        ),
         || true,
     )
     .await;
