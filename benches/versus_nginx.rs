@@ -59,6 +59,13 @@ const BODIES: usize = 200_000;
 /// How long the fixed-rate pass runs before it counts latencies (see [`paced`]).
 const WARM_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Per-round ratios summed up: their median, lowest and highest.
+fn spread(per_round: Vec<f64>) -> (f64, f64, f64) {
+    let low = per_round.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = per_round.iter().copied().fold(0.0, f64::max);
+    (median(per_round), low, high)
+}
+
 /// A server process stopped on drop.
 struct Server {
     child: Child,
@@ -502,11 +509,9 @@ fn tokens(dir: &Path, gate: &Server, secs: u64, rounds: u64) {
                 }
             })
             .collect();
-        let low = per_round.iter().copied().fold(f64::INFINITY, f64::min);
-        let high = per_round.iter().copied().fold(0.0, f64::max);
+        let (m, low, high) = spread(per_round);
         println!(
-            "CPU per token, sealgate {what} token request / OpenSSL's same work: {:.2} (rounds {low:.2}–{high:.2}) (target ≤ 1.5)",
-            median(per_round)
+            "CPU per token, sealgate {what} token request / OpenSSL's same work: {m:.2} (rounds {low:.2}–{high:.2}) (target ≤ 1.5)"
         );
     }
 }
@@ -718,9 +723,7 @@ fn main() {
             .zip(&results[b])
             .map(|(x, y)| x.cpu_us_per_request / y.cpu_us_per_request)
             .collect();
-        let low = per_round.iter().copied().fold(f64::INFINITY, f64::min);
-        let high = per_round.iter().copied().fold(0.0, f64::max);
-        (median(per_round), low, high)
+        spread(per_round)
     };
     println!();
     for (a, b, what, target) in [
@@ -840,15 +843,11 @@ fn main() {
         ),
         (4, 3, "p99 sealgate sealed / nginx POST", " (target ≤ 1.5)"),
     ] {
-        let ratios: Vec<f64> = (0..seen[a].len())
-            .map(|r| seen[a][r].0[1] / seen[b][r].0[1])
-            .collect();
-        let (low, high) = ratios
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
-        println!(
-            "{what}: {:.2} (rounds {low:.2}–{high:.2}){target}",
-            median(ratios.clone())
+        let (m, low, high) = spread(
+            (0..seen[a].len())
+                .map(|r| seen[a][r].0[1] / seen[b][r].0[1])
+                .collect(),
         );
+        println!("{what}: {m:.2} (rounds {low:.2}–{high:.2}){target}");
     }
 }
